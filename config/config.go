@@ -1,0 +1,177 @@
+// Package config owns halo's configuration: the haproxy.cfg-shaped YAML
+// schema, strict decoding with file:line:col positions, inheritance from the
+// defaults section, and validation. It produces an immutable *Config snapshot
+// and imports no other package of halo, so every runtime package can depend on
+// it without ever seeing YAML.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Mode is a proxy's protocol mode, as HAProxy's "mode" keyword.
+type Mode string
+
+// The modes a frontend or backend may run in.
+const (
+	ModeTCP  Mode = "tcp"
+	ModeHTTP Mode = "http"
+)
+
+// HAProxy's defaults where the file sets nothing.
+const (
+	DefaultInter         = 2 * time.Second
+	DefaultRise          = 2
+	DefaultFall          = 3
+	DefaultWeight        = 1
+	DefaultRetries       = 3
+	DefaultHardStopAfter = 30 * time.Second
+)
+
+// Config is one validated, fully resolved configuration. It is never modified
+// after Load returns, so it may be shared between goroutines freely.
+type Config struct {
+	// File is the path the configuration was read from ("" for Parse).
+	File      string
+	Global    Global
+	Frontends []*Frontend // sorted by name
+	Backends  []*Backend  // sorted by name
+}
+
+// Global holds process-wide settings.
+type Global struct {
+	// MaxConn bounds concurrent client connections over all frontends; 0
+	// means "derive it from the file descriptor limit" at run time.
+	MaxConn       int
+	HardStopAfter time.Duration
+	LogLevel      string
+}
+
+// Frontend is a set of listening addresses and what to do with their traffic.
+// A "listen" section becomes a Frontend and a Backend of the same name.
+type Frontend struct {
+	Name           string
+	Binds          []string
+	Mode           Mode
+	MaxConn        int // 0: only the global limit applies
+	DefaultBackend string
+	Timeouts       Timeouts
+	Options        Options
+}
+
+// Backend is a pool of servers and how to balance and reach them.
+type Backend struct {
+	Name     string
+	Mode     Mode
+	Balance  string
+	Retries  int
+	Timeouts Timeouts
+	Options  Options
+	Servers  []Server
+}
+
+// Server is one backend server.
+type Server struct {
+	Name     string
+	Address  string
+	Weight   int
+	Backup   bool
+	Disabled bool
+	Check    bool
+	// CheckPort is the port health checks connect to; 0 means the
+	// server's own port.
+	CheckPort int
+	Inter     time.Duration
+	Rise      int
+	Fall      int
+}
+
+// Timeouts are HAProxy's "timeout" values; zero means no timeout.
+type Timeouts struct {
+	Connect       time.Duration
+	Client        time.Duration
+	Server        time.Duration
+	Tunnel        time.Duration
+	Check         time.Duration
+	Queue         time.Duration
+	HTTPRequest   time.Duration
+	HTTPKeepAlive time.Duration
+}
+
+// Options are HAProxy's boolean "option" keywords.
+type Options struct {
+	TCPKA      bool
+	CliTCPKA   bool
+	SrvTCPKA   bool
+	ForwardFor bool
+	HTTPLog    bool
+	TCPLog     bool
+	Redispatch bool
+}
+
+// Backend returns the backend called name, or nil.
+func (c *Config) Backend(name string) *Backend {
+	i, ok := slices.BinarySearchFunc(c.Backends, name, func(b *Backend, n string) int { return strings.Compare(b.Name, n) })
+	if !ok {
+		return nil
+	}
+	return c.Backends[i]
+}
+
+// Error is one problem in a configuration file, with where it is.
+type Error struct {
+	File string
+	Line int
+	Col  int
+	Path string // key path, e.g. backends.keystone.servers[1].address
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	file := e.File
+	if file == "" {
+		file = "<config>"
+	}
+	if e.Path == "" {
+		return fmt.Sprintf("%s:%d:%d: %s", file, e.Line, e.Col, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s: %s", file, e.Line, e.Col, e.Path, e.Msg)
+}
+
+// ErrorList is every problem found in one file, in file order.
+type ErrorList []*Error
+
+func (l ErrorList) Error() string {
+	msgs := make([]string, len(l))
+	for i, e := range l {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Errors returns the positioned errors inside err, or nil if it holds none.
+func Errors(err error) ErrorList {
+	var l ErrorList
+	if errors.As(err, &l) {
+		return l
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return ErrorList{e}
+	}
+	return nil
+}
+
+// Load reads, decodes, resolves and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	return Parse(path, data)
+}

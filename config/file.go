@@ -1,0 +1,95 @@
+package config
+
+// The types in this file mirror the YAML file as written: optional values are
+// pointers so that "not set" can be told apart from "set to the zero value"
+// during defaults inheritance. Nothing outside this package sees them.
+
+type fileConfig struct {
+	Global    *fileGlobal             `yaml:"global"`
+	Defaults  *fileProxy              `yaml:"defaults"`
+	Frontends map[string]*fileProxy   `yaml:"frontends" validate:"dive"`
+	Backends  map[string]*fileProxy   `yaml:"backends" validate:"dive"`
+	Listen    map[string]*fileProxy   `yaml:"listen" validate:"dive"`
+}
+
+type fileGlobal struct {
+	MaxConn       *int      `yaml:"maxconn" validate:"omitempty,min=1"`
+	HardStopAfter *Duration `yaml:"hard-stop-after"`
+	LogLevel      *string   `yaml:"log-level" validate:"omitempty,oneof=debug info warn error"`
+}
+
+// fileProxy holds the keys of every proxy section. Which keys a section may
+// use is checked by sectionKeys, so that a frontend given "servers" gets an
+// error naming the key rather than silently ignoring it.
+type fileProxy struct {
+	Bind           []string      `yaml:"bind"`
+	Mode           *string       `yaml:"mode" validate:"omitempty,oneof=tcp http"`
+	MaxConn        *int          `yaml:"maxconn" validate:"omitempty,min=1"`
+	DefaultBackend *string       `yaml:"default_backend"`
+	Balance        *string       `yaml:"balance" validate:"omitempty,oneof=roundrobin"`
+	Retries        *int          `yaml:"retries" validate:"omitempty,min=0,max=100"`
+	Timeout        *fileTimeout  `yaml:"timeout"`
+	Option         *fileOptions  `yaml:"option"`
+	DefaultServer  *fileServer   `yaml:"default-server"`
+	Servers        []*fileServer `yaml:"servers" validate:"dive"`
+}
+
+type fileTimeout struct {
+	Connect       *Duration `yaml:"connect"`
+	Client        *Duration `yaml:"client"`
+	Server        *Duration `yaml:"server"`
+	Tunnel        *Duration `yaml:"tunnel"`
+	Check         *Duration `yaml:"check"`
+	Queue         *Duration `yaml:"queue"`
+	HTTPRequest   *Duration `yaml:"http-request"`
+	HTTPKeepAlive *Duration `yaml:"http-keep-alive"`
+}
+
+type fileOptions struct {
+	TCPKA      *bool `yaml:"tcpka"`
+	CliTCPKA   *bool `yaml:"clitcpka"`
+	SrvTCPKA   *bool `yaml:"srvtcpka"`
+	ForwardFor *bool `yaml:"forwardfor"`
+	HTTPLog    *bool `yaml:"httplog"`
+	TCPLog     *bool `yaml:"tcplog"`
+	Redispatch *bool `yaml:"redispatch"`
+}
+
+type fileServer struct {
+	Name     *string   `yaml:"name"`
+	Address  *string   `yaml:"address"`
+	Weight   *int      `yaml:"weight" validate:"omitempty,min=0,max=256"`
+	Backup   *bool     `yaml:"backup"`
+	Disabled *bool     `yaml:"disabled"`
+	Check    *bool     `yaml:"check"`
+	Port     *int      `yaml:"port" validate:"omitempty,min=1,max=65535"`
+	Inter    *Duration `yaml:"inter" validate:"omitempty,min=1"`
+	Rise     *int      `yaml:"rise" validate:"omitempty,min=1,max=1000"`
+	Fall     *int      `yaml:"fall" validate:"omitempty,min=1,max=1000"`
+}
+
+// Which keys each kind of section accepts. HAProxy's "defaults" section may
+// set anything a frontend or backend inherits, but not bind, servers or
+// default_backend.
+var sectionKeys = map[string]map[string]bool{
+	"defaults": set("mode", "maxconn", "balance", "retries", "timeout", "option", "default-server"),
+	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option"),
+	"backends":  set("mode", "balance", "retries", "timeout", "option", "default-server", "servers"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "retries", "timeout", "option", "default-server", "servers"),
+}
+
+// Which timeouts make sense where, as in HAProxy's keyword matrix.
+var sectionTimeouts = map[string]map[string]bool{
+	"defaults":  set("connect", "client", "server", "tunnel", "check", "queue", "http-request", "http-keep-alive"),
+	"frontends": set("client", "http-request", "http-keep-alive"),
+	"backends":  set("connect", "server", "tunnel", "check", "queue"),
+	"listen":    set("connect", "client", "server", "tunnel", "check", "queue", "http-request", "http-keep-alive"),
+}
+
+func set(keys ...string) map[string]bool {
+	m := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		m[k] = true
+	}
+	return m
+}

@@ -1,0 +1,461 @@
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+	"gopkg.in/yaml.v3"
+)
+
+var validate = func() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		return name
+	})
+	return v
+}()
+
+// Parse decodes, resolves and validates a configuration held in memory; file
+// names it in error messages.
+func Parse(file string, data []byte) (*Config, error) {
+	p := &parser{decoder: decoder{file: file, positions: map[string]position{}}}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, ErrorList{yamlSyntaxError(file, err)}
+	}
+	var fc fileConfig
+	if len(root.Content) == 0 {
+		return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: "the configuration is empty"}}
+	}
+	p.decode(root.Content[0], reflect.ValueOf(&fc).Elem(), "")
+	if len(p.errs) > 0 {
+		return nil, p.sorted()
+	}
+	p.checkSections(&fc)
+	p.checkTags(&fc)
+	if len(p.errs) > 0 {
+		return nil, p.sorted()
+	}
+	cfg := p.resolve(&fc)
+	p.checkCrossField(cfg, &fc)
+	if len(p.errs) > 0 {
+		return nil, p.sorted()
+	}
+	return cfg, nil
+}
+
+type parser struct {
+	decoder
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlSyntaxError(file string, err error) *Error {
+	e := &Error{File: file, Line: 1, Col: 1, Msg: err.Error()}
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Msg = m[2]
+	}
+	return e
+}
+
+// at reports an error at the position recorded for path, or for the
+// nearest parent path that has one.
+func (p *parser) at(path, format string, args ...any) {
+	pos := position{1, 1}
+	for q := path; q != ""; {
+		if found, ok := p.positions[q]; ok {
+			pos = found
+			break
+		}
+		i := strings.LastIndexAny(q, ".[")
+		if i < 0 {
+			break
+		}
+		q = q[:i]
+	}
+	p.errs = append(p.errs, &Error{File: p.file, Line: pos.line, Col: pos.col, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) sorted() ErrorList {
+	slices.SortStableFunc(p.errs, func(a, b *Error) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
+	})
+	return p.errs
+}
+
+// checkSections rejects keys that exist in the schema but not in the kind of
+// section they were written in.
+func (p *parser) checkSections(fc *fileConfig) {
+	check := func(kind, path string, s *fileProxy) {
+		if s == nil {
+			return
+		}
+		for key := range yamlFields(reflect.TypeOf(*s)) {
+			if !sectionKeys[kind][key] && p.isSet(s, key) {
+				p.at(joinPath(path, key), "%q is not allowed in %s", key, kind)
+			}
+		}
+		if s.Timeout != nil {
+			for key := range yamlFields(reflect.TypeOf(*s.Timeout)) {
+				if !sectionTimeouts[kind][key] && !reflect.ValueOf(*s.Timeout).Field(yamlFields(reflect.TypeOf(*s.Timeout))[key]).IsNil() {
+					p.at(joinPath(path, "timeout."+key), "timeout %q is not allowed in %s", key, kind)
+				}
+			}
+		}
+	}
+	check("defaults", "defaults", fc.Defaults)
+	for _, kind := range []string{"frontends", "backends", "listen"} {
+		sections := map[string]map[string]*fileProxy{"frontends": fc.Frontends, "backends": fc.Backends, "listen": fc.Listen}[kind]
+		for name, s := range sections {
+			if s == nil {
+				p.at(joinPath(kind, name), "section is empty")
+				continue
+			}
+			check(kind, joinPath(kind, name), s)
+		}
+	}
+}
+
+func (p *parser) isSet(s *fileProxy, key string) bool {
+	f := reflect.ValueOf(*s).Field(yamlFields(reflect.TypeOf(*s))[key])
+	return !f.IsNil()
+}
+
+var mapIndex = regexp.MustCompile(`^(frontends|backends|listen)\[([^\]]*)\]`)
+
+// checkTags runs the validator tags and reports each failure at its key.
+func (p *parser) checkTags(fc *fileConfig) {
+	err := validate.Struct(fc)
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) {
+		if err != nil {
+			p.at("", "%v", err)
+		}
+		return
+	}
+	for _, fe := range verrs {
+		_, path, _ := strings.Cut(fe.Namespace(), ".")
+		path = mapIndex.ReplaceAllString(path, "$1.$2")
+		p.at(path, "%s", tagMessage(fe))
+	}
+}
+
+func tagMessage(fe validator.FieldError) string {
+	val := fmt.Sprint(reflect.Indirect(reflect.ValueOf(fe.Value())))
+	if d, ok := reflect.Indirect(reflect.ValueOf(fe.Value())).Interface().(Duration); ok {
+		val = time.Duration(d).String()
+	}
+	switch fe.Tag() {
+	case "min":
+		return fmt.Sprintf("%s is too small: must be at least %s", val, fe.Param())
+	case "max":
+		return fmt.Sprintf("%s is too large: must be at most %s", val, fe.Param())
+	case "oneof":
+		return fmt.Sprintf("%q is not supported: must be one of %s", val, strings.ReplaceAll(fe.Param(), " ", ", "))
+	default:
+		return fmt.Sprintf("%s fails %s %s", val, fe.Tag(), fe.Param())
+	}
+}
+
+func pick[T any](vals ...*T) (T, bool) {
+	for _, v := range vals {
+		if v != nil {
+			return *v, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+func or[T any](def T, vals ...*T) T {
+	if v, ok := pick(vals...); ok {
+		return v
+	}
+	return def
+}
+
+func dur(def time.Duration, vals ...*Duration) time.Duration {
+	return time.Duration(or(Duration(def), vals...))
+}
+
+func (p *parser) resolve(fc *fileConfig) *Config {
+	g := fc.Global
+	if g == nil {
+		g = &fileGlobal{}
+	}
+	cfg := &Config{
+		File: p.file,
+		Global: Global{
+			MaxConn:       or(0, g.MaxConn),
+			HardStopAfter: dur(DefaultHardStopAfter, g.HardStopAfter),
+			LogLevel:      or("info", g.LogLevel),
+		},
+	}
+	def := fc.Defaults
+	if def == nil {
+		def = &fileProxy{}
+	}
+	for name, s := range fc.Frontends {
+		cfg.Frontends = append(cfg.Frontends, resolveFrontend(name, s, def))
+	}
+	for name, s := range fc.Backends {
+		cfg.Backends = append(cfg.Backends, resolveBackend(name, s, def))
+	}
+	for name, s := range fc.Listen {
+		fe := resolveFrontend(name, s, def)
+		fe.DefaultBackend = name
+		cfg.Frontends = append(cfg.Frontends, fe)
+		cfg.Backends = append(cfg.Backends, resolveBackend(name, s, def))
+	}
+	byName := func(a, b string) int { return strings.Compare(a, b) }
+	slices.SortFunc(cfg.Frontends, func(a, b *Frontend) int { return byName(a.Name, b.Name) })
+	slices.SortFunc(cfg.Backends, func(a, b *Backend) int { return byName(a.Name, b.Name) })
+	return cfg
+}
+
+func timeouts(s, def *fileProxy) Timeouts {
+	st, dt := s.Timeout, def.Timeout
+	if st == nil {
+		st = &fileTimeout{}
+	}
+	if dt == nil {
+		dt = &fileTimeout{}
+	}
+	t := Timeouts{
+		Connect: dur(0, st.Connect, dt.Connect),
+		Client:  dur(0, st.Client, dt.Client),
+		Server:  dur(0, st.Server, dt.Server),
+		Tunnel:  dur(0, st.Tunnel, dt.Tunnel),
+		Check:   dur(0, st.Check, dt.Check),
+		Queue:   dur(0, st.Queue, dt.Queue),
+	}
+	// As in HAProxy: without "timeout http-request" the client timeout
+	// bounds the wait for a request, and without "timeout http-keep-alive"
+	// the http-request timeout bounds the idle time between requests.
+	t.HTTPRequest = dur(t.Client, st.HTTPRequest, dt.HTTPRequest)
+	t.HTTPKeepAlive = dur(t.HTTPRequest, st.HTTPKeepAlive, dt.HTTPKeepAlive)
+	return t
+}
+
+func options(s, def *fileProxy) Options {
+	so, do := s.Option, def.Option
+	if so == nil {
+		so = &fileOptions{}
+	}
+	if do == nil {
+		do = &fileOptions{}
+	}
+	tcpka := or(false, so.TCPKA, do.TCPKA)
+	return Options{
+		TCPKA:      tcpka,
+		CliTCPKA:   or(tcpka, so.CliTCPKA, do.CliTCPKA),
+		SrvTCPKA:   or(tcpka, so.SrvTCPKA, do.SrvTCPKA),
+		ForwardFor: or(false, so.ForwardFor, do.ForwardFor),
+		HTTPLog:    or(false, so.HTTPLog, do.HTTPLog),
+		TCPLog:     or(false, so.TCPLog, do.TCPLog),
+		// halo redispatches a failed connection to another server by
+		// default, unlike HAProxy: nothing was sent, so it is always safe.
+		Redispatch: or(true, so.Redispatch, do.Redispatch),
+	}
+}
+
+func resolveFrontend(name string, s, def *fileProxy) *Frontend {
+	return &Frontend{
+		Name:           name,
+		Binds:          slices.Clone(s.Bind),
+		Mode:           Mode(or(string(ModeTCP), s.Mode, def.Mode)),
+		MaxConn:        or(0, s.MaxConn, def.MaxConn),
+		DefaultBackend: or("", s.DefaultBackend),
+		Timeouts:       timeouts(s, def),
+		Options:        options(s, def),
+	}
+}
+
+func resolveBackend(name string, s, def *fileProxy) *Backend {
+	b := &Backend{
+		Name:     name,
+		Mode:     Mode(or(string(ModeTCP), s.Mode, def.Mode)),
+		Balance:  or("roundrobin", s.Balance, def.Balance),
+		Retries:  or(DefaultRetries, s.Retries, def.Retries),
+		Timeouts: timeouts(s, def),
+		Options:  options(s, def),
+	}
+	bd, dd := s.DefaultServer, def.DefaultServer
+	if bd == nil {
+		bd = &fileServer{}
+	}
+	if dd == nil {
+		dd = &fileServer{}
+	}
+	for _, fs := range s.Servers {
+		if fs == nil {
+			fs = &fileServer{}
+		}
+		b.Servers = append(b.Servers, Server{
+			Name:      or("", fs.Name),
+			Address:   or("", fs.Address),
+			Weight:    or(DefaultWeight, fs.Weight, bd.Weight, dd.Weight),
+			Backup:    or(false, fs.Backup, bd.Backup, dd.Backup),
+			Disabled:  or(false, fs.Disabled, bd.Disabled, dd.Disabled),
+			Check:     or(false, fs.Check, bd.Check, dd.Check),
+			CheckPort: or(0, fs.Port, bd.Port, dd.Port),
+			Inter:     dur(DefaultInter, fs.Inter, bd.Inter, dd.Inter),
+			Rise:      or(DefaultRise, fs.Rise, bd.Rise, dd.Rise),
+			Fall:      or(DefaultFall, fs.Fall, bd.Fall, dd.Fall),
+		})
+	}
+	return b
+}
+
+// sectionPath is the key path of a proxy section, wherever it was written.
+func sectionPath(fc *fileConfig, kind, name string) string {
+	if _, ok := fc.Listen[name]; ok {
+		return joinPath("listen", name)
+	}
+	return joinPath(kind, name)
+}
+
+func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
+	for name := range fc.Listen {
+		if _, ok := fc.Frontends[name]; ok {
+			p.at(joinPath("listen", name), "listen %q has the same name as frontend %q", name, name)
+		}
+		if _, ok := fc.Backends[name]; ok {
+			p.at(joinPath("listen", name), "listen %q has the same name as backend %q", name, name)
+		}
+	}
+	binds := map[string]string{} // normalized bind -> key path of its first use
+	for _, fe := range cfg.Frontends {
+		path := sectionPath(fc, "frontends", fe.Name)
+		if len(fe.Binds) == 0 {
+			p.at(path, "no bind address: a frontend needs at least one")
+		}
+		for i, bind := range fe.Binds {
+			bp := fmt.Sprintf("%s.bind[%d]", path, i)
+			norm, err := normalizeBind(bind)
+			if err != nil {
+				p.at(bp, "%v", err)
+				continue
+			}
+			if first, dup := binds[norm]; dup {
+				p.at(bp, "%q is already bound by %s", bind, first)
+				continue
+			}
+			binds[norm] = bp
+		}
+		if _, isListen := fc.Listen[fe.Name]; isListen {
+			continue
+		}
+		if fe.DefaultBackend == "" {
+			p.at(path, "no default_backend: the frontend would have nowhere to send traffic")
+			continue
+		}
+		be := cfg.Backend(fe.DefaultBackend)
+		if be == nil {
+			p.at(path+".default_backend", "backend %q does not exist", fe.DefaultBackend)
+			continue
+		}
+		if be.Mode != fe.Mode {
+			p.at(path+".default_backend", "backend %q is in mode %s but this frontend is in mode %s", be.Name, be.Mode, fe.Mode)
+		}
+	}
+	p.checkWildcardOverlap(binds)
+	for _, be := range cfg.Backends {
+		path := sectionPath(fc, "backends", be.Name)
+		names := map[string]bool{}
+		for i, s := range be.Servers {
+			sp := fmt.Sprintf("%s.servers[%d]", path, i)
+			switch {
+			case s.Name == "":
+				p.at(sp, "server has no name")
+			case names[s.Name]:
+				p.at(sp+".name", "server name %q is used twice in this backend", s.Name)
+			}
+			names[s.Name] = true
+			if s.Address == "" {
+				p.at(sp, "server %q has no address", s.Name)
+			} else if err := checkServerAddress(s.Address); err != nil {
+				p.at(sp+".address", "%v", err)
+			}
+		}
+	}
+}
+
+// checkWildcardOverlap rejects a specific address and a wildcard on the same
+// port: the second bind would fail at run time with "address in use".
+func (p *parser) checkWildcardOverlap(binds map[string]string) {
+	for norm, path := range binds {
+		host, port, _ := net.SplitHostPort(norm)
+		if host == "0.0.0.0" || host == "::" {
+			continue
+		}
+		for _, wild := range []string{"0.0.0.0", "::"} {
+			if first, ok := binds[net.JoinHostPort(wild, port)]; ok {
+				p.at(path, "port %s is already bound on every address by %s", port, first)
+			}
+		}
+	}
+}
+
+// normalizeBind turns "*:80", ":80" and "0.0.0.0:80" into one spelling.
+func normalizeBind(bind string) (string, error) {
+	host, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return "", fmt.Errorf("invalid bind address %q: want ADDRESS:PORT, *:PORT or [IPv6]:PORT", bind)
+	}
+	if err := checkPort(port); err != nil {
+		return "", fmt.Errorf("invalid bind address %q: %v", bind, err)
+	}
+	switch host {
+	case "", "*":
+		host = "0.0.0.0"
+	default:
+		ip := net.ParseIP(host)
+		if ip == nil {
+			return "", fmt.Errorf("invalid bind address %q: %q is not an IP address", bind, host)
+		}
+		host = ip.String()
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func checkPort(port string) error {
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return nil
+}
+
+var hostnameLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+func checkServerAddress(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want HOST:PORT or [IPv6]:PORT", addr)
+	}
+	if err := checkPort(port); err != nil {
+		return fmt.Errorf("invalid address %q: %v", addr, err)
+	}
+	if net.ParseIP(host) != nil {
+		return nil
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	for _, l := range labels {
+		if !hostnameLabel.MatchString(l) {
+			return fmt.Errorf("invalid address %q: %q is neither an IP address nor a host name", addr, host)
+		}
+	}
+	return nil
+}
