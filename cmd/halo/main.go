@@ -1,0 +1,207 @@
+// Command halo is a Go-native L4/L7 load balancer that replaces HAProxy.
+// This package holds only flags, subcommands, signals and wiring; the logic
+// lives in the config, proxy, balancer and health packages.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/proxy"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// version is set at link time (-ldflags "-X main.version=v1.2.3").
+var version = "dev"
+
+const defaultConfigPath = "/etc/halo/halo.yaml"
+
+const usage = `usage: halo <command> [flags]
+
+commands:
+  run     -c FILE   run in the foreground (SIGHUP reloads, SIGTERM/SIGINT stop gracefully)
+  check   -c FILE   validate a configuration file, like haproxy -c
+  demo              run three demo HTTP servers behind halo on 127.0.0.1:8080
+  version           print the version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
+	case "version", "-v", "--version":
+		fmt.Fprintf(stdout, "halo %s\n", versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "halo: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func versionString() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+		v += " " + info.GoVersion
+	}
+	return v
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", defaultConfigPath, "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if _, err := config.Load(*path); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "configuration is valid")
+	return 0
+}
+
+func newLogger(level string, stderr io.Writer) *zap.Logger {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		lvl = zapcore.InfoLevel
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.EncodeLevel = zapcore.CapitalLevelEncoder
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(stderr)), lvl)
+	return zap.New(core)
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", defaultConfigPath, "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	log := newLogger(cfg.Global.LogLevel, stderr)
+	defer log.Sync() //nolint:errcheck
+	return serve(log, cfg, func() (*config.Config, error) { return config.Load(*path) })
+}
+
+// serve runs cfg until SIGTERM or SIGINT, reloading on SIGHUP with load.
+func serve(log *zap.Logger, cfg *config.Config, load func() (*config.Config, error)) int {
+	raiseFileLimit(log)
+	cfg = withDefaultMaxConn(cfg)
+	p := proxy.New(log)
+	if err := p.Apply(cfg); err != nil {
+		log.Error("cannot start", zap.Error(err))
+		return 1
+	}
+	log.Info("halo started", zap.String("version", version), zap.String("config", cfg.File),
+		zap.Int("frontends", len(cfg.Frontends)), zap.Int("backends", len(cfg.Backends)), zap.Int("maxconn", cfg.Global.MaxConn))
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			reload(log, p, load)
+			continue
+		}
+		hardStop := p.Snapshot().Config().Global.HardStopAfter
+		log.Info("stopping: no longer accepting, waiting for connections to finish",
+			zap.String("signal", sig.String()), zap.Duration("hard-stop-after", hardStop))
+		ctx, cancel := context.WithTimeout(context.Background(), hardStop)
+		err := p.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			log.Warn("hard stop", zap.Error(err))
+		} else {
+			log.Info("stopped")
+		}
+		return 0
+	}
+	return 0
+}
+
+func reload(log *zap.Logger, p *proxy.Proxy, load func() (*config.Config, error)) {
+	cfg, err := load()
+	if err != nil {
+		if errs := config.Errors(err); errs != nil {
+			for _, e := range errs {
+				log.Error("reload rejected: invalid configuration; still serving the previous one", zap.String("error", e.Error()))
+			}
+		} else {
+			log.Error("reload rejected; still serving the previous configuration", zap.Error(err))
+		}
+		return
+	}
+	if err := p.Apply(withDefaultMaxConn(cfg)); err != nil {
+		log.Error("reload failed; still serving the previous configuration", zap.Error(err))
+		return
+	}
+	log.Info("reloaded", zap.String("config", cfg.File),
+		zap.Int("frontends", len(cfg.Frontends)), zap.Int("backends", len(cfg.Backends)))
+}
+
+// raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard limit, as HAProxy
+// does, since every proxied connection needs two descriptors.
+func raiseFileLimit(log *zap.Logger) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			log.Warn("cannot raise the open file limit", zap.Error(err))
+		}
+	}
+}
+
+// withDefaultMaxConn fills in a global maxconn left unset, from the file
+// descriptor limit as HAProxy does: two descriptors per connection, with
+// some kept back for listeners, checks and logs.
+func withDefaultMaxConn(cfg *config.Config) *config.Config {
+	if cfg.Global.MaxConn > 0 {
+		return cfg
+	}
+	var lim syscall.Rlimit
+	n := 4096
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur > 256 {
+		n = int(min(lim.Cur, 1<<22)-128) / 2
+	}
+	c := *cfg
+	c.Global.MaxConn = n
+	return &c
+}
+

@@ -1,0 +1,183 @@
+// Package health owns active health checking: checkers that probe a target
+// once, and monitors that schedule probes per server, apply HAProxy's
+// rise/fall hysteresis and report only UP/DOWN edges. It knows nothing of
+// pools or balancing: verdicts go to a StatusSetter that the caller supplies.
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// StatusSetter receives health edges. balancer.Server implements it.
+type StatusSetter interface {
+	SetHealthy(up bool)
+}
+
+// Status is a check result code, spelled as HAProxy's check_status.
+type Status string
+
+// The check statuses a TCP connect check can produce.
+const (
+	L4OK   Status = "L4OK"   // the connection was accepted
+	L4TOUT Status = "L4TOUT" // no answer within the check timeout
+	L4CON  Status = "L4CON"  // refused, unreachable or reset
+)
+
+// Result is the outcome of one probe.
+type Result struct {
+	Status   Status
+	OK       bool
+	Err      error
+	Duration time.Duration
+}
+
+// Checker probes a target once. Implementations must honour ctx's deadline.
+type Checker interface {
+	Check(ctx context.Context, addr string) Result
+}
+
+// TCPChecker passes when a TCP connection to the target is accepted.
+type TCPChecker struct{}
+
+var _ Checker = TCPChecker{}
+
+// Check dials addr and closes the connection at once.
+func (TCPChecker) Check(ctx context.Context, addr string) Result {
+	start := time.Now()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	r := Result{Duration: time.Since(start)}
+	switch {
+	case err == nil:
+		conn.Close()
+		r.Status, r.OK = L4OK, true
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		r.Status, r.Err = L4TOUT, err
+	default:
+		r.Status, r.Err = L4CON, err
+	}
+	return r
+}
+
+// Spec says what to check and how often.
+type Spec struct {
+	Backend, Server string
+	// Addr is host:port to probe (the server's address with the check port).
+	Addr    string
+	Inter   time.Duration
+	Timeout time.Duration
+	Rise    int
+	Fall    int
+	// Up is the server's state when monitoring starts.
+	Up bool
+}
+
+// Monitor checks one server until stopped. Only one probe is ever in flight.
+type Monitor struct {
+	spec    Spec
+	checker Checker
+	setter  StatusSetter
+	log     *zap.Logger
+	health  int // HAProxy's counter: 0..rise+fall-1, UP when >= rise
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// Start begins monitoring. The first probe runs after a random part of one
+// interval, so that many servers configured together are not probed in step.
+func Start(spec Spec, checker Checker, setter StatusSetter, log *zap.Logger) *Monitor {
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Monitor{spec: spec, checker: checker, setter: setter, log: log, cancel: cancel, done: make(chan struct{})}
+	// As HAProxy: a server starts UP but fragile, so the first failed
+	// probe takes it DOWN; a DOWN one needs rise successes.
+	if spec.Up {
+		m.health = spec.Rise
+	}
+	go m.run(ctx)
+	return m
+}
+
+// Stop ends monitoring and waits for an in-flight probe to finish.
+func (m *Monitor) Stop() {
+	m.cancel()
+	<-m.done
+}
+
+func (m *Monitor) run(ctx context.Context) {
+	defer close(m.done)
+	t := time.NewTimer(rand.N(m.spec.Inter) + time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, m.spec.Timeout)
+		r := m.checker.Check(pctx, m.spec.Addr)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		m.record(r)
+		// Up to 1/16 early, never late: a dead server is marked DOWN
+		// within inter x fall.
+		t.Reset(m.spec.Inter - rand.N(m.spec.Inter/16+1))
+	}
+}
+
+func (m *Monitor) record(r Result) {
+	top := m.spec.Rise + m.spec.Fall - 1
+	wasUp := m.health >= m.spec.Rise
+	if r.OK {
+		if m.health < top {
+			m.health++
+			if m.health >= m.spec.Rise {
+				m.health = top
+			}
+		}
+	} else {
+		if m.health > m.spec.Rise {
+			m.health--
+		} else {
+			m.health = 0
+		}
+	}
+	isUp := m.health >= m.spec.Rise
+	if isUp == wasUp {
+		return
+	}
+	m.setter.SetHealthy(isUp)
+	state := "DOWN"
+	if isUp {
+		state = "UP"
+	}
+	fields := []zap.Field{
+		zap.String("backend", m.spec.Backend), zap.String("server", m.spec.Server),
+		zap.String("check_status", string(r.Status)), zap.Duration("check_duration", r.Duration),
+	}
+	if r.Err != nil {
+		fields = append(fields, zap.String("reason", describe(r)))
+	}
+	m.log.Warn(fmt.Sprintf("server %s/%s is %s", m.spec.Backend, m.spec.Server, state), fields...)
+}
+
+func describe(r Result) string {
+	switch {
+	case r.Status == L4TOUT:
+		return "Layer4 timeout"
+	case errors.Is(r.Err, syscall.ECONNREFUSED):
+		return "Layer4 connection problem: Connection refused"
+	default:
+		return "Layer4 connection problem: " + r.Err.Error()
+	}
+}

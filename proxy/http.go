@@ -1,0 +1,459 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/halo-lb/halo/config"
+	"github.com/valyala/fasthttp"
+)
+
+// smallBody is the largest response body that is read whole before it is
+// sent on; anything larger, or of unknown length, streams through a
+// fixed-size buffer so a multi-GiB image download costs no memory.
+const smallBody = 64 << 10
+
+// streamChunk is the buffer a streamed body moves through.
+const streamChunk = 32 << 10
+
+// Errors of the L7 exchange, mapped to a status in one place (statusFor).
+var (
+	errNoServer = errors.New("no server available")
+	// errDial marks a failure to connect: nothing was sent, so the
+	// request may always be retried on another server.
+	errDial = errors.New("connecting to server")
+)
+
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return errDial.Error() + ": " + e.err.Error() }
+func (e *dialError) Unwrap() []error {
+	return []error{errDial, e.err}
+}
+
+func (be *backend) newHostClient(srv *server) *fasthttp.HostClient {
+	return &fasthttp.HostClient{
+		Addr: srv.addr,
+		Dial: func(addr string) (net.Conn, error) {
+			c, err := be.dialer.Dial("tcp", addr)
+			if err != nil {
+				return nil, &dialError{err}
+			}
+			return c, nil
+		},
+		MaxConns:                      math.MaxInt32, // per-server maxconn and queues come with the balancing issue
+		MaxIdleConnDuration:           10 * time.Second,
+		ReadBufferSize:                16 << 10,
+		WriteBufferSize:               16 << 10,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		NoDefaultUserAgentHeader:      true,
+	}
+}
+
+func (fe *frontend) newHTTPServer() *fasthttp.Server {
+	t := fe.cfg.Timeouts
+	var l *listener
+	if len(fe.listeners) > 0 {
+		l = fe.listeners[0]
+	}
+	own := fe
+	return &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			// Keep-alive connections follow reloads: each request is
+			// routed by the frontend live on its listener now.
+			cur := own
+			if l != nil {
+				if live := l.frontend.Load(); live != nil && live.cfg.Mode == config.ModeHTTP {
+					cur = live
+				}
+			}
+			cur.handleHTTP(ctx)
+		},
+		ReadTimeout:                   t.HTTPRequest,
+		IdleTimeout:                   t.HTTPKeepAlive,
+		WriteTimeout:                  t.Client,
+		StreamRequestBody:             true,
+		MaxRequestBodySize:            math.MaxInt32,
+		ReadBufferSize:                16 << 10,
+		DisableHeaderNamesNormalizing: true,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultServerHeader:         true,
+		NoDefaultDate:                 true,
+		NoDefaultContentType:          true,
+		CloseOnShutdown:               true,
+		Logger:                        discardLogger{},
+	}
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
+
+// handleHTTP forwards one request to a server of the frontend's backend.
+func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
+	be := fe.backend
+	fe.state.Requests.Add(1)
+	be.counters.Requests.Add(1)
+	prepareRequest(ctx, fe.cfg.Options.ForwardFor)
+	var start time.Time
+	if fe.access != nil {
+		start = time.Now()
+	}
+	idx := be.pool.Pick(0)
+	var (
+		err     error
+		srv     *server
+		retries int
+	)
+	for attempt := 0; ; attempt++ {
+		if idx < 0 {
+			err = errNoServer
+			break
+		}
+		srv = be.servers[idx]
+		err = srv.forward(ctx, fe.cfg.Timeouts.Client, be.cfg.Timeouts.Server)
+		if err == nil || !errors.Is(err, errDial) {
+			break
+		}
+		srv.state.ConnErrors.Add(1)
+		if attempt >= be.cfg.Retries {
+			break
+		}
+		retries++
+		srv.state.Retries.Add(1)
+		if be.cfg.Options.Redispatch {
+			if next := be.pool.PickExcept(0, idx); next != idx {
+				srv.state.Redispatch.Add(1)
+				idx = next
+			}
+		}
+	}
+	if err != nil {
+		status := statusFor(err)
+		if errors.Is(err, errNoServer) || errors.Is(err, errDial) {
+			be.counters.Denied.Add(1)
+		} else if srv != nil {
+			srv.state.RespErrors.Add(1)
+		}
+		fe.state.Errors.Add(1)
+		ctx.Response.Reset()
+		ctx.Response.SetStatusCode(status)
+		ctx.Response.Header.SetContentTypeBytes(textHTML)
+		ctx.Response.SetBodyRaw(errorPages[status])
+		ctx.Response.SetConnectionClose()
+	}
+	class := ctx.Response.StatusCode() / 100
+	if class < 1 || class > 5 {
+		class = 0
+	}
+	fe.state.HTTPStatus[class].Add(1)
+	be.counters.HTTPStatus[class].Add(1)
+	if srv != nil && err == nil {
+		srv.state.HTTPStatus[class].Add(1)
+	}
+	if fe.access != nil {
+		fe.logHTTP(ctx, srv, start, retries, err)
+	}
+}
+
+// statusFor maps an exchange error to the status HAProxy would send.
+func statusFor(err error) int {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errNoServer), errors.Is(err, errDial):
+		return fasthttp.StatusServiceUnavailable
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return fasthttp.StatusGatewayTimeout
+	default:
+		return fasthttp.StatusBadGateway
+	}
+}
+
+var (
+	textHTML   = []byte("text/html")
+	errorPages = map[int][]byte{
+		fasthttp.StatusBadGateway:         []byte("<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n"),
+		fasthttp.StatusServiceUnavailable: []byte("<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"),
+		fasthttp.StatusGatewayTimeout:     []byte("<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n"),
+	}
+)
+
+// Hop-by-hop headers (RFC 9110 section 7.6.1) that a proxy must not forward.
+// Connection and Transfer-Encoding are handled by fasthttp's framing.
+var hopHeaders = [][]byte{
+	[]byte("Keep-Alive"), []byte("Proxy-Connection"), []byte("Proxy-Authenticate"),
+	[]byte("Proxy-Authorization"), []byte("Te"), []byte("Trailer"), []byte("Upgrade"),
+}
+
+var (
+	headerXFF    = []byte("X-Forwarded-For")
+	headerExpect = []byte("Expect")
+)
+
+func prepareRequest(ctx *fasthttp.RequestCtx, forwardFor bool) {
+	h := &ctx.Request.Header
+	for _, k := range hopHeaders {
+		h.DelBytes(k)
+	}
+	// halo answered any "Expect: 100-continue" itself while reading the body.
+	h.DelBytes(headerExpect)
+	// The server connection is ours to keep alive whatever the client
+	// asked; fasthttp has already noted a client's "Connection: close".
+	h.ResetConnectionClose()
+	if forwardFor {
+		if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
+			var buf [48]byte
+			h.AddBytesKV(headerXFF, ip.Unmap().AppendTo(buf[:0]))
+		}
+	}
+}
+
+func cleanResponse(h *fasthttp.ResponseHeader) {
+	for _, k := range hopHeaders {
+		h.DelBytes(k)
+	}
+	// Whether the client connection stays open is decided on the client
+	// side; the server closing its connection does not close the client's.
+	h.ResetConnectionClose()
+}
+
+// forward sends ctx's request to srv and reads the response into ctx. A
+// response body up to smallBody is read whole; a larger or unsized one is
+// handed to the client side as a stream that pulls from the server
+// connection as the client reads, with inactivity deadlines on both sides.
+func (srv *server) forward(ctx *fasthttp.RequestCtx, clientTimeout, serverTimeout time.Duration) error {
+	hc := srv.http
+	cc, err := hc.AcquireConn(0, false)
+	if err != nil {
+		return err
+	}
+	conn := cc.Conn()
+	if serverTimeout > 0 {
+		_ = conn.SetDeadline(time.Now().Add(serverTimeout))
+	}
+	bw := hc.AcquireWriter(conn)
+	req := &ctx.Request
+	if req.IsBodyStream() && !fitsSmall(req.Header.ContentLength()) {
+		err = writeStreamedRequest(ctx, bw, conn, clientTimeout, serverTimeout)
+	} else {
+		err = req.Write(bw)
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	hc.ReleaseWriter(bw)
+	if err != nil {
+		hc.CloseConn(cc)
+		return err
+	}
+	srv.state.BytesIn.Add(uint64(max(req.Header.ContentLength(), 0)))
+
+	br := hc.AcquireReader(conn)
+	resp := &ctx.Response
+	resp.Header.DisableNormalizing()
+	for {
+		if err = resp.Header.Read(br); err != nil {
+			break
+		}
+		// Skip interim responses; 101 would be a protocol switch, which
+		// is not supported yet and fails below as an invalid exchange.
+		if sc := resp.Header.StatusCode(); sc >= 200 || sc < 100 || sc == fasthttp.StatusSwitchingProtocols {
+			break
+		}
+	}
+	if err == nil && resp.Header.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		err = errors.New("server switched protocols: upgrades are not supported in mode http yet")
+	}
+	if err != nil {
+		hc.ReleaseReader(br)
+		hc.CloseConn(cc)
+		return err
+	}
+	serverClose := resp.Header.ConnectionClose()
+	cleanResponse(&resp.Header)
+	cl := resp.Header.ContentLength()
+	noBody := req.Header.IsHead() || resp.Header.StatusCode() == fasthttp.StatusNoContent ||
+		resp.Header.StatusCode() == fasthttp.StatusNotModified
+	switch {
+	case noBody:
+		resp.SkipBody = req.Header.IsHead()
+	case fitsSmall(cl):
+		err = resp.ReadBody(br, smallBody)
+		srv.state.BytesOut.Add(uint64(cl))
+	default:
+		s := streamPool.Get().(*bodyStream)
+		s.start(ctx, srv, conn, br, cl, serverClose, clientTimeout, serverTimeout)
+		// fasthttp's connection type is unexported, so the stream keeps
+		// the pool's verdict as a closure: one allocation per streamed
+		// body, never on the small-response path.
+		s.release = func(reuse bool) {
+			if reuse {
+				hc.ReleaseConn(cc)
+			} else {
+				hc.CloseConn(cc)
+			}
+		}
+		if err = s.up.ReadBody(br, 0); err != nil {
+			s.abandon()
+			return err
+		}
+		resp.SetBodyStream(s, max(cl, -1))
+		return nil
+	}
+	hc.ReleaseReader(br)
+	if err != nil || serverClose {
+		hc.CloseConn(cc)
+	} else {
+		hc.ReleaseConn(cc)
+	}
+	return err
+}
+
+func fitsSmall(contentLength int) bool { return contentLength >= 0 && contentLength <= smallBody }
+
+// writeStreamedRequest sends a large or chunked request body from the client
+// to the server as it arrives, refreshing both sides' deadlines as bytes
+// move so that a long upload is bounded by inactivity, not total time.
+func writeStreamedRequest(ctx *fasthttp.RequestCtx, bw *bufio.Writer, upstream net.Conn, clientTimeout, serverTimeout time.Duration) error {
+	cl := ctx.Request.Header.ContentLength()
+	if cl < 0 {
+		ctx.Request.Header.SetContentLength(-1) // chunked
+	}
+	if err := ctx.Request.Header.Write(bw); err != nil {
+		return err
+	}
+	buf := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(buf)
+	body := ctx.RequestBodyStream()
+	var refreshed time.Time
+	var sent int64
+	for {
+		if now := time.Now(); now.Sub(refreshed) > time.Second {
+			refreshed = now
+			if clientTimeout > 0 {
+				_ = ctx.Conn().SetReadDeadline(now.Add(clientTimeout))
+			}
+			if serverTimeout > 0 {
+				_ = upstream.SetWriteDeadline(now.Add(serverTimeout))
+			}
+		}
+		n, rerr := body.Read(*buf)
+		if n > 0 {
+			sent += int64(n)
+			if cl < 0 {
+				if _, err := bw.WriteString(strconv.FormatInt(int64(n), 16) + "\r\n"); err != nil {
+					return err
+				}
+			}
+			if _, err := bw.Write((*buf)[:n]); err != nil {
+				return err
+			}
+			if cl < 0 {
+				if _, err := bw.WriteString("\r\n"); err != nil {
+					return err
+				}
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	if cl >= 0 && sent != int64(cl) {
+		return io.ErrUnexpectedEOF
+	}
+	if cl < 0 {
+		if _, err := bw.WriteString("0\r\n\r\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, streamChunk); return &b }}
+
+var streamPool = sync.Pool{New: func() any { return &bodyStream{} }}
+
+// bodyStream is a response body being relayed from a server connection to
+// the client. fasthttp reads it while writing the response and closes it
+// when done (or when the client went away), which returns the server
+// connection to the pool only if the body was read to its end.
+type bodyStream struct {
+	up          fasthttp.Response // owns the server-side body reader
+	ctx         *fasthttp.RequestCtx
+	srv         *server
+	conn        net.Conn
+	release     func(reuse bool)
+	br          *bufio.Reader
+	eof         bool
+	serverClose bool
+	clientIdle  time.Duration
+	serverIdle  time.Duration
+	refreshed   time.Time
+	active      bool
+}
+
+func (s *bodyStream) start(ctx *fasthttp.RequestCtx, srv *server, conn net.Conn, br *bufio.Reader, cl int, serverClose bool, clientIdle, serverIdle time.Duration) {
+	s.up.Reset()
+	s.ctx, s.srv, s.conn, s.br, s.eof, s.serverClose = ctx, srv, conn, br, false, serverClose
+	s.clientIdle, s.serverIdle, s.refreshed, s.active = clientIdle, serverIdle, time.Time{}, true
+	s.up.StreamBody = true
+	s.up.Header.SetContentLength(cl)
+}
+
+func (s *bodyStream) Read(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(s.refreshed) > time.Second {
+		s.refreshed = now
+		if s.serverIdle > 0 {
+			_ = s.conn.SetReadDeadline(now.Add(s.serverIdle))
+		}
+		if s.clientIdle > 0 {
+			_ = s.ctx.Conn().SetWriteDeadline(now.Add(s.clientIdle))
+		}
+	}
+	n, err := s.up.BodyStream().Read(p)
+	s.srv.state.BytesOut.Add(uint64(n))
+	if err == io.EOF {
+		s.eof = true
+	}
+	return n, err
+}
+
+// Close returns the server connection to its pool (or closes it if the body
+// was not read to the end) and the stream to its pool. It is idempotent.
+func (s *bodyStream) Close() error {
+	if !s.active {
+		return nil
+	}
+	reuse := s.eof && !s.serverClose
+	_ = s.up.CloseBodyStream()
+	s.finish(reuse)
+	return nil
+}
+
+// abandon gives up on a stream whose body could not even be started.
+func (s *bodyStream) abandon() {
+	_ = s.up.CloseBodyStream()
+	s.finish(false)
+}
+
+func (s *bodyStream) finish(reuse bool) {
+	s.srv.http.ReleaseReader(s.br)
+	if s.release != nil {
+		s.release(reuse)
+	}
+	s.up.Reset()
+	s.ctx, s.srv, s.conn, s.br, s.release, s.active = nil, nil, nil, nil, nil, false
+	streamPool.Put(s)
+}

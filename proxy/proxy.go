@@ -1,0 +1,274 @@
+// Package proxy owns halo's data path: listeners, the L4 (mode tcp) and L7
+// (mode http) proxies, routing to backends, connect timeouts, retries and
+// inactivity timeouts, and the runtime snapshots that a reload builds from a
+// *config.Config and swaps in atomically. It never parses YAML.
+//
+// Concurrency: a Proxy's exported methods may be called from any goroutine;
+// Apply and Shutdown serialize among themselves. The data path reads the live
+// configuration through atomic pointers only.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/halo-lb/halo/balancer"
+	"github.com/halo-lb/halo/config"
+	"go.uber.org/zap"
+)
+
+// Counters are the traffic counters of a frontend or backend. They are kept
+// by name across reloads, like server state.
+type Counters struct {
+	CurConns   atomic.Int64
+	TotalConns atomic.Uint64
+	BytesIn    atomic.Uint64 // client to server
+	BytesOut   atomic.Uint64 // server to client
+	Requests   atomic.Uint64 // HTTP requests
+	Denied     atomic.Uint64 // requests or connections answered with no server (503)
+	Errors     atomic.Uint64 // connections or requests that ended in an error
+	HTTPStatus [6]atomic.Uint64
+}
+
+// frontendState is what a frontend keeps across reloads.
+type frontendState struct {
+	Counters
+	limit *limiter
+}
+
+// Proxy runs one configuration at a time and swaps to a new one on Apply.
+type Proxy struct {
+	log      *zap.Logger
+	registry *balancer.Registry
+	global   *limiter
+
+	mu        sync.Mutex // serializes Apply and Shutdown
+	current   atomic.Pointer[Snapshot]
+	listeners map[string]*listener // by normalized bind address
+	frontends map[string]*frontendState
+	backends  map[string]*Counters
+	conns     sync.WaitGroup // every client connection being served
+	stopping  atomic.Bool
+}
+
+// New returns a Proxy with no configuration; call Apply to start serving.
+func New(log *zap.Logger) *Proxy {
+	return &Proxy{
+		log:       log,
+		registry:  balancer.NewRegistry(),
+		global:    newLimiter(0),
+		listeners: map[string]*listener{},
+		frontends: map[string]*frontendState{},
+		backends:  map[string]*Counters{},
+	}
+}
+
+// Registry returns the server state registry (for stats and tests).
+func (p *Proxy) Registry() *balancer.Registry { return p.registry }
+
+// Snapshot returns the configuration being served, or nil before Apply.
+func (p *Proxy) Snapshot() *Snapshot { return p.current.Load() }
+
+// FrontendCounters returns the counters of the named frontend, or nil.
+func (p *Proxy) FrontendCounters(name string) *Counters {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if fs := p.frontends[name]; fs != nil {
+		return &fs.Counters
+	}
+	return nil
+}
+
+// BackendCounters returns the counters of the named backend, or nil.
+func (p *Proxy) BackendCounters(name string) *Counters {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.backends[name]
+}
+
+// Addrs returns the bound address of every listener of the named frontend,
+// in bind order; a test binding port 0 learns its port here.
+func (p *Proxy) Addrs(frontend string) []net.Addr {
+	s := p.current.Load()
+	if s == nil {
+		return nil
+	}
+	for _, fe := range s.frontends {
+		if fe.cfg.Name == frontend {
+			addrs := make([]net.Addr, len(fe.listeners))
+			for i, l := range fe.listeners {
+				addrs[i] = l.ln.Addr()
+			}
+			return addrs
+		}
+	}
+	return nil
+}
+
+// Apply builds a snapshot from cfg and, if that succeeds, makes it the one
+// served: listeners whose address is unchanged keep their socket, new ones
+// are opened, removed ones closed, health checks restarted with the current
+// server states. On error nothing changes and the old snapshot keeps serving.
+func (p *Proxy) Apply(cfg *config.Config) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopping.Load() {
+		return errors.New("proxy is shutting down")
+	}
+	next, opened, err := p.build(cfg)
+	if err != nil {
+		for _, l := range opened {
+			l.close()
+		}
+		return err
+	}
+	prev := p.current.Swap(next)
+	for _, fe := range next.frontends {
+		for _, l := range fe.listeners {
+			l.frontend.Store(fe)
+		}
+	}
+	for _, l := range opened {
+		go l.serve(p)
+		p.log.Info("listening", zap.String("frontend", l.frontend.Load().cfg.Name), zap.String("bind", l.ln.Addr().String()))
+	}
+	used := map[string]bool{}
+	for _, fe := range next.frontends {
+		for _, l := range fe.listeners {
+			used[l.key] = true
+		}
+	}
+	for key, l := range p.listeners {
+		if !used[key] {
+			l.close()
+			delete(p.listeners, key)
+			p.log.Info("listener closed", zap.String("bind", l.ln.Addr().String()))
+		}
+	}
+	for _, l := range opened {
+		p.listeners[l.key] = l
+	}
+	p.global.setMax(cfg.Global.MaxConn)
+	if prev != nil {
+		prev.retire()
+	}
+	next.startChecks(p.log.Named("health"))
+	p.registry.Retain(func(backend, server string) bool {
+		be := next.backendsByName[backend]
+		return be != nil && be.hasServer(server)
+	})
+	return nil
+}
+
+// Shutdown stops accepting, lets in-flight connections and requests finish,
+// and returns when they have or when ctx is done (with ctx's error); the
+// caller then exits, which closes whatever is left, as HAProxy's
+// hard-stop-after does.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	p.stopping.Store(true)
+	for key, l := range p.listeners {
+		l.close()
+		delete(p.listeners, key)
+	}
+	s := p.current.Load()
+	p.mu.Unlock()
+	if s != nil {
+		s.stopChecks()
+	}
+	done := make(chan struct{})
+	go func() {
+		p.conns.Wait()
+		close(done)
+	}()
+	var httpServers sync.WaitGroup
+	if s != nil {
+		for _, srv := range s.allHTTPServers() {
+			httpServers.Add(1)
+			go func() {
+				defer httpServers.Done()
+				_ = srv.ShutdownWithContext(ctx)
+			}()
+		}
+	}
+	select {
+	case <-done:
+		httpServers.Wait()
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("connections still open at hard-stop-after: %w", ctx.Err())
+	}
+}
+
+// listener is one bound socket. It outlives snapshots: a reload that keeps
+// its address only repoints frontend, so no connection is ever refused.
+type listener struct {
+	key      string
+	ln       *net.TCPListener
+	frontend atomic.Pointer[frontend]
+	closed   atomic.Bool
+	global   *limiter
+}
+
+func (l *listener) close() {
+	l.closed.Store(true)
+	l.ln.Close()
+	// Wake the accept loop if it is waiting for a maxconn slot.
+	l.global.wake()
+	if fe := l.frontend.Load(); fe != nil {
+		fe.state.limit.wake()
+	}
+}
+
+// serve is the accept loop. It takes a global and a frontend maxconn slot
+// before accepting, so that at the limit new connections wait in the kernel
+// backlog, and hands each connection to the frontend live at accept time.
+func (l *listener) serve(p *Proxy) {
+	aborted := l.closed.Load
+	var backoff time.Duration
+	for {
+		if !l.global.acquire(aborted) {
+			return
+		}
+		fe := l.frontend.Load()
+		if !fe.state.limit.acquire(aborted) {
+			l.global.release()
+			return
+		}
+		c, err := l.ln.AcceptTCP()
+		if err != nil {
+			fe.state.limit.release()
+			l.global.release()
+			if l.closed.Load() {
+				return
+			}
+			// Out of file descriptors and the like: back off as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			if ce := p.log.Check(zap.ErrorLevel, "accept failed"); ce != nil {
+				ce.Write(zap.String("bind", l.key), zap.Error(err), zap.Duration("retry_in", backoff))
+			}
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		// The frontend may have been replaced while we waited for a slot;
+		// the slot belongs to the frontend state, which a reload keeps.
+		cur := l.frontend.Load()
+		if cur.state != fe.state {
+			fe.state.limit.release()
+			cur.state.limit.n.Add(1)
+		}
+		p.conns.Add(1)
+		go func() {
+			defer p.conns.Done()
+			defer l.global.release()
+			defer cur.state.limit.release()
+			cur.serve(c)
+		}()
+	}
+}

@@ -1,0 +1,235 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/halo-lb/halo/balancer"
+	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/health"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+)
+
+// Snapshot is the runtime form of one configuration: frontends wired to their
+// listeners and backends, backends wired to server state. It is immutable
+// once built; Apply publishes it with an atomic swap.
+type Snapshot struct {
+	cfg            *config.Config
+	frontends      []*frontend
+	backends       []*backend
+	backendsByName map[string]*backend
+	monitors       []*health.Monitor
+}
+
+// Config returns the configuration this snapshot was built from.
+func (s *Snapshot) Config() *config.Config { return s.cfg }
+
+type frontend struct {
+	cfg       *config.Frontend
+	state     *frontendState
+	backend   *backend
+	listeners []*listener
+	log       *zap.Logger
+	access    *zap.Logger // nil unless option tcplog / httplog
+	http      *fasthttp.Server
+}
+
+type backend struct {
+	cfg      *config.Backend
+	pool     *balancer.Backend
+	servers  []*server // indexed like pool.Members()
+	counters *Counters
+	dialer   net.Dialer
+}
+
+func (b *backend) hasServer(name string) bool {
+	for _, s := range b.servers {
+		if s.cfg.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// server is one configuration's view of a backend server.
+type server struct {
+	cfg   *config.Server
+	addr  string // resolved IP:port
+	state *balancer.Server
+	http  *fasthttp.HostClient // mode http only
+}
+
+func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err error) {
+	s = &Snapshot{cfg: cfg, backendsByName: map[string]*backend{}}
+	for _, bc := range cfg.Backends {
+		be, err := p.buildBackend(bc)
+		if err != nil {
+			return nil, opened, err
+		}
+		s.backends = append(s.backends, be)
+		s.backendsByName[bc.Name] = be
+	}
+	accessLog := p.log.Named("access")
+	for _, fc := range cfg.Frontends {
+		fs := p.frontends[fc.Name]
+		if fs == nil {
+			fs = &frontendState{limit: newLimiter(fc.MaxConn)}
+			p.frontends[fc.Name] = fs
+		}
+		fs.limit.setMax(fc.MaxConn)
+		fe := &frontend{cfg: fc, state: fs, backend: s.backendsByName[fc.DefaultBackend], log: p.log.Named("proxy")}
+		if (fc.Mode == config.ModeTCP && fc.Options.TCPLog) || (fc.Mode == config.ModeHTTP && fc.Options.HTTPLog) {
+			fe.access = accessLog
+		}
+		for _, bind := range fc.Binds {
+			l, isNew, err := p.listenerFor(bind)
+			if err != nil {
+				return nil, opened, fmt.Errorf("frontend %s: %w", fc.Name, err)
+			}
+			if isNew {
+				opened = append(opened, l)
+			}
+			fe.listeners = append(fe.listeners, l)
+		}
+		if fc.Mode == config.ModeHTTP {
+			fe.http = fe.newHTTPServer()
+		}
+		s.frontends = append(s.frontends, fe)
+	}
+	return s, opened, nil
+}
+
+// listenerFor returns the running listener for bind, or opens a new one.
+func (p *Proxy) listenerFor(bind string) (l *listener, isNew bool, err error) {
+	host, port, _ := net.SplitHostPort(bind)
+	if host == "*" {
+		host = ""
+	}
+	addr := net.JoinHostPort(host, port)
+	// Port 0 asks the kernel for a free port, so it is never "the same
+	// address" as a running listener.
+	if port != "0" {
+		if l := p.listeners[addr]; l != nil {
+			return l, false, nil
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, false, fmt.Errorf("binding %s: %w", bind, err)
+	}
+	key := addr
+	if port == "0" {
+		key = ln.Addr().String()
+	}
+	return &listener{key: key, ln: ln.(*net.TCPListener), global: p.global}, true, nil
+}
+
+func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
+	counters := p.backends[bc.Name]
+	if counters == nil {
+		counters = &Counters{}
+		p.backends[bc.Name] = counters
+	}
+	be := &backend{cfg: bc, counters: counters}
+	be.dialer = net.Dialer{Timeout: bc.Timeouts.Connect, KeepAlive: -1}
+	if bc.Options.SrvTCPKA {
+		be.dialer.KeepAlive = 0 // Go's default keep-alive probes
+	}
+	members := make([]balancer.Member, len(bc.Servers))
+	for i := range bc.Servers {
+		sc := &bc.Servers[i]
+		tcpAddr, err := net.ResolveTCPAddr("tcp", sc.Address)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: server %s: resolving %s: %w", bc.Name, sc.Name, sc.Address, err)
+		}
+		st := p.registry.Server(bc.Name, sc.Name)
+		admin := balancer.AdminReady
+		if sc.Disabled {
+			admin = balancer.AdminMaint
+		}
+		st.SetAdmin(admin)
+		if !sc.Check {
+			st.SetHealthy(true) // a server without checks is always UP
+		}
+		srv := &server{cfg: sc, addr: tcpAddr.String(), state: st}
+		if bc.Mode == config.ModeHTTP {
+			srv.http = be.newHostClient(srv)
+		}
+		be.servers = append(be.servers, srv)
+		members[i] = balancer.Member{State: st, Weight: sc.Weight, Backup: sc.Backup}
+	}
+	pool, err := balancer.NewBackend(bc.Name, bc.Balance, members, false)
+	if err != nil {
+		return nil, err
+	}
+	be.pool = pool
+	return be, nil
+}
+
+// startChecks starts a health monitor for every server with check enabled.
+func (s *Snapshot) startChecks(log *zap.Logger) {
+	for _, be := range s.backends {
+		for _, srv := range be.servers {
+			if !srv.cfg.Check {
+				continue
+			}
+			addr := srv.addr
+			if srv.cfg.CheckPort != 0 {
+				host, _, _ := net.SplitHostPort(addr)
+				addr = net.JoinHostPort(host, strconv.Itoa(srv.cfg.CheckPort))
+			}
+			s.monitors = append(s.monitors, health.Start(health.Spec{
+				Backend: be.cfg.Name, Server: srv.cfg.Name, Addr: addr,
+				Inter: srv.cfg.Inter, Timeout: checkTimeout(be.cfg, srv.cfg),
+				Rise: srv.cfg.Rise, Fall: srv.cfg.Fall, Up: srv.state.Up(),
+			}, health.TCPChecker{}, srv.state, log))
+		}
+	}
+}
+
+// checkTimeout is how long a TCP check may take: "timeout check" when set,
+// otherwise as HAProxy, the smaller of "timeout connect" and inter.
+func checkTimeout(be *config.Backend, srv *config.Server) time.Duration {
+	if be.Timeouts.Check > 0 {
+		return be.Timeouts.Check
+	}
+	if be.Timeouts.Connect > 0 {
+		return min(be.Timeouts.Connect, srv.Inter)
+	}
+	return srv.Inter
+}
+
+func (s *Snapshot) stopChecks() {
+	for _, m := range s.monitors {
+		m.Stop()
+	}
+	s.monitors = nil
+}
+
+// retire is called once a newer snapshot is live. Connections already
+// established keep running on their own; this stops what only the old
+// configuration needs.
+func (s *Snapshot) retire() {
+	s.stopChecks()
+	for _, be := range s.backends {
+		be.pool.Close()
+		for _, srv := range be.servers {
+			if srv.http != nil {
+				srv.http.CloseIdleConnections()
+			}
+		}
+	}
+}
+
+func (s *Snapshot) allHTTPServers() []*fasthttp.Server {
+	var out []*fasthttp.Server
+	for _, fe := range s.frontends {
+		if fe.http != nil {
+			out = append(out, fe.http)
+		}
+	}
+	return out
+}

@@ -1,0 +1,218 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/halo-lb/halo/config"
+)
+
+// serve handles one accepted client connection with the frontend's mode.
+func (fe *frontend) serve(c *net.TCPConn) {
+	fe.state.CurConns.Add(1)
+	fe.state.TotalConns.Add(1)
+	defer fe.state.CurConns.Add(-1)
+	if fe.cfg.Options.CliTCPKA {
+		_ = c.SetKeepAlive(true)
+	}
+	if fe.cfg.Mode == config.ModeHTTP {
+		_ = fe.http.ServeConn(c)
+		return
+	}
+	fe.serveTCP(c)
+}
+
+// session records one L4 connection for the tcplog line.
+type session struct {
+	accepted    time.Time
+	connected   time.Time
+	srv         *server
+	retries     int
+	in, out     int64
+	termination [2]byte // HAProxy's termination state, e.g. "--", "SC", "cD"
+}
+
+// serveTCP proxies one client connection in mode tcp: pick a server, connect
+// (retrying and redispatching on failure, since nothing was sent yet), then
+// let the kernel move the bytes both ways.
+func (fe *frontend) serveTCP(c *net.TCPConn) {
+	defer c.Close()
+	be := fe.backend
+	ss := session{accepted: time.Now(), termination: [2]byte{'-', '-'}}
+	defer fe.logTCP(c, &ss)
+	sc, srv := be.connect(&ss)
+	if sc == nil {
+		be.counters.Denied.Add(1)
+		return
+	}
+	defer sc.Close()
+	ss.srv = srv
+	ss.connected = time.Now()
+	srv.state.CurConns.Add(1)
+	srv.state.TotalConns.Add(1)
+	be.counters.CurConns.Add(1)
+	be.counters.TotalConns.Add(1)
+	defer srv.state.CurConns.Add(-1)
+	defer be.counters.CurConns.Add(-1)
+
+	clientIdle, serverIdle := fe.cfg.Timeouts.Client, be.cfg.Timeouts.Server
+	if t := be.cfg.Timeouts.Tunnel; t > 0 {
+		clientIdle, serverIdle = t, t
+	}
+	var activity atomic.Int64
+	activity.Store(time.Now().UnixNano())
+	var wg sync.WaitGroup
+	var upErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ss.in, upErr = copyIdle(sc, c, clientIdle, &activity)
+		if upErr != nil {
+			// Abort both ways: the other direction must not wait forever.
+			c.Close()
+			sc.Close()
+		}
+	}()
+	var downErr error
+	ss.out, downErr = copyIdle(c, sc, serverIdle, &activity)
+	if downErr != nil {
+		c.Close()
+		sc.Close()
+	}
+	wg.Wait()
+	for _, ctr := range [...]*Counters{&fe.state.Counters, be.counters} {
+		ctr.BytesIn.Add(uint64(ss.in))
+		ctr.BytesOut.Add(uint64(ss.out))
+	}
+	srv.state.BytesIn.Add(uint64(ss.in))
+	srv.state.BytesOut.Add(uint64(ss.out))
+	ss.termination = terminationState(upErr, downErr)
+	if ss.termination[0] != '-' {
+		fe.state.Errors.Add(1)
+		if ss.termination[0] == 's' || ss.termination[0] == 'S' {
+			srv.state.RespErrors.Add(1)
+		}
+	}
+}
+
+// connect dials a server chosen by the policy, retrying up to the backend's
+// "retries" and, with redispatch, moving to another server after a failure.
+func (be *backend) connect(ss *session) (*net.TCPConn, *server) {
+	idx := be.pool.Pick(0)
+	for attempt := 0; ; attempt++ {
+		if idx < 0 {
+			ss.termination = [2]byte{'S', 'C'}
+			return nil, nil
+		}
+		srv := be.servers[idx]
+		conn, err := be.dialer.Dial("tcp", srv.addr)
+		if err == nil {
+			return conn.(*net.TCPConn), srv
+		}
+		srv.state.ConnErrors.Add(1)
+		if attempt >= be.cfg.Retries {
+			ss.termination = [2]byte{'S', 'C'}
+			return nil, nil
+		}
+		ss.retries++
+		srv.state.Retries.Add(1)
+		if be.cfg.Options.Redispatch {
+			if next := be.pool.PickExcept(0, idx); next != idx {
+				srv.state.Redispatch.Add(1)
+				idx = next
+			}
+		}
+	}
+}
+
+// Errors that end a direction of an L4 session.
+var (
+	errIdle         = errors.New("no data in either direction within the timeout")
+	errWriteStalled = errors.New("peer accepted no data within the timeout")
+)
+
+// copyIdle copies src to dst until EOF, then half-closes dst. It calls
+// dst.ReadFrom(src) on the raw *net.TCPConn so that Linux moves the bytes
+// with splice(2) and they never enter user space.
+//
+// A timeout is an inactivity timeout over both directions, as HAProxy's
+// "timeout client"/"server"/"tunnel": the copy wakes every quarter of it
+// (through a read deadline, which only ever fires with the splice pipe
+// empty, so no byte is lost), notes whether any bytes moved, and gives up
+// once neither direction has moved a byte for the whole timeout. A write
+// that stays blocked for longer than the timeout ends the session too.
+func copyIdle(dst, src *net.TCPConn, timeout time.Duration, activity *atomic.Int64) (int64, error) {
+	if timeout <= 0 {
+		n, err := dst.ReadFrom(src)
+		return n, halfClose(dst, err)
+	}
+	slice := max(timeout/4, time.Millisecond)
+	var total int64
+	for {
+		now := time.Now()
+		readDeadline := now.Add(slice)
+		writeDeadline := readDeadline.Add(timeout)
+		_ = src.SetReadDeadline(readDeadline)
+		_ = dst.SetWriteDeadline(writeDeadline)
+		n, err := dst.ReadFrom(src)
+		total += n
+		if n > 0 {
+			activity.Store(time.Now().UnixNano())
+		}
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return total, halfClose(dst, err)
+		}
+		if !time.Now().Before(writeDeadline) {
+			return total, errWriteStalled
+		}
+		if time.Since(time.Unix(0, activity.Load())) >= timeout {
+			return total, errIdle
+		}
+	}
+}
+
+// halfClose propagates EOF to the other side with a FIN, keeping the
+// opposite direction open: a client that shuts down its write side still
+// receives the whole response.
+func halfClose(dst *net.TCPConn, err error) error {
+	if err != nil {
+		return err
+	}
+	if cerr := dst.CloseWrite(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && !errors.Is(cerr, syscall.ENOTCONN) {
+		return cerr
+	}
+	return nil
+}
+
+// terminationState maps how the two directions ended to HAProxy's two-letter
+// session state: who ended it (C client, S server, c/s timeout on that side)
+// and in which phase (D data).
+func terminationState(up, down error) [2]byte {
+	side := func(err error, abort, timeout byte) (byte, bool) {
+		switch {
+		case err == nil, errors.Is(err, net.ErrClosed):
+			return 0, false
+		case errors.Is(err, errIdle), errors.Is(err, errWriteStalled):
+			return timeout, true
+		case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+			return abort, true
+		default:
+			return abort, true
+		}
+	}
+	// The client-to-server copy reads the client: its failure is the
+	// client's, and the other direction's is the server's.
+	if b, ok := side(up, 'C', 'c'); ok {
+		return [2]byte{b, 'D'}
+	}
+	if b, ok := side(down, 'S', 's'); ok {
+		return [2]byte{b, 'D'}
+	}
+	return [2]byte{'-', '-'}
+}
