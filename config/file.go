@@ -5,11 +5,11 @@ package config
 // during defaults inheritance. Nothing outside this package sees them.
 
 type fileConfig struct {
-	Global    *fileGlobal             `yaml:"global"`
-	Defaults  *fileProxy              `yaml:"defaults"`
-	Frontends map[string]*fileProxy   `yaml:"frontends" validate:"dive"`
-	Backends  map[string]*fileProxy   `yaml:"backends" validate:"dive"`
-	Listen    map[string]*fileProxy   `yaml:"listen" validate:"dive"`
+	Global    *fileGlobal           `yaml:"global"`
+	Defaults  *fileProxy            `yaml:"defaults"`
+	Frontends map[string]*fileProxy `yaml:"frontends" validate:"dive"`
+	Backends  map[string]*fileProxy `yaml:"backends" validate:"dive"`
+	Listen    map[string]*fileProxy `yaml:"listen" validate:"dive"`
 }
 
 type fileGlobal struct {
@@ -72,7 +72,7 @@ type fileServer struct {
 // set anything a frontend or backend inherits, but not bind, servers or
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
-	"defaults": set("mode", "maxconn", "balance", "retries", "timeout", "option", "default-server"),
+	"defaults":  set("mode", "maxconn", "balance", "retries", "timeout", "option", "default-server"),
 	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option"),
 	"backends":  set("mode", "balance", "retries", "timeout", "option", "default-server", "servers"),
 	"listen":    set("bind", "mode", "maxconn", "balance", "retries", "timeout", "option", "default-server", "servers"),

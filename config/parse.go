@@ -348,6 +348,9 @@ func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 				p.at(bp, "%v", err)
 				continue
 			}
+			if strings.HasSuffix(norm, ":0") {
+				continue // each port-0 bind gets its own free port
+			}
 			if first, dup := binds[norm]; dup {
 				p.at(bp, "%q is already bound by %s", bind, first)
 				continue
@@ -414,7 +417,9 @@ func normalizeBind(bind string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("invalid bind address %q: want ADDRESS:PORT, *:PORT or [IPv6]:PORT", bind)
 	}
-	if err := checkPort(port); err != nil {
+	// Port 0 lets the kernel choose a free port (tests use it); any other
+	// port must be a valid one.
+	if err := checkPort(port); err != nil && port != "0" {
 		return "", fmt.Errorf("invalid bind address %q: %v", bind, err)
 	}
 	switch host {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"math"
@@ -10,9 +11,9 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
-	"github.com/halo-lb/halo/config"
 	"github.com/valyala/fasthttp"
 )
 
@@ -30,7 +31,18 @@ var (
 	// errDial marks a failure to connect: nothing was sent, so the
 	// request may always be retried on another server.
 	errDial = errors.New("connecting to server")
+	// errStale marks a kept-alive server connection that turned out to be
+	// closed before any response byte came back: the server did not
+	// process the request, so a replayable one may be retried.
+	errStale = errors.New("server closed a kept-alive connection")
 )
+
+type staleError struct{ err error }
+
+func (e *staleError) Error() string { return errStale.Error() + ": " + e.err.Error() }
+func (e *staleError) Unwrap() []error {
+	return []error{errStale, e.err}
+}
 
 type dialError struct{ err error }
 
@@ -59,28 +71,45 @@ func (be *backend) newHostClient(srv *server) *fasthttp.HostClient {
 	}
 }
 
-func (fe *frontend) newHTTPServer() *fasthttp.Server {
+// httpSettings are the frontend settings a fasthttp.Server is built with; a
+// reload that leaves them unchanged keeps the running server, so its
+// kept-alive connections are not disturbed.
+type httpSettings struct {
+	requestTimeout, keepAliveTimeout, clientTimeout time.Duration
+}
+
+func (fe *frontend) httpSettings() httpSettings {
 	t := fe.cfg.Timeouts
-	var l *listener
-	if len(fe.listeners) > 0 {
-		l = fe.listeners[0]
+	return httpSettings{t.HTTPRequest, t.HTTPKeepAlive, t.Client}
+}
+
+// httpServerFor returns the frontend's running fasthttp.Server if its
+// settings are unchanged, or starts a new one and retires the old one in
+// the background (its idle connections close, busy ones close after their
+// current response, all within hard-stop-after).
+func (p *Proxy) httpServerFor(fe *frontend, hardStop time.Duration) *fasthttp.Server {
+	fs := fe.state
+	want := fe.httpSettings()
+	if fs.http != nil && fs.httpSettings == want {
+		return fs.http
 	}
-	own := fe
-	return &fasthttp.Server{
+	if old := fs.http; old != nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), hardStop)
+			defer cancel()
+			_ = old.ShutdownWithContext(ctx)
+			p.forgetHTTPServer(old)
+		}()
+	}
+	srv := &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
-			// Keep-alive connections follow reloads: each request is
-			// routed by the frontend live on its listener now.
-			cur := own
-			if l != nil {
-				if live := l.frontend.Load(); live != nil && live.cfg.Mode == config.ModeHTTP {
-					cur = live
-				}
-			}
-			cur.handleHTTP(ctx)
+			// Requests are routed by the frontend live now, so kept-alive
+			// connections follow reloads.
+			fs.live.Load().handleHTTP(ctx)
 		},
-		ReadTimeout:                   t.HTTPRequest,
-		IdleTimeout:                   t.HTTPKeepAlive,
-		WriteTimeout:                  t.Client,
+		ReadTimeout:                   want.requestTimeout,
+		IdleTimeout:                   want.keepAliveTimeout,
+		WriteTimeout:                  want.clientTimeout,
 		StreamRequestBody:             true,
 		MaxRequestBodySize:            math.MaxInt32,
 		ReadBufferSize:                16 << 10,
@@ -92,7 +121,42 @@ func (fe *frontend) newHTTPServer() *fasthttp.Server {
 		CloseOnShutdown:               true,
 		Logger:                        discardLogger{},
 	}
+	// halo accepts connections itself and hands them to ServeConn, but
+	// fasthttp's graceful shutdown only closes idle kept-alive connections
+	// of a server that has a listener: give it one that never accepts.
+	go func() { _ = srv.Serve(newParkedListener()) }()
+	fs.http, fs.httpSettings = srv, want
+	p.httpMu.Lock()
+	p.httpServers[srv] = struct{}{}
+	p.httpMu.Unlock()
+	return srv
 }
+
+func (p *Proxy) forgetHTTPServer(srv *fasthttp.Server) {
+	p.httpMu.Lock()
+	delete(p.httpServers, srv)
+	p.httpMu.Unlock()
+}
+
+// parkedListener is a net.Listener whose Accept blocks until Close.
+type parkedListener struct {
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newParkedListener() *parkedListener { return &parkedListener{closed: make(chan struct{})} }
+
+func (l *parkedListener) Accept() (net.Conn, error) {
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *parkedListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *parkedListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4zero} }
 
 type discardLogger struct{}
 
@@ -121,10 +185,12 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		}
 		srv = be.servers[idx]
 		err = srv.forward(ctx, fe.cfg.Timeouts.Client, be.cfg.Timeouts.Server)
-		if err == nil || !errors.Is(err, errDial) {
+		if err == nil || !(errors.Is(err, errDial) || errors.Is(err, errStale)) {
 			break
 		}
-		srv.state.ConnErrors.Add(1)
+		if errors.Is(err, errDial) {
+			srv.state.ConnErrors.Add(1)
+		}
 		if attempt >= be.cfg.Retries {
 			break
 		}
@@ -230,19 +296,32 @@ func cleanResponse(h *fasthttp.ResponseHeader) {
 // response body up to smallBody is read whole; a larger or unsized one is
 // handed to the client side as a stream that pulls from the server
 // connection as the client reads, with inactivity deadlines on both sides.
+//
+// A request body up to smallBody is buffered first so that the request can
+// be replayed if a kept-alive connection turns out to be stale. A larger one
+// streams as it arrives and so cannot be replayed: it always gets a new
+// connection, which is closed afterwards.
 func (srv *server) forward(ctx *fasthttp.RequestCtx, clientTimeout, serverTimeout time.Duration) error {
+	req := &ctx.Request
+	streamed := req.IsBodyStream() && !fitsSmall(req.Header.ContentLength())
+	if req.IsBodyStream() && !streamed {
+		req.Body() // reads the small body into fasthttp's pooled buffer
+	}
 	hc := srv.http
+	if streamed {
+		hc = srv.httpFresh
+	}
 	cc, err := hc.AcquireConn(0, false)
 	if err != nil {
 		return err
 	}
+	reused := !cc.LastUseTime().IsZero()
 	conn := cc.Conn()
 	if serverTimeout > 0 {
 		_ = conn.SetDeadline(time.Now().Add(serverTimeout))
 	}
 	bw := hc.AcquireWriter(conn)
-	req := &ctx.Request
-	if req.IsBodyStream() && !fitsSmall(req.Header.ContentLength()) {
+	if streamed {
 		err = writeStreamedRequest(ctx, bw, conn, clientTimeout, serverTimeout)
 	} else {
 		err = req.Write(bw)
@@ -253,6 +332,9 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, clientTimeout, serverTimeou
 	hc.ReleaseWriter(bw)
 	if err != nil {
 		hc.CloseConn(cc)
+		if reused && !streamed {
+			return &staleError{err}
+		}
 		return err
 	}
 	srv.state.BytesIn.Add(uint64(max(req.Header.ContentLength(), 0)))
@@ -276,9 +358,12 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, clientTimeout, serverTimeou
 	if err != nil {
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
+		if reused && !streamed && idempotent(req) && closedBeforeResponse(err) {
+			return &staleError{err}
+		}
 		return err
 	}
-	serverClose := resp.Header.ConnectionClose()
+	keepConn := !resp.Header.ConnectionClose() && !streamed
 	cleanResponse(&resp.Header)
 	cl := resp.Header.ContentLength()
 	noBody := req.Header.IsHead() || resp.Header.StatusCode() == fasthttp.StatusNoContent ||
@@ -291,7 +376,7 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, clientTimeout, serverTimeou
 		srv.state.BytesOut.Add(uint64(cl))
 	default:
 		s := streamPool.Get().(*bodyStream)
-		s.start(ctx, srv, conn, br, cl, serverClose, clientTimeout, serverTimeout)
+		s.start(ctx, srv, conn, br, cl, keepConn, clientTimeout, serverTimeout)
 		// fasthttp's connection type is unexported, so the stream keeps
 		// the pool's verdict as a closure: one allocation per streamed
 		// body, never on the small-response path.
@@ -310,12 +395,23 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, clientTimeout, serverTimeou
 		return nil
 	}
 	hc.ReleaseReader(br)
-	if err != nil || serverClose {
+	if err != nil || !keepConn {
 		hc.CloseConn(cc)
 	} else {
 		hc.ReleaseConn(cc)
 	}
 	return err
+}
+
+func idempotent(req *fasthttp.Request) bool {
+	h := &req.Header
+	return h.IsGet() || h.IsHead() || h.IsPut() || h.IsDelete() || h.IsOptions() || h.IsTrace()
+}
+
+// closedBeforeResponse reports whether a response read failed before its
+// first byte because the server had closed or reset the connection.
+func closedBeforeResponse(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func fitsSmall(contentLength int) bool { return contentLength >= 0 && contentLength <= smallBody }
@@ -390,23 +486,23 @@ var streamPool = sync.Pool{New: func() any { return &bodyStream{} }}
 // when done (or when the client went away), which returns the server
 // connection to the pool only if the body was read to its end.
 type bodyStream struct {
-	up          fasthttp.Response // owns the server-side body reader
-	ctx         *fasthttp.RequestCtx
-	srv         *server
-	conn        net.Conn
-	release     func(reuse bool)
-	br          *bufio.Reader
-	eof         bool
-	serverClose bool
-	clientIdle  time.Duration
-	serverIdle  time.Duration
-	refreshed   time.Time
-	active      bool
+	up         fasthttp.Response // owns the server-side body reader
+	ctx        *fasthttp.RequestCtx
+	srv        *server
+	conn       net.Conn
+	release    func(reuse bool)
+	br         *bufio.Reader
+	eof        bool
+	keepConn   bool
+	clientIdle time.Duration
+	serverIdle time.Duration
+	refreshed  time.Time
+	active     bool
 }
 
-func (s *bodyStream) start(ctx *fasthttp.RequestCtx, srv *server, conn net.Conn, br *bufio.Reader, cl int, serverClose bool, clientIdle, serverIdle time.Duration) {
+func (s *bodyStream) start(ctx *fasthttp.RequestCtx, srv *server, conn net.Conn, br *bufio.Reader, cl int, keepConn bool, clientIdle, serverIdle time.Duration) {
 	s.up.Reset()
-	s.ctx, s.srv, s.conn, s.br, s.eof, s.serverClose = ctx, srv, conn, br, false, serverClose
+	s.ctx, s.srv, s.conn, s.br, s.eof, s.keepConn = ctx, srv, conn, br, false, keepConn
 	s.clientIdle, s.serverIdle, s.refreshed, s.active = clientIdle, serverIdle, time.Time{}, true
 	s.up.StreamBody = true
 	s.up.Header.SetContentLength(cl)
@@ -436,7 +532,7 @@ func (s *bodyStream) Close() error {
 	if !s.active {
 		return nil
 	}
-	reuse := s.eof && !s.serverClose
+	reuse := s.eof && s.keepConn
 	_ = s.up.CloseBodyStream()
 	s.finish(reuse)
 	return nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/config"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
 
@@ -39,6 +40,13 @@ type Counters struct {
 type frontendState struct {
 	Counters
 	limit *limiter
+	// live is this frontend in the snapshot being served; HTTP requests on
+	// kept-alive connections are routed through it so they follow reloads.
+	live atomic.Pointer[frontend]
+	// http serves the frontend's connections in mode http; only Apply
+	// touches these two fields (under Proxy.mu).
+	http         *fasthttp.Server
+	httpSettings httpSettings
 }
 
 // Proxy runs one configuration at a time and swaps to a new one on Apply.
@@ -54,6 +62,9 @@ type Proxy struct {
 	backends  map[string]*Counters
 	conns     sync.WaitGroup // every client connection being served
 	stopping  atomic.Bool
+
+	httpMu      sync.Mutex
+	httpServers map[*fasthttp.Server]struct{} // running, including retiring ones
 }
 
 // New returns a Proxy with no configuration; call Apply to start serving.
@@ -65,6 +76,8 @@ func New(log *zap.Logger) *Proxy {
 		listeners: map[string]*listener{},
 		frontends: map[string]*frontendState{},
 		backends:  map[string]*Counters{},
+
+		httpServers: map[*fasthttp.Server]struct{}{},
 	}
 }
 
@@ -127,8 +140,14 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 		}
 		return err
 	}
+	for _, fe := range next.frontends {
+		if fe.cfg.Mode == config.ModeHTTP {
+			fe.http = p.httpServerFor(fe, cfg.Global.HardStopAfter)
+		}
+	}
 	prev := p.current.Swap(next)
 	for _, fe := range next.frontends {
+		fe.state.live.Store(fe)
 		for _, l := range fe.listeners {
 			l.frontend.Store(fe)
 		}
@@ -187,15 +206,15 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		close(done)
 	}()
 	var httpServers sync.WaitGroup
-	if s != nil {
-		for _, srv := range s.allHTTPServers() {
-			httpServers.Add(1)
-			go func() {
-				defer httpServers.Done()
-				_ = srv.ShutdownWithContext(ctx)
-			}()
-		}
+	p.httpMu.Lock()
+	for srv := range p.httpServers {
+		httpServers.Add(1)
+		go func() {
+			defer httpServers.Done()
+			_ = srv.ShutdownWithContext(ctx)
+		}()
 	}
+	p.httpMu.Unlock()
 	select {
 	case <-done:
 		httpServers.Wait()

@@ -33,8 +33,8 @@ type frontend struct {
 	backend   *backend
 	listeners []*listener
 	log       *zap.Logger
-	access    *zap.Logger // nil unless option tcplog / httplog
-	http      *fasthttp.Server
+	access    *zap.Logger      // nil unless option tcplog / httplog
+	http      *fasthttp.Server // mode http; shared with other snapshots while its settings hold
 }
 
 type backend struct {
@@ -60,6 +60,10 @@ type server struct {
 	addr  string // resolved IP:port
 	state *balancer.Server
 	http  *fasthttp.HostClient // mode http only
+	// httpFresh dials a new connection for each request whose body streams
+	// (and so cannot be replayed on a stale kept-alive connection); its
+	// connections are always closed after use, never pooled.
+	httpFresh *fasthttp.HostClient
 }
 
 func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err error) {
@@ -93,9 +97,6 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 				opened = append(opened, l)
 			}
 			fe.listeners = append(fe.listeners, l)
-		}
-		if fc.Mode == config.ModeHTTP {
-			fe.http = fe.newHTTPServer()
 		}
 		s.frontends = append(s.frontends, fe)
 	}
@@ -157,6 +158,7 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 		srv := &server{cfg: sc, addr: tcpAddr.String(), state: st}
 		if bc.Mode == config.ModeHTTP {
 			srv.http = be.newHostClient(srv)
+			srv.httpFresh = be.newHostClient(srv)
 		}
 		be.servers = append(be.servers, srv)
 		members[i] = balancer.Member{State: st, Weight: sc.Weight, Backup: sc.Backup}
@@ -222,14 +224,4 @@ func (s *Snapshot) retire() {
 			}
 		}
 	}
-}
-
-func (s *Snapshot) allHTTPServers() []*fasthttp.Server {
-	var out []*fasthttp.Server
-	for _, fe := range s.frontends {
-		if fe.http != nil {
-			out = append(out, fe.http)
-		}
-	}
-	return out
 }

@@ -204,4 +204,3 @@ func withDefaultMaxConn(cfg *config.Config) *config.Config {
 	c.Global.MaxConn = n
 	return &c
 }
-

@@ -1,0 +1,224 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+const httpConfig = `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be, option: {forwardfor: true}}
+backends:
+  be:
+    servers:
+      - {name: a, address: "{{a}}"}
+`
+
+func TestHTTPHeaders(t *testing.T) {
+	a := startHTTPBackend(t, "a", nil)
+	p := startProxy(t, httpConfig, a)
+	req, _ := http.NewRequest("GET", "http://"+frontendAddr(t, p, "fe")+"/path?q=1", nil)
+	req.Host = "keystone.example:5000"
+	req.Header.Set("Proxy-Authorization", "secret")
+	req.Header.Set("X-Forwarded-For", "10.9.9.9")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Seen-Host"); got != "keystone.example:5000" {
+		t.Errorf("server saw Host %q, want it preserved", got)
+	}
+	if got := resp.Header.Get("X-Seen-XFF"); got != "10.9.9.9,127.0.0.1" {
+		t.Errorf("server saw X-Forwarded-For %q, want the client's value then 127.0.0.1", got)
+	}
+	if got := resp.Header.Get("X-Seen-Proxy-Authorization"); got != "" {
+		t.Errorf("hop-by-hop Proxy-Authorization was forwarded: %q", got)
+	}
+	if resp.Header.Get("Server") != "" {
+		t.Errorf("halo added a Server header: %q", resp.Header.Get("Server"))
+	}
+}
+
+func TestHTTPNoServer503(t *testing.T) {
+	a := startHTTPBackend(t, "a", nil)
+	p := startProxy(t, httpConfig, a)
+	p.Registry().Lookup("be", "a").SetHealthy(false)
+	body, code, err := httpGet(http.DefaultClient, "http://"+frontendAddr(t, p, "fe")+"/")
+	if err != nil || code != 503 || !strings.Contains(body, "503") {
+		t.Fatalf("got %d %q %v, want 503", code, body, err)
+	}
+}
+
+func TestHTTPConnectFailure503(t *testing.T) {
+	a := startHTTPBackend(t, "a", nil)
+	a.kill()
+	p := startProxy(t, httpConfig, a)
+	_, code, err := httpGet(http.DefaultClient, "http://"+frontendAddr(t, p, "fe")+"/")
+	if err != nil || code != 503 {
+		t.Fatalf("got %d %v, want 503 when the server refuses connections", code, err)
+	}
+	if got := p.Registry().Lookup("be", "a").ConnErrors.Load(); got != 4 {
+		t.Errorf("connection errors = %d, want 4 (one try and retries: 3)", got)
+	}
+}
+
+func TestHTTPServerFailure502(t *testing.T) {
+	a := startHTTPBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		c, _, _ := w.(http.Hijacker).Hijack()
+		io.WriteString(c, "this is not HTTP\r\n\r\n")
+		c.Close()
+	})
+	p := startProxy(t, httpConfig, a)
+	_, code, err := httpGet(http.DefaultClient, "http://"+frontendAddr(t, p, "fe")+"/")
+	if err != nil || code != 502 {
+		t.Fatalf("got %d %v, want 502 for a garbage response", code, err)
+	}
+}
+
+func TestHTTPServerTimeout504(t *testing.T) {
+	release := make(chan struct{})
+	a := startHTTPBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	defer close(release)
+	p := startProxy(t, strings.Replace(httpConfig, "server: 5s", "server: 200ms", 1), a)
+	start := time.Now()
+	_, code, err := httpGet(http.DefaultClient, "http://"+frontendAddr(t, p, "fe")+"/")
+	if err != nil || code != 504 {
+		t.Fatalf("got %d %v, want 504", code, err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("504 came after %v, want about the 200ms server timeout", took)
+	}
+}
+
+// Bodies stream both ways, with Content-Length and chunked, byte for byte.
+func TestHTTPStreamingBodies(t *testing.T) {
+	const size = 48 << 20
+	a := startHTTPBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/upload":
+			h := sha256.New()
+			n, err := io.Copy(h, r.Body)
+			fmt.Fprintf(w, "%d %x %v %d", n, h.Sum(nil), err, r.ContentLength)
+		case "/download":
+			if r.URL.Query().Get("chunked") == "" {
+				w.Header().Set("Content-Length", fmt.Sprint(size))
+			}
+			io.Copy(w, io.LimitReader(&pattern{}, size))
+		}
+	})
+	p := startProxy(t, httpConfig, a)
+	base := "http://" + frontendAddr(t, p, "fe")
+	want := sha256.New()
+	io.Copy(want, io.LimitReader(&pattern{}, size))
+	wantSum := fmt.Sprintf("%x", want.Sum(nil))
+
+	for _, chunked := range []bool{false, true} {
+		var body io.Reader = io.LimitReader(&pattern{}, size)
+		if chunked {
+			body = struct{ io.Reader }{body} // hides the length: Go sends it chunked
+		}
+		req, _ := http.NewRequest("POST", base+"/upload", body)
+		if !chunked {
+			req.ContentLength = size
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		wantLen := int64(size)
+		if chunked {
+			wantLen = -1
+		}
+		if exp := fmt.Sprintf("%d %s <nil> %d", size, wantSum, wantLen); string(got) != exp {
+			t.Errorf("upload (chunked=%v): server got %q, want %q", chunked, got, exp)
+		}
+
+		url := base + "/download"
+		if chunked {
+			url += "?chunked=1"
+		}
+		resp, err = http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, resp.Body)
+		resp.Body.Close()
+		if err != nil || n != size || fmt.Sprintf("%x", h.Sum(nil)) != wantSum {
+			t.Errorf("download (chunked=%v): %d bytes, err %v, sum match %v", chunked, n, err, fmt.Sprintf("%x", h.Sum(nil)) == wantSum)
+		}
+	}
+	// The server connection that carried a streamed response went back to
+	// the pool and serves the next request.
+	if body, code, err := httpGet(http.DefaultClient, base+"/upload"); err != nil || code != 200 || !strings.HasPrefix(body, "0 ") {
+		t.Fatalf("request after streaming: %d %q %v", code, body, err)
+	}
+}
+
+// pattern is an endless byte stream whose bytes depend on their offset, so
+// a reordered, lost or repeated chunk changes the checksum.
+type pattern struct{ off int64 }
+
+func (p *pattern) Read(b []byte) (int, error) {
+	for i := range b {
+		o := p.off + int64(i)
+		b[i] = byte(o*7 + o>>11)
+	}
+	p.off += int64(len(b))
+	return len(b), nil
+}
+
+// The forward path for a small request and response allocates nothing once
+// warm: it runs here on a RequestCtx against a real server. That server is
+// a fasthttp one because AllocsPerRun counts every goroutine's allocations,
+// and net/http's server allocates per request.
+func TestForwardAllocatesNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") }}
+	go backend.Serve(ln)
+	defer backend.Shutdown()
+	a := &testBackend{name: "a", ln: ln, addr: ln.Addr().String()}
+	p := startProxy(t, httpConfig, a)
+	fe := p.Snapshot().frontends[0]
+	ctx := &fasthttp.RequestCtx{}
+	var req fasthttp.Request
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	run := func() {
+		ctx.Request.Reset()
+		ctx.Request.SetRequestURI("http://keystone.example/v3/auth/tokens")
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetBodyString(`{"auth": {}}`)
+		ctx.Response.Reset()
+		fe.handleHTTP(ctx)
+		if ctx.Response.StatusCode() != 200 || !bytes.Equal(ctx.Response.Body(), []byte("hello")) {
+			t.Fatalf("forward: %d %q", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+	for range 10 {
+		run()
+	}
+	if n := testing.AllocsPerRun(500, run); n != 0 {
+		t.Fatalf("forward allocates %.1f times per request, want 0", n)
+	}
+}
