@@ -37,10 +37,10 @@ func Parse(file string, data []byte) (*Config, error) {
 	if len(root.Content) == 0 {
 		return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: "the configuration is empty"}}
 	}
+	// Shape errors do not stop here: the section and tag checks still run
+	// on what did decode, so one "halo check" lists every problem. Only the
+	// cross-field rules need a file without such errors.
 	p.decode(root.Content[0], reflect.ValueOf(&fc).Elem(), "")
-	if len(p.errs) > 0 {
-		return nil, p.sorted()
-	}
 	p.checkSections(&fc)
 	p.checkTags(&fc)
 	if len(p.errs) > 0 {
@@ -335,7 +335,13 @@ func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 			p.at(joinPath("listen", name), "listen %q has the same name as backend %q", name, name)
 		}
 	}
-	binds := map[string]string{} // normalized bind -> key path of its first use
+	// Binds are checked in file order so that a duplicate is reported
+	// where it is written a second time.
+	type bindRef struct {
+		path, addr string
+		pos        position
+	}
+	var refs []bindRef
 	for _, fe := range cfg.Frontends {
 		path := sectionPath(fc, "frontends", fe.Name)
 		if len(fe.Binds) == 0 {
@@ -343,20 +349,30 @@ func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 		}
 		for i, bind := range fe.Binds {
 			bp := fmt.Sprintf("%s.bind[%d]", path, i)
-			norm, err := normalizeBind(bind)
-			if err != nil {
-				p.at(bp, "%v", err)
-				continue
-			}
-			if strings.HasSuffix(norm, ":0") {
-				continue // each port-0 bind gets its own free port
-			}
-			if first, dup := binds[norm]; dup {
-				p.at(bp, "%q is already bound by %s", bind, first)
-				continue
-			}
-			binds[norm] = bp
+			refs = append(refs, bindRef{bp, bind, p.positions[bp]})
 		}
+	}
+	slices.SortFunc(refs, func(a, b bindRef) int {
+		return cmp.Or(cmp.Compare(a.pos.line, b.pos.line), cmp.Compare(a.pos.col, b.pos.col))
+	})
+	binds := map[string]string{} // normalized bind -> key path of its first use
+	for _, r := range refs {
+		norm, err := normalizeBind(r.addr)
+		if err != nil {
+			p.at(r.path, "%v", err)
+			continue
+		}
+		if strings.HasSuffix(norm, ":0") {
+			continue // each port-0 bind gets its own free port
+		}
+		if first, dup := binds[norm]; dup {
+			p.at(r.path, "%q is already bound by %s", r.addr, first)
+			continue
+		}
+		binds[norm] = r.path
+	}
+	for _, fe := range cfg.Frontends {
+		path := sectionPath(fc, "frontends", fe.Name)
 		if _, isListen := fc.Listen[fe.Name]; isListen {
 			continue
 		}
@@ -404,8 +420,16 @@ func (p *parser) checkWildcardOverlap(binds map[string]string) {
 			continue
 		}
 		for _, wild := range []string{"0.0.0.0", "::"} {
-			if first, ok := binds[net.JoinHostPort(wild, port)]; ok {
-				p.at(path, "port %s is already bound on every address by %s", port, first)
+			wildPath, ok := binds[net.JoinHostPort(wild, port)]
+			if !ok {
+				continue
+			}
+			// Report it where the second of the two is written.
+			a, b := p.positions[path], p.positions[wildPath]
+			if cmp.Or(cmp.Compare(a.line, b.line), cmp.Compare(a.col, b.col)) > 0 {
+				p.at(path, "port %s is already bound on every address by %s", port, wildPath)
+			} else {
+				p.at(wildPath, "port %s on every address overlaps %s", port, path)
 			}
 		}
 	}
