@@ -98,7 +98,6 @@ type Timeouts struct {
 	Server        time.Duration
 	Tunnel        time.Duration
 	Check         time.Duration
-	Queue         time.Duration
 	HTTPRequest   time.Duration
 	HTTPKeepAlive time.Duration
 }

@@ -40,7 +40,6 @@ type fileTimeout struct {
 	Server        *Duration `yaml:"server"`
 	Tunnel        *Duration `yaml:"tunnel"`
 	Check         *Duration `yaml:"check"`
-	Queue         *Duration `yaml:"queue"`
 	HTTPRequest   *Duration `yaml:"http-request"`
 	HTTPKeepAlive *Duration `yaml:"http-keep-alive"`
 }
@@ -80,10 +79,10 @@ var sectionKeys = map[string]map[string]bool{
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.
 var sectionTimeouts = map[string]map[string]bool{
-	"defaults":  set("connect", "client", "server", "tunnel", "check", "queue", "http-request", "http-keep-alive"),
+	"defaults":  set("connect", "client", "server", "tunnel", "check", "http-request", "http-keep-alive"),
 	"frontends": set("client", "http-request", "http-keep-alive"),
-	"backends":  set("connect", "server", "tunnel", "check", "queue"),
-	"listen":    set("connect", "client", "server", "tunnel", "check", "queue", "http-request", "http-keep-alive"),
+	"backends":  set("connect", "server", "tunnel", "check"),
+	"listen":    set("connect", "client", "server", "tunnel", "check", "http-request", "http-keep-alive"),
 }
 
 func set(keys ...string) map[string]bool {

@@ -238,7 +238,6 @@ func timeouts(s, def *fileProxy) Timeouts {
 		Server:  dur(0, st.Server, dt.Server),
 		Tunnel:  dur(0, st.Tunnel, dt.Tunnel),
 		Check:   dur(0, st.Check, dt.Check),
-		Queue:   dur(0, st.Queue, dt.Queue),
 	}
 	// As in HAProxy: without "timeout http-request" the client timeout
 	// bounds the wait for a request, and without "timeout http-keep-alive"

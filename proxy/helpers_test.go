@@ -38,6 +38,8 @@ func startHTTPBackend(t *testing.T, name string, handler http.HandlerFunc) *test
 			w.Header().Set("X-Seen-Host", r.Host)
 			w.Header().Set("X-Seen-XFF", strings.Join(r.Header.Values("X-Forwarded-For"), ","))
 			w.Header().Set("X-Seen-Proxy-Authorization", r.Header.Get("Proxy-Authorization"))
+			w.Header().Set("X-Seen-Connection", strings.Join(r.Header.Values("Connection"), ","))
+			w.Header().Set("X-Seen-Keep-Alive", r.Header.Get("Keep-Alive"))
 			io.Copy(io.Discard, r.Body)
 			io.WriteString(w, name)
 		}

@@ -254,9 +254,9 @@ var (
 )
 
 // Hop-by-hop headers (RFC 9110 section 7.6.1) that a proxy must not forward.
-// Connection and Transfer-Encoding are handled by fasthttp's framing.
+// Transfer-Encoding is handled by fasthttp's framing.
 var hopHeaders = [][]byte{
-	[]byte("Keep-Alive"), []byte("Proxy-Connection"), []byte("Proxy-Authenticate"),
+	[]byte("Connection"), []byte("Keep-Alive"), []byte("Proxy-Connection"), []byte("Proxy-Authenticate"),
 	[]byte("Proxy-Authorization"), []byte("Te"), []byte("Trailer"), []byte("Upgrade"),
 }
 

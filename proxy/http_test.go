@@ -31,6 +31,8 @@ func TestHTTPHeaders(t *testing.T) {
 	req.Host = "keystone.example:5000"
 	req.Header.Set("Proxy-Authorization", "secret")
 	req.Header.Set("X-Forwarded-For", "10.9.9.9")
+	req.Header.Set("Connection", "keep-alive")
+	req.Header.Set("Keep-Alive", "timeout=5")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +46,9 @@ func TestHTTPHeaders(t *testing.T) {
 	}
 	if got := resp.Header.Get("X-Seen-Proxy-Authorization"); got != "" {
 		t.Errorf("hop-by-hop Proxy-Authorization was forwarded: %q", got)
+	}
+	if got := resp.Header.Get("X-Seen-Connection") + resp.Header.Get("X-Seen-Keep-Alive"); got != "" {
+		t.Errorf("hop-by-hop Connection/Keep-Alive were forwarded: %q", got)
 	}
 	if resp.Header.Get("Server") != "" {
 		t.Errorf("halo added a Server header: %q", resp.Header.Get("Server"))

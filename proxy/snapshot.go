@@ -147,14 +147,6 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 			return nil, fmt.Errorf("backend %s: server %s: resolving %s: %w", bc.Name, sc.Name, sc.Address, err)
 		}
 		st := p.registry.Server(bc.Name, sc.Name)
-		admin := balancer.AdminReady
-		if sc.Disabled {
-			admin = balancer.AdminMaint
-		}
-		st.SetAdmin(admin)
-		if !sc.Check {
-			st.SetHealthy(true) // a server without checks is always UP
-		}
 		srv := &server{cfg: sc, addr: tcpAddr.String(), state: st}
 		if bc.Mode == config.ModeHTTP {
 			srv.http = be.newHostClient(srv)
@@ -169,6 +161,24 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 	}
 	be.pool = pool
 	return be, nil
+}
+
+// applyServerConfig brings server state in line with the configuration. It
+// runs once the build has succeeded, never during it: a build that fails
+// must not touch the state the running snapshot uses.
+func (s *Snapshot) applyServerConfig() {
+	for _, be := range s.backends {
+		for _, srv := range be.servers {
+			admin := balancer.AdminReady
+			if srv.cfg.Disabled {
+				admin = balancer.AdminMaint
+			}
+			srv.state.SetAdmin(admin)
+			if !srv.cfg.Check {
+				srv.state.SetHealthy(true) // a server without checks is always UP
+			}
+		}
+	}
 }
 
 // startChecks starts a health monitor for every server with check enabled.
