@@ -191,17 +191,11 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		if errors.Is(err, errDial) {
 			srv.state.ConnErrors.Add(1)
 		}
-		if attempt >= be.cfg.Retries {
+		var again bool
+		if idx, again = be.retryTarget(idx, attempt); !again {
 			break
 		}
 		retries++
-		srv.state.Retries.Add(1)
-		if be.cfg.Options.Redispatch {
-			if next := be.pool.PickExcept(0, idx); next != idx {
-				srv.state.Redispatch.Add(1)
-				idx = next
-			}
-		}
 	}
 	if err != nil {
 		status := statusFor(err)

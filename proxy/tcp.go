@@ -101,34 +101,43 @@ func (fe *frontend) serveTCP(c *net.TCPConn) {
 	}
 }
 
-// connect dials a server chosen by the policy, retrying up to the backend's
-// "retries" and, with redispatch, moving to another server after a failure.
+// connect dials a server chosen by the policy, retrying on failure as
+// retryTarget decides.
 func (be *backend) connect(ss *session) (*net.TCPConn, *server) {
 	idx := be.pool.Pick(0)
-	for attempt := 0; ; attempt++ {
-		if idx < 0 {
-			ss.termination = [2]byte{'S', 'C'}
-			return nil, nil
-		}
+	for attempt := 0; idx >= 0; attempt++ {
 		srv := be.servers[idx]
 		conn, err := be.dialer.Dial("tcp", srv.addr)
 		if err == nil {
 			return conn.(*net.TCPConn), srv
 		}
 		srv.state.ConnErrors.Add(1)
-		if attempt >= be.cfg.Retries {
-			ss.termination = [2]byte{'S', 'C'}
-			return nil, nil
+		var again bool
+		if idx, again = be.retryTarget(idx, attempt); !again {
+			break
 		}
 		ss.retries++
-		srv.state.Retries.Add(1)
-		if be.cfg.Options.Redispatch {
-			if next := be.pool.PickExcept(0, idx); next != idx {
-				srv.state.Redispatch.Add(1)
-				idx = next
-			}
+	}
+	ss.termination = [2]byte{'S', 'C'}
+	return nil, nil
+}
+
+// retryTarget decides what follows a failed attempt on member idx: the
+// member to try next (another one when redispatching and one is usable),
+// or false once the backend's retries are spent.
+func (be *backend) retryTarget(idx, attempt int) (int, bool) {
+	if attempt >= be.cfg.Retries {
+		return idx, false
+	}
+	srv := be.servers[idx]
+	srv.state.Retries.Add(1)
+	if be.cfg.Options.Redispatch {
+		if next := be.pool.PickExcept(0, idx); next != idx && next >= 0 {
+			srv.state.Redispatch.Add(1)
+			return next, true
 		}
 	}
+	return idx, true
 }
 
 // Errors that end a direction of an L4 session.
