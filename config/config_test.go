@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -210,4 +211,34 @@ func FuzzParseDuration(f *testing.F) {
 			t.Fatalf("ParseDuration(%q) = %v, negative", s, d)
 		}
 	})
+}
+
+// docs/configuration.md documents every key the schema accepts; this walks
+// the schema so that a new key cannot land undocumented.
+func TestEveryKeyDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[reflect.Type]bool{}
+	var walk func(typ reflect.Type, path string)
+	walk = func(typ reflect.Type, path string) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || seen[typ] {
+			return
+		}
+		seen[typ] = true
+		for key, i := range yamlFields(typ) {
+			if !strings.Contains(string(doc), "`"+key+"`") {
+				t.Errorf("docs/configuration.md does not document %s%s", path, key)
+			}
+			walk(typ.Field(i).Type, path+key+".")
+		}
+	}
+	walk(reflect.TypeOf(fileConfig{}), "")
+	if len(seen) < 6 {
+		t.Fatalf("walked only %d schema types", len(seen))
+	}
 }

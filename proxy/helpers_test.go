@@ -192,3 +192,5 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 	return time.Since(start)
 }
+
+func httpClient() *http.Client { return &http.Client{Timeout: 5 * time.Second} }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -200,27 +199,30 @@ func halfClose(dst *net.TCPConn, err error) error {
 }
 
 // terminationState maps how the two directions ended to HAProxy's two-letter
-// session state: who ended it (C client, S server, c/s timeout on that side)
-// and in which phase (D data).
+// session state: who ended it (C client, S server; lower case for a
+// timeout) and in which phase (D: data). A copy reads one side and writes
+// the other, so a broken pipe is the fault of the side written to, and a
+// stalled write the silence of that side.
 func terminationState(up, down error) [2]byte {
-	side := func(err error, abort, timeout byte) (byte, bool) {
+	blame := func(err error, src, dst byte) (byte, bool) {
+		const lower = 'a' - 'A'
 		switch {
 		case err == nil, errors.Is(err, net.ErrClosed):
 			return 0, false
-		case errors.Is(err, errIdle), errors.Is(err, errWriteStalled):
-			return timeout, true
-		case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-			return abort, true
+		case errors.Is(err, errIdle):
+			return src + lower, true
+		case errors.Is(err, errWriteStalled):
+			return dst + lower, true
+		case errors.Is(err, syscall.EPIPE):
+			return dst, true
 		default:
-			return abort, true
+			return src, true
 		}
 	}
-	// The client-to-server copy reads the client: its failure is the
-	// client's, and the other direction's is the server's.
-	if b, ok := side(up, 'C', 'c'); ok {
+	if b, ok := blame(up, 'C', 'S'); ok {
 		return [2]byte{b, 'D'}
 	}
-	if b, ok := side(down, 'S', 's'); ok {
+	if b, ok := blame(down, 'S', 'C'); ok {
 		return [2]byte{b, 'D'}
 	}
 	return [2]byte{'-', '-'}

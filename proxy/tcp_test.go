@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -212,4 +213,25 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+func TestTerminationState(t *testing.T) {
+	for _, tc := range []struct {
+		up, down error
+		want     string
+	}{
+		{nil, nil, "--"},
+		{nil, net.ErrClosed, "--"},
+		{errIdle, net.ErrClosed, "cD"},
+		{net.ErrClosed, errIdle, "sD"},
+		{syscall.ECONNRESET, nil, "CD"}, // reading the client failed
+		{nil, syscall.ECONNRESET, "SD"}, // reading the server failed
+		{nil, syscall.EPIPE, "CD"},      // writing to the client failed
+		{syscall.EPIPE, nil, "SD"},      // writing to the server failed
+		{nil, errWriteStalled, "cD"},    // the client stopped reading
+	} {
+		if got := terminationState(tc.up, tc.down); string(got[:]) != tc.want {
+			t.Errorf("terminationState(%v, %v) = %s, want %s", tc.up, tc.down, got[:], tc.want)
+		}
+	}
 }
