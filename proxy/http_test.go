@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halo-lb/halo/config"
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 )
 
 const httpConfig = `
@@ -191,42 +194,73 @@ func (p *pattern) Read(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// forwardRig is halo's L7 forward path wired to a real fasthttp server,
+// driven without a client connection: the handler runs on a RequestCtx.
+type forwardRig struct {
+	fe  *frontend
+	ctx *fasthttp.RequestCtx
+}
+
+func newForwardRig(tb testing.TB) *forwardRig {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	backend := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") }}
+	go backend.Serve(ln)
+	tb.Cleanup(func() { backend.Shutdown() })
+	p := New(zap.NewNop())
+	cfg, err := config.Parse("rig.yaml", []byte(strings.ReplaceAll(httpConfig, "{{a}}", ln.Addr().String())))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := p.Apply(cfg); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.Shutdown(context.Background()) })
+	r := &forwardRig{fe: p.Snapshot().frontends[0], ctx: &fasthttp.RequestCtx{}}
+	var req fasthttp.Request
+	r.ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	return r
+}
+
+// forward sends one small POST through halo to the server.
+func (r *forwardRig) forward(tb testing.TB) {
+	ctx := r.ctx
+	ctx.Request.Reset()
+	ctx.Request.SetRequestURI("http://keystone.example/v3/auth/tokens")
+	ctx.Request.Header.SetMethod("POST")
+	ctx.Request.SetBodyString(`{"auth": {}}`)
+	ctx.Response.Reset()
+	r.fe.handleHTTP(ctx)
+	if ctx.Response.StatusCode() != 200 || !bytes.Equal(ctx.Response.Body(), []byte("hello")) {
+		tb.Fatalf("forward: %d %q", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+}
+
 // The forward path for a small request and response allocates nothing once
-// warm: it runs here on a RequestCtx against a real server. That server is
-// a fasthttp one because AllocsPerRun counts every goroutine's allocations,
-// and net/http's server allocates per request.
+// warm. The server is a fasthttp one because AllocsPerRun counts every
+// goroutine's allocations, and net/http's server allocates per request.
 func TestForwardAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") }}
-	go backend.Serve(ln)
-	defer backend.Shutdown()
-	a := &testBackend{name: "a", ln: ln, addr: ln.Addr().String()}
-	p := startProxy(t, httpConfig, a)
-	fe := p.Snapshot().frontends[0]
-	ctx := &fasthttp.RequestCtx{}
-	var req fasthttp.Request
-	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
-	run := func() {
-		ctx.Request.Reset()
-		ctx.Request.SetRequestURI("http://keystone.example/v3/auth/tokens")
-		ctx.Request.Header.SetMethod("POST")
-		ctx.Request.SetBodyString(`{"auth": {}}`)
-		ctx.Response.Reset()
-		fe.handleHTTP(ctx)
-		if ctx.Response.StatusCode() != 200 || !bytes.Equal(ctx.Response.Body(), []byte("hello")) {
-			t.Fatalf("forward: %d %q", ctx.Response.StatusCode(), ctx.Response.Body())
-		}
-	}
+	r := newForwardRig(t)
 	for range 10 {
-		run()
+		r.forward(t)
 	}
-	if n := testing.AllocsPerRun(500, run); n != 0 {
+	if n := testing.AllocsPerRun(500, func() { r.forward(t) }); n != 0 {
 		t.Fatalf("forward allocates %.1f times per request, want 0", n)
+	}
+}
+
+// BenchmarkForward measures one small request through the L7 forward path,
+// server round trip on loopback included.
+func BenchmarkForward(b *testing.B) {
+	r := newForwardRig(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.forward(b)
 	}
 }
