@@ -25,6 +25,21 @@ const smallBody = 64 << 10
 // streamChunk is the buffer a streamed body moves through.
 const streamChunk = 32 << 10
 
+// countBytes adds body bytes moved for this frontend to the frontend's,
+// backend's and server's counters.
+func (fe *frontend) countBytes(srv *server, in, out int64) {
+	if in > 0 {
+		fe.state.BytesIn.Add(uint64(in))
+		fe.backend.counters.BytesIn.Add(uint64(in))
+		srv.state.BytesIn.Add(uint64(in))
+	}
+	if out > 0 {
+		fe.state.BytesOut.Add(uint64(out))
+		fe.backend.counters.BytesOut.Add(uint64(out))
+		srv.state.BytesOut.Add(uint64(out))
+	}
+}
+
 // Errors of the L7 exchange, mapped to a status in one place (statusFor).
 var (
 	errNoServer = errors.New("no server available")
@@ -184,7 +199,7 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 			break
 		}
 		srv = be.servers[idx]
-		err = srv.forward(ctx, fe.cfg.Timeouts.Client, be.cfg.Timeouts.Server)
+		err = srv.forward(ctx, fe, be.cfg.Timeouts.Server)
 		if err == nil || !(errors.Is(err, errDial) || errors.Is(err, errStale)) {
 			break
 		}
@@ -295,7 +310,8 @@ func cleanResponse(h *fasthttp.ResponseHeader) {
 // be replayed if a kept-alive connection turns out to be stale. A larger one
 // streams as it arrives and so cannot be replayed: it always gets a new
 // connection, which is closed afterwards.
-func (srv *server) forward(ctx *fasthttp.RequestCtx, clientTimeout, serverTimeout time.Duration) error {
+func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout time.Duration) error {
+	clientTimeout := fe.cfg.Timeouts.Client
 	req := &ctx.Request
 	streamed := req.IsBodyStream() && !fitsSmall(req.Header.ContentLength())
 	if req.IsBodyStream() && !streamed {
@@ -315,8 +331,9 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, clientTimeout, serverTimeou
 		_ = conn.SetDeadline(time.Now().Add(serverTimeout))
 	}
 	bw := hc.AcquireWriter(conn)
+	sent := int64(max(req.Header.ContentLength(), 0))
 	if streamed {
-		err = writeStreamedRequest(ctx, bw, conn, clientTimeout, serverTimeout)
+		sent, err = writeStreamedRequest(ctx, bw, conn, clientTimeout, serverTimeout)
 	} else {
 		err = req.Write(bw)
 	}
@@ -331,7 +348,12 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, clientTimeout, serverTimeou
 		}
 		return err
 	}
-	srv.state.BytesIn.Add(uint64(max(req.Header.ContentLength(), 0)))
+	fe.countBytes(srv, sent, 0)
+	// The wait for the response starts now, however long the request
+	// body took to send.
+	if serverTimeout > 0 {
+		_ = conn.SetReadDeadline(time.Now().Add(serverTimeout))
+	}
 
 	br := hc.AcquireReader(conn)
 	resp := &ctx.Response
@@ -367,10 +389,10 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, clientTimeout, serverTimeou
 		resp.SkipBody = req.Header.IsHead()
 	case fitsSmall(cl):
 		err = resp.ReadBody(br, smallBody)
-		srv.state.BytesOut.Add(uint64(cl))
+		fe.countBytes(srv, 0, int64(cl))
 	default:
 		s := streamPool.Get().(*bodyStream)
-		s.start(ctx, srv, conn, br, cl, keepConn, clientTimeout, serverTimeout)
+		s.start(ctx, fe, srv, conn, br, cl, keepConn, clientTimeout, serverTimeout)
 		// fasthttp's connection type is unexported, so the stream keeps
 		// the pool's verdict as a closure: one allocation per streamed
 		// body, never on the small-response path.
@@ -413,21 +435,21 @@ func fitsSmall(contentLength int) bool { return contentLength >= 0 && contentLen
 // writeStreamedRequest sends a large or chunked request body from the client
 // to the server as it arrives, refreshing both sides' deadlines as bytes
 // move so that a long upload is bounded by inactivity, not total time.
-func writeStreamedRequest(ctx *fasthttp.RequestCtx, bw *bufio.Writer, upstream net.Conn, clientTimeout, serverTimeout time.Duration) error {
+func writeStreamedRequest(ctx *fasthttp.RequestCtx, bw *bufio.Writer, upstream net.Conn, clientTimeout, serverTimeout time.Duration) (sent int64, err error) {
 	cl := ctx.Request.Header.ContentLength()
 	if cl < 0 {
 		ctx.Request.Header.SetContentLength(-1) // chunked
 	}
 	if err := ctx.Request.Header.Write(bw); err != nil {
-		return err
+		return 0, err
 	}
 	buf := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(buf)
 	body := ctx.RequestBodyStream()
+	every := refreshInterval(clientTimeout, serverTimeout)
 	var refreshed time.Time
-	var sent int64
 	for {
-		if now := time.Now(); now.Sub(refreshed) > time.Second {
+		if now := time.Now(); now.Sub(refreshed) >= every {
 			refreshed = now
 			if clientTimeout > 0 {
 				_ = ctx.Conn().SetReadDeadline(now.Add(clientTimeout))
@@ -441,15 +463,15 @@ func writeStreamedRequest(ctx *fasthttp.RequestCtx, bw *bufio.Writer, upstream n
 			sent += int64(n)
 			if cl < 0 {
 				if _, err := bw.WriteString(strconv.FormatInt(int64(n), 16) + "\r\n"); err != nil {
-					return err
+					return sent, err
 				}
 			}
 			if _, err := bw.Write((*buf)[:n]); err != nil {
-				return err
+				return sent, err
 			}
 			if cl < 0 {
 				if _, err := bw.WriteString("\r\n"); err != nil {
-					return err
+					return sent, err
 				}
 			}
 		}
@@ -457,18 +479,31 @@ func writeStreamedRequest(ctx *fasthttp.RequestCtx, bw *bufio.Writer, upstream n
 			break
 		}
 		if rerr != nil {
-			return rerr
+			return sent, rerr
 		}
 	}
 	if cl >= 0 && sent != int64(cl) {
-		return io.ErrUnexpectedEOF
+		return sent, io.ErrUnexpectedEOF
 	}
 	if cl < 0 {
 		if _, err := bw.WriteString("0\r\n\r\n"); err != nil {
-			return err
+			return sent, err
 		}
 	}
-	return nil
+	return sent, nil
+}
+
+// refreshInterval is how often a streaming copy pushes its inactivity
+// deadlines out: often enough that no pause shorter than the smallest
+// timeout can trip one, and no more than once a second.
+func refreshInterval(timeouts ...time.Duration) time.Duration {
+	every := time.Second
+	for _, t := range timeouts {
+		if t > 0 {
+			every = min(every, t/4)
+		}
+	}
+	return every
 }
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, streamChunk); return &b }}
@@ -482,6 +517,7 @@ var streamPool = sync.Pool{New: func() any { return &bodyStream{} }}
 type bodyStream struct {
 	up         fasthttp.Response // owns the server-side body reader
 	ctx        *fasthttp.RequestCtx
+	fe         *frontend
 	srv        *server
 	conn       net.Conn
 	release    func(reuse bool)
@@ -491,19 +527,21 @@ type bodyStream struct {
 	clientIdle time.Duration
 	serverIdle time.Duration
 	refreshed  time.Time
+	every      time.Duration
 	active     bool
 }
 
-func (s *bodyStream) start(ctx *fasthttp.RequestCtx, srv *server, conn net.Conn, br *bufio.Reader, cl int, keepConn bool, clientIdle, serverIdle time.Duration) {
+func (s *bodyStream) start(ctx *fasthttp.RequestCtx, fe *frontend, srv *server, conn net.Conn, br *bufio.Reader, cl int, keepConn bool, clientIdle, serverIdle time.Duration) {
 	s.up.Reset()
 	s.ctx, s.srv, s.conn, s.br, s.eof, s.keepConn = ctx, srv, conn, br, false, keepConn
-	s.clientIdle, s.serverIdle, s.refreshed, s.active = clientIdle, serverIdle, time.Time{}, true
+	s.fe, s.clientIdle, s.serverIdle, s.refreshed, s.active = fe, clientIdle, serverIdle, time.Time{}, true
+	s.every = refreshInterval(clientIdle, serverIdle)
 	s.up.StreamBody = true
 	s.up.Header.SetContentLength(cl)
 }
 
 func (s *bodyStream) Read(p []byte) (int, error) {
-	if now := time.Now(); now.Sub(s.refreshed) > time.Second {
+	if now := time.Now(); now.Sub(s.refreshed) >= s.every {
 		s.refreshed = now
 		if s.serverIdle > 0 {
 			_ = s.conn.SetReadDeadline(now.Add(s.serverIdle))
@@ -513,7 +551,7 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := s.up.BodyStream().Read(p)
-	s.srv.state.BytesOut.Add(uint64(n))
+	s.fe.countBytes(s.srv, 0, int64(n))
 	if err == io.EOF {
 		s.eof = true
 	}
@@ -544,6 +582,6 @@ func (s *bodyStream) finish(reuse bool) {
 		s.release(reuse)
 	}
 	s.up.Reset()
-	s.ctx, s.srv, s.conn, s.br, s.release, s.active = nil, nil, nil, nil, nil, false
+	s.ctx, s.fe, s.srv, s.conn, s.br, s.release, s.active = nil, nil, nil, nil, nil, nil, false
 	streamPool.Put(s)
 }

@@ -174,6 +174,16 @@ func TestHTTPStreamingBodies(t *testing.T) {
 			t.Errorf("download (chunked=%v): %d bytes, err %v, sum match %v", chunked, n, err, fmt.Sprintf("%x", h.Sum(nil)) == wantSum)
 		}
 	}
+	// Body bytes are counted on the frontend, backend and server alike.
+	for what, c := range map[string][2]uint64{
+		"frontend": {p.FrontendCounters("fe").BytesIn.Load(), p.FrontendCounters("fe").BytesOut.Load()},
+		"backend":  {p.BackendCounters("be").BytesIn.Load(), p.BackendCounters("be").BytesOut.Load()},
+		"server":   {p.Registry().Lookup("be", "a").BytesIn.Load(), p.Registry().Lookup("be", "a").BytesOut.Load()},
+	} {
+		if c[0] != 2*size || c[1] < 2*size || c[1] > 2*size+1000 {
+			t.Errorf("%s bytes in/out = %d/%d, want %d in and a little over %d out", what, c[0], c[1], 2*size, 2*size)
+		}
+	}
 	// The server connection that carried a streamed response went back to
 	// the pool and serves the next request.
 	if body, code, err := httpGet(http.DefaultClient, base+"/upload"); err != nil || code != 200 || !strings.HasPrefix(body, "0 ") {
@@ -262,5 +272,60 @@ func BenchmarkForward(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.forward(b)
+	}
+}
+
+// Slow transfers that take much longer than timeout client and timeout
+// server, but never pause for as long, complete: both timeouts bound
+// inactivity, not duration, in both directions (an image upload to Glance
+// may take many minutes).
+func TestHTTPSlowTransfersOutlastTimeouts(t *testing.T) {
+	const chunk, chunks, pause = 64 << 10, 15, 100 * time.Millisecond
+	a := startHTTPBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/upload":
+			n, err := io.Copy(io.Discard, r.Body)
+			fmt.Fprintf(w, "%d %v", n, err)
+		case "/download":
+			buf := make([]byte, chunk)
+			for range chunks {
+				w.Write(buf)
+				w.(http.Flusher).Flush()
+				time.Sleep(pause)
+			}
+		}
+	})
+	p := startProxy(t, strings.NewReplacer("client: 5s", "client: 400ms", "server: 5s", "server: 400ms").Replace(httpConfig), a)
+	base := "http://" + frontendAddr(t, p, "fe")
+
+	resp, err := http.Get(base + "/download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != chunk*chunks {
+		t.Errorf("slow download: %d bytes, %v; want %d", n, err, chunk*chunks)
+	}
+
+	pr, pw := io.Pipe()
+	go func() {
+		buf := make([]byte, chunk)
+		for range chunks {
+			pw.Write(buf)
+			time.Sleep(pause)
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", base+"/upload", pr)
+	req.ContentLength = chunk * chunks
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := fmt.Sprintf("%d <nil>", chunk*chunks); resp.StatusCode != 200 || string(body) != want {
+		t.Errorf("slow upload: %d %q, want 200 %q", resp.StatusCode, body, want)
 	}
 }
