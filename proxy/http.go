@@ -379,9 +379,11 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		}
 		return err
 	}
-	keepConn := !resp.Header.ConnectionClose() && !streamed
-	cleanResponse(&resp.Header)
 	cl := resp.Header.ContentLength()
+	// A body delimited by the server closing (neither Content-Length nor
+	// chunked, cl == -2) leaves nothing to reuse.
+	keepConn := !resp.Header.ConnectionClose() && !streamed && cl != -2
+	cleanResponse(&resp.Header)
 	noBody := req.Header.IsHead() || resp.Header.StatusCode() == fasthttp.StatusNoContent ||
 		resp.Header.StatusCode() == fasthttp.StatusNotModified
 	switch {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -327,5 +328,43 @@ func TestHTTPSlowTransfersOutlastTimeouts(t *testing.T) {
 	resp.Body.Close()
 	if want := fmt.Sprintf("%d <nil>", chunk*chunks); resp.StatusCode != 200 || string(body) != want {
 		t.Errorf("slow upload: %d %q, want 200 %q", resp.StatusCode, body, want)
+	}
+}
+
+// A response whose body ends when the server closes (HTTP/1.0 style, no
+// length, not chunked) is relayed whole, request after request.
+func TestHTTPCloseDelimitedResponse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	body := strings.Repeat("x", 100<<10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil || line == "\r\n" {
+						break
+					}
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"+body)
+			}()
+		}
+	}()
+	a := &testBackend{name: "a", ln: ln, addr: ln.Addr().String()}
+	p := startProxy(t, httpConfig, a)
+	for i := range 3 {
+		got, code, err := httpGet(httpClient(), "http://"+frontendAddr(t, p, "fe")+"/")
+		if err != nil || code != 200 || got != body {
+			t.Fatalf("request %d: %d, %d bytes, %v", i, code, len(got), err)
+		}
 	}
 }
