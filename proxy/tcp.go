@@ -66,12 +66,14 @@ func (fe *frontend) serveTCP(c *net.TCPConn) {
 	}
 	var activity atomic.Int64
 	activity.Store(time.Now().UnixNano())
+	upCounters := byteCounters{&fe.state.BytesIn, &be.counters.BytesIn, &srv.state.BytesIn}
+	downCounters := byteCounters{&fe.state.BytesOut, &be.counters.BytesOut, &srv.state.BytesOut}
 	var wg sync.WaitGroup
 	var upErr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		ss.in, upErr = copyIdle(sc, c, clientIdle, &activity)
+		ss.in, upErr = copyIdle(sc, c, clientIdle, &activity, &upCounters)
 		if upErr != nil {
 			// Abort both ways: the other direction must not wait forever.
 			c.Close()
@@ -79,18 +81,12 @@ func (fe *frontend) serveTCP(c *net.TCPConn) {
 		}
 	}()
 	var downErr error
-	ss.out, downErr = copyIdle(c, sc, serverIdle, &activity)
+	ss.out, downErr = copyIdle(c, sc, serverIdle, &activity, &downCounters)
 	if downErr != nil {
 		c.Close()
 		sc.Close()
 	}
 	wg.Wait()
-	for _, ctr := range [...]*Counters{&fe.state.Counters, be.counters} {
-		ctr.BytesIn.Add(uint64(ss.in))
-		ctr.BytesOut.Add(uint64(ss.out))
-	}
-	srv.state.BytesIn.Add(uint64(ss.in))
-	srv.state.BytesOut.Add(uint64(ss.out))
 	ss.termination = terminationState(upErr, downErr)
 	if ss.termination[0] != '-' {
 		fe.state.Errors.Add(1)
@@ -145,6 +141,21 @@ var (
 	errWriteStalled = errors.New("peer accepted no data within the timeout")
 )
 
+// byteCounters are the three counters (frontend, backend, server) a
+// direction of an L4 session adds its bytes to.
+type byteCounters [3]*atomic.Uint64
+
+func (c *byteCounters) add(n int64) {
+	for _, ctr := range c {
+		ctr.Add(uint64(n))
+	}
+}
+
+// progressSlice is how often a session without an inactivity timeout still
+// publishes its byte counts, so that a long-lived session does not look
+// idle to stats until it closes.
+const progressSlice = time.Minute
+
 // copyIdle copies src to dst until EOF, then half-closes dst. It calls
 // dst.ReadFrom(src) on the raw *net.TCPConn so that Linux moves the bytes
 // with splice(2) and they never enter user space.
@@ -152,29 +163,35 @@ var (
 // A timeout is an inactivity timeout over both directions, as HAProxy's
 // "timeout client"/"server"/"tunnel": the copy wakes every quarter of it
 // (through a read deadline, which only ever fires with the splice pipe
-// empty, so no byte is lost), notes whether any bytes moved, and gives up
-// once neither direction has moved a byte for the whole timeout. A write
+// empty, so no byte is lost), adds the bytes moved to counters, and gives
+// up once neither direction has moved a byte for the whole timeout. A write
 // that stays blocked for longer than the timeout ends the session too.
-func copyIdle(dst, src *net.TCPConn, timeout time.Duration, activity *atomic.Int64) (int64, error) {
-	if timeout <= 0 {
-		n, err := dst.ReadFrom(src)
-		return n, halfClose(dst, err)
+func copyIdle(dst, src *net.TCPConn, timeout time.Duration, activity *atomic.Int64, counters *byteCounters) (int64, error) {
+	slice := progressSlice
+	if timeout > 0 {
+		slice = max(timeout/4, time.Millisecond)
 	}
-	slice := max(timeout/4, time.Millisecond)
 	var total int64
 	for {
 		now := time.Now()
 		readDeadline := now.Add(slice)
-		writeDeadline := readDeadline.Add(timeout)
 		_ = src.SetReadDeadline(readDeadline)
-		_ = dst.SetWriteDeadline(writeDeadline)
+		var writeDeadline time.Time
+		if timeout > 0 {
+			writeDeadline = readDeadline.Add(timeout)
+			_ = dst.SetWriteDeadline(writeDeadline)
+		}
 		n, err := dst.ReadFrom(src)
 		total += n
 		if n > 0 {
+			counters.add(n)
 			activity.Store(time.Now().UnixNano())
 		}
 		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return total, halfClose(dst, err)
+		}
+		if timeout <= 0 {
+			continue
 		}
 		if !time.Now().Before(writeDeadline) {
 			return total, errWriteStalled

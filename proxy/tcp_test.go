@@ -235,3 +235,34 @@ func TestTerminationState(t *testing.T) {
 		}
 	}
 }
+
+// A long-lived L4 session's bytes show in the counters while it is open,
+// not only once it closes.
+func TestTCPCountersWhileOpen(t *testing.T) {
+	a := startTCPBackend(t, "a")
+	p := startProxy(t, `
+defaults: {timeout: {connect: 1s, client: 200ms, tunnel: 10s}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be: {servers: [{name: a, address: "{{a}}"}]}
+`, a)
+	c, err := net.Dial("tcp", frontendAddr(t, p, "fe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "hello\n")
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 8)); err != nil {
+		t.Fatal(err)
+	}
+	srv := p.Registry().Lookup("be", "a")
+	waitFor(t, 5*time.Second, "bytes counted on an open session", func() bool {
+		return srv.BytesIn.Load() == 6 && srv.BytesOut.Load() == 2 &&
+			p.FrontendCounters("fe").BytesIn.Load() == 6 && p.BackendCounters("be").BytesOut.Load() == 2
+	})
+	if srv.CurConns.Load() != 1 {
+		t.Fatalf("session not open any more: %d current connections", srv.CurConns.Load())
+	}
+}
