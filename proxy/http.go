@@ -183,15 +183,13 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 	fe.state.Requests.Add(1)
 	be.counters.Requests.Add(1)
 	prepareRequest(ctx, fe.cfg.Options.ForwardFor)
-	var start time.Time
-	if fe.access != nil {
-		start = time.Now()
-	}
+	ex := exchange{timed: fe.access != nil}
+	ex.start = ex.now()
 	idx := be.pool.Pick(0)
 	var (
-		err     error
-		srv     *server
-		retries int
+		err      error
+		srv      *server
+		streamed bool
 	)
 	for attempt := 0; ; attempt++ {
 		if idx < 0 {
@@ -199,7 +197,8 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 			break
 		}
 		srv = be.servers[idx]
-		err = srv.forward(ctx, fe, be.cfg.Timeouts.Server)
+		ex.srv = srv
+		streamed, err = srv.forward(ctx, fe, be.cfg.Timeouts.Server, &ex)
 		if err == nil || !(errors.Is(err, errDial) || errors.Is(err, errStale)) {
 			break
 		}
@@ -210,7 +209,7 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		if idx, again = be.retryTarget(idx, attempt); !again {
 			break
 		}
-		retries++
+		ex.retries++
 	}
 	if err != nil {
 		status := statusFor(err)
@@ -235,8 +234,47 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 	if srv != nil && err == nil {
 		srv.state.HTTPStatus[class].Add(1)
 	}
-	if fe.access != nil {
-		fe.logHTTP(ctx, srv, start, retries, err)
+	// A streamed response is logged by its stream, once the body is sent.
+	if fe.access != nil && !streamed {
+		ex.err = err
+		fe.logHTTP(ctx, &ex, terminationFor(err))
+	}
+}
+
+// exchange records one request's way through halo for its httplog line.
+// Times are only taken when the frontend logs.
+type exchange struct {
+	timed     bool
+	start     time.Time // request handed to halo's handler
+	connected time.Time // server connection ready (dialed or reused)
+	responded time.Time // response head received from the server
+	srv       *server
+	retries   int
+	err       error
+	bytes     int64 // response body bytes sent to the client
+}
+
+func (ex *exchange) now() time.Time {
+	if !ex.timed {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// terminationFor is HAProxy's four-character termination state for an
+// exchange that ended in the handler: who ended it and in which phase (C:
+// connecting, H: waiting for the response head), then the unused
+// persistence characters.
+func terminationFor(err error) string {
+	switch {
+	case err == nil:
+		return "----"
+	case statusFor(err) == fasthttp.StatusGatewayTimeout:
+		return "sH--"
+	case statusFor(err) == fasthttp.StatusServiceUnavailable:
+		return "SC--"
+	default:
+		return "SH--"
 	}
 }
 
@@ -310,21 +348,25 @@ func cleanResponse(h *fasthttp.ResponseHeader) {
 // be replayed if a kept-alive connection turns out to be stale. A larger one
 // streams as it arrives and so cannot be replayed: it always gets a new
 // connection, which is closed afterwards.
-func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout time.Duration) error {
+//
+// It reports whether the response body streams: then the stream, not the
+// caller, writes the access log line once the body is sent.
+func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout time.Duration, ex *exchange) (streamed bool, err error) {
 	clientTimeout := fe.cfg.Timeouts.Client
 	req := &ctx.Request
-	streamed := req.IsBodyStream() && !fitsSmall(req.Header.ContentLength())
-	if req.IsBodyStream() && !streamed {
+	bigRequest := req.IsBodyStream() && !fitsSmall(req.Header.ContentLength())
+	if req.IsBodyStream() && !bigRequest {
 		req.Body() // reads the small body into fasthttp's pooled buffer
 	}
 	hc := srv.http
-	if streamed {
+	if bigRequest {
 		hc = srv.httpFresh
 	}
 	cc, err := hc.AcquireConn(0, false)
 	if err != nil {
-		return err
+		return false, err
 	}
+	ex.connected = ex.now()
 	reused := !cc.LastUseTime().IsZero()
 	conn := cc.Conn()
 	if serverTimeout > 0 {
@@ -332,7 +374,7 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	}
 	bw := hc.AcquireWriter(conn)
 	sent := int64(max(req.Header.ContentLength(), 0))
-	if streamed {
+	if bigRequest {
 		sent, err = writeStreamedRequest(ctx, bw, conn, clientTimeout, serverTimeout)
 	} else {
 		err = req.Write(bw)
@@ -343,10 +385,10 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	hc.ReleaseWriter(bw)
 	if err != nil {
 		hc.CloseConn(cc)
-		if reused && !streamed {
-			return &staleError{err}
+		if reused && !bigRequest {
+			return false, &staleError{err}
 		}
-		return err
+		return false, err
 	}
 	fe.countBytes(srv, sent, 0)
 	// The wait for the response starts now, however long the request
@@ -374,15 +416,16 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	if err != nil {
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
-		if reused && !streamed && idempotent(req) && closedBeforeResponse(err) {
-			return &staleError{err}
+		if reused && !bigRequest && idempotent(req) && closedBeforeResponse(err) {
+			return false, &staleError{err}
 		}
-		return err
+		return false, err
 	}
+	ex.responded = ex.now()
 	cl := resp.Header.ContentLength()
 	// A body delimited by the server closing (neither Content-Length nor
 	// chunked, cl == -2) leaves nothing to reuse.
-	keepConn := !resp.Header.ConnectionClose() && !streamed && cl != -2
+	keepConn := !resp.Header.ConnectionClose() && !bigRequest && cl != -2
 	cleanResponse(&resp.Header)
 	noBody := req.Header.IsHead() || resp.Header.StatusCode() == fasthttp.StatusNoContent ||
 		resp.Header.StatusCode() == fasthttp.StatusNotModified
@@ -392,9 +435,11 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	case fitsSmall(cl):
 		err = resp.ReadBody(br, smallBody)
 		fe.countBytes(srv, 0, int64(cl))
+		ex.bytes = int64(cl)
 	default:
 		s := streamPool.Get().(*bodyStream)
 		s.start(ctx, fe, srv, conn, br, cl, keepConn, clientTimeout, serverTimeout)
+		s.ex = *ex
 		// fasthttp's connection type is unexported, so the stream keeps
 		// the pool's verdict as a closure: one allocation per streamed
 		// body, never on the small-response path.
@@ -407,10 +452,10 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		}
 		if err = s.up.ReadBody(br, 0); err != nil {
 			s.abandon()
-			return err
+			return false, err
 		}
 		resp.SetBodyStream(s, max(cl, -1))
-		return nil
+		return true, nil
 	}
 	hc.ReleaseReader(br)
 	if err != nil || !keepConn {
@@ -418,7 +463,7 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	} else {
 		hc.ReleaseConn(cc)
 	}
-	return err
+	return false, err
 }
 
 func idempotent(req *fasthttp.Request) bool {
@@ -531,6 +576,8 @@ type bodyStream struct {
 	refreshed  time.Time
 	every      time.Duration
 	active     bool
+	ex         exchange // for the access log line, written on Close
+	upErr      error    // the server side failed mid-body
 }
 
 func (s *bodyStream) start(ctx *fasthttp.RequestCtx, fe *frontend, srv *server, conn net.Conn, br *bufio.Reader, cl int, keepConn bool, clientIdle, serverIdle time.Duration) {
@@ -554,8 +601,12 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 	}
 	n, err := s.up.BodyStream().Read(p)
 	s.fe.countBytes(s.srv, 0, int64(n))
-	if err == io.EOF {
+	s.ex.bytes += int64(n)
+	switch {
+	case err == io.EOF:
 		s.eof = true
+	case err != nil:
+		s.upErr = err
 	}
 	return n, err
 }
@@ -568,6 +619,17 @@ func (s *bodyStream) Close() error {
 	}
 	reuse := s.eof && s.keepConn
 	_ = s.up.CloseBodyStream()
+	if s.fe.access != nil {
+		term := "----"
+		switch {
+		case s.upErr != nil:
+			term = "SD--" // the server broke off the body
+			s.ex.err = s.upErr
+		case !s.eof:
+			term = "CD--" // the client went away first
+		}
+		s.fe.logHTTP(s.ctx, &s.ex, term)
+	}
 	s.finish(reuse)
 	return nil
 }
@@ -585,5 +647,6 @@ func (s *bodyStream) finish(reuse bool) {
 	}
 	s.up.Reset()
 	s.ctx, s.fe, s.srv, s.conn, s.br, s.release, s.active = nil, nil, nil, nil, nil, nil, false
+	s.ex, s.upErr = exchange{}, nil
 	streamPool.Put(s)
 }

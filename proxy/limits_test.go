@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -258,14 +260,50 @@ backends:
 	if strings.Contains(tcp, "GET") {
 		tcp, http = http, tcp
 	}
-	for _, want := range []string{"127.0.0.1:", "] l4 tcpbe/a 0/", " -- ", " 0/0"} {
-		if !strings.Contains(tcp, want) {
-			t.Errorf("tcplog line %q lacks %q", tcp, want)
-		}
+	tcplog := regexp.MustCompile(`^127\.0\.0\.1:\d+ \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] l4 tcpbe/a 0/\d+/\d+ 13 -- \d+/\d+/\d+/\d+/0 0/0$`)
+	if !tcplog.MatchString(tcp) {
+		t.Errorf("tcplog line %q does not match %s", tcp, tcplog)
 	}
-	for _, want := range []string{"] l7 httpbe/h 0/0/-1/", " 200 1 - - ---- ", `"GET /some/path?x=1 HTTP/1.1"`} {
-		if !strings.Contains(http, want) {
-			t.Errorf("httplog line %q lacks %q", http, want)
-		}
+	httplog := regexp.MustCompile(`^127\.0\.0\.1:\d+ \[[^]]+\] l7 httpbe/h 0/0/\d+/\d+/\d+ 200 1 - - ---- \d+/\d+/\d+/\d+/0 0/0 "GET /some/path\?x=1 HTTP/1\.1"$`)
+	if !httplog.MatchString(http) {
+		t.Errorf("httplog line %q does not match %s", http, httplog)
+	}
+}
+
+// A streamed response is logged once its body has been sent, with the
+// bytes sent; a request that found no server is logged as <NOSRV>, SC.
+func TestAccessLogStreamedAndFailed(t *testing.T) {
+	const size = 1 << 20
+	h := startHTTPBackend(t, "h", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(w, io.LimitReader(&pattern{}, size)) // chunked: no length
+	})
+	core, logs := observer.New(zap.InfoLevel)
+	p := New(zap.New(core))
+	cfg := parseConfig(t, `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}, option: {httplog: true}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be: {servers: [{name: h, address: "{{h}}"}]}
+`, h)
+	if err := p.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(t.Context())
+	url := "http://" + frontendAddr(t, p, "fe") + "/big"
+	if body, code, err := httpGet(httpClient(), url); err != nil || code != 200 || len(body) != size {
+		t.Fatal(code, len(body), err)
+	}
+	p.Registry().Lookup("be", "h").SetHealthy(false)
+	if _, code, err := httpGet(httpClient(), url); err != nil || code != 503 {
+		t.Fatal(code, err)
+	}
+	waitFor(t, 2*time.Second, "two access lines", func() bool { return logs.FilterLoggerName("access").Len() == 2 })
+	lines := logs.FilterLoggerName("access").All()
+	if want := fmt.Sprintf(" 200 %d - - ---- ", size); !strings.Contains(lines[0].Message, want) {
+		t.Errorf("streamed response line %q lacks %q", lines[0].Message, want)
+	}
+	if want := "] fe be/<NOSRV> 0/0/-1/-1/"; !strings.Contains(lines[1].Message, want) || !strings.Contains(lines[1].Message, " 503 ") || !strings.Contains(lines[1].Message, " SC-- ") {
+		t.Errorf("no-server line %q lacks %q, 503 or SC--", lines[1].Message, want)
 	}
 }

@@ -57,44 +57,41 @@ func (fe *frontend) logTCP(c *net.TCPConn, ss *session) {
 }
 
 // logHTTP writes HAProxy's httplog line for one request:
-// client [request date] frontend backend/server TR/Tw/Tc/Tr/Ta status bytes
-// - - termination conn counts queues "request line"
-func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, srv *server, start time.Time, retries int, err error) {
+// client [date] frontend backend/server TR/Tw/Tc/Tr/Ta status bytes - -
+// termination actconn/feconn/beconn/srv_conn/retries srv_queue/backend_queue
+// "request line"
+// TR is 0 (halo sees the request once its head is read), Tw is 0 (no queues
+// yet), Tc is 0 for a reused server connection as in HAProxy, -1 when none
+// was obtained; bytes are the response body bytes sent to the client.
+func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string) {
+	end := time.Now()
 	b := make([]byte, 0, 256)
 	b = append(b, ctx.RemoteAddr().String()...)
 	b = append(b, " ["...)
-	b = start.AppendFormat(b, logTime)
+	b = ex.start.AppendFormat(b, logTime)
 	b = append(b, "] "...)
 	b = append(b, fe.cfg.Name...)
 	b = append(b, ' ')
 	b = append(b, fe.backend.cfg.Name...)
 	b = append(b, '/')
-	if srv != nil && err == nil {
-		b = append(b, srv.cfg.Name...)
+	if ex.srv != nil && !ex.connected.IsZero() {
+		b = append(b, ex.srv.cfg.Name...)
 	} else {
 		b = append(b, "<NOSRV>"...)
 	}
-	total := time.Since(start)
-	b = append(b, " 0/0/-1/"...)
-	b = appendMs(b, total)
+	b = append(b, " 0/0/"...)
+	b = appendSpan(b, ex.start, ex.connected)
 	b = append(b, '/')
-	b = appendMs(b, total)
+	b = appendSpan(b, ex.connected, ex.responded)
+	b = append(b, '/')
+	b = appendMs(b, end.Sub(ex.start))
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(max(ctx.Response.Header.ContentLength(), 0)), 10)
+	b = strconv.AppendInt(b, ex.bytes, 10)
 	b = append(b, " - - "...)
-	switch {
-	case err == nil:
-		b = append(b, "----"...)
-	case statusFor(err) == fasthttp.StatusGatewayTimeout:
-		b = append(b, "sH--"...)
-	case statusFor(err) == fasthttp.StatusServiceUnavailable:
-		b = append(b, "SC--"...)
-	default:
-		b = append(b, "SH--"...)
-	}
-	b = fe.appendConnCounts(b, srv, retries)
+	b = append(b, term...)
+	b = fe.appendConnCounts(b, ex.srv, ex.retries)
 	b = append(b, " 0/0 \""...)
 	b = append(b, ctx.Method()...)
 	b = append(b, ' ')
@@ -103,6 +100,15 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, srv *server, start time.Ti
 	b = append(b, ctx.Request.Header.Protocol()...)
 	b = append(b, '"')
 	fe.access.Info(string(b))
+}
+
+// appendSpan appends to-from in milliseconds, or -1 if the later event
+// never happened.
+func appendSpan(b []byte, from, to time.Time) []byte {
+	if to.IsZero() || from.IsZero() {
+		return append(b, "-1"...)
+	}
+	return appendMs(b, to.Sub(from))
 }
 
 func (fe *frontend) appendConnCounts(b []byte, srv *server, retries int) []byte {
