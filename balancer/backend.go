@@ -66,10 +66,6 @@ func NewBackend(name, algorithm string, members []Member, allBackups bool) (*Bac
 	return b, nil
 }
 
-// Members returns the backend's members in configuration order. The slice
-// must not be modified.
-func (b *Backend) Members() []Member { return b.members }
-
 // Pick returns the index of the member to use for the next connection or
 // request, or -1 if no server is usable.
 func (b *Backend) Pick(key uint64) int {

@@ -48,17 +48,16 @@ type Server struct {
 	lastChange atomic.Int64 // unix nanoseconds of the last up/down edge
 
 	// Counters, read by stats. Updated on the data path with atomics only.
-	CurConns    atomic.Int64
-	TotalConns  atomic.Uint64
-	BytesIn     atomic.Uint64 // client to server
-	BytesOut    atomic.Uint64 // server to client
-	ConnErrors  atomic.Uint64 // connection attempts that failed
-	RespErrors  atomic.Uint64 // responses or sessions aborted by the server
-	Retries     atomic.Uint64
-	Redispatch  atomic.Uint64
-	HTTPStatus  [6]atomic.Uint64 // index 1..5: 1xx..5xx responses; 0: other
-	ChecksDown  atomic.Uint64    // UP to DOWN transitions
-	LastCheckMs atomic.Int64
+	CurConns   atomic.Int64
+	TotalConns atomic.Uint64
+	BytesIn    atomic.Uint64 // client to server
+	BytesOut   atomic.Uint64 // server to client
+	ConnErrors atomic.Uint64 // connection attempts that failed
+	RespErrors atomic.Uint64 // responses or sessions aborted by the server
+	Retries    atomic.Uint64
+	Redispatch atomic.Uint64
+	HTTPStatus [6]atomic.Uint64 // index 1..5: 1xx..5xx responses; 0: other
+	ChecksDown atomic.Uint64    // UP to DOWN transitions
 
 	mu        sync.Mutex
 	observers map[*Backend]struct{}

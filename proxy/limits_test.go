@@ -67,8 +67,10 @@ backends:
 func TestLimiter(t *testing.T) {
 	l := newLimiter(2)
 	never := func() bool { return false }
-	if !l.acquire(never) || !l.acquire(never) {
-		t.Fatal("could not take two slots of two")
+	for i := range 2 {
+		if !l.acquire(never) {
+			t.Fatalf("could not take slot %d of 2", i+1)
+		}
 	}
 	got := make(chan bool)
 	go func() { got <- l.acquire(never) }()

@@ -40,13 +40,13 @@ type frontend struct {
 type backend struct {
 	cfg      *config.Backend
 	pool     *balancer.Backend
-	servers  []*server // indexed like pool.Members()
+	servers  []*server // indexed like the members given to pool
 	counters *Counters
 	dialer   net.Dialer
 }
 
-func (b *backend) hasServer(name string) bool {
-	for _, s := range b.servers {
+func (be *backend) hasServer(name string) bool {
+	for _, s := range be.servers {
 		if s.cfg.Name == name {
 			return true
 		}
