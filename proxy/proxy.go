@@ -145,9 +145,9 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 			fe.http = p.httpServerFor(fe, cfg.Global.HardStopAfter)
 		}
 	}
-	// The build can no longer fail: bring server state in line with the new
+	// The build can no longer fail: bring kept state in line with the new
 	// file before any connection can use the new snapshot.
-	next.applyServerConfig()
+	next.applyState()
 	prev := p.current.Swap(next)
 	for _, fe := range next.frontends {
 		fe.state.live.Store(fe)

@@ -83,7 +83,6 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 			fs = &frontendState{limit: newLimiter(fc.MaxConn)}
 			p.frontends[fc.Name] = fs
 		}
-		fs.limit.setMax(fc.MaxConn)
 		fe := &frontend{cfg: fc, state: fs, backend: s.backendsByName[fc.DefaultBackend], log: p.log.Named("proxy")}
 		if (fc.Mode == config.ModeTCP && fc.Options.TCPLog) || (fc.Mode == config.ModeHTTP && fc.Options.HTTPLog) {
 			fe.access = accessLog
@@ -163,10 +162,14 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 	return be, nil
 }
 
-// applyServerConfig brings server state in line with the configuration. It
-// runs once the build has succeeded, never during it: a build that fails
-// must not touch the state the running snapshot uses.
-func (s *Snapshot) applyServerConfig() {
+// applyState brings the state kept across reloads (frontend maxconn, server
+// admin state) in line with the configuration. It runs once the build has
+// succeeded, never during it: a build that fails must not touch the state
+// the running snapshot uses.
+func (s *Snapshot) applyState() {
+	for _, fe := range s.frontends {
+		fe.state.limit.setMax(fe.cfg.MaxConn)
+	}
 	for _, be := range s.backends {
 		for _, srv := range be.servers {
 			admin := balancer.AdminReady

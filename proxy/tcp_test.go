@@ -266,3 +266,30 @@ backends:
 		t.Fatalf("session not open any more: %d current connections", srv.CurConns.Load())
 	}
 }
+
+// A reload that fails to build leaves the running frontend's state alone:
+// here a new maxconn must not apply when the new file's bind fails.
+func TestFailedApplyKeepsFrontendState(t *testing.T) {
+	a := startTCPBackend(t, "a")
+	blocker, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close()
+	bind := freeAddr(t)
+	cfg := `
+frontends:
+  fe: {bind: "` + bind + `", maxconn: 5, default_backend: be}
+backends:
+  be: {servers: [{name: a, address: "{{a}}"}]}
+`
+	p := startProxy(t, cfg, a)
+	bad := strings.Replace(cfg, "maxconn: 5", "maxconn: 1", 1)
+	bad = strings.Replace(bad, "frontends:\n", "frontends:\n  taken: {bind: \""+blocker.Addr().String()+"\", default_backend: be}\n", 1)
+	if err := p.Apply(parseConfig(t, bad, a)); err == nil {
+		t.Fatal("Apply succeeded binding an address in use")
+	}
+	if got := p.frontends["fe"].limit.max.Load(); got != 5 {
+		t.Fatalf("frontend maxconn after a failed reload = %d, want the running 5", got)
+	}
+}
