@@ -194,3 +194,15 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 func httpClient() *http.Client { return &http.Client{Timeout: 5 * time.Second} }
+
+// oneServerConfig is frontend fe on a free port in front of backend be with
+// the single server a (a test backend named "a"), under the given defaults.
+func oneServerConfig(defaults string) string {
+	return `
+defaults: ` + defaults + `
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be: {servers: [{name: a, address: "{{a}}"}]}
+`
+}

@@ -144,13 +144,7 @@ backends:
 // timeout http-keep-alive the idle time between requests.
 func TestHTTPRequestAndKeepAliveTimeouts(t *testing.T) {
 	a := startHTTPBackend(t, "a", nil)
-	p := startProxy(t, `
-defaults: {mode: http, timeout: {connect: 1s, client: 10s, server: 10s, http-request: 300ms, http-keep-alive: 200ms}}
-frontends:
-  fe: {bind: "127.0.0.1:0", default_backend: be}
-backends:
-  be: {servers: [{name: a, address: "{{a}}"}]}
-`, a)
+	p := startProxy(t, oneServerConfig(`{mode: http, timeout: {connect: 1s, client: 10s, server: 10s, http-request: 300ms, http-keep-alive: 200ms}}`), a)
 	addr := frontendAddr(t, p, "fe")
 	closedAfter := func(c net.Conn) time.Duration {
 		start := time.Now()
@@ -202,13 +196,7 @@ backends:
 // timeout tunnel replaces client and server timeouts in mode tcp.
 func TestTCPTunnelTimeout(t *testing.T) {
 	a := startTCPBackend(t, "a")
-	p := startProxy(t, `
-defaults: {timeout: {connect: 1s, client: 100ms, server: 100ms, tunnel: 1s}}
-frontends:
-  fe: {bind: "127.0.0.1:0", default_backend: be}
-backends:
-  be: {servers: [{name: a, address: "{{a}}"}]}
-`, a)
+	p := startProxy(t, oneServerConfig(`{timeout: {connect: 1s, client: 100ms, server: 100ms, tunnel: 1s}}`), a)
 	c, err := net.Dial("tcp", frontendAddr(t, p, "fe"))
 	if err != nil {
 		t.Fatal(err)

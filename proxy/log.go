@@ -23,28 +23,9 @@ func (fe *frontend) logTCP(c *net.TCPConn, ss *session) {
 		return
 	}
 	now := time.Now()
-	b := make([]byte, 0, 256)
-	b = append(b, c.RemoteAddr().String()...)
-	b = append(b, " ["...)
-	b = ss.accepted.AppendFormat(b, logTime)
-	b = append(b, "] "...)
-	b = append(b, fe.cfg.Name...)
-	b = append(b, ' ')
-	b = append(b, fe.backend.cfg.Name...)
-	b = append(b, '/')
-	tc := time.Duration(-1)
-	if ss.srv != nil {
-		b = append(b, ss.srv.cfg.Name...)
-		tc = ss.connected.Sub(ss.accepted)
-	} else {
-		b = append(b, "<NOSRV>"...)
-	}
+	b := fe.appendLogPrefix(make([]byte, 0, 256), c.RemoteAddr(), ss.accepted, ss.srv)
 	b = append(b, " 0/"...)
-	if tc < 0 {
-		b = append(b, "-1"...)
-	} else {
-		b = appendMs(b, tc)
-	}
+	b = appendSpan(b, ss.accepted, ss.connected)
 	b = append(b, '/')
 	b = appendMs(b, now.Sub(ss.accepted))
 	b = append(b, ' ')
@@ -65,20 +46,11 @@ func (fe *frontend) logTCP(c *net.TCPConn, ss *session) {
 // was obtained; bytes are the response body bytes sent to the client.
 func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string) {
 	end := time.Now()
-	b := make([]byte, 0, 256)
-	b = append(b, ctx.RemoteAddr().String()...)
-	b = append(b, " ["...)
-	b = ex.start.AppendFormat(b, logTime)
-	b = append(b, "] "...)
-	b = append(b, fe.cfg.Name...)
-	b = append(b, ' ')
-	b = append(b, fe.backend.cfg.Name...)
-	b = append(b, '/')
-	if ex.srv != nil && !ex.connected.IsZero() {
-		b = append(b, ex.srv.cfg.Name...)
-	} else {
-		b = append(b, "<NOSRV>"...)
+	srv := ex.srv
+	if ex.connected.IsZero() {
+		srv = nil // never connected: HAProxy logs <NOSRV>
 	}
+	b := fe.appendLogPrefix(make([]byte, 0, 256), ctx.RemoteAddr(), ex.start, srv)
 	b = append(b, " 0/0/"...)
 	b = appendSpan(b, ex.start, ex.connected)
 	b = append(b, '/')
@@ -100,6 +72,23 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string)
 	b = append(b, ctx.Request.Header.Protocol()...)
 	b = append(b, '"')
 	fe.access.Info(string(b))
+}
+
+// appendLogPrefix appends what both log layouts start with:
+// client [date] frontend backend/server (<NOSRV> when srv is nil).
+func (fe *frontend) appendLogPrefix(b []byte, client net.Addr, at time.Time, srv *server) []byte {
+	b = append(b, client.String()...)
+	b = append(b, " ["...)
+	b = at.AppendFormat(b, logTime)
+	b = append(b, "] "...)
+	b = append(b, fe.cfg.Name...)
+	b = append(b, ' ')
+	b = append(b, fe.backend.cfg.Name...)
+	b = append(b, '/')
+	if srv == nil {
+		return append(b, "<NOSRV>"...)
+	}
+	return append(b, srv.cfg.Name...)
 }
 
 // appendSpan appends to-from in milliseconds, or -1 if the later event

@@ -33,13 +33,7 @@ func TestTCPHalfClose(t *testing.T) {
 		io.Copy(c, io.LimitReader(&pattern{}, size))
 	}()
 	a := &testBackend{name: "a", ln: ln, addr: ln.Addr().String()}
-	p := startProxy(t, `
-defaults: {timeout: {connect: 1s, client: 5s, server: 5s}}
-frontends:
-  fe: {bind: "127.0.0.1:0", default_backend: be}
-backends:
-  be: {servers: [{name: a, address: "{{a}}"}]}
-`, a)
+	p := startProxy(t, oneServerConfig(`{timeout: {connect: 1s, client: 5s, server: 5s}}`), a)
 	c, err := net.Dial("tcp", frontendAddr(t, p, "fe"))
 	if err != nil {
 		t.Fatal(err)
@@ -70,13 +64,7 @@ backends:
 // one that keeps talking is not, however long it lasts.
 func TestTCPInactivityTimeout(t *testing.T) {
 	a := startTCPBackend(t, "a")
-	p := startProxy(t, `
-defaults: {timeout: {connect: 1s, client: 300ms, server: 300ms}}
-frontends:
-  fe: {bind: "127.0.0.1:0", default_backend: be}
-backends:
-  be: {servers: [{name: a, address: "{{a}}"}]}
-`, a)
+	p := startProxy(t, oneServerConfig(`{timeout: {connect: 1s, client: 300ms, server: 300ms}}`), a)
 	addr := frontendAddr(t, p, "fe")
 
 	busy, err := net.Dial("tcp", addr)
@@ -240,13 +228,7 @@ func TestTerminationState(t *testing.T) {
 // not only once it closes.
 func TestTCPCountersWhileOpen(t *testing.T) {
 	a := startTCPBackend(t, "a")
-	p := startProxy(t, `
-defaults: {timeout: {connect: 1s, client: 200ms, tunnel: 10s}}
-frontends:
-  fe: {bind: "127.0.0.1:0", default_backend: be}
-backends:
-  be: {servers: [{name: a, address: "{{a}}"}]}
-`, a)
+	p := startProxy(t, oneServerConfig(`{timeout: {connect: 1s, client: 200ms, tunnel: 10s}}`), a)
 	c, err := net.Dial("tcp", frontendAddr(t, p, "fe"))
 	if err != nil {
 		t.Fatal(err)
