@@ -122,6 +122,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 func serve(log *zap.Logger, cfg *config.Config, load func() (*config.Config, error)) int {
 	raiseFileLimit(log)
 	cfg = withDefaultMaxConn(cfg)
+	// Signals are caught before the listeners open: a SIGHUP sent as soon
+	// as the port answers must reload, not kill the process.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	p := proxy.New(log)
 	if err := p.Apply(cfg); err != nil {
 		log.Error("cannot start", zap.Error(err))
@@ -129,9 +134,6 @@ func serve(log *zap.Logger, cfg *config.Config, load func() (*config.Config, err
 	}
 	log.Info("halo started", zap.String("version", version), zap.String("config", cfg.File),
 		zap.Int("frontends", len(cfg.Frontends)), zap.Int("backends", len(cfg.Backends)), zap.Int("maxconn", cfg.Global.MaxConn))
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			reload(log, p, load)
