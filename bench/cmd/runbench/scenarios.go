@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/halo-lb/halo/bench"
+)
+
+// scenario is one row group of the tables: which configuration pair in
+// bench/configs it runs, and how one run is measured.
+type scenario struct {
+	name, title string
+	config      string         // base name in bench/configs: NAME.halo.yaml, NAME.haproxy.cfg
+	metrics     []bench.Metric // the first is the one the ratio summarizes
+	pending     string         // not measured yet, and why
+	runs        int            // at most this many runs (slow scenarios); 0: -runs
+	// server is the backend address the configuration forwards to.
+	server func(*suite) string
+	// prepare fills in what the scenario's configuration needs beyond
+	// the listen and server addresses; spare is a free address.
+	prepare      func(s *suite, p *configParams, spare string)
+	masterWorker bool // HAProxy runs with -W so that it can be reloaded
+	measure      func(*suite, *proxyProcess) (bench.Run, error)
+	// direct, when set, measures the same transfer with no proxy at all.
+	direct func(*suite) (bench.Run, error)
+}
+
+var requestMetrics = []bench.Metric{bench.RequestsPerSec, bench.P50, bench.P99, bench.P999, bench.CPUPer100k, bench.PeakRSS}
+var transferMetrics = []bench.Metric{bench.Throughput, bench.CPUPerGiB, bench.PeakRSS}
+
+func httpServer(s *suite) string   { return s.backend.HTTP }
+func bulkServer(s *suite) string   { return s.backend.Bulk }
+func sourceServer(s *suite) string { return s.backend.Source }
+
+var scenarios = []*scenario{
+	{name: "l7-keepalive", title: "1. L7 keep-alive, small responses", config: "l7", metrics: requestMetrics,
+		server: httpServer, measure: measureWrk(false)},
+	{name: "l7-close", title: "2. L7 new connection per request", config: "l7", metrics: requestMetrics,
+		server: httpServer, measure: measureWrk(true)},
+	{name: "l7-download", title: "3a. L7 1 GiB download", config: "l7", metrics: transferMetrics,
+		server: bulkServer, measure: measureTransfer(func(s *suite, p *proxyProcess) []string {
+			return []string{"download", fmt.Sprintf("http://%s/bytes?n=%d", p.params.Listen, s.bulkSize)}
+		})},
+	{name: "l7-upload", title: "3b. L7 1 GiB upload", config: "l7", metrics: transferMetrics,
+		server: bulkServer, measure: measureTransfer(func(s *suite, p *proxyProcess) []string {
+			return []string{"upload", "http://" + p.params.Listen + "/upload", strconv.FormatInt(s.bulkSize, 10)}
+		})},
+	{name: "l4-keepalive", title: "4a. L4 keep-alive, small messages", config: "l4", metrics: requestMetrics,
+		server: httpServer, measure: measureWrk(false)},
+	{name: "l4-close", title: "4b. L4 new connection per message", config: "l4", metrics: requestMetrics,
+		server: httpServer, measure: measureWrk(true)},
+	{name: "l4-bulk", title: "5. L4 1 GiB bulk transfer", config: "l4", metrics: transferMetrics,
+		server: sourceServer,
+		measure: measureTransfer(func(s *suite, p *proxyProcess) []string {
+			return []string{"tcp-read", p.params.Listen}
+		}),
+		direct: func(s *suite) (bench.Run, error) { return s.transfer("tcp-read", s.backend.Source) }},
+	{name: "tls", title: "6. TLS termination", pending: "halo has no TLS yet; measured once TLS lands",
+		metrics: requestMetrics},
+	{name: "idle-10k", title: "7. 10,000 idle client connections", config: "l7", runs: 3,
+		metrics: []bench.Metric{bench.RSS, bench.PeakRSS}, server: httpServer,
+		prepare: func(s *suite, p *configParams, _ string) {
+			p.MaxConn = s.idleConns + 100
+			// HAProxy sizes its file limit at two per connection, more
+			// than this machine may allow; the idle client connections
+			// need only one each, so give it the hard limit as it is.
+			p.ULimit = hardFileLimit()
+		},
+		measure: measureIdle},
+	{name: "checks-2000", title: "8. health checks, 2,000 servers at inter 1s", config: "checks", runs: 3,
+		metrics: []bench.Metric{bench.CPUPercent, bench.ChecksPerSec}, server: httpServer,
+		prepare: func(s *suite, p *configParams, _ string) {
+			for i := range s.checkServers {
+				p.Servers = append(p.Servers, namedAddr{fmt.Sprintf("s%d", i+1), s.backend.HTTP})
+			}
+			p.MaxConn = 4096
+		},
+		measure: measureChecks},
+	{name: "reload-1000", title: "9. reload with 1,000 backends", config: "reload",
+		metrics: []bench.Metric{bench.ReloadMillis}, server: httpServer, masterWorker: true,
+		prepare: func(s *suite, p *configParams, _ string) {
+			for i := range s.reloadBackends {
+				p.Backends = append(p.Backends, fmt.Sprintf("b%d", i+1))
+			}
+		},
+		measure: measureReload},
+}
+
+func scenarioByName(name string) *scenario {
+	for _, sc := range scenarios {
+		if sc.name == name {
+			return sc
+		}
+	}
+	return nil
+}
+
+func scenarioNames() []string {
+	var names []string
+	for _, sc := range scenarios {
+		names = append(names, sc.name)
+	}
+	return names
+}
+
+// targets are issue 3's goals, checked on the pinned table.
+var targets = []bench.Target{
+	{Scenario: "l7-keepalive", Metric: bench.RequestsPerSec, Against: bench.HAProxy, AtLeast: true, Bound: 1.0},
+	{Scenario: "l7-keepalive", Metric: bench.CPUPer100k, Against: bench.HAProxy, Bound: 1.0},
+	{Scenario: "l4-keepalive", Metric: bench.RequestsPerSec, Against: bench.HAProxy, AtLeast: true, Bound: 1.0},
+	{Scenario: "l4-keepalive", Metric: bench.CPUPer100k, Against: bench.HAProxy, Bound: 1.0},
+	{Scenario: "l7-close", Metric: bench.RequestsPerSec, Against: bench.HAProxy, AtLeast: true, Bound: 0.9},
+	{Scenario: "l4-close", Metric: bench.RequestsPerSec, Against: bench.HAProxy, AtLeast: true, Bound: 0.9},
+	{Scenario: "l4-bulk", Metric: bench.Throughput, Against: bench.HAProxy, AtLeast: true, Bound: 1.5},
+	{Scenario: "l4-bulk", Metric: bench.Throughput, Against: bench.Direct, AtLeast: true, Bound: 0.9},
+	{Scenario: "l7-keepalive", Metric: bench.P99, Against: bench.HAProxy, Bound: 1.2},
+	{Scenario: "l7-close", Metric: bench.P99, Against: bench.HAProxy, Bound: 1.2},
+	{Scenario: "l4-keepalive", Metric: bench.P99, Against: bench.HAProxy, Bound: 1.2},
+	{Scenario: "l4-close", Metric: bench.P99, Against: bench.HAProxy, Bound: 1.2},
+	{Scenario: "idle-10k", Metric: bench.RSS, Against: bench.HAProxy, Bound: 2.0},
+}
