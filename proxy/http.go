@@ -134,6 +134,7 @@ func (p *Proxy) httpServerFor(fe *frontend, hardStop time.Duration) *fasthttp.Se
 		NoDefaultDate:                 true,
 		NoDefaultContentType:          true,
 		CloseOnShutdown:               true,
+		ReduceMemoryUsage:             true, // idle keep-alive connections hand their write buffer back
 		Logger:                        discardLogger{},
 	}
 	// halo accepts connections itself and hands them to ServeConn, but
@@ -392,8 +393,9 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	}
 	fe.countBytes(srv, sent, 0)
 	// The wait for the response starts now, however long the request
-	// body took to send.
-	if serverTimeout > 0 {
+	// body took to send. A request sent from memory took no time worth
+	// a second deadline update.
+	if serverTimeout > 0 && bigRequest {
 		_ = conn.SetReadDeadline(time.Now().Add(serverTimeout))
 	}
 

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strconv"
@@ -116,7 +117,11 @@ func (p *Proxy) listenerFor(bind string) (l *listener, isNew bool, err error) {
 			return l, false, nil
 		}
 	}
-	ln, err := net.Listen("tcp", addr)
+	// Accepted connections get no TCP keep-alive probes unless "option
+	// clitcpka" asks (as in HAProxy); Go's default would cost four
+	// setsockopt calls per connection.
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, false, fmt.Errorf("binding %s: %w", bind, err)
 	}

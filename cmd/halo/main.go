@@ -105,6 +105,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", defaultConfigPath, "configuration file")
+	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060 (for profiling; keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -115,6 +116,12 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.Global.LogLevel, stderr)
 	defer log.Sync() //nolint:errcheck
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr, log); err != nil {
+			fmt.Fprintf(stderr, "halo: -pprof: %v\n", err)
+			return 1
+		}
+	}
 	return serve(log, cfg, func() (*config.Config, error) { return config.Load(*path) })
 }
 

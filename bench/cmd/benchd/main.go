@@ -137,7 +137,6 @@ func serve(args []string) error {
 
 var textPlain = []byte("text/plain")
 
-
 type quietLogger struct{}
 
 func (quietLogger) Printf(string, ...any) {}
