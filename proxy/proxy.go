@@ -62,6 +62,8 @@ type Proxy struct {
 	backends  map[string]*Counters
 	conns     sync.WaitGroup // every client connection being served
 	stopping  atomic.Bool
+	workers   *workers      // goroutines that serve connections
+	stopSweep chan struct{} // closed by Shutdown
 
 	httpMu      sync.Mutex
 	httpServers map[*fasthttp.Server]struct{} // running, including retiring ones
@@ -69,15 +71,33 @@ type Proxy struct {
 
 // New returns a Proxy with no configuration; call Apply to start serving.
 func New(log *zap.Logger) *Proxy {
-	return &Proxy{
+	p := &Proxy{
 		log:       log,
 		registry:  balancer.NewRegistry(),
 		global:    newLimiter(0),
 		listeners: map[string]*listener{},
 		frontends: map[string]*frontendState{},
 		backends:  map[string]*Counters{},
+		workers:   newWorkers(),
+		stopSweep: make(chan struct{}),
 
 		httpServers: map[*fasthttp.Server]struct{}{},
+	}
+	go p.sweepWorkers()
+	return p
+}
+
+// sweepWorkers retires idle workers now and then until Shutdown.
+func (p *Proxy) sweepWorkers() {
+	t := time.NewTicker(workerIdleTimeout / 2)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			p.workers.sweep(now)
+		case <-p.stopSweep:
+			return
+		}
 	}
 }
 
@@ -193,7 +213,9 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 // hard-stop-after does.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
-	p.stopping.Store(true)
+	if !p.stopping.Swap(true) {
+		close(p.stopSweep)
+	}
 	for key, l := range p.listeners {
 		l.close()
 		delete(p.listeners, key)
@@ -221,6 +243,11 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 		httpServers.Wait()
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			deadline = time.Now().Add(time.Second)
+		}
+		p.workers.close(deadline)
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("connections still open at hard-stop-after: %w", ctx.Err())
@@ -286,11 +313,11 @@ func (l *listener) serve(p *Proxy) {
 			cur.state.limit.n.Add(1)
 		}
 		p.conns.Add(1)
-		go func() {
+		p.workers.run(func() {
 			defer p.conns.Done()
 			defer l.global.release()
 			defer cur.state.limit.release()
 			cur.serve(c)
-		}()
+		})
 	}
 }

@@ -36,6 +36,7 @@ type frontend struct {
 	log       *zap.Logger
 	access    *zap.Logger      // nil unless option tcplog / httplog
 	http      *fasthttp.Server // mode http; shared with other snapshots while its settings hold
+	workers   *workers         // the Proxy's, for the second direction of L4 sessions
 }
 
 type backend struct {
@@ -84,7 +85,7 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 			fs = &frontendState{limit: newLimiter(fc.MaxConn)}
 			p.frontends[fc.Name] = fs
 		}
-		fe := &frontend{cfg: fc, state: fs, backend: s.backendsByName[fc.DefaultBackend], log: p.log.Named("proxy")}
+		fe := &frontend{cfg: fc, state: fs, backend: s.backendsByName[fc.DefaultBackend], log: p.log.Named("proxy"), workers: p.workers}
 		if (fc.Mode == config.ModeTCP && fc.Options.TCPLog) || (fc.Mode == config.ModeHTTP && fc.Options.HTTPLog) {
 			fe.access = accessLog
 		}

@@ -66,22 +66,23 @@ func (fe *frontend) serveTCP(c *net.TCPConn) {
 	}
 	var activity atomic.Int64
 	activity.Store(time.Now().UnixNano())
+	var ended atomic.Int32 // directions that reached EOF
 	upCounters := byteCounters{&fe.state.BytesIn, &be.counters.BytesIn, &srv.state.BytesIn}
 	downCounters := byteCounters{&fe.state.BytesOut, &be.counters.BytesOut, &srv.state.BytesOut}
 	var wg sync.WaitGroup
 	var upErr error
 	wg.Add(1)
-	go func() {
+	fe.workers.run(func() {
 		defer wg.Done()
-		ss.in, upErr = copyIdle(sc, c, clientIdle, &activity, &upCounters)
+		ss.in, upErr = copyIdle(sc, c, clientIdle, &activity, &ended, &upCounters)
 		if upErr != nil {
 			// Abort both ways: the other direction must not wait forever.
 			c.Close()
 			sc.Close()
 		}
-	}()
+	})
 	var downErr error
-	ss.out, downErr = copyIdle(c, sc, serverIdle, &activity, &downCounters)
+	ss.out, downErr = copyIdle(c, sc, serverIdle, &activity, &ended, &downCounters)
 	if downErr != nil {
 		c.Close()
 		sc.Close()
@@ -156,7 +157,8 @@ func (c *byteCounters) add(n int64) {
 // idle to stats until it closes.
 const progressSlice = time.Minute
 
-// copyIdle copies src to dst until EOF, then half-closes dst. It calls
+// copyIdle copies src to dst until EOF, then half-closes dst unless the
+// other direction (counted in ended) already finished. It calls
 // dst.ReadFrom(src) on the raw *net.TCPConn so that Linux moves the bytes
 // with splice(2) and they never enter user space.
 //
@@ -166,7 +168,7 @@ const progressSlice = time.Minute
 // empty, so no byte is lost), adds the bytes moved to counters, and gives
 // up once neither direction has moved a byte for the whole timeout. A write
 // that stays blocked for longer than the timeout ends the session too.
-func copyIdle(dst, src *net.TCPConn, timeout time.Duration, activity *atomic.Int64, counters *byteCounters) (int64, error) {
+func copyIdle(dst, src *net.TCPConn, timeout time.Duration, activity *atomic.Int64, ended *atomic.Int32, counters *byteCounters) (int64, error) {
 	slice := progressSlice
 	if timeout > 0 {
 		slice = max(timeout/4, time.Millisecond)
@@ -188,6 +190,11 @@ func copyIdle(dst, src *net.TCPConn, timeout time.Duration, activity *atomic.Int
 			activity.Store(time.Now().UnixNano())
 		}
 		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			if err == nil && ended.Add(1) == 2 {
+				// The other direction ended first: both connections
+				// close now, and close sends the FIN a half-close would.
+				return total, nil
+			}
 			return total, halfClose(dst, err)
 		}
 		if timeout <= 0 {
