@@ -144,7 +144,7 @@ func WriteMarkdown(w io.Writer, m Machine, tables []*Table, targets []Target) {
 	fmt.Fprintf(w, "Machine: %d cores, %s; kernel %s; %s; %s; %s.  \n", m.Cores, m.CPU, m.Kernel, m.Go, m.HAProxy, m.Wrk)
 	fmt.Fprintf(w, "Settings: %s.\n\n", m.Settings)
 	fmt.Fprintf(w, "Each figure is the median of the runs; **halo/haproxy** is the median of the ratios of runs taken\n")
-	fmt.Fprintf(w, "back to back (halo, haproxy, halo, …), with every pair's ratio after it.\n")
+	fmt.Fprintf(w, "back to back (one of each per pair, the first alternating), with every pair's ratio after it.\n")
 	fmt.Fprintf(w, "For metrics marked ↓ lower is better.\n\n")
 	for _, t := range tables {
 		fmt.Fprintf(w, "## %s\n\n%s\n\n", t.Name, t.About)

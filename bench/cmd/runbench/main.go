@@ -282,6 +282,7 @@ func describeMachine(o options) bench.Machine {
 			return name + ": " + err.Error()
 		}
 		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		line, _, _ = strings.Cut(line, " - ") // haproxy -v ends with its web site
 		return line
 	}
 	m := bench.Machine{
