@@ -368,3 +368,44 @@ func TestHTTPCloseDelimitedResponse(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTPResponseHopHeadersRemoved(t *testing.T) {
+	a := startHTTPBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Keep-Alive", "timeout=5")
+		w.Header().Set("Proxy-Authenticate", "Basic")
+		w.Header().Set("Upgrade", "h2c")
+		w.Header().Set("X-Kept", "yes")
+		io.WriteString(w, "a")
+	})
+	p := startProxy(t, httpConfig, a)
+	resp, err := http.Get("http://" + frontendAddr(t, p, "fe") + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, h := range []string{"Keep-Alive", "Proxy-Authenticate", "Upgrade"} {
+		if got := resp.Header.Get(h); got != "" {
+			t.Errorf("hop-by-hop response header %s was forwarded: %q", h, got)
+		}
+	}
+	if resp.Header.Get("X-Kept") != "yes" {
+		t.Errorf("an end-to-end header was dropped: %v", resp.Header)
+	}
+}
+
+func TestRawHasHopHeader(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"Host: a\r\nUser-Agent: x\r\nX-Auth-Token: t\r\n\r\n": false,
+		"Host: a\r\nconnection: keep-alive\r\n\r\n":           true,
+		"Host: a\nTE: trailers\n\n":                           true,
+		"Host: a\r\nExpect : 100-continue\r\n":                true,
+		"Host: a\r\nPROXY-AUTHORIZATION: x\r\n":               true,
+		"Host: a\r\nX-Connection: keep-alive\r\n":             false,
+		"Host: a\r\nUpgradeX: 1\r\nTrailers: 1\r\n":           false,
+		"": false,
+	} {
+		if got := rawHasHopHeader([]byte(raw)); got != want {
+			t.Errorf("rawHasHopHeader(%q) = %v, want %v", raw, got, want)
+		}
+	}
+}
