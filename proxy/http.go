@@ -135,6 +135,7 @@ func (p *Proxy) httpServerFor(fe *frontend, hardStop time.Duration) *fasthttp.Se
 		NoDefaultDate:                 true,
 		NoDefaultContentType:          true,
 		CloseOnShutdown:               true,
+		LazyRequestTime:               true, // nothing reads RequestCtx.Time: spare fasthttp a clock read per request
 		ReduceMemoryUsage:             true, // idle keep-alive connections hand their write buffer back
 		Logger:                        discardLogger{},
 	}
