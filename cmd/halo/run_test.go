@@ -12,8 +12,10 @@ import (
 	"time"
 )
 
-func TestPprofFlagServesProfiles(t *testing.T) {
-	port, pprofPort := freePort(t), freePort(t)
+// tcpConfigFile writes a one-frontend mode tcp configuration on a free port
+// and returns the port and the file.
+func tcpConfigFile(t *testing.T) (int, string) {
+	port := freePort(t)
 	cfg := filepath.Join(t.TempDir(), "halo.yaml")
 	writeFile(t, cfg, fmt.Sprintf(`
 defaults: {mode: tcp, timeout: {connect: 1s, client: 10s, server: 10s}}
@@ -22,6 +24,12 @@ frontends:
 backends:
   be: {servers: [{name: s1, address: "127.0.0.1:1"}]}
 `, port))
+	return port, cfg
+}
+
+func TestPprofFlagServesProfiles(t *testing.T) {
+	pprofPort := freePort(t)
+	_, cfg := tcpConfigFile(t)
 	startHalo(t, "run", "-c", cfg, "-pprof", fmt.Sprintf("127.0.0.1:%d", pprofPort))
 	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/goroutine?debug=1", pprofPort)
 	var body string
@@ -45,15 +53,7 @@ backends:
 // which an earlier halo died was only microseconds wide, so this guards the
 // order of start-up rather than reproducing that race reliably.)
 func TestSIGHUPAsSoonAsListeningReloads(t *testing.T) {
-	port := freePort(t)
-	cfg := filepath.Join(t.TempDir(), "halo.yaml")
-	writeFile(t, cfg, fmt.Sprintf(`
-defaults: {mode: tcp, timeout: {connect: 1s, client: 10s, server: 10s}}
-frontends:
-  fe: {bind: "127.0.0.1:%d", default_backend: be}
-backends:
-  be: {servers: [{name: s1, address: "127.0.0.1:1"}]}
-`, port))
+	port, cfg := tcpConfigFile(t)
 	h := startHalo(t, "run", "-c", cfg)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(10 * time.Second)

@@ -614,19 +614,11 @@ func measureWrk(closeEach bool) func(*suite, *proxyProcess) (bench.Run, error) {
 				return nil, fmt.Errorf("warm-up: %w", err)
 			}
 		}
-		cpu0, err := bench.CPUSeconds(p.pid())
-		if err != nil {
-			return nil, err
-		}
-		res, err := s.wrk(url, s.duration, closeEach)
-		if err != nil {
-			return nil, err
-		}
-		cpu1, err := bench.CPUSeconds(p.pid())
-		if err != nil {
-			return nil, err
-		}
-		mem, err := bench.ReadMemory(p.pid())
+		var res bench.WrkResult
+		cpu, mem, err := p.around(func() (err error) {
+			res, err = s.wrk(url, s.duration, closeEach)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -640,13 +632,31 @@ func measureWrk(closeEach bool) func(*suite, *proxyProcess) (bench.Run, error) {
 			bench.P50:            float64(res.P50US) / 1000,
 			bench.P99:            float64(res.P99US) / 1000,
 			bench.P999:           float64(res.P999US) / 1000,
-			bench.CPUPer100k:     (cpu1 - cpu0) / float64(res.Requests) * 100000,
+			bench.CPUPer100k:     cpu / float64(res.Requests) * 100000,
 			bench.PeakRSS:        mib(mem.Peak),
 		}, nil
 	}
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// around runs load and returns the CPU seconds the proxy spent meanwhile
+// and its memory after it.
+func (p *proxyProcess) around(load func() error) (float64, bench.Memory, error) {
+	cpu0, err := bench.CPUSeconds(p.pid())
+	if err != nil {
+		return 0, bench.Memory{}, err
+	}
+	if err := load(); err != nil {
+		return 0, bench.Memory{}, err
+	}
+	cpu1, err := bench.CPUSeconds(p.pid())
+	if err != nil {
+		return 0, bench.Memory{}, err
+	}
+	mem, err := bench.ReadMemory(p.pid())
+	return cpu1 - cpu0, mem, err
+}
 
 // transfer runs a benchd client subcommand and reads its JSON result.
 func (s *suite) transfer(args ...string) (bench.Run, error) {
@@ -675,24 +685,16 @@ func (s *suite) transfer(args ...string) (bench.Run, error) {
 // the proxy's peak memory after it.
 func measureTransfer(args func(s *suite, p *proxyProcess) []string) func(*suite, *proxyProcess) (bench.Run, error) {
 	return func(s *suite, p *proxyProcess) (bench.Run, error) {
-		cpu0, err := bench.CPUSeconds(p.pid())
-		if err != nil {
-			return nil, err
-		}
-		r, err := s.transfer(args(s, p)...)
-		if err != nil {
-			return nil, err
-		}
-		cpu1, err := bench.CPUSeconds(p.pid())
-		if err != nil {
-			return nil, err
-		}
-		mem, err := bench.ReadMemory(p.pid())
+		var r bench.Run
+		cpu, mem, err := p.around(func() (err error) {
+			r, err = s.transfer(args(s, p)...)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
 		r[bench.PeakRSS] = mib(mem.Peak)
-		r[bench.CPUPerGiB] = (cpu1 - cpu0) / (float64(s.bulkSize) / (1 << 30))
+		r[bench.CPUPerGiB] = cpu / (float64(s.bulkSize) / (1 << 30))
 		return r, nil
 	}
 }
