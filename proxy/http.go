@@ -372,12 +372,17 @@ func prepareRequest(ctx *fasthttp.RequestCtx, forwardFor bool) {
 }
 
 func cleanResponse(h *fasthttp.ResponseHeader) {
+	// As for requests, delete only when one pass finds something to; the
+	// header must not change while it is being iterated.
+	found := false
 	for k := range h.All() {
-		if isHopHeader(k) {
-			for _, k := range hopHeaders {
-				h.DelBytes(k)
-			}
+		if found = isHopHeader(k); found {
 			break
+		}
+	}
+	if found {
+		for _, k := range hopHeaders {
+			h.DelBytes(k)
 		}
 	}
 	// Whether the client connection stays open is decided on the client
