@@ -7,13 +7,13 @@ test:
 demo:
 	go run ./cmd/halo demo
 
-# The whole benchmark suite against HAProxy (about 25 minutes); results go to
+# The whole benchmark suite against HAProxy (about 15 minutes on 2 cores); results go to
 # bench/results/<date>/ and the README's benchmark section.
 bench:
 	bench/setup
 	go run ./bench/cmd/runbench -readme README.md
 
-# A one-run pass over every scenario at small sizes (about 4 minutes), to
+# A one-run pass over every scenario at small sizes (about 5 minutes), to
 # see that the suite works; its results are not for comparison.
 bench-quick:
 	bench/setup
