@@ -58,7 +58,7 @@ var scenarios = []*scenario{
 		direct: func(s *suite) (bench.Run, error) { return s.transfer("tcp-read", s.backend.Source) }},
 	{name: "tls", title: "6. TLS termination", pending: "halo has no TLS yet; measured once TLS lands",
 		metrics: requestMetrics},
-	{name: "idle-10k", title: "7. 10,000 idle client connections", config: "l7", runs: 3,
+	{name: "idle-10k", title: "7. idle keep-alive client connections (count in Settings)", config: "l7", runs: 3,
 		metrics: []bench.Metric{bench.RSS, bench.PeakRSS}, server: httpServer,
 		prepare: func(s *suite, p *configParams, _ string) {
 			p.MaxConn = s.idleConns + 100
