@@ -13,7 +13,7 @@ bench:
 	bench/setup
 	go run ./bench/cmd/runbench -readme README.md
 
-# A one-run pass over every scenario at small sizes (about 5 minutes), to
+# A one-run pass over every scenario at small sizes (about 2 minutes), to
 # see that the suite works; its results are not for comparison.
 bench-quick:
 	bench/setup
