@@ -2,11 +2,10 @@
 // fast program of ours that both proxies forward to, run as a process of its
 // own so that its CPU is never charged to the proxy under test.
 //
-//	benchd serve -http ADDR -bulk ADDR -tcp-source ADDR -tcp-sink ADDR
+//	benchd serve -http ADDR -bulk ADDR -tcp-source ADDR
 //	benchd download URL            GET a large body, print bytes and seconds
 //	benchd upload URL SIZE         POST SIZE bytes, print bytes and seconds
 //	benchd tcp-read ADDR           read a connection to EOF, print bytes and seconds
-//	benchd tcp-write ADDR SIZE     write SIZE bytes, half-close, wait for the count
 //	benchd idle URL N              open N keep-alive connections, one request each, hold them
 //
 // Every client subcommand prints one JSON line on stdout so that the runner
@@ -15,7 +14,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -51,8 +49,6 @@ func main() {
 		err = needArgs(2, func(a []string) error { return upload(a[0], a[1]) })
 	case "tcp-read":
 		err = needArgs(1, func(a []string) error { return tcpRead(a[0]) })
-	case "tcp-write":
-		err = needArgs(2, func(a []string) error { return tcpWrite(a[0], a[1]) })
 	case "idle":
 		err = needArgs(2, func(a []string) error { return idle(a[0], a[1]) })
 	default:
@@ -65,7 +61,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchd serve|download|upload|tcp-read|tcp-write|idle ...")
+	fmt.Fprintln(os.Stderr, "usage: benchd serve|download|upload|tcp-read|idle ...")
 	os.Exit(2)
 }
 
@@ -81,11 +77,10 @@ func serve(args []string) error {
 	httpAddr := fs.String("http", "", "small-response HTTP server address (fasthttp)")
 	bulkAddr := fs.String("bulk", "", "large-body HTTP server address: GET /bytes?n=N, POST any path")
 	sourceAddr := fs.String("tcp-source", "", "TCP server that writes -source-bytes to each connection")
-	sinkAddr := fs.String("tcp-sink", "", "TCP server that reads each connection to EOF and answers the count")
 	sourceBytes := fs.Int64("source-bytes", 1<<30, "bytes the TCP source writes per connection")
 	fs.Parse(args)
 
-	errc := make(chan error, 4)
+	errc := make(chan error, 3)
 	if *httpAddr != "" {
 		ln, err := net.Listen("tcp", *httpAddr)
 		if err != nil {
@@ -117,13 +112,6 @@ func serve(args []string) error {
 			return err
 		}
 		go func() { errc <- acceptLoop(ln, func(c net.Conn) { source(c, *sourceBytes) }) }()
-	}
-	if *sinkAddr != "" {
-		ln, err := net.Listen("tcp", *sinkAddr)
-		if err != nil {
-			return err
-		}
-		go func() { errc <- acceptLoop(ln, sink) }()
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -206,17 +194,6 @@ func source(c net.Conn, n int64) {
 	}
 }
 
-func sink(c net.Conn) {
-	defer c.Close()
-	n, err := readAll(c)
-	if err != nil {
-		return
-	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(n))
-	c.Write(b[:])
-}
-
 // transfer is what every bulk client subcommand prints.
 type transfer struct {
 	Bytes   int64   `json:"bytes"`
@@ -297,37 +274,6 @@ func tcpRead(addr string) error {
 	n, err := readAll(c)
 	if err != nil {
 		return err
-	}
-	return report(n, start)
-}
-
-func tcpWrite(addr, size string) error {
-	n, err := strconv.ParseInt(size, 10, 64)
-	if err != nil {
-		return fmt.Errorf("size %q: %w", size, err)
-	}
-	start := time.Now()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	for left := n; left > 0; {
-		k := min(left, chunk)
-		if _, err := c.Write(zeros[:k]); err != nil {
-			return err
-		}
-		left -= k
-	}
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-		return err
-	}
-	var b [8]byte
-	if _, err := io.ReadFull(c, b[:]); err != nil {
-		return fmt.Errorf("waiting for the sink's count: %w", err)
-	}
-	if got := int64(binary.BigEndian.Uint64(b[:])); got != n {
-		return fmt.Errorf("sink counted %d of %d bytes", got, n)
 	}
 	return report(n, start)
 }

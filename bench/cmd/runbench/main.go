@@ -112,7 +112,7 @@ type suite struct {
 }
 
 type backendAddrs struct {
-	HTTP, Bulk, Source, Sink string
+	HTTP, Bulk, Source string
 }
 
 // placement is where processes run for one table.
@@ -312,13 +312,13 @@ func describeMachine(o options) bench.Machine {
 // every selected scenario.
 func (s *suite) measureTable() (*bench.Table, error) {
 	t := &bench.Table{Name: s.place.name, About: s.place.about}
-	addrs, err := freeAddrs(4)
+	addrs, err := freeAddrs(3)
 	if err != nil {
 		return nil, err
 	}
-	s.backend = backendAddrs{HTTP: addrs[0], Bulk: addrs[1], Source: addrs[2], Sink: addrs[3]}
+	s.backend = backendAddrs{HTTP: addrs[0], Bulk: addrs[1], Source: addrs[2]}
 	backend := s.loadCommand(s.benchd, "serve", "-http", s.backend.HTTP, "-bulk", s.backend.Bulk,
-		"-tcp-source", s.backend.Source, "-tcp-sink", s.backend.Sink, "-source-bytes", strconv.FormatInt(s.bulkSize, 10))
+		"-tcp-source", s.backend.Source, "-source-bytes", strconv.FormatInt(s.bulkSize, 10))
 	backend.Stderr = os.Stderr
 	if err := backend.Start(); err != nil {
 		return nil, fmt.Errorf("starting benchd: %w", err)
