@@ -182,12 +182,11 @@ func run(o options) error {
 		}
 		tables = append(tables, t)
 	}
-	dir := filepath.Join(root, o.out, started.Format("2006-01-02T1504Z"))
-	if !filepath.IsAbs(o.out) {
-		dir = filepath.Join(root, o.out, started.Format("2006-01-02T1504Z"))
-	} else {
-		dir = filepath.Join(o.out, started.Format("2006-01-02T1504Z"))
+	out := o.out
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(root, out)
 	}
+	dir := filepath.Join(out, started.Format("2006-01-02T1504Z"))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -565,13 +564,13 @@ func freeAddrs(n int) ([]string, error) {
 
 // measureOne runs one proxy through one run of a scenario.
 func (s *suite) measureOne(sc *scenario, kind string) (bench.Run, error) {
-	addrs, err := freeAddrs(2)
+	addrs, err := freeAddrs(1)
 	if err != nil {
 		return nil, err
 	}
 	params := configParams{Listen: addrs[0], Threads: s.place.threads, MaxConn: 4096, Server: sc.server(s)}
 	if sc.prepare != nil {
-		sc.prepare(s, &params, addrs[1])
+		sc.prepare(s, &params)
 	}
 	p, err := s.startProxy(kind, sc, params, sc.masterWorker)
 	if err != nil {

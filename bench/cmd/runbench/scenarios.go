@@ -18,8 +18,8 @@ type scenario struct {
 	// server is the backend address the configuration forwards to.
 	server func(*suite) string
 	// prepare fills in what the scenario's configuration needs beyond
-	// the listen and server addresses; spare is a free address.
-	prepare      func(s *suite, p *configParams, spare string)
+	// the listen and server addresses.
+	prepare      func(s *suite, p *configParams)
 	masterWorker bool // HAProxy runs with -W so that it can be reloaded
 	measure      func(*suite, *proxyProcess) (bench.Run, error)
 	// direct, when set, measures the same transfer with no proxy at all.
@@ -60,7 +60,7 @@ var scenarios = []*scenario{
 		metrics: requestMetrics},
 	{name: "idle-10k", title: "7. idle keep-alive client connections (count in Settings)", config: "l7", runs: 3,
 		metrics: []bench.Metric{bench.RSS, bench.PeakRSS}, server: httpServer,
-		prepare: func(s *suite, p *configParams, _ string) {
+		prepare: func(s *suite, p *configParams) {
 			p.MaxConn = s.idleConns + 100
 			// HAProxy sizes its file limit at two per connection, more
 			// than this machine may allow; the idle client connections
@@ -70,7 +70,7 @@ var scenarios = []*scenario{
 		measure: measureIdle},
 	{name: "checks-2000", title: "8. health checks, 2,000 servers at inter 1s", config: "checks", runs: 3,
 		metrics: []bench.Metric{bench.CPUPercent, bench.ChecksPerSec}, server: httpServer,
-		prepare: func(s *suite, p *configParams, _ string) {
+		prepare: func(s *suite, p *configParams) {
 			for i := range s.checkServers {
 				p.Servers = append(p.Servers, namedAddr{fmt.Sprintf("s%d", i+1), s.backend.HTTP})
 			}
@@ -79,7 +79,7 @@ var scenarios = []*scenario{
 		measure: measureChecks},
 	{name: "reload-1000", title: "9. reload with 1,000 backends", config: "reload",
 		metrics: []bench.Metric{bench.ReloadMillis}, server: httpServer, masterWorker: true,
-		prepare: func(s *suite, p *configParams, _ string) {
+		prepare: func(s *suite, p *configParams) {
 			for i := range s.reloadBackends {
 				p.Backends = append(p.Backends, fmt.Sprintf("b%d", i+1))
 			}
