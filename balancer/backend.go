@@ -4,61 +4,130 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Policy picks a server from the pool it was built for. Pick is on the hot
 // path: it must not allocate, lock or block. It returns the index of the
-// chosen Member in the Backend, or -1 when the pool is empty.
+// chosen Member in the Backend, or -1 when it found no member with a free
+// slot. Hashing policies return the member the key maps to even when that
+// member is full, because a request for it must wait for it (HAProxy queues
+// it on that server).
 type Policy interface {
 	Pick(key uint64) int
 }
 
-// Algorithm builds a Policy over the usable members (indices into members).
-// It runs on the cold path, each time the pool changes, and may precompute
-// whatever Pick needs. cursor is owned by the Backend and survives rebuilds,
-// so a rotation does not restart from the first server after every change.
-type Algorithm func(members []Member, usable []int, cursor *atomic.Uint64) Policy
-
-// Algorithms by their HAProxy "balance" name.
-var Algorithms = map[string]Algorithm{
-	"roundrobin": NewRoundRobin,
+// loadTracker is implemented by policies whose precomputed structure
+// follows the servers' load (leastconn and first): the Backend tells them
+// each time a member's served count changed.
+type loadTracker interface {
+	loadChanged(member int)
 }
+
+// Spec is how a backend balances: HAProxy's "balance", "hash-type",
+// "hash-balance-factor" and "option allbackups".
+type Spec struct {
+	// Algorithm is a "balance" name: roundrobin, static-rr, leastconn,
+	// first, source, uri, url_param, hdr or random. The proxy computes
+	// the key of the hashing ones (source, uri, url_param, hdr).
+	Algorithm string
+	// Draws is how many servers random draws before taking the least
+	// loaded (random(N)); 0 means 2, HAProxy's default.
+	Draws int
+	// Consistent selects "hash-type consistent" for the hashing
+	// algorithms; false is "map-based".
+	Consistent bool
+	// BalanceFactor is "hash-balance-factor" (0: off, otherwise at least
+	// 100): with consistent hashing, no server takes a new session while
+	// its load would exceed BalanceFactor percent of the average.
+	BalanceFactor int
+	// AllBackups uses every usable backup server when no primary is
+	// usable; otherwise only the first one, in configuration order.
+	AllBackups bool
+}
+
+// Hashed reports whether the algorithm picks by a key the proxy computes.
+func (s Spec) Hashed() bool {
+	switch s.Algorithm {
+	case "source", "uri", "url_param", "hdr":
+		return true
+	}
+	return false
+}
+
+// Static reports whether weights are fixed when the pool is built:
+// static-rr and map-based hashing, as in HAProxy. Runtime weight changes
+// are then limited to 0% and 100%, and slowstart does not apply.
+func (s Spec) Static() bool {
+	return s.Algorithm == "static-rr" || (s.Hashed() && !s.Consistent)
+}
+
+// Algorithms are the "balance" names a Spec may use.
+var Algorithms = []string{"roundrobin", "static-rr", "leastconn", "first", "source", "uri", "url_param", "hdr", "random"}
 
 // Member is a server as one configuration of a backend uses it.
 type Member struct {
 	State  *Server
-	Weight int
+	Weight int // configured weight, 0 to 256
 	Backup bool
+	// MaxConn is the most sessions the server takes at once (0: no limit);
+	// more wait in the proxy's queue.
+	MaxConn int
+	// SlowStart is how long the weight takes to ramp up linearly after
+	// the server comes back into service (0: at once).
+	SlowStart time.Duration
+}
+
+func (m *Member) full() bool {
+	return m.MaxConn > 0 && m.State.served.Load() >= int64(m.MaxConn)
 }
 
 // Backend is one configuration's view of a backend: its members and the
-// policy over the members usable right now. A reload builds a new Backend
-// over the same Server states; Close detaches the old one.
+// pool of those usable right now. A reload builds a new Backend over the
+// same Server states; Close detaches the old one.
 type Backend struct {
-	Name       string
-	members    []Member
-	algorithm  Algorithm
-	allBackups bool
-	cursor     atomic.Uint64
+	Name    string
+	spec    Spec
+	members []Member
+	cursor  atomic.Uint64 // round-robin position; survives rebuilds
+	// served counts the sessions of all members through this Backend; only
+	// bounded-load hashing reads it, so only then is it kept (one shared
+	// counter costs every pick a contended cache line).
+	served      atomic.Int64
+	countServed bool
 
-	mu     sync.Mutex // serializes Rebuild
-	policy atomic.Pointer[policyBox]
-	usable atomic.Int32
+	mu       sync.Mutex // serializes Rebuild and the ramp timer
+	ramp     *time.Timer
+	closed   bool
+	onChange func()
+	pool     atomic.Pointer[pool]
 }
 
-// policyBox lets an interface value be published through atomic.Pointer.
-type policyBox struct{ Policy }
+// pool is what Pick needs, precomputed from the members' states. It is
+// immutable once published.
+type pool struct {
+	usable   []int // member indices
+	weight   []int // effective weight by member index; 0 outside the pool
+	total    int   // sum of weight
+	policy   Policy
+	rotation *roundRobin // every pool's weighted rotation: redispatch, and hashing without a key
+	load     loadTracker // nil unless policy follows load
+}
 
-// NewBackend returns a backend balancing members with the named algorithm and
-// subscribes it to its servers' state changes. allBackups uses every usable
-// backup server when no primary is usable (HAProxy's "option allbackups");
-// otherwise only the first one, in configuration order.
-func NewBackend(name, algorithm string, members []Member, allBackups bool) (*Backend, error) {
-	alg, ok := Algorithms[algorithm]
-	if !ok {
-		return nil, fmt.Errorf("backend %s: unknown balance algorithm %q", name, algorithm)
+// NewBackend returns a backend balancing members as spec says, subscribed
+// to its servers' state changes.
+func NewBackend(name string, spec Spec, members []Member) (*Backend, error) {
+	known := false
+	for _, a := range Algorithms {
+		known = known || a == spec.Algorithm
 	}
-	b := &Backend{Name: name, members: members, algorithm: alg, allBackups: allBackups}
+	if !known {
+		return nil, fmt.Errorf("backend %s: unknown balance algorithm %q", name, spec.Algorithm)
+	}
+	if spec.Draws <= 0 {
+		spec.Draws = 2
+	}
+	b := &Backend{Name: name, spec: spec, members: members, countServed: spec.Consistent && spec.BalanceFactor > 0}
 	b.Rebuild()
 	for _, m := range members {
 		m.State.observe(b)
@@ -66,115 +135,270 @@ func NewBackend(name, algorithm string, members []Member, allBackups bool) (*Bac
 	return b, nil
 }
 
-// Pick returns the index of the member to use for the next connection or
-// request, or -1 if no server is usable.
-func (b *Backend) Pick(key uint64) int {
-	return b.policy.Load().Pick(key)
-}
+// Spec returns how the backend balances.
+func (b *Backend) Spec() Spec { return b.spec }
 
-// PickExcept is Pick avoiding member except where another one is usable; a
-// retry uses it to redispatch away from a server that just failed.
-func (b *Backend) PickExcept(key uint64, except int) int {
-	p := b.policy.Load()
-	// A weighted rotation gives any server at most maxWeight turns before
-	// every other usable server had one, so this bound always finds another.
-	for range 2*maxWeight + 2 {
-		i := p.Pick(key)
-		if i != except || b.usable.Load() <= 1 {
-			return i
+// Members returns the backend's members; the caller must not modify them.
+func (b *Backend) Members() []Member { return b.members }
+
+// SetOnChange registers f to run after every rebuild of the pool (a server
+// changed state or weight, or a slow start advanced), outside the
+// Backend's lock. The proxy uses it to hand queued sessions to servers that
+// became usable. It must be set before the Backend is shared.
+func (b *Backend) SetOnChange(f func()) { b.onChange = f }
+
+// Result says what Acquire did.
+type Result int
+
+// The outcomes of Acquire.
+const (
+	// Assigned: the returned member now counts the session as served;
+	// the caller must Release it.
+	Assigned Result = iota
+	// ServerFull: the key maps to the returned member, which is at its
+	// maxconn; the session should wait for that server.
+	ServerFull
+	// BackendFull: every usable server is at its maxconn; the session
+	// should wait for any of them.
+	BackendFull
+	// NoServer: no server is usable.
+	NoServer
+)
+
+// Acquire picks a server for a session and counts it as served there.
+// hasKey says whether key is meaningful: a hashing backend whose request
+// lacks its key (no such header or parameter) uses the weighted rotation,
+// as HAProxy does.
+func (b *Backend) Acquire(key uint64, hasKey bool) (int, Result) {
+	p := b.pool.Load()
+	if len(p.usable) == 0 {
+		return -1, NoServer
+	}
+	policy := p.policy
+	if !hasKey && b.spec.Hashed() {
+		policy = p.rotation
+	}
+	// A racing session can take the last slot between Pick and acquire;
+	// a few fresh picks settle it without looping forever.
+	for range 4 {
+		i := policy.Pick(key)
+		if i < 0 {
+			return -1, BackendFull
+		}
+		if b.take(p, i) {
+			return i, Assigned
+		}
+		if policy != p.rotation && b.spec.Hashed() && b.spec.BalanceFactor == 0 {
+			return i, ServerFull
 		}
 	}
-	return except
+	return -1, BackendFull
 }
 
-// maxWeight is the largest weight a server may have, as in HAProxy.
-const maxWeight = 256
+// AcquireExcept is Acquire for a retry: it takes the next server of the
+// weighted rotation other than except, when another one is usable and has
+// a free slot, and except itself otherwise.
+func (b *Backend) AcquireExcept(except int) (int, Result) {
+	p := b.pool.Load()
+	if len(p.usable) > 1 {
+		// The rotation gives any server at most MaxWeight turns before
+		// every other usable server had one.
+		for range 2*MaxWeight + 2 {
+			i := p.rotation.Pick(0)
+			if i < 0 {
+				break
+			}
+			if i != except && b.take(p, i) {
+				return i, Assigned
+			}
+		}
+	}
+	if except >= 0 && except < len(b.members) && p.weight[except] > 0 && b.take(p, except) {
+		return except, Assigned
+	}
+	if len(p.usable) == 0 {
+		return -1, NoServer
+	}
+	return -1, BackendFull
+}
 
-// Usable is the number of servers currently in the pool.
-func (b *Backend) Usable() int { return int(b.usable.Load()) }
+// TryAcquire counts a session on member i if it is in the pool and has a
+// free slot. The proxy's queue uses it to hand a waiting session to a
+// server that just freed a slot.
+func (b *Backend) TryAcquire(i int) bool {
+	p := b.pool.Load()
+	if i < 0 || i >= len(b.members) || p.weight[i] == 0 {
+		return false
+	}
+	return b.take(p, i)
+}
+
+// Usable reports whether member i is in the current pool.
+func (b *Backend) Usable(i int) bool {
+	p := b.pool.Load()
+	return i >= 0 && i < len(p.weight) && p.weight[i] > 0
+}
+
+func (b *Backend) take(p *pool, i int) bool {
+	m := &b.members[i]
+	if !m.State.acquire(m.MaxConn) {
+		return false
+	}
+	if b.countServed {
+		b.served.Add(1)
+	}
+	if p.load != nil {
+		p.load.loadChanged(i)
+	}
+	return true
+}
+
+// Release ends a session that Acquire, AcquireExcept or TryAcquire
+// counted on member i.
+func (b *Backend) Release(i int) {
+	b.members[i].State.served.Add(-1)
+	if b.countServed {
+		b.served.Add(-1)
+	}
+	if l := b.pool.Load().load; l != nil {
+		l.loadChanged(i)
+	}
+}
+
+// Full reports whether member i is at its maxconn.
+func (b *Backend) Full(i int) bool { return b.members[i].full() }
+
+// UsableCount is the number of servers currently in the pool.
+func (b *Backend) UsableCount() int { return len(b.pool.Load().usable) }
+
+// EffectiveWeight is member i's weight in the current pool: its weight
+// after runtime changes and slow start, 0 when it is not in the pool.
+func (b *Backend) EffectiveWeight(i int) int { return b.pool.Load().weight[i] }
+
+// SetWeight is HAProxy's "set weight": see Server.SetWeight. It is here
+// because whether only 0% and 100% are allowed depends on the algorithm.
+func (b *Backend) SetWeight(server string, value int, relative bool) error {
+	for _, m := range b.members {
+		if m.State.Name == server {
+			return m.State.SetWeight(value, relative, b.spec.Static())
+		}
+	}
+	return fmt.Errorf("backend %s has no server %q", b.Name, server)
+}
 
 // Rebuild recomputes the pool from the servers' current states. Servers call
 // it on every state change; it is safe to call at any time.
 func (b *Backend) Rebuild() {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	var usable []int
-	for i, m := range b.members {
-		if !m.Backup && m.Weight > 0 && m.State.usable() {
-			usable = append(usable, i)
-		}
+	if b.closed {
+		b.mu.Unlock()
+		return
 	}
-	if len(usable) == 0 {
-		for i, m := range b.members {
-			if m.Backup && m.Weight > 0 && m.State.usable() {
-				usable = append(usable, i)
-				if !b.allBackups {
-					break
-				}
+	now := time.Now()
+	p, next := b.build(now)
+	b.pool.Store(p)
+	if b.ramp != nil {
+		b.ramp.Stop()
+		b.ramp = nil
+	}
+	if next > 0 {
+		b.ramp = time.AfterFunc(next, b.Rebuild)
+	}
+	onChange := b.onChange
+	b.mu.Unlock()
+	if onChange != nil {
+		onChange()
+	}
+}
+
+// build computes a pool, and when a member is still in its slow start, how
+// long until its weight should next grow.
+func (b *Backend) build(now time.Time) (*pool, time.Duration) {
+	p := &pool{weight: make([]int, len(b.members))}
+	var next time.Duration
+	eligible := func(backup bool) {
+		for i := range b.members {
+			m := &b.members[i]
+			if m.Backup != backup || !m.State.usable() {
+				continue
+			}
+			w, wait := b.effectiveWeight(m, now)
+			if wait > 0 && (next == 0 || wait < next) {
+				next = wait
+			}
+			if w == 0 {
+				continue
+			}
+			p.usable = append(p.usable, i)
+			p.weight[i] = w
+			p.total += w
+			if backup && !b.spec.AllBackups {
+				return
 			}
 		}
 	}
-	b.usable.Store(int32(len(usable)))
-	b.policy.Store(&policyBox{b.algorithm(b.members, usable, &b.cursor)})
+	eligible(false)
+	if len(p.usable) == 0 {
+		eligible(true)
+	}
+	p.rotation = newRoundRobin(b.members, p, &b.cursor)
+	switch b.spec.Algorithm {
+	case "roundrobin", "static-rr":
+		p.policy = p.rotation
+	case "leastconn":
+		t := newLeastConn(b.members, p)
+		p.policy, p.load = t, t
+	case "first":
+		t := newFirst(b.members, p)
+		p.policy, p.load = t, t
+	case "random":
+		p.policy = newRandom(b.members, p, b.spec.Draws)
+	default: // hashing
+		if b.spec.Consistent {
+			p.policy = newConsistent(b.members, p, b.spec.BalanceFactor, &b.served)
+		} else {
+			p.policy = newMapBased(p)
+		}
+	}
+	return p, next
+}
+
+// effectiveWeight is a member's weight now: the server's weight (runtime
+// override or configured), scaled down linearly during its slow start when
+// the algorithm's weights are dynamic. wait is when the ramp should next
+// advance, 0 when it is not ramping.
+func (b *Backend) effectiveWeight(m *Member, now time.Time) (w int, wait time.Duration) {
+	w = m.State.Weight(m.Weight)
+	if w == 0 || m.SlowStart <= 0 || b.spec.Static() {
+		return w, 0
+	}
+	from := m.State.rampFrom.Load()
+	if from == 0 {
+		return w, 0
+	}
+	elapsed := now.Sub(time.Unix(0, from))
+	if elapsed >= m.SlowStart || elapsed < 0 {
+		return w, 0
+	}
+	// As HAProxy: rounded up, so the server takes some traffic at once.
+	w = int((int64(w)*int64(elapsed) + int64(m.SlowStart) - 1) / int64(m.SlowStart))
+	w = max(w, 1)
+	// HAProxy steps every 5% of the period, at least every second; halo
+	// steps more finely for short periods.
+	step := max(m.SlowStart/20, 100*time.Millisecond)
+	return w, min(step, m.SlowStart-elapsed)
 }
 
 // Close detaches the backend from its servers' state changes.
 func (b *Backend) Close() {
+	b.mu.Lock()
+	b.closed = true
+	if b.ramp != nil {
+		b.ramp.Stop()
+		b.ramp = nil
+	}
+	b.mu.Unlock()
 	for _, m := range b.members {
 		m.State.unobserve(b)
 	}
-}
-
-// roundRobin cycles through a precomputed smooth weighted sequence: each
-// server appears in proportion to its weight, interleaved rather than in
-// runs (the sequence nginx's smooth weighted round robin produces), so Pick
-// is one atomic add and one index.
-type roundRobin struct {
-	seq    []int32
-	cursor *atomic.Uint64
-}
-
-var _ Policy = (*roundRobin)(nil)
-
-// NewRoundRobin is HAProxy's "balance roundrobin": weighted, in turn.
-func NewRoundRobin(members []Member, usable []int, cursor *atomic.Uint64) Policy {
-	g := 0
-	for _, i := range usable {
-		g = gcd(g, members[i].Weight)
-	}
-	total := 0
-	weights := make([]int, len(usable))
-	for k, i := range usable {
-		weights[k] = members[i].Weight / g
-		total += weights[k]
-	}
-	seq := make([]int32, 0, total)
-	current := make([]int, len(usable))
-	for range total {
-		best := 0
-		for k := range usable {
-			current[k] += weights[k]
-			if current[k] > current[best] {
-				best = k
-			}
-		}
-		current[best] -= total
-		seq = append(seq, int32(usable[best]))
-	}
-	return &roundRobin{seq: seq, cursor: cursor}
-}
-
-func (r *roundRobin) Pick(uint64) int {
-	if len(r.seq) == 0 {
-		return -1
-	}
-	n := r.cursor.Add(1) - 1
-	return int(r.seq[n%uint64(len(r.seq))])
-}
-
-func gcd(a, b int) int {
-	for b != 0 {
-		a, b = b, a%b
-	}
-	return a
 }

@@ -9,6 +9,7 @@
 package balancer
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,24 @@ type Server struct {
 	up         atomic.Bool
 	admin      atomic.Uint32
 	lastChange atomic.Int64 // unix nanoseconds of the last up/down edge
+	// rampFrom is when the server last came back into service (DOWN to UP,
+	// or MAINT to READY), in unix nanoseconds; 0 when it has been in
+	// service since it was created. slowstart ramps its weight from here.
+	rampFrom atomic.Int64
+
+	// served counts the sessions (L4 connections, L7 requests) a Backend
+	// assigned to this server and has not released yet. It is the load
+	// that leastconn, first, random and bounded-load hashing read, and
+	// what maxconn bounds.
+	served atomic.Int64
+
+	// configWeight is the weight the live configuration gives the server;
+	// userWeight is a runtime override ("set weight"), -1 when none.
+	configWeight atomic.Int32
+	userWeight   atomic.Int32
+	// configDisabled is the live configuration's "disabled": -1 before any
+	// configuration, else 0 or 1.
+	configDisabled atomic.Int32
 
 	// Counters, read by stats. Updated on the data path with atomics only.
 	CurConns   atomic.Int64
@@ -66,6 +85,9 @@ type Server struct {
 func newServer(backend, name string) *Server {
 	s := &Server{Backend: backend, Name: name, observers: map[*Backend]struct{}{}}
 	s.up.Store(true)
+	s.configWeight.Store(-1)
+	s.userWeight.Store(-1)
+	s.configDisabled.Store(-1)
 	s.lastChange.Store(time.Now().UnixNano())
 	return s
 }
@@ -87,17 +109,130 @@ func (s *Server) SetHealthy(up bool) {
 	if s.up.Swap(up) == up {
 		return
 	}
+	now := time.Now().UnixNano()
 	if !up {
 		s.ChecksDown.Add(1)
+	} else {
+		s.rampFrom.Store(now)
 	}
-	s.lastChange.Store(time.Now().UnixNano())
+	s.lastChange.Store(now)
 	s.notify()
 }
 
 // SetAdmin changes the operator-set state and rebuilds affected pools.
+// Leaving MAINT starts a slow start, as in HAProxy.
 func (s *Server) SetAdmin(a Admin) {
-	if Admin(s.admin.Swap(uint32(a))) != a {
+	old := Admin(s.admin.Swap(uint32(a)))
+	if old == a {
+		return
+	}
+	if old == AdminMaint {
+		s.rampFrom.Store(time.Now().UnixNano())
+	}
+	s.notify()
+}
+
+// Served is the number of sessions currently assigned to the server.
+func (s *Server) Served() int64 { return s.served.Load() }
+
+// Weight is the server's weight before slow start: the runtime override
+// when one is set, otherwise the configured weight (or fallback when no
+// configuration has been applied yet).
+func (s *Server) Weight(fallback int) int {
+	if w := s.userWeight.Load(); w >= 0 {
+		return int(w)
+	}
+	if w := s.configWeight.Load(); w >= 0 {
+		return int(w)
+	}
+	return fallback
+}
+
+// SetConfigWeight records the weight the newly applied configuration gives
+// the server. A runtime override survives a reload unless the file changed
+// this server's weight: then the file wins.
+func (s *Server) SetConfigWeight(w int) {
+	if old := s.configWeight.Swap(int32(w)); old != int32(w) {
+		changed := old >= 0 || s.userWeight.Load() >= 0
+		s.userWeight.Store(-1)
+		if changed {
+			s.notify()
+		}
+	}
+}
+
+// SetConfigAdmin applies a newly loaded configuration's "disabled". The
+// admin state follows the file only where the file changed, so a server an
+// operator drained or put in maintenance at run time stays so across a
+// reload that does not touch it.
+func (s *Server) SetConfigAdmin(disabled bool) {
+	v := int32(0)
+	if disabled {
+		v = 1
+	}
+	old := s.configDisabled.Swap(v)
+	switch {
+	case old == v:
+	case disabled:
+		s.SetAdmin(AdminMaint)
+	case old == 1:
+		s.SetAdmin(AdminReady)
+	}
+}
+
+// SetWeight is HAProxy's "set weight BACKEND/SERVER WEIGHT[%]": an absolute
+// weight from 0 to 256, or with relative set, a percentage of the
+// configured weight. static reports whether the backend's algorithm takes
+// weights only at build time (static-rr, map-based hashing), where, as in
+// HAProxy, only 0% and 100% are accepted.
+func (s *Server) SetWeight(value int, relative, static bool) error {
+	cfg := s.Weight(DefaultWeight)
+	if c := s.configWeight.Load(); c >= 0 {
+		cfg = int(c)
+	}
+	w := value
+	if relative {
+		if value < 0 {
+			return fmt.Errorf("weight %d%% is negative", value)
+		}
+		w = (cfg*value + 50) / 100
+		if value > 0 && cfg > 0 && w == 0 {
+			w = 1
+		}
+	}
+	if w < 0 || w > MaxWeight {
+		return fmt.Errorf("weight %d is out of range 0-%d", w, MaxWeight)
+	}
+	if static && w != 0 && w != cfg {
+		return fmt.Errorf("backend %s uses a static algorithm: only 0%% and 100%% are accepted", s.Backend)
+	}
+	if old := s.userWeight.Swap(int32(w)); old != int32(w) {
 		s.notify()
+	}
+	return nil
+}
+
+// DefaultWeight is a server's weight when nothing sets one.
+const DefaultWeight = 1
+
+// MaxWeight is the largest weight a server may have, as in HAProxy.
+const MaxWeight = 256
+
+// acquire counts one more session on the server unless that would pass
+// maxconn (0: no limit).
+func (s *Server) acquire(maxconn int) bool {
+	if maxconn <= 0 {
+		s.served.Add(1)
+		return true
+	}
+	for {
+		n := s.served.Load()
+		if n >= int64(maxconn) {
+			return false
+		}
+		if s.served.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
 }
 

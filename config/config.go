@@ -66,13 +66,17 @@ type Frontend struct {
 
 // Backend is a pool of servers and how to balance and reach them.
 type Backend struct {
-	Name     string
-	Mode     Mode
-	Balance  string
-	Retries  int
-	Timeouts Timeouts
-	Options  Options
-	Servers  []Server
+	Name    string
+	Mode    Mode
+	Balance Balance
+	// HashConsistent is "hash-type consistent"; false is map-based.
+	HashConsistent bool
+	// HashBalanceFactor is "hash-balance-factor": 0, or at least 100.
+	HashBalanceFactor int
+	Retries           int
+	Timeouts          Timeouts
+	Options           Options
+	Servers           []Server
 }
 
 // Server is one backend server.
@@ -89,6 +93,11 @@ type Server struct {
 	Inter     time.Duration
 	Rise      int
 	Fall      int
+	// MaxConn is the most sessions the server takes at once (0: no
+	// limit); MaxQueue the most that may wait for it (0: no limit).
+	MaxConn   int
+	MaxQueue  int
+	SlowStart time.Duration
 }
 
 // Timeouts are HAProxy's "timeout" values; zero means no timeout.
@@ -100,6 +109,9 @@ type Timeouts struct {
 	Check         time.Duration
 	HTTPRequest   time.Duration
 	HTTPKeepAlive time.Duration
+	// Queue is how long a session may wait for a server slot; unset, it
+	// is the connect timeout, as in HAProxy.
+	Queue time.Duration
 }
 
 // Options are HAProxy's boolean "option" keywords.
@@ -111,6 +123,7 @@ type Options struct {
 	HTTPLog    bool
 	TCPLog     bool
 	Redispatch bool
+	AllBackups bool
 }
 
 // Backend returns the backend called name, or nil.

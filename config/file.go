@@ -26,7 +26,9 @@ type fileProxy struct {
 	Mode           *string       `yaml:"mode" validate:"omitempty,oneof=tcp http"`
 	MaxConn        *int          `yaml:"maxconn" validate:"omitempty,min=1"`
 	DefaultBackend *string       `yaml:"default_backend"`
-	Balance        *string       `yaml:"balance" validate:"omitempty,oneof=roundrobin"`
+	Balance        *string       `yaml:"balance"`
+	HashType       *string       `yaml:"hash-type" validate:"omitempty,oneof=map-based consistent"`
+	HashFactor     *int          `yaml:"hash-balance-factor" validate:"omitempty,min=100,max=65535"`
 	Retries        *int          `yaml:"retries" validate:"omitempty,min=0,max=100"`
 	Timeout        *fileTimeout  `yaml:"timeout"`
 	Option         *fileOptions  `yaml:"option"`
@@ -42,6 +44,7 @@ type fileTimeout struct {
 	Check         *Duration `yaml:"check"`
 	HTTPRequest   *Duration `yaml:"http-request"`
 	HTTPKeepAlive *Duration `yaml:"http-keep-alive"`
+	Queue         *Duration `yaml:"queue"`
 }
 
 type fileOptions struct {
@@ -52,37 +55,41 @@ type fileOptions struct {
 	HTTPLog    *bool `yaml:"httplog"`
 	TCPLog     *bool `yaml:"tcplog"`
 	Redispatch *bool `yaml:"redispatch"`
+	AllBackups *bool `yaml:"allbackups"`
 }
 
 type fileServer struct {
-	Name     *string   `yaml:"name"`
-	Address  *string   `yaml:"address"`
-	Weight   *int      `yaml:"weight" validate:"omitempty,min=0,max=256"`
-	Backup   *bool     `yaml:"backup"`
-	Disabled *bool     `yaml:"disabled"`
-	Check    *bool     `yaml:"check"`
-	Port     *int      `yaml:"port" validate:"omitempty,min=1,max=65535"`
-	Inter    *Duration `yaml:"inter" validate:"omitempty,min=1"`
-	Rise     *int      `yaml:"rise" validate:"omitempty,min=1,max=1000"`
-	Fall     *int      `yaml:"fall" validate:"omitempty,min=1,max=1000"`
+	Name      *string   `yaml:"name"`
+	Address   *string   `yaml:"address"`
+	Weight    *int      `yaml:"weight" validate:"omitempty,min=0,max=256"`
+	Backup    *bool     `yaml:"backup"`
+	Disabled  *bool     `yaml:"disabled"`
+	Check     *bool     `yaml:"check"`
+	Port      *int      `yaml:"port" validate:"omitempty,min=1,max=65535"`
+	Inter     *Duration `yaml:"inter" validate:"omitempty,min=1"`
+	Rise      *int      `yaml:"rise" validate:"omitempty,min=1,max=1000"`
+	Fall      *int      `yaml:"fall" validate:"omitempty,min=1,max=1000"`
+	MaxConn   *int      `yaml:"maxconn" validate:"omitempty,min=0,max=1000000"`
+	MaxQueue  *int      `yaml:"maxqueue" validate:"omitempty,min=0,max=1000000"`
+	SlowStart *Duration `yaml:"slowstart"`
 }
 
 // Which keys each kind of section accepts. HAProxy's "defaults" section may
 // set anything a frontend or backend inherits, but not bind, servers or
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
-	"defaults":  set("mode", "maxconn", "balance", "retries", "timeout", "option", "default-server"),
+	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "default-server"),
 	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option"),
-	"backends":  set("mode", "balance", "retries", "timeout", "option", "default-server", "servers"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "retries", "timeout", "option", "default-server", "servers"),
+	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "default-server", "servers"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "default-server", "servers"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.
 var sectionTimeouts = map[string]map[string]bool{
-	"defaults":  set("connect", "client", "server", "tunnel", "check", "http-request", "http-keep-alive"),
+	"defaults":  set("connect", "client", "server", "tunnel", "check", "http-request", "http-keep-alive", "queue"),
 	"frontends": set("client", "http-request", "http-keep-alive"),
-	"backends":  set("connect", "server", "tunnel", "check"),
-	"listen":    set("connect", "client", "server", "tunnel", "check", "http-request", "http-keep-alive"),
+	"backends":  set("connect", "server", "tunnel", "check", "queue"),
+	"listen":    set("connect", "client", "server", "tunnel", "check", "http-request", "http-keep-alive", "queue"),
 }
 
 func set(keys ...string) map[string]bool {

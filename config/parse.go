@@ -244,6 +244,7 @@ func timeouts(s, def *fileProxy) Timeouts {
 	// the http-request timeout bounds the idle time between requests.
 	t.HTTPRequest = dur(t.Client, st.HTTPRequest, dt.HTTPRequest)
 	t.HTTPKeepAlive = dur(t.HTTPRequest, st.HTTPKeepAlive, dt.HTTPKeepAlive)
+	t.Queue = dur(t.Connect, st.Queue, dt.Queue)
 	return t
 }
 
@@ -266,6 +267,7 @@ func options(s, def *fileProxy) Options {
 		// halo redispatches a failed connection to another server by
 		// default, unlike HAProxy: nothing was sent, so it is always safe.
 		Redispatch: or(true, so.Redispatch, do.Redispatch),
+		AllBackups: or(false, so.AllBackups, do.AllBackups),
 	}
 }
 
@@ -283,12 +285,14 @@ func resolveFrontend(name string, s, def *fileProxy) *Frontend {
 
 func resolveBackend(name string, s, def *fileProxy) *Backend {
 	b := &Backend{
-		Name:     name,
-		Mode:     Mode(or(string(ModeTCP), s.Mode, def.Mode)),
-		Balance:  or("roundrobin", s.Balance, def.Balance),
-		Retries:  or(DefaultRetries, s.Retries, def.Retries),
-		Timeouts: timeouts(s, def),
-		Options:  options(s, def),
+		Name:              name,
+		Mode:              Mode(or(string(ModeTCP), s.Mode, def.Mode)),
+		Balance:           Balance{Algorithm: "roundrobin"}, // parsed by checkBalance
+		HashConsistent:    or("map-based", s.HashType, def.HashType) == "consistent",
+		HashBalanceFactor: or(0, s.HashFactor, def.HashFactor),
+		Retries:           or(DefaultRetries, s.Retries, def.Retries),
+		Timeouts:          timeouts(s, def),
+		Options:           options(s, def),
 	}
 	bd, dd := s.DefaultServer, def.DefaultServer
 	if bd == nil {
@@ -312,6 +316,9 @@ func resolveBackend(name string, s, def *fileProxy) *Backend {
 			Inter:     dur(DefaultInter, fs.Inter, bd.Inter, dd.Inter),
 			Rise:      or(DefaultRise, fs.Rise, bd.Rise, dd.Rise),
 			Fall:      or(DefaultFall, fs.Fall, bd.Fall, dd.Fall),
+			MaxConn:   or(0, fs.MaxConn, bd.MaxConn, dd.MaxConn),
+			MaxQueue:  or(0, fs.MaxQueue, bd.MaxQueue, dd.MaxQueue),
+			SlowStart: dur(0, fs.SlowStart, bd.SlowStart, dd.SlowStart),
 		})
 	}
 	return b
@@ -391,6 +398,7 @@ func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 	p.checkWildcardOverlap(binds)
 	for _, be := range cfg.Backends {
 		path := sectionPath(fc, "backends", be.Name)
+		p.checkBalance(fc, be, path)
 		names := map[string]bool{}
 		for i, s := range be.Servers {
 			sp := fmt.Sprintf("%s.servers[%d]", path, i)
@@ -486,4 +494,39 @@ func checkServerAddress(addr string) error {
 		}
 	}
 	return nil
+}
+
+// checkBalance parses the backend's balance line (its own or the one it
+// inherits from defaults) into be.Balance, and checks that it fits the
+// backend: HTTP algorithms in mode http, "first" with maxconn.
+func (p *parser) checkBalance(fc *fileConfig, be *Backend, path string) {
+	section := fc.Backends[be.Name]
+	if s, ok := fc.Listen[be.Name]; ok {
+		section = s
+	}
+	line, where := "roundrobin", ""
+	if section != nil && section.Balance != nil {
+		line, where = *section.Balance, path+".balance"
+	} else if fc.Defaults != nil && fc.Defaults.Balance != nil {
+		line, where = *fc.Defaults.Balance, "defaults.balance"
+	}
+	b, err := ParseBalance(line)
+	if err != nil {
+		p.at(where, "%v", err)
+		return
+	}
+	be.Balance = b
+	if b.HTTPOnly() && be.Mode != ModeHTTP {
+		if where == "defaults.balance" {
+			where = path
+		}
+		p.at(where, "balance %s reads the HTTP request and needs mode http; this backend is in mode %s", b.Algorithm, be.Mode)
+	}
+	if b.Algorithm == "first" {
+		for i, s := range be.Servers {
+			if s.MaxConn == 0 && !s.Backup {
+				p.at(fmt.Sprintf("%s.servers[%d]", path, i), "balance first needs maxconn on every server: %q has none, so it would take every connection", s.Name)
+			}
+		}
+	}
 }

@@ -188,17 +188,17 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 	prepareRequest(ctx, fe.cfg.Options.ForwardFor)
 	ex := exchange{timed: fe.access != nil}
 	ex.start = ex.now()
-	idx := be.pool.Pick(0)
 	var (
-		err      error
 		srv      *server
 		streamed bool
 	)
-	for attempt := 0; ; attempt++ {
-		if idx < 0 {
-			err = errNoServer
-			break
-		}
+	key, hasKey := uint64(0), false
+	if be.cfg.Balance.Hashed() {
+		key, hasKey = keyOf(&be.cfg.Balance, be.header, ctx)
+	}
+	idx, waited, err := be.queue.acquire(key, hasKey)
+	ex.queued = waited
+	for attempt := 0; err == nil; attempt++ {
 		srv = be.servers[idx]
 		ex.srv = srv
 		streamed, err = srv.forward(ctx, fe, be.cfg.Timeouts.Server, &ex)
@@ -212,11 +212,18 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		if idx, again = be.retryTarget(idx, attempt); !again {
 			break
 		}
+		srv = be.servers[idx]
+		err = nil
 		ex.retries++
+	}
+	// A streamed response holds its server slot until its body is sent;
+	// the stream releases it.
+	if srv != nil && !streamed {
+		be.queue.release(srv.member)
 	}
 	if err != nil {
 		status := statusFor(err)
-		if errors.Is(err, errNoServer) || errors.Is(err, errDial) {
+		if errors.Is(err, errNoServer) || errors.Is(err, errDial) || errors.Is(err, errQueueTimeout) || errors.Is(err, errQueueFull) {
 			be.counters.Denied.Add(1)
 		} else if srv != nil {
 			srv.state.RespErrors.Add(1)
@@ -248,9 +255,10 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 // Times are only taken when the frontend logs.
 type exchange struct {
 	timed     bool
-	start     time.Time // request handed to halo's handler
-	connected time.Time // server connection ready (dialed or reused)
-	responded time.Time // response head received from the server
+	start     time.Time     // request handed to halo's handler
+	queued    time.Duration // waiting for a server slot
+	connected time.Time     // server connection ready (dialed or reused)
+	responded time.Time     // response head received from the server
 	srv       *server
 	retries   int
 	err       error
@@ -274,6 +282,10 @@ func terminationFor(err error) string {
 		return "----"
 	case statusFor(err) == fasthttp.StatusGatewayTimeout:
 		return "sH--"
+	case errors.Is(err, errQueueTimeout):
+		return "sQ--"
+	case errors.Is(err, errQueueFull):
+		return "SQ--"
 	case statusFor(err) == fasthttp.StatusServiceUnavailable:
 		return "SC--"
 	default:
@@ -285,7 +297,7 @@ func terminationFor(err error) string {
 func statusFor(err error) int {
 	var ne net.Error
 	switch {
-	case errors.Is(err, errNoServer), errors.Is(err, errDial):
+	case errors.Is(err, errNoServer), errors.Is(err, errDial), errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull):
 		return fasthttp.StatusServiceUnavailable
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return fasthttp.StatusGatewayTimeout
@@ -682,6 +694,9 @@ func (s *bodyStream) Close() error {
 		}
 		s.fe.logHTTP(s.ctx, &s.ex, term)
 	}
+	// The server slot was the handler's until the stream took over;
+	// an abandoned stream leaves it to the handler.
+	s.srv.be.queue.release(s.srv.member)
 	s.finish(reuse)
 	return nil
 }

@@ -24,8 +24,10 @@ func (fe *frontend) logTCP(c *net.TCPConn, ss *session) {
 	}
 	now := time.Now()
 	b := fe.appendLogPrefix(make([]byte, 0, 256), c.RemoteAddr(), ss.accepted, ss.srv)
-	b = append(b, " 0/"...)
-	b = appendSpan(b, ss.accepted, ss.connected)
+	b = append(b, ' ')
+	b = appendQueued(b, ss.queued, ss.srv == nil && ss.termination[1] == 'Q')
+	b = append(b, '/')
+	b = appendSpan(b, ss.accepted.Add(ss.queued), ss.connected)
 	b = append(b, '/')
 	b = appendMs(b, now.Sub(ss.accepted))
 	b = append(b, ' ')
@@ -33,7 +35,7 @@ func (fe *frontend) logTCP(c *net.TCPConn, ss *session) {
 	b = append(b, ' ')
 	b = append(b, ss.termination[:]...)
 	b = fe.appendConnCounts(b, ss.srv, ss.retries)
-	b = append(b, " 0/0"...)
+	b = fe.appendQueues(b, ss.srv)
 	fe.access.Info(string(b))
 }
 
@@ -41,8 +43,8 @@ func (fe *frontend) logTCP(c *net.TCPConn, ss *session) {
 // client [date] frontend backend/server TR/Tw/Tc/Tr/Ta status bytes - -
 // termination actconn/feconn/beconn/srv_conn/retries srv_queue/backend_queue
 // "request line"
-// TR is 0 (halo sees the request once its head is read), Tw is 0 (no queues
-// yet), Tc is 0 for a reused server connection as in HAProxy, -1 when none
+// TR is 0 (halo sees the request once its head is read), Tw the time spent
+// waiting for a server slot (-1 when it ran out), Tc is 0 for a reused server connection as in HAProxy, -1 when none
 // was obtained; bytes are the response body bytes sent to the client.
 func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string) {
 	end := time.Now()
@@ -51,8 +53,10 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string)
 		srv = nil // never connected: HAProxy logs <NOSRV>
 	}
 	b := fe.appendLogPrefix(make([]byte, 0, 256), ctx.RemoteAddr(), ex.start, srv)
-	b = append(b, " 0/0/"...)
-	b = appendSpan(b, ex.start, ex.connected)
+	b = append(b, " 0/"...)
+	b = appendQueued(b, ex.queued, srv == nil && (term[1] == 'Q'))
+	b = append(b, '/')
+	b = appendSpan(b, ex.start.Add(ex.queued), ex.connected)
 	b = append(b, '/')
 	b = appendSpan(b, ex.connected, ex.responded)
 	b = append(b, '/')
@@ -64,7 +68,8 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string)
 	b = append(b, " - - "...)
 	b = append(b, term...)
 	b = fe.appendConnCounts(b, ex.srv, ex.retries)
-	b = append(b, " 0/0 \""...)
+	b = fe.appendQueues(b, ex.srv)
+	b = append(b, " \""...)
 	b = append(b, ctx.Method()...)
 	b = append(b, ' ')
 	b = append(b, ctx.RequestURI()...)
@@ -115,4 +120,27 @@ func (fe *frontend) appendConnCounts(b []byte, srv *server, retries int) []byte 
 	}
 	b = append(b, '/')
 	return strconv.AppendInt(b, int64(retries), 10)
+}
+
+// appendQueued writes Tw: the time spent in the queue, or -1 when the
+// session never got out of it, as HAProxy.
+func appendQueued(b []byte, queued time.Duration, gaveUp bool) []byte {
+	if gaveUp {
+		return append(b, "-1"...)
+	}
+	return appendMs(b, queued)
+}
+
+// appendQueues writes srv_queue/backend_queue: the sessions waiting for
+// this server and for any server of the backend as the line is written.
+func (fe *frontend) appendQueues(b []byte, srv *server) []byte {
+	member := -1
+	if srv != nil {
+		member = srv.member
+	}
+	s, q := fe.backend.queue.lengths(member)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(s), 10)
+	b = append(b, '/')
+	return strconv.AppendInt(b, int64(q), 10)
 }

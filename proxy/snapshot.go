@@ -42,9 +42,11 @@ type frontend struct {
 type backend struct {
 	cfg      *config.Backend
 	pool     *balancer.Backend
+	queue    *queue
 	servers  []*server // indexed like the members given to pool
 	counters *Counters
 	dialer   net.Dialer
+	header   []byte // balance hdr(NAME)'s NAME
 }
 
 func (be *backend) hasServer(name string) bool {
@@ -58,10 +60,12 @@ func (be *backend) hasServer(name string) bool {
 
 // server is one configuration's view of a backend server.
 type server struct {
-	cfg   *config.Server
-	addr  string // resolved IP:port
-	state *balancer.Server
-	http  *fasthttp.HostClient // mode http only
+	cfg    *config.Server
+	addr   string // resolved IP:port
+	state  *balancer.Server
+	be     *backend
+	member int                  // index in be.servers and be.pool
+	http   *fasthttp.HostClient // mode http only
 	// httpFresh dials a new connection for each request whose body streams
 	// (and so cannot be replayed on a stale kept-alive connection); its
 	// connections are always closed after use, never pooled.
@@ -145,6 +149,7 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 		be.dialer.KeepAlive = 0 // Go's default keep-alive probes
 	}
 	members := make([]balancer.Member, len(bc.Servers))
+	maxQueue := make([]int, len(bc.Servers))
 	for i := range bc.Servers {
 		sc := &bc.Servers[i]
 		tcpAddr, err := net.ResolveTCPAddr("tcp", sc.Address)
@@ -152,24 +157,35 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 			return nil, fmt.Errorf("backend %s: server %s: resolving %s: %w", bc.Name, sc.Name, sc.Address, err)
 		}
 		st := p.registry.Server(bc.Name, sc.Name)
-		srv := &server{cfg: sc, addr: tcpAddr.String(), state: st}
+		srv := &server{cfg: sc, addr: tcpAddr.String(), state: st, be: be, member: i}
 		if bc.Mode == config.ModeHTTP {
 			srv.http = be.newHostClient(srv)
 			srv.httpFresh = be.newHostClient(srv)
 		}
 		be.servers = append(be.servers, srv)
-		members[i] = balancer.Member{State: st, Weight: sc.Weight, Backup: sc.Backup}
+		members[i] = balancer.Member{State: st, Weight: sc.Weight, Backup: sc.Backup, MaxConn: sc.MaxConn, SlowStart: sc.SlowStart}
+		maxQueue[i] = sc.MaxQueue
 	}
-	pool, err := balancer.NewBackend(bc.Name, bc.Balance, members, false)
+	spec := balancer.Spec{
+		Algorithm:     bc.Balance.Algorithm,
+		Draws:         bc.Balance.Draws,
+		Consistent:    bc.HashConsistent,
+		BalanceFactor: bc.HashBalanceFactor,
+		AllBackups:    bc.Options.AllBackups,
+	}
+	pool, err := balancer.NewBackend(bc.Name, spec, members)
 	if err != nil {
 		return nil, err
 	}
 	be.pool = pool
+	be.queue = newQueue(pool, members, maxQueue, bc.Timeouts.Queue)
+	be.header = []byte(bc.Balance.Header)
 	return be, nil
 }
 
 // applyState brings the state kept across reloads (frontend maxconn, server
-// admin state) in line with the configuration. It runs once the build has
+// admin state and weight) in line with the configuration, where the
+// configuration changed them. It runs once the build has
 // succeeded, never during it: a build that fails must not touch the state
 // the running snapshot uses.
 func (s *Snapshot) applyState() {
@@ -178,11 +194,8 @@ func (s *Snapshot) applyState() {
 	}
 	for _, be := range s.backends {
 		for _, srv := range be.servers {
-			admin := balancer.AdminReady
-			if srv.cfg.Disabled {
-				admin = balancer.AdminMaint
-			}
-			srv.state.SetAdmin(admin)
+			srv.state.SetConfigWeight(srv.cfg.Weight)
+			srv.state.SetConfigAdmin(srv.cfg.Disabled)
 			if !srv.cfg.Check {
 				srv.state.SetHealthy(true) // a server without checks is always UP
 			}

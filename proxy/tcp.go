@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/config"
 )
 
@@ -30,6 +31,7 @@ func (fe *frontend) serve(c *net.TCPConn) {
 // session records one L4 connection for the tcplog line.
 type session struct {
 	accepted    time.Time
+	queued      time.Duration // waiting for a server slot
 	connected   time.Time
 	srv         *server
 	retries     int
@@ -45,11 +47,12 @@ func (fe *frontend) serveTCP(c *net.TCPConn) {
 	be := fe.backend
 	ss := session{accepted: time.Now(), termination: [2]byte{'-', '-'}}
 	defer fe.logTCP(c, &ss)
-	sc, srv := be.connect(&ss)
+	sc, srv := be.connect(&ss, c)
 	if sc == nil {
 		be.counters.Denied.Add(1)
 		return
 	}
+	defer be.queue.release(srv.member)
 	defer sc.Close()
 	ss.srv = srv
 	ss.connected = time.Now()
@@ -97,11 +100,25 @@ func (fe *frontend) serveTCP(c *net.TCPConn) {
 	}
 }
 
-// connect dials a server chosen by the policy, retrying on failure as
-// retryTarget decides.
-func (be *backend) connect(ss *session) (*net.TCPConn, *server) {
-	idx := be.pool.Pick(0)
-	for attempt := 0; idx >= 0; attempt++ {
+// connect takes a slot on a server chosen by the policy (waiting in the
+// queue while every eligible server is full) and dials it, retrying on
+// failure as retryTarget decides. On success the caller owns the slot on
+// the returned server and must release it.
+func (be *backend) connect(ss *session, c *net.TCPConn) (*net.TCPConn, *server) {
+	var key uint64
+	hasKey := false
+	if be.cfg.Balance.Algorithm == "source" {
+		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			key, hasKey = sourceKey(a.IP)
+		}
+	}
+	idx, waited, err := be.queue.acquire(key, hasKey)
+	ss.queued = waited
+	if err != nil {
+		ss.termination = queueTermination(err)
+		return nil, nil
+	}
+	for attempt := 0; ; attempt++ {
 		srv := be.servers[idx]
 		conn, err := be.dialer.Dial("tcp", srv.addr)
 		if err == nil {
@@ -114,13 +131,28 @@ func (be *backend) connect(ss *session) (*net.TCPConn, *server) {
 		}
 		ss.retries++
 	}
+	be.queue.release(idx)
 	ss.termination = [2]byte{'S', 'C'}
 	return nil, nil
 }
 
-// retryTarget decides what follows a failed attempt on member idx: the
-// member to try next (another one when redispatching and one is usable),
-// or false once the backend's retries are spent.
+// queueTermination is HAProxy's termination state for a session that got
+// no server slot: SC when no server is usable, sQ when its time in the
+// queue ran out, SQ when the queue itself was full.
+func queueTermination(err error) [2]byte {
+	switch {
+	case errors.Is(err, errQueueTimeout):
+		return [2]byte{'s', 'Q'}
+	case errors.Is(err, errQueueFull):
+		return [2]byte{'S', 'Q'}
+	}
+	return [2]byte{'S', 'C'}
+}
+
+// retryTarget decides what follows a failed attempt on member idx, whose
+// slot the caller holds: the member to try next, with its slot now held
+// instead (another one when redispatching and one is usable and free), or
+// false once the backend's retries are spent, the slot on idx still held.
 func (be *backend) retryTarget(idx, attempt int) (int, bool) {
 	if attempt >= be.cfg.Retries {
 		return idx, false
@@ -128,8 +160,11 @@ func (be *backend) retryTarget(idx, attempt int) (int, bool) {
 	srv := be.servers[idx]
 	srv.state.Retries.Add(1)
 	if be.cfg.Options.Redispatch {
-		if next := be.pool.PickExcept(0, idx); next != idx && next >= 0 {
-			srv.state.Redispatch.Add(1)
+		if next, r := be.pool.AcquireExcept(idx); r == balancer.Assigned {
+			be.queue.release(idx)
+			if next != idx {
+				srv.state.Redispatch.Add(1)
+			}
 			return next, true
 		}
 	}

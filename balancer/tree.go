@@ -1,0 +1,211 @@
+package balancer
+
+import (
+	"math"
+	"sync/atomic"
+)
+
+// minTree is a tournament tree over the pool's members: each leaf holds a
+// key, each inner node the leaf with the smallest key below it, so the root
+// names the best member in O(1) and a key change costs O(log n).
+//
+// It is lock-free. An inner node is a version and a leaf index in one
+// word, replaced by compare-and-swap. A key change refreshes every node on
+// its path twice, each refresh reading both children and trying one CAS: if
+// both CASes fail, a refresh by someone else that started after the key
+// changed succeeded in between, so the node reflects the change either way
+// (Jayanti's f-array argument). Readers may see a result a moment old,
+// as with any load balancer under concurrent load.
+type minTree struct {
+	size   int             // leaves, a power of two
+	nodes  []atomic.Uint64 // [1, size): version<<32 | leaf; [0] unused
+	keys   []atomic.Uint64 // by leaf; padding leaves hold noKey
+	member []int32         // leaf → member index
+	leaf   []int32         // member index → leaf, -1 outside the pool
+	seq    atomic.Uint32   // tie-breaking clock for leastconn
+}
+
+const noKey = math.MaxUint64
+
+func newMinTree(members []Member, usable []int) *minTree {
+	size := 1
+	for size < len(usable) {
+		size *= 2
+	}
+	t := &minTree{
+		size:   size,
+		nodes:  make([]atomic.Uint64, size),
+		keys:   make([]atomic.Uint64, size),
+		member: make([]int32, size),
+		leaf:   make([]int32, len(members)),
+	}
+	for i := range t.leaf {
+		t.leaf[i] = -1
+	}
+	for l := range size {
+		t.keys[l].Store(noKey)
+		t.member[l] = -1
+	}
+	for l, i := range usable {
+		t.member[l] = int32(i)
+		t.leaf[i] = int32(l)
+	}
+	return t
+}
+
+// init computes every inner node bottom-up; it runs before the tree is
+// published.
+func (t *minTree) init() {
+	for n := t.size - 1; n >= 1; n-- {
+		t.refresh(n)
+	}
+}
+
+// winner is the leaf holding the smallest key under node n.
+func (t *minTree) winner(n int) int {
+	if n >= t.size {
+		return n - t.size
+	}
+	return int(uint32(t.nodes[n].Load()))
+}
+
+func (t *minTree) refresh(n int) {
+	for range 2 {
+		old := t.nodes[n].Load()
+		l, r := t.winner(2*n), t.winner(2*n+1)
+		w := l
+		if t.keys[r].Load() < t.keys[l].Load() {
+			w = r
+		}
+		if t.nodes[n].CompareAndSwap(old, (old>>32+1)<<32|uint64(w)) {
+			return
+		}
+	}
+}
+
+func (t *minTree) set(l int, key uint64) {
+	t.keys[l].Store(key)
+	for n := (l + t.size) / 2; n >= 1; n /= 2 {
+		t.refresh(n)
+	}
+}
+
+// best is the member with the smallest key, or -1 if that key is noKey
+// or above limit.
+func (t *minTree) best(limit uint64) int {
+	if t.size == 0 {
+		return -1
+	}
+	l := 0
+	if t.size > 1 {
+		l = t.winner(1)
+	}
+	if t.keys[l].Load() > limit {
+		return -1
+	}
+	return int(t.member[l])
+}
+
+// leastConn is HAProxy's "balance leastconn": the server with the fewest
+// sessions relative to its weight. Among equals the one whose load changed
+// longest ago wins, which makes servers take turns.
+type leastConn struct {
+	*minTree
+	members []Member
+	weight  []int
+}
+
+var (
+	_ Policy      = (*leastConn)(nil)
+	_ loadTracker = (*leastConn)(nil)
+)
+
+// fullLoad marks a server at its maxconn; loads are below it.
+const fullLoad = math.MaxUint32
+
+func newLeastConn(members []Member, p *pool) *leastConn {
+	lc := &leastConn{minTree: newMinTree(members, p.usable), members: members, weight: p.weight}
+	for _, i := range p.usable {
+		lc.keys[lc.leaf[i]].Store(lc.key(i))
+	}
+	lc.init()
+	return lc
+}
+
+// key is the load the server would have after one more session,
+// (served+1)/weight in fixed point, above a tie-breaking sequence number.
+func (lc *leastConn) key(i int) uint64 {
+	m := &lc.members[i]
+	seq := uint64(lc.seq.Add(1))
+	if m.full() {
+		return fullLoad<<32 | seq
+	}
+	load := uint64(m.State.served.Load()+1) << 16 / uint64(lc.weight[i])
+	return min(load, fullLoad-1)<<32 | seq
+}
+
+func (lc *leastConn) Pick(uint64) int { return lc.best(fullLoad<<32 - 1) }
+
+func (lc *leastConn) loadChanged(i int) {
+	l := lc.leaf[i]
+	if l < 0 {
+		return
+	}
+	// Recompute until the count read is still current, so a slower
+	// update cannot leave a stale key behind a faster one.
+	for {
+		n := lc.members[i].State.served.Load()
+		lc.set(int(l), lc.key(i))
+		if lc.members[i].State.served.Load() == n {
+			return
+		}
+	}
+}
+
+// first is HAProxy's "balance first": the first server in configuration
+// order that has a free slot, so that servers beyond what the load needs
+// stay idle (and can be powered down). It needs maxconn on its servers.
+type first struct {
+	*minTree
+	members []Member
+}
+
+var (
+	_ Policy      = (*first)(nil)
+	_ loadTracker = (*first)(nil)
+)
+
+func newFirst(members []Member, p *pool) *first {
+	f := &first{minTree: newMinTree(members, p.usable), members: members}
+	for _, i := range p.usable {
+		f.keys[f.leaf[i]].Store(f.key(i))
+	}
+	f.init()
+	return f
+}
+
+// key orders members by position; a full one drops out.
+func (f *first) key(i int) uint64 {
+	if f.members[i].full() {
+		return noKey
+	}
+	return uint64(i)
+}
+
+func (f *first) Pick(uint64) int { return f.best(noKey - 1) }
+
+func (f *first) loadChanged(i int) {
+	l := f.leaf[i]
+	if l < 0 {
+		return
+	}
+	for {
+		k := f.key(i)
+		if f.keys[l].Load() != k {
+			f.set(int(l), k)
+		}
+		if f.key(i) == k {
+			return
+		}
+	}
+}
