@@ -242,3 +242,21 @@ func TestEveryKeyDocumented(t *testing.T) {
 		t.Fatalf("walked only %d schema types", len(seen))
 	}
 }
+
+// FuzzParseBalance: any balance line either parses into something that
+// writes back to a line parsing to the same thing, or is an error.
+func FuzzParseBalance(f *testing.F) {
+	for _, s := range []string{"roundrobin", "random(3)", "uri len 32 depth 2 whole path-only", "hdr(host) use_domain_only", "url_param id", "random(", "uri len", "hdr()", "first x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		b, err := ParseBalance(line)
+		if err != nil {
+			return
+		}
+		again, err := ParseBalance(b.String())
+		if err != nil || again != b {
+			t.Fatalf("%q parsed to %+v, written back as %q, which parses to %+v, %v", line, b, b.String(), again, err)
+		}
+	})
+}

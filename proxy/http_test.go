@@ -212,7 +212,7 @@ type forwardRig struct {
 	ctx *fasthttp.RequestCtx
 }
 
-func newForwardRig(tb testing.TB) *forwardRig {
+func newForwardRig(tb testing.TB, balance string) *forwardRig {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -222,7 +222,9 @@ func newForwardRig(tb testing.TB) *forwardRig {
 	go backend.Serve(ln)
 	tb.Cleanup(func() { backend.Shutdown() })
 	p := New(zap.NewNop())
-	cfg, err := config.Parse("rig.yaml", []byte(strings.ReplaceAll(httpConfig, "{{a}}", ln.Addr().String())))
+	yaml := strings.ReplaceAll(httpConfig, "{{a}}", ln.Addr().String())
+	yaml = strings.Replace(yaml, "    servers:", "    balance: "+balance+"\n    servers:\n      - {name: b, address: \""+ln.Addr().String()+"\", maxconn: 100}", 1)
+	cfg, err := config.Parse("rig.yaml", []byte(yaml))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -240,8 +242,9 @@ func newForwardRig(tb testing.TB) *forwardRig {
 func (r *forwardRig) forward(tb testing.TB) {
 	ctx := r.ctx
 	ctx.Request.Reset()
-	ctx.Request.SetRequestURI("http://keystone.example/v3/auth/tokens")
+	ctx.Request.SetRequestURI("http://keystone.example/v3/auth/tokens?tenant=demo")
 	ctx.Request.Header.SetMethod("POST")
+	ctx.Request.Header.Set("X-Auth-Project", "demo")
 	ctx.Request.SetBodyString(`{"auth": {}}`)
 	ctx.Response.Reset()
 	r.fe.handleHTTP(ctx)
@@ -250,26 +253,36 @@ func (r *forwardRig) forward(tb testing.TB) {
 	}
 }
 
+// rigBalances are the algorithms the forward path is measured with: each
+// way of computing a key, and each kind of policy, one of its two servers
+// with a maxconn so that slots are counted.
+var rigBalances = []string{"roundrobin", "leastconn", "random(2)", "source", "uri depth 2", "url_param tenant", "hdr(X-Auth-Project)", "hdr(Host) use_domain_only"}
+
 // The forward path for a small request and response allocates nothing once
-// warm. The server is a fasthttp one because AllocsPerRun counts every
-// goroutine's allocations, and net/http's server allocates per request.
+// warm, whatever the balance algorithm. The server is a fasthttp one because
+// AllocsPerRun counts every goroutine's allocations, and net/http's server
+// allocates per request.
 func TestForwardAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
-	r := newForwardRig(t)
-	for range 10 {
-		r.forward(t)
-	}
-	if n := testing.AllocsPerRun(500, func() { r.forward(t) }); n != 0 {
-		t.Fatalf("forward allocates %.1f times per request, want 0", n)
+	for _, balance := range rigBalances {
+		t.Run(balance, func(t *testing.T) {
+			r := newForwardRig(t, balance)
+			for range 10 {
+				r.forward(t)
+			}
+			if n := testing.AllocsPerRun(500, func() { r.forward(t) }); n != 0 {
+				t.Fatalf("forward allocates %.1f times per request, want 0", n)
+			}
+		})
 	}
 }
 
 // BenchmarkForward measures one small request through the L7 forward path,
 // server round trip on loopback included.
 func BenchmarkForward(b *testing.B) {
-	r := newForwardRig(b)
+	r := newForwardRig(b, "roundrobin")
 	b.ReportAllocs()
 	for b.Loop() {
 		r.forward(b)

@@ -104,6 +104,23 @@ func (p *Proxy) sweepWorkers() {
 // Registry returns the server state registry (for stats and tests).
 func (p *Proxy) Registry() *balancer.Registry { return p.registry }
 
+// SetWeight is the runtime API's "set weight BACKEND/SERVER WEIGHT[%]" on
+// the live configuration: an absolute weight from 0 to 256, or with
+// relative set a percentage of the configured weight. The weight is kept
+// with the server's state, so it survives reloads that leave the server's
+// configured weight unchanged.
+func (p *Proxy) SetWeight(backend, server string, value int, relative bool) error {
+	s := p.current.Load()
+	if s == nil {
+		return fmt.Errorf("no configuration is loaded")
+	}
+	be := s.backendsByName[backend]
+	if be == nil {
+		return fmt.Errorf("no such backend %q", backend)
+	}
+	return be.pool.SetWeight(server, value, relative)
+}
+
 // Snapshot returns the configuration being served, or nil before Apply.
 func (p *Proxy) Snapshot() *Snapshot { return p.current.Load() }
 
