@@ -247,10 +247,31 @@ func (b *Backend) take(p *pool, i int) bool {
 	if b.countServed {
 		b.served.Add(1)
 	}
+	b.loadChanged(p, i)
+	return true
+}
+
+// loadChanged tells the load-following policies that member i's count
+// changed: this Backend's and, when this one is not the live one, the live
+// Backend's.
+func (b *Backend) loadChanged(p *pool, i int) {
 	if p.load != nil {
 		p.load.loadChanged(i)
 	}
-	return true
+	if ref := b.members[i].State.live.Load(); ref != nil && ref.backend != b {
+		if l := ref.backend.pool.Load().load; l != nil {
+			l.loadChanged(ref.member)
+		}
+	}
+}
+
+// Activate makes this Backend the live one of its servers: sessions that
+// began under an older Backend report their end here too. The proxy calls
+// it when a configuration goes live.
+func (b *Backend) Activate() {
+	for i, m := range b.members {
+		m.State.live.Store(&memberRef{backend: b, member: i})
+	}
 }
 
 // Release ends a session that Acquire, AcquireExcept or TryAcquire
@@ -260,9 +281,7 @@ func (b *Backend) Release(i int) {
 	if b.countServed {
 		b.served.Add(-1)
 	}
-	if l := b.pool.Load().load; l != nil {
-		l.loadChanged(i)
-	}
+	b.loadChanged(b.pool.Load(), i)
 }
 
 // Full reports whether member i is at its maxconn.
@@ -400,5 +419,8 @@ func (b *Backend) Close() {
 	b.mu.Unlock()
 	for _, m := range b.members {
 		m.State.unobserve(b)
+		if ref := m.State.live.Load(); ref != nil && ref.backend == b {
+			m.State.live.CompareAndSwap(ref, nil)
+		}
 	}
 }

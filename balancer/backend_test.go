@@ -599,3 +599,31 @@ func BenchmarkPick(b *testing.B) {
 		}
 	}
 }
+
+// TestLeastConnAcrossReload: sessions begun under the old configuration's
+// Backend end there, and the live Backend's leastconn sees them end.
+func TestLeastConnAcrossReload(t *testing.T) {
+	reg := NewRegistry()
+	old := newTestBackend(t, Spec{Algorithm: "leastconn"}, member(reg, "a", 1, false), member(reg, "b", 1, false))
+	old.Activate()
+	var held []int
+	for range 10 {
+		i, _ := old.Acquire(0, false)
+		held = append(held, i)
+	}
+	// The reload: a new Backend over the same servers, in another order.
+	live := newTestBackend(t, Spec{Algorithm: "leastconn"}, member(reg, "b", 1, false), member(reg, "a", 1, false))
+	live.Activate()
+	old.Close()
+	for _, i := range held {
+		if old.members[i].State.Name == "a" {
+			old.Release(i)
+		}
+	}
+	// a (member 1 of live) now serves 0 and b 5: leastconn must see it.
+	for k := range 5 {
+		if i, _ := live.Acquire(0, false); i != 1 {
+			t.Fatalf("pick %d after a's old sessions ended: member %d, want 1 (a)", k, i)
+		}
+	}
+}

@@ -57,6 +57,11 @@ type Server struct {
 	// that leastconn, first, random and bounded-load hashing read, and
 	// what maxconn bounds.
 	served atomic.Int64
+	// live is the server's place in the Backend of the live configuration.
+	// A session begun under an older configuration ends through the older
+	// Backend; it tells the live one too, so that a load-following policy
+	// (leastconn, first) there does not keep a stale count after a reload.
+	live atomic.Pointer[memberRef]
 
 	// configWeight is the weight the live configuration gives the server;
 	// userWeight is a runtime override ("set weight"), -1 when none.
@@ -210,6 +215,12 @@ func (s *Server) SetWeight(value int, relative, static bool) error {
 		s.notify()
 	}
 	return nil
+}
+
+// memberRef is a server's position in one Backend.
+type memberRef struct {
+	backend *Backend
+	member  int
 }
 
 // DefaultWeight is a server's weight when nothing sets one.

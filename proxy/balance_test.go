@@ -658,3 +658,45 @@ func FuzzURIPart(f *testing.F) {
 		}
 	})
 }
+
+// TestQueuedForAServerThatLeaves: a request queued for the server its key
+// maps to picks again when that server goes into maintenance, and is served
+// by another one instead of waiting out its timeout.
+func TestQueuedForAServerThatLeaves(t *testing.T) {
+	a, b := startBlockingBackend(t, "a"), startBlockingBackend(t, "b")
+	p := startProxy(t, `
+defaults: {mode: http, timeout: {connect: 2s, client: 10s, server: 10s, queue: 5s}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be:
+    balance: url_param id
+    hash-type: consistent
+    default-server: {maxconn: 1}
+    servers: [{name: a, address: "{{a}}"}, {name: b, address: "{{b}}"}]
+`, a.testBackend, b.testBackend)
+	base := "http://" + frontendAddr(t, p, "fe")
+	be := p.Snapshot().backendsByName["be"]
+	held := getAsync(base+"/?id=42&seq=held", true)
+	waitFor(t, 2*time.Second, "the held request at a server", func() bool { return a.active.Load()+b.active.Load() == 1 })
+	target, other := "a", b
+	if b.active.Load() == 1 {
+		target, other = "b", a
+	}
+	queued := getAsync(base+"/?id=42&seq=queued", false)
+	waitFor(t, 2*time.Second, "the second request queued for "+target, func() bool { return be.queue.waiting.Load() == 1 })
+	start := time.Now()
+	p.Registry().Lookup("be", target).SetAdmin(balancer.AdminMaint)
+	if s := <-queued; s != 200 {
+		t.Fatalf("queued request: %d", s)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("served %v after its server left, want at once", d)
+	}
+	if seen := other.seen(); len(seen) != 1 || seen[0] != "queued" {
+		t.Fatalf("the other server saw %v, want the queued request", seen)
+	}
+	a.release <- struct{}{}
+	b.release <- struct{}{}
+	<-held
+}

@@ -193,6 +193,7 @@ func (s *Snapshot) applyState() {
 		fe.state.limit.setMax(fe.cfg.MaxConn)
 	}
 	for _, be := range s.backends {
+		be.pool.Activate()
 		for _, srv := range be.servers {
 			srv.state.SetConfigWeight(srv.cfg.Weight)
 			srv.state.SetConfigAdmin(srv.cfg.Disabled)
