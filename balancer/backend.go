@@ -138,9 +138,6 @@ func NewBackend(name string, spec Spec, members []Member) (*Backend, error) {
 // Spec returns how the backend balances.
 func (b *Backend) Spec() Spec { return b.spec }
 
-// Members returns the backend's members; the caller must not modify them.
-func (b *Backend) Members() []Member { return b.members }
-
 // SetOnChange registers f to run after every rebuild of the pool (a server
 // changed state or weight, or a slow start advanced), outside the
 // Backend's lock. The proxy uses it to hand queued sessions to servers that
@@ -283,9 +280,6 @@ func (b *Backend) Release(i int) {
 	}
 	b.loadChanged(b.pool.Load(), i)
 }
-
-// Full reports whether member i is at its maxconn.
-func (b *Backend) Full(i int) bool { return b.members[i].full() }
 
 // UsableCount is the number of servers currently in the pool.
 func (b *Backend) UsableCount() int { return len(b.pool.Load().usable) }

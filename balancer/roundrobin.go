@@ -20,32 +20,37 @@ type roundRobin struct {
 	seq     []int32
 	cursor  *atomic.Uint64
 	members []Member
+	usable  []int
 	limited bool // some member has a maxconn
 }
 
 var _ Policy = (*roundRobin)(nil)
 
 func newRoundRobin(members []Member, p *pool, cursor *atomic.Uint64) *roundRobin {
-	r := &roundRobin{seq: smoothSequence(p.usable, p.weight), cursor: cursor, members: members}
+	r := &roundRobin{seq: smoothSequence(p.usable, p.weight), cursor: cursor, members: members, usable: p.usable}
 	for _, i := range p.usable {
 		r.limited = r.limited || members[i].MaxConn > 0
 	}
 	return r
 }
 
-// Pick takes the next turn. A server at its maxconn is passed over; that
-// costs up to one full cycle, and only when servers are full.
+// Pick takes the next turn. When that server is at its maxconn, the next
+// usable server with a free slot, in configuration order from a rotating
+// start, goes instead: O(n) in servers rather than O(total weight), and only
+// while servers are full.
 func (r *roundRobin) Pick(uint64) int {
 	n := uint64(len(r.seq))
 	if n == 0 {
 		return -1
 	}
-	i := int(r.seq[(r.cursor.Add(1)-1)%n])
+	c := r.cursor.Add(1) - 1
+	i := int(r.seq[c%n])
 	if !r.limited || !r.members[i].full() {
 		return i
 	}
-	for range n {
-		i = int(r.seq[(r.cursor.Add(1)-1)%n])
+	start := int(c % uint64(len(r.usable)))
+	for k := range r.usable {
+		i = r.usable[(start+k)%len(r.usable)]
 		if !r.members[i].full() {
 			return i
 		}

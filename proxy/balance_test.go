@@ -700,3 +700,28 @@ backends:
 	b.release <- struct{}{}
 	<-held
 }
+
+// TestQueuedWhenEveryServerLeaves: a queued request gets its 503 as soon as
+// no server is left, not at its timeout.
+func TestQueuedWhenEveryServerLeaves(t *testing.T) {
+	a := startBlockingBackend(t, "a")
+	p := startProxy(t, queueConfig("10s", `{name: a, address: "{{a}}", maxconn: 1}`), a.testBackend)
+	base := "http://" + frontendAddr(t, p, "fe")
+	be := p.Snapshot().backendsByName["be"]
+	held := getAsync(base+"/?seq=held", true)
+	waitFor(t, 2*time.Second, "the held request at the server", func() bool { return a.active.Load() == 1 })
+	queued := getAsync(base+"/?seq=queued", false)
+	waitFor(t, 2*time.Second, "the second request queued", func() bool { return be.queue.waiting.Load() == 1 })
+	start := time.Now()
+	p.Registry().Lookup("be", "a").SetAdmin(balancer.AdminMaint)
+	if s := <-queued; s != 503 {
+		t.Fatalf("queued request with no server left: %d, want 503", s)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("503 came %v after the last server left, want at once", d)
+	}
+	a.release <- struct{}{}
+	if s := <-held; s != 200 {
+		t.Fatalf("the held request, on a server put in maintenance: %d, want 200", s)
+	}
+}

@@ -162,13 +162,21 @@ func (q *queue) dispatch(i int) {
 
 // redistribute runs after every change of the pool: servers that became
 // usable take waiting sessions, and sessions waiting for a server that left
-// the pool pick again.
+// the pool, or for any server when none is left, pick again.
 func (q *queue) redistribute() {
 	if q.waiting.Load() == 0 {
 		return
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.pool.UsableCount() == 0 {
+		// Nothing left to wait for: every session picks again and gets
+		// its 503 or close now rather than at its timeout.
+		for w := q.any.head; w != nil; w = q.any.head {
+			q.remove(w)
+			w.ready <- -1
+		}
+	}
 	for i := range q.servers {
 		if !q.pool.Usable(i) {
 			for w := q.servers[i].head; w != nil; w = q.servers[i].head {
