@@ -195,7 +195,7 @@ func run(o options) error {
 	}
 	if o.microbench {
 		logf("Go micro-benchmarks")
-		cmd := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "5", "./proxy", "./balancer")
+		cmd := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "300ms", "-cpu", "1,2", "-count", "5", "./proxy", "./balancer")
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {
