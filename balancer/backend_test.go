@@ -487,15 +487,15 @@ func TestConcurrentAcquireRelease(t *testing.T) {
 		t.Run(spec.name, func(t *testing.T) {
 			reg := NewRegistry()
 			var ms []Member
-			for k := range 7 {
-				m := member(reg, fmt.Sprint(k), 1+k, false)
+			for k := range 37 {
+				m := member(reg, fmt.Sprint(k), 1+k%7, false)
 				m.MaxConn = 3
 				ms = append(ms, m)
 			}
 			b := newTestBackend(t, spec.Spec, ms...)
 			var wg sync.WaitGroup
 			var over sync.Once
-			for g := range 4 {
+			for g := range 8 {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -517,10 +517,47 @@ func TestConcurrentAcquireRelease(t *testing.T) {
 					t.Fatalf("member %d still serves %d after every release", k, n)
 				}
 			}
+			if tree := treeOf(b.pool.Load().policy); tree != nil {
+				checkTree(t, tree)
+			}
+			if lc, ok := b.pool.Load().policy.(*leastConn); ok {
+				for _, i := range b.pool.Load().usable {
+					if got, want := lc.keys[lc.leaf[i]].Load()>>32, lc.key(i)>>32; got != want {
+						t.Fatalf("member %d: leaf load %d, its count says %d", i, got, want)
+					}
+				}
+			}
 			if i, r := b.Acquire(1, true); r != Assigned {
 				t.Fatalf("after the storm Acquire = %d, %v", i, r)
 			}
 		})
+	}
+}
+
+func treeOf(p Policy) *minTree {
+	switch t := p.(type) {
+	case *leastConn:
+		return t.minTree
+	case *first:
+		return t.minTree
+	}
+	return nil
+}
+
+// checkTree verifies, once the writers are done, that every inner node
+// names the child winner with the smaller key: the lock-free refreshes left
+// no stale node behind.
+func checkTree(t *testing.T, tr *minTree) {
+	t.Helper()
+	for n := tr.size - 1; n >= 1; n-- {
+		l, r := tr.winner(2*n), tr.winner(2*n+1)
+		want := l
+		if tr.keys[r].Load() < tr.keys[l].Load() {
+			want = r
+		}
+		if got := tr.winner(n); tr.keys[got].Load() != tr.keys[want].Load() {
+			t.Fatalf("node %d names leaf %d (key %#x); its children's best is leaf %d (key %#x)", n, got, tr.keys[got].Load(), want, tr.keys[want].Load())
+		}
 	}
 }
 
