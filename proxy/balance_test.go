@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/config"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func threeHTTP(t *testing.T) []*testBackend {
@@ -724,4 +728,58 @@ func TestQueuedWhenEveryServerLeaves(t *testing.T) {
 	if s := <-held; s != 200 {
 		t.Fatalf("the held request, on a server put in maintenance: %d, want 200", s)
 	}
+}
+
+// TestAccessLogQueueTime: the httplog line of a request that waited for a
+// slot carries the wait as Tw; one whose wait ran out has Tw -1, status 503
+// and termination sQ.
+func TestAccessLogQueueTime(t *testing.T) {
+	a := startBlockingBackend(t, "a")
+	core, logs := observer.New(zap.InfoLevel)
+	p := New(zap.New(core))
+	if err := p.Apply(parseConfig(t, queueConfig("400ms", `{name: a, address: "{{a}}", maxconn: 1}`), a.testBackend)); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(t.Context())
+	base := "http://" + frontendAddr(t, p, "fe")
+	be := p.Snapshot().backendsByName["be"]
+
+	held := getAsync(base+"/?seq=held", true)
+	waitFor(t, 2*time.Second, "the held request at the server", func() bool { return a.active.Load() == 1 })
+	queued := getAsync(base+"/?seq=waits", false)
+	waitFor(t, 2*time.Second, "a queued request", func() bool { return be.queue.waiting.Load() == 1 })
+	time.Sleep(150 * time.Millisecond)
+	a.release <- struct{}{}
+	if <-held != 200 || <-queued != 200 {
+		t.Fatal("held or queued request failed")
+	}
+	held = getAsync(base+"/?seq=held2", true)
+	waitFor(t, 2*time.Second, "the second held request at the server", func() bool { return a.active.Load() == 1 })
+	if _, status, _ := httpGet(httpClient(), base+"/?seq=late"); status != 503 {
+		t.Fatalf("request past timeout queue: %d", status)
+	}
+	a.release <- struct{}{}
+	<-held
+	waitFor(t, 2*time.Second, "four access lines", func() bool { return logs.FilterLoggerName("access").Len() == 4 })
+	var waited, late string
+	for _, e := range logs.FilterLoggerName("access").All() {
+		switch {
+		case strings.Contains(e.Message, "seq=waits"):
+			waited = e.Message
+		case strings.Contains(e.Message, "seq=late"):
+			late = e.Message
+		}
+	}
+	m := regexp.MustCompile(`\] fe be/a 0/(\d+)/`).FindStringSubmatch(waited)
+	if m == nil {
+		t.Fatalf("queued request's line %q has no Tw", waited)
+	}
+	if tw, _ := strconv.Atoi(m[1]); tw < 150 || tw > 1000 {
+		t.Fatalf("queued request's Tw = %d ms, want about 150 (line %q)", tw, waited)
+	}
+	if !strings.Contains(late, "] fe be/<NOSRV> 0/-1/-1/-1/") || !strings.Contains(late, " 503 ") || !strings.Contains(late, " sQ-- ") {
+		t.Fatalf("timed-out request's line %q lacks Tw -1, 503 or sQ--", late)
+	}
+	t.Logf("queued: %s", waited)
+	t.Logf("timed out: %s", late)
 }
