@@ -554,11 +554,12 @@ func treeOf(p Policy) *minTree {
 // no stale node behind.
 func checkTree(t *testing.T, tr *minTree) {
 	t.Helper()
-	for n := tr.size - 1; n >= 1; n-- {
-		l, r := tr.winner(2*n), tr.winner(2*n+1)
-		want := l
-		if tr.keys[r].Load() < tr.keys[l].Load() {
-			want = r
+	for n := tr.inner - 1; n >= 0; n-- {
+		want := tr.winner(fanout*n + 1)
+		for c := fanout*n + 2; c <= fanout*n+fanout; c++ {
+			if w := tr.winner(c); tr.keys[w].Load() < tr.keys[want].Load() {
+				want = w
+			}
 		}
 		if got := tr.winner(n); tr.keys[got].Load() != tr.keys[want].Load() {
 			t.Fatalf("node %d names leaf %d (key %#x); its children's best is leaf %d (key %#x)", n, got, tr.keys[got].Load(), want, tr.keys[want].Load())
