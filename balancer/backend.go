@@ -78,8 +78,13 @@ type Member struct {
 	SlowStart time.Duration
 }
 
-func (m *Member) full() bool {
-	return m.MaxConn > 0 && m.State.served.Load() >= int64(m.MaxConn)
+// limits holds each member's maxconn as a pool applies it (0: no limit):
+// the configured one, scaled down during a slow start.
+type limits []int
+
+// full reports whether member i serves as many sessions as its limit.
+func (l limits) full(members []Member, i int) bool {
+	return l[i] > 0 && members[i].State.served.Load() >= int64(l[i])
 }
 
 // Backend is one configuration's view of a backend: its members and the
@@ -106,9 +111,10 @@ type Backend struct {
 // pool is what Pick needs, precomputed from the members' states. It is
 // immutable once published.
 type pool struct {
-	usable   []int // member indices
-	weight   []int // effective weight by member index; 0 outside the pool
-	total    int   // sum of weight
+	usable   []int  // member indices
+	weight   []int  // effective weight by member index; 0 outside the pool
+	maxconn  limits // effective maxconn by member index
+	total    int    // sum of weight
 	policy   Policy
 	rotation *roundRobin // every pool's weighted rotation: redispatch, and hashing without a key
 	load     loadTracker // nil unless policy follows load
@@ -237,8 +243,7 @@ func (b *Backend) Usable(i int) bool {
 }
 
 func (b *Backend) take(p *pool, i int) bool {
-	m := &b.members[i]
-	if !m.State.acquire(m.MaxConn) {
+	if !b.members[i].State.acquire(p.maxconn[i]) {
 		return false
 	}
 	if b.countServed {
@@ -327,7 +332,7 @@ func (b *Backend) Rebuild() {
 // build computes a pool, and when a member is still in its slow start, how
 // long until its weight should next grow.
 func (b *Backend) build(now time.Time) (*pool, time.Duration) {
-	p := &pool{weight: make([]int, len(b.members))}
+	p := &pool{weight: make([]int, len(b.members)), maxconn: make(limits, len(b.members))}
 	var next time.Duration
 	eligible := func(backup bool) {
 		for i := range b.members {
@@ -335,7 +340,7 @@ func (b *Backend) build(now time.Time) (*pool, time.Duration) {
 			if m.Backup != backup || !m.State.usable() {
 				continue
 			}
-			w, wait := b.effectiveWeight(m, now)
+			w, maxconn, wait := b.effective(m, now)
 			if wait > 0 && (next == 0 || wait < next) {
 				next = wait
 			}
@@ -344,6 +349,7 @@ func (b *Backend) build(now time.Time) (*pool, time.Duration) {
 			}
 			p.usable = append(p.usable, i)
 			p.weight[i] = w
+			p.maxconn[i] = maxconn
 			p.total += w
 			if backup && !b.spec.AllBackups {
 				return
@@ -376,30 +382,38 @@ func (b *Backend) build(now time.Time) (*pool, time.Duration) {
 	return p, next
 }
 
-// effectiveWeight is a member's weight now: the server's weight (runtime
-// override or configured), scaled down linearly during its slow start when
-// the algorithm's weights are dynamic. wait is when the ramp should next
-// advance, 0 when it is not ramping.
-func (b *Backend) effectiveWeight(m *Member, now time.Time) (w int, wait time.Duration) {
-	w = m.State.Weight(m.Weight)
-	if w == 0 || m.SlowStart <= 0 || b.spec.Static() {
-		return w, 0
+// effective is a member's weight and maxconn now: the server's weight
+// (runtime override or configured) and its maxconn, both scaled down
+// linearly during its slow start, as HAProxy does: the maxconn always, the
+// weight when the algorithm's weights are dynamic. wait is when the ramp
+// should next advance, 0 when it is not ramping.
+func (b *Backend) effective(m *Member, now time.Time) (w, maxconn int, wait time.Duration) {
+	w, maxconn = m.State.Weight(m.Weight), m.MaxConn
+	if w == 0 || m.SlowStart <= 0 {
+		return w, maxconn, 0
 	}
 	from := m.State.rampFrom.Load()
 	if from == 0 {
-		return w, 0
+		return w, maxconn, 0
 	}
 	elapsed := now.Sub(time.Unix(0, from))
 	if elapsed >= m.SlowStart || elapsed < 0 {
-		return w, 0
+		return w, maxconn, 0
 	}
-	// As HAProxy: rounded up, so the server takes some traffic at once.
-	w = int((int64(w)*int64(elapsed) + int64(m.SlowStart) - 1) / int64(m.SlowStart))
-	w = max(w, 1)
+	// Rounded up, at least 1, so the server takes some traffic at once.
+	ramp := func(v int) int {
+		return max(int((int64(v)*int64(elapsed)+int64(m.SlowStart)-1)/int64(m.SlowStart)), 1)
+	}
+	if !b.spec.Static() {
+		w = ramp(w)
+	}
+	if maxconn > 0 {
+		maxconn = ramp(maxconn)
+	}
 	// HAProxy steps every 5% of the period, at least every second; halo
 	// steps more finely for short periods.
 	step := max(m.SlowStart/20, 100*time.Millisecond)
-	return w, min(step, m.SlowStart-elapsed)
+	return w, maxconn, min(step, m.SlowStart-elapsed)
 }
 
 // Close detaches the backend from its servers' state changes.

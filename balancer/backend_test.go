@@ -695,3 +695,41 @@ func BenchmarkRebuild(b *testing.B) {
 		})
 	}
 }
+
+// TestSlowStartRampsMaxConn: during a slow start the maxconn grows from 1
+// as the weight does, with static algorithms too, whose weights stay put.
+func TestSlowStartRampsMaxConn(t *testing.T) {
+	for _, alg := range []string{"roundrobin", "static-rr", "first"} {
+		t.Run(alg, func(t *testing.T) {
+			t.Parallel()
+			reg := NewRegistry()
+			m := Member{State: reg.Server("be", alg), Weight: 10, MaxConn: 100, SlowStart: time.Second}
+			b := newTestBackend(t, Spec{Algorithm: alg}, m)
+			m.State.SetHealthy(false)
+			m.State.SetHealthy(true)
+			held := 0
+			for {
+				if _, r := b.Acquire(0, false); r != Assigned {
+					break
+				}
+				held++
+			}
+			if held < 1 || held > 10 {
+				t.Fatalf("right after the return %d sessions were taken, want 1..10 of maxconn 100", held)
+			}
+			if alg == "static-rr" && b.EffectiveWeight(0) != 10 {
+				t.Fatalf("static-rr weight during slow start = %d, want 10", b.EffectiveWeight(0))
+			}
+			time.Sleep(1100 * time.Millisecond)
+			for {
+				if _, r := b.Acquire(0, false); r != Assigned {
+					break
+				}
+				held++
+			}
+			if held != 100 {
+				t.Fatalf("after the slow start %d sessions are held, want maxconn 100", held)
+			}
+		})
+	}
+}

@@ -53,6 +53,7 @@ type consistent struct {
 	owner   []int32  // member owning points[k]
 	members []Member
 	weight  []int
+	limits  limits
 	cum     []int64 // by member: sum of the weights of pool members before it
 	total   int64   // sum of weights in the pool
 	factor  int64
@@ -102,7 +103,7 @@ func newConsistent(members []Member, p *pool, factor int, served *atomic.Int64) 
 	})
 	c := &consistent{
 		points: make([]uint64, len(pts)), owner: make([]int32, len(pts)),
-		members: members, weight: p.weight, total: int64(p.total), factor: int64(factor), served: served,
+		members: members, weight: p.weight, limits: p.maxconn, total: int64(p.total), factor: int64(factor), served: served,
 	}
 	for k, pt := range pts {
 		c.points[k], c.owner[k] = pt.hash, pt.owner
@@ -137,12 +138,11 @@ func (c *consistent) Pick(key uint64) int {
 	perWeight, rem := slots/c.total, slots%c.total
 	for range n {
 		i := int(c.owner[k])
-		m := &c.members[i]
 		w, cum := int64(c.weight[i]), c.cum[i]
 		// As in HAProxy, never a share of 0: at low load every server
 		// may take one session, rather than the few the remainder reaches.
 		share := max(perWeight*w+(cum+w)*rem/c.total-cum*rem/c.total, 1)
-		if !m.full() && m.State.served.Load() < share {
+		if !c.limits.full(c.members, i) && c.members[i].State.served.Load() < share {
 			return i
 		}
 		if k++; k == n {

@@ -14,6 +14,7 @@ import (
 type random struct {
 	members []Member
 	weight  []int
+	limits  limits
 	draws   int
 	column  []int32  // member of each column
 	alias   []int32  // member taking the column when the coin says so
@@ -23,7 +24,7 @@ type random struct {
 var _ Policy = (*random)(nil)
 
 func newRandom(members []Member, p *pool, draws int) *random {
-	r := &random{members: members, weight: p.weight, draws: draws}
+	r := &random{members: members, weight: p.weight, limits: p.maxconn, draws: draws}
 	n := len(p.usable)
 	if n == 0 {
 		return r
@@ -85,7 +86,7 @@ func (r *random) Pick(uint64) int {
 	best := -1
 	for range r.draws {
 		i := r.draw()
-		if r.members[i].full() {
+		if r.limits.full(r.members, i) {
 			continue
 		}
 		if best < 0 || r.lighter(i, best) {
@@ -99,7 +100,7 @@ func (r *random) Pick(uint64) int {
 	start := int(rand.Uint64() % uint64(len(r.column)))
 	for k := range r.column {
 		i := int(r.column[(start+k)%len(r.column)])
-		if !r.members[i].full() {
+		if !r.limits.full(r.members, i) {
 			return i
 		}
 	}

@@ -21,15 +21,16 @@ type roundRobin struct {
 	cursor  *atomic.Uint64
 	members []Member
 	usable  []int
+	limits  limits
 	limited bool // some member has a maxconn
 }
 
 var _ Policy = (*roundRobin)(nil)
 
 func newRoundRobin(members []Member, p *pool, cursor *atomic.Uint64) *roundRobin {
-	r := &roundRobin{seq: smoothSequence(p.usable, p.weight), cursor: cursor, members: members, usable: p.usable}
+	r := &roundRobin{seq: smoothSequence(p.usable, p.weight), cursor: cursor, members: members, usable: p.usable, limits: p.maxconn}
 	for _, i := range p.usable {
-		r.limited = r.limited || members[i].MaxConn > 0
+		r.limited = r.limited || p.maxconn[i] > 0
 	}
 	return r
 }
@@ -45,13 +46,13 @@ func (r *roundRobin) Pick(uint64) int {
 	}
 	c := r.cursor.Add(1) - 1
 	i := int(r.seq[c%n])
-	if !r.limited || !r.members[i].full() {
+	if !r.limited || !r.limits.full(r.members, i) {
 		return i
 	}
 	start := int(c % uint64(len(r.usable)))
 	for k := range r.usable {
 		i = r.usable[(start+k)%len(r.usable)]
-		if !r.members[i].full() {
+		if !r.limits.full(r.members, i) {
 			return i
 		}
 	}

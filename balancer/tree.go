@@ -120,6 +120,7 @@ type leastConn struct {
 	*minTree
 	members []Member
 	weight  []int
+	limits  limits
 }
 
 var (
@@ -131,7 +132,7 @@ var (
 const fullLoad = math.MaxUint32
 
 func newLeastConn(members []Member, p *pool) *leastConn {
-	lc := &leastConn{minTree: newMinTree(members, p.usable), members: members, weight: p.weight}
+	lc := &leastConn{minTree: newMinTree(members, p.usable), members: members, weight: p.weight, limits: p.maxconn}
 	for _, i := range p.usable {
 		lc.keys[lc.leaf[i]].Store(lc.key(i))
 	}
@@ -142,12 +143,11 @@ func newLeastConn(members []Member, p *pool) *leastConn {
 // key is the load the server would have after one more session,
 // (served+1)/weight in fixed point, above a tie-breaking sequence number.
 func (lc *leastConn) key(i int) uint64 {
-	m := &lc.members[i]
 	seq := uint64(lc.seq.Add(1))
-	if m.full() {
+	if lc.limits.full(lc.members, i) {
 		return fullLoad<<32 | seq
 	}
-	load := uint64(m.State.served.Load()+1) << 16 / uint64(lc.weight[i])
+	load := uint64(lc.members[i].State.served.Load()+1) << 16 / uint64(lc.weight[i])
 	return min(load, fullLoad-1)<<32 | seq
 }
 
@@ -175,6 +175,7 @@ func (lc *leastConn) loadChanged(i int) {
 type first struct {
 	*minTree
 	members []Member
+	limits  limits
 }
 
 var (
@@ -183,7 +184,7 @@ var (
 )
 
 func newFirst(members []Member, p *pool) *first {
-	f := &first{minTree: newMinTree(members, p.usable), members: members}
+	f := &first{minTree: newMinTree(members, p.usable), members: members, limits: p.maxconn}
 	for _, i := range p.usable {
 		f.keys[f.leaf[i]].Store(f.key(i))
 	}
@@ -193,7 +194,7 @@ func newFirst(members []Member, p *pool) *first {
 
 // key orders members by position; a full one drops out.
 func (f *first) key(i int) uint64 {
-	if f.members[i].full() {
+	if f.limits.full(f.members, i) {
 		return noKey
 	}
 	return uint64(i)
