@@ -398,17 +398,39 @@ func getAsync(url string, hold bool) chan int {
 	return done
 }
 
+// queueRig is server a with maxconn 1 behind a queue, busy with one held
+// request, so that the next ones queue.
+type queueRig struct {
+	a    *blockingBackend
+	p    *Proxy
+	base string
+	be   *backend
+	held chan int // the held request's status, once released
+}
+
+func startQueueRig(t *testing.T, queueTimeout, server string) *queueRig {
+	t.Helper()
+	a := startBlockingBackend(t, "a")
+	p := startProxy(t, queueConfig(queueTimeout, server), a.testBackend)
+	r := &queueRig{a: a, p: p, base: "http://" + frontendAddr(t, p, "fe"), be: p.Snapshot().backendsByName["be"]}
+	r.held = getAsync(r.base+"/?seq=held", true)
+	waitFor(t, 2*time.Second, "the held request at the server", func() bool { return a.active.Load() == 1 })
+	return r
+}
+
+// waitQueued waits until n requests wait in the queue.
+func (r *queueRig) waitQueued(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, 2*time.Second, fmt.Sprintf("%d queued requests", n), func() bool { return r.be.queue.waiting.Load() == int32(n) })
+}
+
 // TestQueueTimeoutGives503: with the only server at maxconn, a request
 // waits in the queue for timeout queue and then gets 503; once the server
 // is free again requests pass.
 func TestQueueTimeoutGives503(t *testing.T) {
-	a := startBlockingBackend(t, "a")
-	p := startProxy(t, queueConfig("300ms", `{name: a, address: "{{a}}", maxconn: 1}`), a.testBackend)
-	base := "http://" + frontendAddr(t, p, "fe")
-	holder := getAsync(base+"/?seq=hold", true)
-	waitFor(t, 2*time.Second, "the first request to reach the server", func() bool { return a.active.Load() == 1 })
+	r := startQueueRig(t, "300ms", `{name: a, address: "{{a}}", maxconn: 1}`)
 	start := time.Now()
-	_, status, err := httpGet(httpClient(), base+"/?seq=queued")
+	_, status, err := httpGet(httpClient(), r.base+"/?seq=queued")
 	waited := time.Since(start)
 	if err != nil || status != 503 {
 		t.Fatalf("queued request: %d, %v; want 503", status, err)
@@ -417,14 +439,14 @@ func TestQueueTimeoutGives503(t *testing.T) {
 	if waited < 300*time.Millisecond || waited > 1500*time.Millisecond {
 		t.Fatalf("503 after %v, want about 300ms", waited)
 	}
-	if seen := a.seen(); a.active.Load() != 1 || len(seen) != 1 {
+	if seen := r.a.seen(); r.a.active.Load() != 1 || len(seen) != 1 {
 		t.Fatalf("the server saw %v; the queued request must never have reached it", seen)
 	}
-	a.release <- struct{}{}
-	if s := <-holder; s != 200 {
+	r.a.release <- struct{}{}
+	if s := <-r.held; s != 200 {
 		t.Fatalf("held request: %d", s)
 	}
-	if body, status, err := httpGet(httpClient(), base+"/?seq=after"); err != nil || status != 200 || body != "a" {
+	if body, status, err := httpGet(httpClient(), r.base+"/?seq=after"); err != nil || status != 200 || body != "a" {
 		t.Fatalf("after the server freed: %q %d %v", body, status, err)
 	}
 }
@@ -432,49 +454,39 @@ func TestQueueTimeoutGives503(t *testing.T) {
 // TestQueueIsFIFO: requests queued one after another reach the server in
 // the order they arrived as slots free one at a time.
 func TestQueueIsFIFO(t *testing.T) {
-	a := startBlockingBackend(t, "a")
-	p := startProxy(t, queueConfig("10s", `{name: a, address: "{{a}}", maxconn: 1}`), a.testBackend)
-	base := "http://" + frontendAddr(t, p, "fe")
-	be := p.Snapshot().backendsByName["be"]
-	var done []chan int
-	done = append(done, getAsync(base+"/?seq=0", true))
-	waitFor(t, 2*time.Second, "request 0 at the server", func() bool { return a.active.Load() == 1 })
+	r := startQueueRig(t, "10s", `{name: a, address: "{{a}}", maxconn: 1}`)
+	done := []chan int{r.held}
 	for k := 1; k <= 6; k++ {
-		done = append(done, getAsync(fmt.Sprintf("%s/?seq=%d", base, k), true))
-		waitFor(t, 2*time.Second, fmt.Sprintf("request %d in the queue", k), func() bool { return be.queue.waiting.Load() == int32(k) })
+		done = append(done, getAsync(fmt.Sprintf("%s/?seq=%d", r.base, k), true))
+		r.waitQueued(t, k)
 	}
 	for k := range done {
-		a.release <- struct{}{}
+		r.a.release <- struct{}{}
 		if s := <-done[k]; s != 200 {
 			t.Fatalf("request %d: %d", k, s)
 		}
 	}
-	if got := strings.Join(a.seen(), ","); got != "0,1,2,3,4,5,6" {
-		t.Fatalf("server saw requests in order %s, want 0,1,2,3,4,5,6", got)
+	if got := strings.Join(r.a.seen(), ","); got != "held,1,2,3,4,5,6" {
+		t.Fatalf("server saw requests in order %s, want held,1,2,3,4,5,6", got)
 	}
 }
 
 // TestMaxQueueRefusesAtOnce: with the queue at maxqueue, a further request
 // gets 503 at once instead of waiting.
 func TestMaxQueueRefusesAtOnce(t *testing.T) {
-	a := startBlockingBackend(t, "a")
-	p := startProxy(t, queueConfig("10s", `{name: a, address: "{{a}}", maxconn: 1, maxqueue: 1}`), a.testBackend)
-	base := "http://" + frontendAddr(t, p, "fe")
-	be := p.Snapshot().backendsByName["be"]
-	first := getAsync(base+"/?seq=0", true)
-	waitFor(t, 2*time.Second, "request 0 at the server", func() bool { return a.active.Load() == 1 })
-	second := getAsync(base+"/?seq=1", true)
-	waitFor(t, 2*time.Second, "request 1 queued", func() bool { return be.queue.waiting.Load() == 1 })
+	r := startQueueRig(t, "10s", `{name: a, address: "{{a}}", maxconn: 1, maxqueue: 1}`)
+	queued := getAsync(r.base+"/?seq=1", true)
+	r.waitQueued(t, 1)
 	start := time.Now()
-	if _, status, _ := httpGet(httpClient(), base+"/?seq=2"); status != 503 {
+	if _, status, _ := httpGet(httpClient(), r.base+"/?seq=2"); status != 503 {
 		t.Fatalf("third request with the queue full: %d, want 503", status)
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("503 took %v, want at once", d)
 	}
-	a.release <- struct{}{}
-	a.release <- struct{}{}
-	if <-first != 200 || <-second != 200 {
+	r.a.release <- struct{}{}
+	r.a.release <- struct{}{}
+	if <-r.held != 200 || <-queued != 200 {
 		t.Fatal("the held and the queued request did not both succeed")
 	}
 }
@@ -708,24 +720,19 @@ backends:
 // TestQueuedWhenEveryServerLeaves: a queued request gets its 503 as soon as
 // no server is left, not at its timeout.
 func TestQueuedWhenEveryServerLeaves(t *testing.T) {
-	a := startBlockingBackend(t, "a")
-	p := startProxy(t, queueConfig("10s", `{name: a, address: "{{a}}", maxconn: 1}`), a.testBackend)
-	base := "http://" + frontendAddr(t, p, "fe")
-	be := p.Snapshot().backendsByName["be"]
-	held := getAsync(base+"/?seq=held", true)
-	waitFor(t, 2*time.Second, "the held request at the server", func() bool { return a.active.Load() == 1 })
-	queued := getAsync(base+"/?seq=queued", false)
-	waitFor(t, 2*time.Second, "the second request queued", func() bool { return be.queue.waiting.Load() == 1 })
+	r := startQueueRig(t, "10s", `{name: a, address: "{{a}}", maxconn: 1}`)
+	queued := getAsync(r.base+"/?seq=queued", false)
+	r.waitQueued(t, 1)
 	start := time.Now()
-	p.Registry().Lookup("be", "a").SetAdmin(balancer.AdminMaint)
+	r.p.Registry().Lookup("be", "a").SetAdmin(balancer.AdminMaint)
 	if s := <-queued; s != 503 {
 		t.Fatalf("queued request with no server left: %d, want 503", s)
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("503 came %v after the last server left, want at once", d)
 	}
-	a.release <- struct{}{}
-	if s := <-held; s != 200 {
+	r.a.release <- struct{}{}
+	if s := <-r.held; s != 200 {
 		t.Fatalf("the held request, on a server put in maintenance: %d, want 200", s)
 	}
 }
