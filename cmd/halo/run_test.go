@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -77,5 +78,88 @@ func TestSIGHUPAsSoonAsListeningReloads(t *testing.T) {
 		h.done <- err
 		t.Fatalf("halo exited after SIGHUP: %v", err)
 	default:
+	}
+}
+
+// An idle keep-alive client connection costs the stack its goroutine grew
+// for its first request, kept while it idles: 4 KiB when the request path
+// stays shallow, 8 KiB once a frame too many pushes it over (at 10,000
+// connections that is 40 MiB; benchmark scenario 7 found it once). The
+// real binary is measured through -pprof, so that no test goroutine counts.
+func TestIdleConnectionsKeepSmallStacks(t *testing.T) {
+	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go backend.Serve(ln)
+	defer backend.Close()
+	port, pprofPort := freePort(t), freePort(t)
+	cfg := filepath.Join(t.TempDir(), "halo.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`
+defaults: {mode: http, timeout: {connect: 1s, client: 30s, server: 10s}}
+frontends:
+  fe: {bind: "127.0.0.1:%d", default_backend: be}
+backends:
+  be: {servers: [{name: s1, address: "%s"}]}
+`, port, ln.Addr()))
+	startHalo(t, "run", "-c", cfg, "-pprof", fmt.Sprintf("127.0.0.1:%d", pprofPort))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitUntil(t, 10*time.Second, "halo listening", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	stack := func() int64 {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?debug=1", pprofPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		var inuse, sys int64
+		for _, line := range strings.Split(string(body), "\n") {
+			if _, err := fmt.Sscanf(line, "# Stack = %d / %d", &inuse, &sys); err == nil {
+				return inuse
+			}
+		}
+		t.Fatalf("no stack statistics in the heap profile")
+		return 0
+	}
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	open := func(n int) {
+		for range n {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, "GET /v3/auth/tokens?nocatalog HTTP/1.1\r\nHost: keystone.example:5000\r\nUser-Agent: python-keystoneclient\r\nAccept: application/json\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The first connections pay for what starts once (pools, timers).
+	open(100)
+	before := stack()
+	const n = 1000
+	open(n)
+	per := float64(stack()-before) / n
+	t.Logf("stack held per idle client connection: %.0f bytes", per)
+	if per > 5<<10 {
+		t.Fatalf("each idle client connection holds %.0f bytes of stack, want 4 KiB stacks (at most 5 KiB with noise)", per)
 	}
 }
