@@ -320,7 +320,10 @@ func (b *Backend) Rebuild() {
 		b.ramp = nil
 	}
 	if next > 0 {
-		b.ramp = time.AfterFunc(next, b.Rebuild)
+		// A large pool of mixed weights takes tens of milliseconds to
+		// build; slow-start steps then come no more often than keeps
+		// rebuilding under a tenth of one core.
+		b.ramp = time.AfterFunc(max(next, 10*time.Since(now)), b.Rebuild)
 	}
 	onChange := b.onChange
 	b.mu.Unlock()

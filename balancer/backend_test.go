@@ -686,8 +686,8 @@ func BenchmarkRebuild(b *testing.B) {
 				}
 				ms = append(ms, member(reg, fmt.Sprint(k), w, false))
 			}
-			alg, _, _ = strings.Cut(alg, "-")
-			be := newTestBackend(b, Spec{Algorithm: alg, Consistent: alg == "source"}, ms...)
+			name, _, _ := strings.Cut(alg, "-")
+			be := newTestBackend(b, Spec{Algorithm: name, Consistent: name == "source"}, ms...)
 			b.ReportAllocs()
 			for b.Loop() {
 				be.Rebuild()
