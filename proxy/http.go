@@ -307,10 +307,9 @@ func terminationFor(err error) string {
 		return "----"
 	case statusFor(err) == fasthttp.StatusGatewayTimeout:
 		return "sH--"
-	case errors.Is(err, errQueueTimeout):
-		return "sQ--"
-	case errors.Is(err, errQueueFull):
-		return "SQ--"
+	case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull):
+		t := queueTermination(err)
+		return string(t[:]) + "--"
 	case statusFor(err) == fasthttp.StatusServiceUnavailable:
 		return "SC--"
 	default:

@@ -185,9 +185,9 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 
 // applyState brings the state kept across reloads (frontend maxconn, server
 // admin state and weight) in line with the configuration, where the
-// configuration changed them. It runs once the build has
-// succeeded, never during it: a build that fails must not touch the state
-// the running snapshot uses.
+// configuration changed them. It runs once the build has succeeded, never
+// during it: a build that fails must not touch the state the running
+// snapshot uses.
 func (s *Snapshot) applyState() {
 	for _, fe := range s.frontends {
 		fe.state.limit.setMax(fe.cfg.MaxConn)
