@@ -62,7 +62,9 @@ func startBulkBackend(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startHTTPHalo(t *testing.T, backend string) (*haloProc, string) {
+// startHTTPHalo runs halo in mode http in front of backend, with extra
+// arguments for "halo run", and returns it and its base URL once it listens.
+func startHTTPHalo(t *testing.T, backend string, extra ...string) (*haloProc, string) {
 	t.Helper()
 	port := freePort(t)
 	cfg := filepath.Join(t.TempDir(), "halo.yaml")
@@ -73,7 +75,7 @@ frontends:
 backends:
   app: {servers: [{name: bulk, address: %q}]}
 `, port, backend))
-	h := startHalo(t, "run", "-c", cfg)
+	h := startHalo(t, append([]string{"run", "-c", cfg}, extra...)...)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitUntil(t, 10*time.Second, "halo to listen", func() bool {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))

@@ -87,31 +87,9 @@ func TestSIGHUPAsSoonAsListeningReloads(t *testing.T) {
 // connections that is 40 MiB; benchmark scenario 7 found it once). The
 // real binary is measured through -pprof, so that no test goroutine counts.
 func TestIdleConnectionsKeepSmallStacks(t *testing.T) {
-	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go backend.Serve(ln)
-	defer backend.Close()
-	port, pprofPort := freePort(t), freePort(t)
-	cfg := filepath.Join(t.TempDir(), "halo.yaml")
-	writeFile(t, cfg, fmt.Sprintf(`
-defaults: {mode: http, timeout: {connect: 1s, client: 30s, server: 10s}}
-frontends:
-  fe: {bind: "127.0.0.1:%d", default_backend: be}
-backends:
-  be: {servers: [{name: s1, address: "%s"}]}
-`, port, ln.Addr()))
-	startHalo(t, "run", "-c", cfg, "-pprof", fmt.Sprintf("127.0.0.1:%d", pprofPort))
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	waitUntil(t, 10*time.Second, "halo listening", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	pprofPort := freePort(t)
+	_, base := startHTTPHalo(t, startBulkBackend(t), "-pprof", fmt.Sprintf("127.0.0.1:%d", pprofPort))
+	addr := strings.TrimPrefix(base, "http://")
 	stack := func() int64 {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?debug=1", pprofPort))
 		if err != nil {
@@ -142,7 +120,7 @@ backends:
 			}
 			conns = append(conns, c)
 			c.SetDeadline(time.Now().Add(10 * time.Second))
-			io.WriteString(c, "GET /v3/auth/tokens?nocatalog HTTP/1.1\r\nHost: keystone.example:5000\r\nUser-Agent: python-keystoneclient\r\nAccept: application/json\r\n\r\n")
+			io.WriteString(c, "GET /upload?nocatalog HTTP/1.1\r\nHost: keystone.example:5000\r\nUser-Agent: python-keystoneclient\r\nAccept: application/json\r\n\r\n")
 			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 			if err != nil {
 				t.Fatal(err)
