@@ -52,8 +52,15 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	switch v.Kind() {
 	case reflect.Pointer:
 		elem := reflect.New(v.Type().Elem())
+		before := len(d.errs)
 		d.decode(n, elem.Elem(), path)
-		v.Set(elem)
+		// A value that failed to decode stays unset, so that validation
+		// does not report its zero value as a second error ("0s is too
+		// small" after "invalid duration"). A section keeps what did
+		// decode, so that its other keys are still checked.
+		if len(d.errs) == before || elem.Elem().Kind() == reflect.Struct {
+			v.Set(elem)
+		}
 	case reflect.Struct:
 		d.decodeStruct(n, v, path)
 	case reflect.Map:
