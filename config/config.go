@@ -50,6 +50,10 @@ type Global struct {
 	MaxConn       int
 	HardStopAfter time.Duration
 	LogLevel      string
+	// SpreadChecks is HAProxy's "spread-checks": each interval between
+	// health checks is moved randomly by up to this many percent either
+	// way (0 to 50; 0: exact intervals).
+	SpreadChecks int
 }
 
 // Frontend is a set of listening addresses and what to do with their traffic.
@@ -90,7 +94,15 @@ type Server struct {
 	// CheckPort is the port health checks connect to; 0 means the
 	// server's own port.
 	CheckPort int
+	// CheckAddr is the address health checks connect to; "" means the
+	// server's own.
+	CheckAddr string
+	// Inter is the interval between checks of a server that is UP and
+	// passed its last check; FastInter applies while it is rising or
+	// falling, DownInter while it is DOWN. Both default to Inter.
 	Inter     time.Duration
+	FastInter time.Duration
+	DownInter time.Duration
 	Rise      int
 	Fall      int
 	// MaxConn is the most sessions the server takes at once (0: no

@@ -16,6 +16,7 @@ type fileGlobal struct {
 	MaxConn       *int      `yaml:"maxconn" validate:"omitempty,min=1"`
 	HardStopAfter *Duration `yaml:"hard-stop-after"`
 	LogLevel      *string   `yaml:"log-level" validate:"omitempty,oneof=debug info warn error"`
+	SpreadChecks  *int      `yaml:"spread-checks" validate:"omitempty,min=0,max=50"`
 }
 
 // fileProxy holds the keys of every proxy section. Which keys a section may
@@ -67,6 +68,9 @@ type fileServer struct {
 	Check     *bool     `yaml:"check"`
 	Port      *int      `yaml:"port" validate:"omitempty,min=1,max=65535"`
 	Inter     *Duration `yaml:"inter" validate:"omitempty,min=1"`
+	FastInter *Duration `yaml:"fastinter" validate:"omitempty,min=1"`
+	DownInter *Duration `yaml:"downinter" validate:"omitempty,min=1"`
+	Addr      *string   `yaml:"addr"`
 	Rise      *int      `yaml:"rise" validate:"omitempty,min=1,max=1000"`
 	Fall      *int      `yaml:"fall" validate:"omitempty,min=1,max=1000"`
 	MaxConn   *int      `yaml:"maxconn" validate:"omitempty,min=0,max=1000000"`

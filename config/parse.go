@@ -200,6 +200,7 @@ func (p *parser) resolve(fc *fileConfig) *Config {
 			MaxConn:       or(0, g.MaxConn),
 			HardStopAfter: dur(DefaultHardStopAfter, g.HardStopAfter),
 			LogLevel:      or("info", g.LogLevel),
+			SpreadChecks:  or(0, g.SpreadChecks),
 		},
 	}
 	def := fc.Defaults
@@ -313,6 +314,7 @@ func resolveBackend(name string, s, def *fileProxy) *Backend {
 			Disabled:  or(false, fs.Disabled, bd.Disabled, dd.Disabled),
 			Check:     or(false, fs.Check, bd.Check, dd.Check),
 			CheckPort: or(0, fs.Port, bd.Port, dd.Port),
+			CheckAddr: or("", fs.Addr, bd.Addr, dd.Addr),
 			Inter:     dur(DefaultInter, fs.Inter, bd.Inter, dd.Inter),
 			Rise:      or(DefaultRise, fs.Rise, bd.Rise, dd.Rise),
 			Fall:      or(DefaultFall, fs.Fall, bd.Fall, dd.Fall),
@@ -320,6 +322,14 @@ func resolveBackend(name string, s, def *fileProxy) *Backend {
 			MaxQueue:  or(0, fs.MaxQueue, bd.MaxQueue, dd.MaxQueue),
 			SlowStart: dur(0, fs.SlowStart, bd.SlowStart, dd.SlowStart),
 		})
+	}
+	for i, fs := range s.Servers {
+		if fs == nil {
+			fs = &fileServer{}
+		}
+		srv := &b.Servers[i]
+		srv.FastInter = dur(srv.Inter, fs.FastInter, bd.FastInter, dd.FastInter)
+		srv.DownInter = dur(srv.Inter, fs.DownInter, bd.DownInter, dd.DownInter)
 	}
 	return b
 }
@@ -413,6 +423,11 @@ func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 				p.at(sp, "server %q has no address", s.Name)
 			} else if err := checkServerAddress(s.Address); err != nil {
 				p.at(sp+".address", "%v", err)
+			}
+			if s.CheckAddr != "" {
+				if err := checkServerAddress(net.JoinHostPort(s.CheckAddr, "1")); err != nil {
+					p.at(sp+".addr", "invalid check address %q: want an IP address or a host name", s.CheckAddr)
+				}
 			}
 		}
 	}

@@ -5,6 +5,7 @@
 package health
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -98,8 +99,17 @@ func (TCPChecker) Check(ctx context.Context, addr string) Result {
 type Spec struct {
 	Backend, Server string
 	// Addr is host:port to probe (the server's address with the check port).
-	Addr    string
-	Inter   time.Duration
+	Addr string
+	// Inter is the interval while the server is UP and passed its last
+	// check, FastInter while it is rising or falling, DownInter while it
+	// is DOWN and failed its last check (HAProxy's inter, fastinter and
+	// downinter). Zero FastInter or DownInter means Inter.
+	Inter     time.Duration
+	FastInter time.Duration
+	DownInter time.Duration
+	// Spread moves each interval randomly by up to this many percent
+	// either way (HAProxy's spread-checks); 0 keeps intervals exact.
+	Spread  int
 	Timeout time.Duration
 	Rise    int
 	Fall    int
@@ -155,10 +165,29 @@ func (m *Monitor) run(ctx context.Context) {
 			return
 		}
 		m.record(r)
-		// Up to 1/16 early, never late: a dead server is marked DOWN
-		// within inter x fall.
-		t.Reset(m.spec.Inter - rand.N(m.spec.Inter/16+1))
+		t.Reset(m.interval())
 	}
+}
+
+// interval is the wait before the next probe, chosen from the health
+// counter as HAProxy does: inter when the server is fully UP, downinter
+// when it is fully DOWN, fastinter in between (rising or falling), then
+// spread by up to Spread percent either way.
+func (m *Monitor) interval() time.Duration {
+	d := m.spec.Inter
+	switch top := m.spec.Rise + m.spec.Fall - 1; {
+	case m.health == top:
+	case m.health == 0:
+		d = cmp.Or(m.spec.DownInter, d)
+	default:
+		d = cmp.Or(m.spec.FastInter, d)
+	}
+	if m.spec.Spread > 0 {
+		if r := d * time.Duration(m.spec.Spread) / 100; r > 0 {
+			d += rand.N(2*r+1) - r
+		}
+	}
+	return d
 }
 
 func (m *Monitor) record(r Result) {

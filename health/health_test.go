@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,5 +103,120 @@ func TestMonitorMarksDeadServerDown(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("server never marked DOWN")
+	}
+}
+
+// TestInterval: inter while fully UP, downinter while fully DOWN, fastinter
+// in between, as HAProxy's srv_getinter; unset ones fall back to inter.
+func TestInterval(t *testing.T) {
+	spec := Spec{Inter: 2 * time.Second, FastInter: 100 * time.Millisecond, DownInter: 10 * time.Second, Rise: 2, Fall: 3}
+	for health, want := range []time.Duration{10 * time.Second, 100 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond, 2 * time.Second} {
+		m := &Monitor{spec: spec, health: health}
+		if got := m.interval(); got != want {
+			t.Errorf("health %d (rise 2, fall 3): interval %v, want %v", health, got, want)
+		}
+	}
+	m := &Monitor{spec: Spec{Inter: time.Second, Rise: 2, Fall: 3}, health: 0}
+	if got := m.interval(); got != time.Second {
+		t.Errorf("no downinter: %v, want inter", got)
+	}
+	m.health = 1
+	if got := m.interval(); got != time.Second {
+		t.Errorf("no fastinter: %v, want inter", got)
+	}
+	// spread-checks 10: every interval within ±10%, and both sides used.
+	m = &Monitor{spec: Spec{Inter: time.Second, Spread: 10, Rise: 2, Fall: 3}, health: 4}
+	var below, above int
+	for range 1000 {
+		d := m.interval()
+		if d < 900*time.Millisecond || d > 1100*time.Millisecond {
+			t.Fatalf("spread 10%%: interval %v outside 0.9–1.1 s", d)
+		}
+		if d < time.Second {
+			below++
+		} else if d > time.Second {
+			above++
+		}
+	}
+	if below < 300 || above < 300 {
+		t.Fatalf("spread 10%%: %d intervals below 1 s, %d above; want both about half", below, above)
+	}
+}
+
+// countingChecker counts the real TCP probes it makes.
+type countingChecker struct {
+	TCPChecker
+	n atomic.Int64
+}
+
+func (c *countingChecker) Check(ctx context.Context, addr string) Result {
+	c.n.Add(1)
+	return c.TCPChecker.Check(ctx, addr)
+}
+
+// TestFastInterMarksDownSooner: inter 1 s, fastinter 50 ms, fall 3: after
+// the first failed probe the next two follow at fastinter, so a dead server
+// is DOWN about 1.1 s after its kill rather than inter × fall = 3 s.
+func TestFastInterMarksDownSooner(t *testing.T) {
+	ln := listen(t)
+	e := &edges{ch: make(chan bool, 10)}
+	m := Start(Spec{Backend: "b", Server: "s", Addr: ln.Addr().String(), Inter: time.Second, FastInter: 50 * time.Millisecond,
+		Timeout: time.Second, Rise: 2, Fall: 3, Up: true}, TCPChecker{}, e, zap.NewNop())
+	defer m.Stop()
+	time.Sleep(1500 * time.Millisecond) // at least one successful probe: fully UP
+	ln.Close()
+	killed := time.Now()
+	select {
+	case up := <-e.ch:
+		took := time.Since(killed)
+		t.Logf("marked DOWN %v after the kill (inter 1s, fastinter 50ms, fall 3)", took.Round(time.Millisecond))
+		if up || took > 1500*time.Millisecond {
+			t.Fatalf("edge up=%v after %v, want DOWN within inter + 2 × fastinter plus slack", up, took)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("server never marked DOWN")
+	}
+}
+
+// TestDownInterSlowsProbesOfADownServer: a DOWN server is probed every
+// downinter (300 ms), not every inter (20 ms); it comes back UP within
+// downinter + fastinter of its restart.
+func TestDownInterSlowsProbesOfADownServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	e := &edges{ch: make(chan bool, 10)}
+	c := &countingChecker{}
+	m := Start(Spec{Backend: "b", Server: "s", Addr: addr, Inter: 20 * time.Millisecond, FastInter: 20 * time.Millisecond,
+		DownInter: 300 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 3, Up: true}, c, e, zap.NewNop())
+	defer m.Stop()
+	if up := <-e.ch; up {
+		t.Fatal("UP edge for a closed port")
+	}
+	before := c.n.Load()
+	time.Sleep(1500 * time.Millisecond)
+	probes := c.n.Load() - before
+	t.Logf("probes of the DOWN server in 1.5 s: %d (downinter 300ms; inter 20ms would make 75)", probes)
+	if probes < 3 || probes > 7 {
+		t.Fatalf("%d probes in 1.5 s, want about 5", probes)
+	}
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("could not listen on %s again: %v", addr, err)
+	}
+	defer ln2.Close()
+	restarted := time.Now()
+	select {
+	case up := <-e.ch:
+		took := time.Since(restarted)
+		t.Logf("UP %v after the restart", took.Round(time.Millisecond))
+		if !up || took > 600*time.Millisecond {
+			t.Fatalf("edge up=%v after %v, want UP within downinter + fastinter plus slack", up, took)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("server never marked UP")
 	}
 }

@@ -60,12 +60,13 @@ func (be *backend) hasServer(name string) bool {
 
 // server is one configuration's view of a backend server.
 type server struct {
-	cfg    *config.Server
-	addr   string // resolved IP:port
-	state  *balancer.Server
-	be     *backend
-	member int                  // index in be.servers and be.pool
-	http   *fasthttp.HostClient // mode http only
+	cfg       *config.Server
+	addr      string // resolved IP:port
+	checkHost string // resolved check address ("addr"), "" for the server's own
+	state     *balancer.Server
+	be        *backend
+	member    int                  // index in be.servers and be.pool
+	http      *fasthttp.HostClient // mode http only
 	// httpFresh dials a new connection for each request whose body streams
 	// (and so cannot be replayed on a stale kept-alive connection); its
 	// connections are always closed after use, never pooled.
@@ -158,6 +159,13 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 		}
 		st := p.registry.Server(bc.Name, sc.Name)
 		srv := &server{cfg: sc, addr: tcpAddr.String(), state: st, be: be, member: i}
+		if sc.CheckAddr != "" {
+			ip, err := net.ResolveIPAddr("ip", sc.CheckAddr)
+			if err != nil {
+				return nil, fmt.Errorf("backend %s: server %s: resolving check address %s: %w", bc.Name, sc.Name, sc.CheckAddr, err)
+			}
+			srv.checkHost = ip.String()
+		}
 		if bc.Mode == config.ModeHTTP {
 			srv.http = be.newHostClient(srv)
 			srv.httpFresh = be.newHostClient(srv)
@@ -211,14 +219,17 @@ func (s *Snapshot) startChecks(log *zap.Logger) {
 			if !srv.cfg.Check {
 				continue
 			}
-			addr := srv.addr
+			host, port, _ := net.SplitHostPort(srv.addr)
+			if srv.checkHost != "" {
+				host = srv.checkHost
+			}
 			if srv.cfg.CheckPort != 0 {
-				host, _, _ := net.SplitHostPort(addr)
-				addr = net.JoinHostPort(host, strconv.Itoa(srv.cfg.CheckPort))
+				port = strconv.Itoa(srv.cfg.CheckPort)
 			}
 			s.monitors = append(s.monitors, health.Start(health.Spec{
-				Backend: be.cfg.Name, Server: srv.cfg.Name, Addr: addr,
-				Inter: srv.cfg.Inter, Timeout: checkTimeout(be.cfg, srv.cfg),
+				Backend: be.cfg.Name, Server: srv.cfg.Name, Addr: net.JoinHostPort(host, port),
+				Inter: srv.cfg.Inter, FastInter: srv.cfg.FastInter, DownInter: srv.cfg.DownInter,
+				Spread: s.cfg.Global.SpreadChecks, Timeout: checkTimeout(be.cfg, srv.cfg),
 				Rise: srv.cfg.Rise, Fall: srv.cfg.Fall, Up: srv.state.Up(),
 			}, health.TCPChecker{}, srv.state, log))
 		}
