@@ -103,8 +103,16 @@ type Server struct {
 	Inter     time.Duration
 	FastInter time.Duration
 	DownInter time.Duration
-	Rise      int
-	Fall      int
+	// ShutdownOnDown is "on-marked-down shutdown-sessions": when a check
+	// marks the server DOWN, its established sessions are closed at once,
+	// so clients reconnect to another server.
+	ShutdownOnDown bool
+	// ShutdownBackupsOnUp is "on-marked-up shutdown-backup-sessions": when
+	// a check marks this (non-backup) server UP, the sessions on the
+	// backend's backup servers are closed, so traffic comes back to it.
+	ShutdownBackupsOnUp bool
+	Rise                int
+	Fall                int
 	// MaxConn is the most sessions the server takes at once (0: no
 	// limit); MaxQueue the most that may wait for it (0: no limit).
 	MaxConn   int

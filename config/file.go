@@ -60,22 +60,24 @@ type fileOptions struct {
 }
 
 type fileServer struct {
-	Name      *string   `yaml:"name"`
-	Address   *string   `yaml:"address"`
-	Weight    *int      `yaml:"weight" validate:"omitempty,min=0,max=256"`
-	Backup    *bool     `yaml:"backup"`
-	Disabled  *bool     `yaml:"disabled"`
-	Check     *bool     `yaml:"check"`
-	Port      *int      `yaml:"port" validate:"omitempty,min=1,max=65535"`
-	Inter     *Duration `yaml:"inter" validate:"omitempty,min=1"`
-	FastInter *Duration `yaml:"fastinter" validate:"omitempty,min=1"`
-	DownInter *Duration `yaml:"downinter" validate:"omitempty,min=1"`
-	Addr      *string   `yaml:"addr"`
-	Rise      *int      `yaml:"rise" validate:"omitempty,min=1,max=1000"`
-	Fall      *int      `yaml:"fall" validate:"omitempty,min=1,max=1000"`
-	MaxConn   *int      `yaml:"maxconn" validate:"omitempty,min=0,max=1000000"`
-	MaxQueue  *int      `yaml:"maxqueue" validate:"omitempty,min=0,max=1000000"`
-	SlowStart *Duration `yaml:"slowstart"`
+	Name         *string   `yaml:"name"`
+	Address      *string   `yaml:"address"`
+	Weight       *int      `yaml:"weight" validate:"omitempty,min=0,max=256"`
+	Backup       *bool     `yaml:"backup"`
+	Disabled     *bool     `yaml:"disabled"`
+	Check        *bool     `yaml:"check"`
+	Port         *int      `yaml:"port" validate:"omitempty,min=1,max=65535"`
+	Inter        *Duration `yaml:"inter" validate:"omitempty,min=1"`
+	FastInter    *Duration `yaml:"fastinter" validate:"omitempty,min=1"`
+	DownInter    *Duration `yaml:"downinter" validate:"omitempty,min=1"`
+	Addr         *string   `yaml:"addr"`
+	OnMarkedDown *string   `yaml:"on-marked-down" validate:"omitempty,oneof=shutdown-sessions"`
+	OnMarkedUp   *string   `yaml:"on-marked-up" validate:"omitempty,oneof=shutdown-backup-sessions"`
+	Rise         *int      `yaml:"rise" validate:"omitempty,min=1,max=1000"`
+	Fall         *int      `yaml:"fall" validate:"omitempty,min=1,max=1000"`
+	MaxConn      *int      `yaml:"maxconn" validate:"omitempty,min=0,max=1000000"`
+	MaxQueue     *int      `yaml:"maxqueue" validate:"omitempty,min=0,max=1000000"`
+	SlowStart    *Duration `yaml:"slowstart"`
 }
 
 // Which keys each kind of section accepts. HAProxy's "defaults" section may

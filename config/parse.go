@@ -307,20 +307,22 @@ func resolveBackend(name string, s, def *fileProxy) *Backend {
 			fs = &fileServer{}
 		}
 		b.Servers = append(b.Servers, Server{
-			Name:      or("", fs.Name),
-			Address:   or("", fs.Address),
-			Weight:    or(DefaultWeight, fs.Weight, bd.Weight, dd.Weight),
-			Backup:    or(false, fs.Backup, bd.Backup, dd.Backup),
-			Disabled:  or(false, fs.Disabled, bd.Disabled, dd.Disabled),
-			Check:     or(false, fs.Check, bd.Check, dd.Check),
-			CheckPort: or(0, fs.Port, bd.Port, dd.Port),
-			CheckAddr: or("", fs.Addr, bd.Addr, dd.Addr),
-			Inter:     dur(DefaultInter, fs.Inter, bd.Inter, dd.Inter),
-			Rise:      or(DefaultRise, fs.Rise, bd.Rise, dd.Rise),
-			Fall:      or(DefaultFall, fs.Fall, bd.Fall, dd.Fall),
-			MaxConn:   or(0, fs.MaxConn, bd.MaxConn, dd.MaxConn),
-			MaxQueue:  or(0, fs.MaxQueue, bd.MaxQueue, dd.MaxQueue),
-			SlowStart: dur(0, fs.SlowStart, bd.SlowStart, dd.SlowStart),
+			Name:                or("", fs.Name),
+			Address:             or("", fs.Address),
+			Weight:              or(DefaultWeight, fs.Weight, bd.Weight, dd.Weight),
+			Backup:              or(false, fs.Backup, bd.Backup, dd.Backup),
+			Disabled:            or(false, fs.Disabled, bd.Disabled, dd.Disabled),
+			Check:               or(false, fs.Check, bd.Check, dd.Check),
+			CheckPort:           or(0, fs.Port, bd.Port, dd.Port),
+			CheckAddr:           or("", fs.Addr, bd.Addr, dd.Addr),
+			ShutdownOnDown:      or("", fs.OnMarkedDown, bd.OnMarkedDown, dd.OnMarkedDown) == "shutdown-sessions",
+			ShutdownBackupsOnUp: or("", fs.OnMarkedUp, bd.OnMarkedUp, dd.OnMarkedUp) == "shutdown-backup-sessions",
+			Inter:               dur(DefaultInter, fs.Inter, bd.Inter, dd.Inter),
+			Rise:                or(DefaultRise, fs.Rise, bd.Rise, dd.Rise),
+			Fall:                or(DefaultFall, fs.Fall, bd.Fall, dd.Fall),
+			MaxConn:             or(0, fs.MaxConn, bd.MaxConn, dd.MaxConn),
+			MaxQueue:            or(0, fs.MaxQueue, bd.MaxQueue, dd.MaxQueue),
+			SlowStart:           dur(0, fs.SlowStart, bd.SlowStart, dd.SlowStart),
 		})
 	}
 	for i, fs := range s.Servers {

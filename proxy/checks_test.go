@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,5 +59,129 @@ backends:
 		t.Fatalf("a's traffic address does not answer: %v", err)
 	} else {
 		c.Close()
+	}
+}
+
+// checkListener accepts and closes connections: a health-check target that
+// a test can take down and bring back on the same port.
+type checkListener struct {
+	ln   net.Listener
+	addr string
+}
+
+func startCheckListener(t *testing.T, addr string) *checkListener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return &checkListener{ln: ln, addr: ln.Addr().String()}
+}
+
+func (c *checkListener) port() string { return strconv.Itoa(c.ln.Addr().(*net.TCPAddr).Port) }
+
+// sessionClosed reports whether the server side closed a held session
+// within wait: a read returns EOF or a reset rather than timing out.
+func sessionClosed(conn net.Conn, wait time.Duration) bool {
+	conn.SetReadDeadline(time.Now().Add(wait))
+	_, err := conn.Read(make([]byte, 64))
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// TestOnMarkedDownShutdownSessions: a long-lived mode tcp session to a
+// server whose check fails is closed the moment the server is marked DOWN
+// with "on-marked-down shutdown-sessions" (the OpenStack Galera setup: the
+// client must reconnect to the next node at once), and kept without it.
+func TestOnMarkedDownShutdownSessions(t *testing.T) {
+	for _, shutdown := range []bool{true, false} {
+		t.Run(fmt.Sprint("shutdown-sessions=", shutdown), func(t *testing.T) {
+			a, b := startTCPBackend(t, "a"), startTCPBackend(t, "b")
+			check := startCheckListener(t, "127.0.0.1:0")
+			option := ""
+			if shutdown {
+				option = ", on-marked-down: shutdown-sessions"
+			}
+			p := startProxy(t, `
+defaults: {timeout: {connect: 1s, client: 30s, server: 30s, check: 500ms}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be:
+    servers:
+      - {name: a, address: "{{a}}", check: true, port: `+check.port()+`, inter: 50ms, fall: 2`+option+`}
+      - {name: b, address: "{{b}}", backup: true}
+`, a, b)
+			addr := frontendAddr(t, p, "fe")
+			name, held, r := holdTCP(t, addr)
+			if name != "a" {
+				t.Fatalf("session went to %s, want a", name)
+			}
+			st := p.Registry().Lookup("be", "a")
+			check.ln.Close()
+			waitFor(t, 2*time.Second, "a marked DOWN", func() bool { return !st.Up() })
+			down := time.Now()
+			if shutdown {
+				if !sessionClosed(held, time.Second) {
+					t.Fatal("the session to a stayed open after a was marked DOWN")
+				}
+				t.Logf("session closed %v after a was seen DOWN", time.Since(down).Round(time.Millisecond))
+			} else {
+				fmt.Fprintln(held, "still there?")
+				held.SetReadDeadline(time.Now().Add(2 * time.Second))
+				if line, err := r.ReadString('\n'); err != nil || strings.TrimSpace(line) != "a" {
+					t.Fatalf("without the option the session to a broke: %q, %v", line, err)
+				}
+			}
+			if name, err := tcpAsk(addr); err != nil || name != "b" {
+				t.Fatalf("new session with a DOWN: %q, %v; want b", name, err)
+			}
+		})
+	}
+}
+
+// TestOnMarkedUpShutdownBackupSessions: when the primary comes back UP with
+// "on-marked-up shutdown-backup-sessions", sessions on the backup are closed
+// so that clients come back to the primary.
+func TestOnMarkedUpShutdownBackupSessions(t *testing.T) {
+	a, b := startTCPBackend(t, "a"), startTCPBackend(t, "b")
+	check := startCheckListener(t, "127.0.0.1:0")
+	checkAddr := check.addr
+	check.ln.Close() // a starts failing its checks
+	_, port, _ := net.SplitHostPort(checkAddr)
+	p := startProxy(t, `
+defaults: {timeout: {connect: 1s, client: 30s, server: 30s, check: 500ms}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be:
+    servers:
+      - {name: a, address: "{{a}}", check: true, port: `+port+`, inter: 50ms, rise: 1, fall: 1, on-marked-up: shutdown-backup-sessions}
+      - {name: b, address: "{{b}}", backup: true}
+`, a, b)
+	addr := frontendAddr(t, p, "fe")
+	st := p.Registry().Lookup("be", "a")
+	waitFor(t, 2*time.Second, "a marked DOWN", func() bool { return !st.Up() })
+	name, held, _ := holdTCP(t, addr)
+	if name != "b" {
+		t.Fatalf("with a DOWN the session went to %s, want the backup b", name)
+	}
+	startCheckListener(t, checkAddr)
+	waitFor(t, 2*time.Second, "a marked UP", func() bool { return st.Up() })
+	if !sessionClosed(held, time.Second) {
+		t.Fatal("the session on the backup stayed open after a came back UP")
+	}
+	if name, err := tcpAsk(addr); err != nil || name != "a" {
+		t.Fatalf("new session with a UP: %q, %v; want a", name, err)
 	}
 }

@@ -60,7 +60,8 @@ type Proxy struct {
 	listeners map[string]*listener // by normalized bind address
 	frontends map[string]*frontendState
 	backends  map[string]*Counters
-	conns     sync.WaitGroup // every client connection being served
+	sessions  map[*balancer.Server]*sessionSet // kept across reloads, like server state
+	conns     sync.WaitGroup                   // every client connection being served
 	stopping  atomic.Bool
 	workers   *workers      // goroutines that serve connections
 	stopSweep chan struct{} // closed by Shutdown
@@ -78,6 +79,7 @@ func New(log *zap.Logger) *Proxy {
 		listeners: map[string]*listener{},
 		frontends: map[string]*frontendState{},
 		backends:  map[string]*Counters{},
+		sessions:  map[*balancer.Server]*sessionSet{},
 		workers:   newWorkers(),
 		stopSweep: make(chan struct{}),
 
@@ -221,7 +223,24 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 		be := next.backendsByName[backend]
 		return be != nil && be.hasServer(server)
 	})
+	for st := range p.sessions {
+		if p.registry.Lookup(st.Backend, st.Name) != st {
+			delete(p.sessions, st)
+		}
+	}
 	return nil
+}
+
+// sessionSetFor returns the session set of a server's state, shared by
+// every snapshot that uses it, so that a session begun before a reload is
+// closed as well. Called with p.mu held (during a build).
+func (p *Proxy) sessionSetFor(st *balancer.Server) *sessionSet {
+	s := p.sessions[st]
+	if s == nil {
+		s = newSessionSet()
+		p.sessions[st] = s
+	}
+	return s
 }
 
 // Shutdown stops accepting, lets in-flight connections and requests finish,

@@ -47,6 +47,7 @@ type backend struct {
 	counters *Counters
 	dialer   net.Dialer
 	header   []byte // balance hdr(NAME)'s NAME
+	log      *zap.Logger
 }
 
 func (be *backend) hasServer(name string) bool {
@@ -63,10 +64,13 @@ type server struct {
 	cfg       *config.Server
 	addr      string // resolved IP:port
 	checkHost string // resolved check address ("addr"), "" for the server's own
-	state     *balancer.Server
-	be        *backend
-	member    int                  // index in be.servers and be.pool
-	http      *fasthttp.HostClient // mode http only
+	// sessions tracks the established L4 sessions when on-marked-down or
+	// on-marked-up may close them; nil otherwise.
+	sessions *sessionSet
+	state    *balancer.Server
+	be       *backend
+	member   int                  // index in be.servers and be.pool
+	http     *fasthttp.HostClient // mode http only
 	// httpFresh dials a new connection for each request whose body streams
 	// (and so cannot be replayed on a stale kept-alive connection); its
 	// connections are always closed after use, never pooled.
@@ -144,13 +148,17 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 		counters = &Counters{}
 		p.backends[bc.Name] = counters
 	}
-	be := &backend{cfg: bc, counters: counters}
+	be := &backend{cfg: bc, counters: counters, log: p.log.Named("proxy")}
 	be.dialer = net.Dialer{Timeout: bc.Timeouts.Connect, KeepAlive: -1}
 	if bc.Options.SrvTCPKA {
 		be.dialer.KeepAlive = 0 // Go's default keep-alive probes
 	}
 	members := make([]balancer.Member, len(bc.Servers))
 	maxQueue := make([]int, len(bc.Servers))
+	backupsShutDown := false // some server's on-marked-up closes backup sessions
+	for _, sc := range bc.Servers {
+		backupsShutDown = backupsShutDown || (sc.ShutdownBackupsOnUp && !sc.Backup)
+	}
 	for i := range bc.Servers {
 		sc := &bc.Servers[i]
 		tcpAddr, err := net.ResolveTCPAddr("tcp", sc.Address)
@@ -165,6 +173,9 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 				return nil, fmt.Errorf("backend %s: server %s: resolving check address %s: %w", bc.Name, sc.Name, sc.CheckAddr, err)
 			}
 			srv.checkHost = ip.String()
+		}
+		if sc.ShutdownOnDown || (sc.Backup && backupsShutDown) {
+			srv.sessions = p.sessionSetFor(st)
 		}
 		if bc.Mode == config.ModeHTTP {
 			srv.http = be.newHostClient(srv)
@@ -231,7 +242,7 @@ func (s *Snapshot) startChecks(log *zap.Logger) {
 				Inter: srv.cfg.Inter, FastInter: srv.cfg.FastInter, DownInter: srv.cfg.DownInter,
 				Spread: s.cfg.Global.SpreadChecks, Timeout: checkTimeout(be.cfg, srv.cfg),
 				Rise: srv.cfg.Rise, Fall: srv.cfg.Fall, Up: srv.state.Up(),
-			}, health.TCPChecker{}, srv.state, log))
+			}, health.TCPChecker{}, checkEdges{srv}, log))
 		}
 	}
 }

@@ -54,6 +54,10 @@ func (fe *frontend) serveTCP(c *net.TCPConn) {
 	}
 	defer be.queue.release(srv.member)
 	defer sc.Close()
+	if srv.sessions != nil {
+		srv.sessions.add(c, sc)
+		defer srv.sessions.remove(c)
+	}
 	ss.srv = srv
 	ss.connected = time.Now()
 	srv.state.CurConns.Add(1)
