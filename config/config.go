@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -78,9 +79,12 @@ type Backend struct {
 	// HashBalanceFactor is "hash-balance-factor": 0, or at least 100.
 	HashBalanceFactor int
 	Retries           int
-	Timeouts          Timeouts
-	Options           Options
-	Servers           []Server
+	// HTTPCheck is how servers are checked with "option httpchk"; nil
+	// means TCP connect checks.
+	HTTPCheck *HTTPCheck
+	Timeouts  Timeouts
+	Options   Options
+	Servers   []Server
 }
 
 // Server is one backend server.
@@ -144,6 +148,32 @@ type Options struct {
 	TCPLog     bool
 	Redispatch bool
 	AllBackups bool
+	HTTPChk    bool
+}
+
+// HTTPCheck is "option httpchk" with its "http-check send" and
+// "http-check expect".
+type HTTPCheck struct {
+	Method  string
+	URI     string
+	Version string
+	Headers [][2]string // sorted by name
+	Expect  HTTPExpect
+}
+
+// HTTPExpect is what a check response must show. Without an expect line, a
+// 2xx or 3xx status passes, as in HAProxy.
+type HTTPExpect struct {
+	// Kind is "status", "rstatus", "string" or "rstring"; "" is the
+	// default 2xx/3xx rule.
+	Kind    string
+	Pattern string
+	// Not inverts the match ("http-check expect ! ...").
+	Not bool
+	// StatusRanges are the codes of "status", as inclusive ranges.
+	StatusRanges [][2]int
+	// Regexp is the compiled pattern of "rstatus" and "rstring".
+	Regexp *regexp.Regexp `json:"-"`
 }
 
 // Backend returns the backend called name, or nil.

@@ -23,18 +23,19 @@ type fileGlobal struct {
 // use is checked by sectionKeys, so that a frontend given "servers" gets an
 // error naming the key rather than silently ignoring it.
 type fileProxy struct {
-	Bind           []string      `yaml:"bind"`
-	Mode           *string       `yaml:"mode" validate:"omitempty,oneof=tcp http"`
-	MaxConn        *int          `yaml:"maxconn" validate:"omitempty,min=1"`
-	DefaultBackend *string       `yaml:"default_backend"`
-	Balance        *string       `yaml:"balance"`
-	HashType       *string       `yaml:"hash-type" validate:"omitempty,oneof=map-based consistent"`
-	HashFactor     *int          `yaml:"hash-balance-factor" validate:"omitempty,min=100,max=65535"`
-	Retries        *int          `yaml:"retries" validate:"omitempty,min=0,max=100"`
-	Timeout        *fileTimeout  `yaml:"timeout"`
-	Option         *fileOptions  `yaml:"option"`
-	DefaultServer  *fileServer   `yaml:"default-server"`
-	Servers        []*fileServer `yaml:"servers" validate:"dive"`
+	Bind           []string       `yaml:"bind"`
+	Mode           *string        `yaml:"mode" validate:"omitempty,oneof=tcp http"`
+	MaxConn        *int           `yaml:"maxconn" validate:"omitempty,min=1"`
+	DefaultBackend *string        `yaml:"default_backend"`
+	Balance        *string        `yaml:"balance"`
+	HashType       *string        `yaml:"hash-type" validate:"omitempty,oneof=map-based consistent"`
+	HashFactor     *int           `yaml:"hash-balance-factor" validate:"omitempty,min=100,max=65535"`
+	Retries        *int           `yaml:"retries" validate:"omitempty,min=0,max=100"`
+	Timeout        *fileTimeout   `yaml:"timeout"`
+	Option         *fileOptions   `yaml:"option"`
+	HTTPCheck      *fileHTTPCheck `yaml:"http-check"`
+	DefaultServer  *fileServer    `yaml:"default-server"`
+	Servers        []*fileServer  `yaml:"servers" validate:"dive"`
 }
 
 type fileTimeout struct {
@@ -57,6 +58,28 @@ type fileOptions struct {
 	TCPLog     *bool `yaml:"tcplog"`
 	Redispatch *bool `yaml:"redispatch"`
 	AllBackups *bool `yaml:"allbackups"`
+	HTTPChk    *bool `yaml:"httpchk"`
+}
+
+// fileHTTPCheck is HAProxy's "http-check send" and "http-check expect".
+type fileHTTPCheck struct {
+	Send   *fileHTTPSend   `yaml:"send"`
+	Expect *fileHTTPExpect `yaml:"expect"`
+}
+
+type fileHTTPSend struct {
+	Meth *string           `yaml:"meth" validate:"omitempty,oneof=GET HEAD OPTIONS POST PUT"`
+	URI  *string           `yaml:"uri" validate:"omitempty,startswith=/"`
+	Ver  *string           `yaml:"ver" validate:"omitempty,oneof=HTTP/1.0 HTTP/1.1"`
+	Hdr  map[string]string `yaml:"hdr"`
+}
+
+type fileHTTPExpect struct {
+	Status  *string `yaml:"status"`
+	RStatus *string `yaml:"rstatus"`
+	String  *string `yaml:"string"`
+	RString *string `yaml:"rstring"`
+	Not     *bool   `yaml:"not"`
 }
 
 type fileServer struct {
@@ -84,10 +107,10 @@ type fileServer struct {
 // set anything a frontend or backend inherits, but not bind, servers or
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
-	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "default-server"),
+	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "default-server"),
 	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option"),
-	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "default-server", "servers"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "default-server", "servers"),
+	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "default-server", "servers"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "default-server", "servers"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.

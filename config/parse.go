@@ -161,6 +161,8 @@ func tagMessage(fe validator.FieldError) string {
 		return fmt.Sprintf("%s is too small: must be at least %s", val, fe.Param())
 	case "max":
 		return fmt.Sprintf("%s is too large: must be at most %s", val, fe.Param())
+	case "startswith":
+		return fmt.Sprintf("%q must start with %q", val, fe.Param())
 	case "oneof":
 		return fmt.Sprintf("%q is not supported: must be one of %s", val, strings.ReplaceAll(fe.Param(), " ", ", "))
 	default:
@@ -269,6 +271,7 @@ func options(s, def *fileProxy) Options {
 		// default, unlike HAProxy: nothing was sent, so it is always safe.
 		Redispatch: or(true, so.Redispatch, do.Redispatch),
 		AllBackups: or(false, so.AllBackups, do.AllBackups),
+		HTTPChk:    or(false, so.HTTPChk, do.HTTPChk),
 	}
 }
 
@@ -411,6 +414,7 @@ func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 	for _, be := range cfg.Backends {
 		path := sectionPath(fc, "backends", be.Name)
 		p.checkBalance(fc, be, path)
+		p.checkHTTPCheck(fc, be, path)
 		names := map[string]bool{}
 		for i, s := range be.Servers {
 			sp := fmt.Sprintf("%s.servers[%d]", path, i)
@@ -546,4 +550,88 @@ func (p *parser) checkBalance(fc *fileConfig, be *Backend, path string) {
 			}
 		}
 	}
+}
+
+// checkHTTPCheck builds be.HTTPCheck from "option httpchk" and the
+// http-check section (the backend's own or the one from defaults).
+func (p *parser) checkHTTPCheck(fc *fileConfig, be *Backend, path string) {
+	section := fc.Backends[be.Name]
+	if s, ok := fc.Listen[be.Name]; ok {
+		section = s
+	}
+	hc, where := (*fileHTTPCheck)(nil), ""
+	if section != nil && section.HTTPCheck != nil {
+		hc, where = section.HTTPCheck, path+".http-check"
+	} else if fc.Defaults != nil && fc.Defaults.HTTPCheck != nil {
+		hc, where = fc.Defaults.HTTPCheck, "defaults.http-check"
+	}
+	if !be.Options.HTTPChk {
+		if hc != nil && where != "defaults.http-check" {
+			p.at(where, "http-check needs option httpchk in this backend")
+		}
+		return
+	}
+	check := &HTTPCheck{Method: "OPTIONS", URI: "/", Version: "HTTP/1.0"}
+	if hc != nil && hc.Send != nil {
+		check.Method = or(check.Method, hc.Send.Meth)
+		check.URI = or(check.URI, hc.Send.URI)
+		check.Version = or(check.Version, hc.Send.Ver)
+		for k, v := range hc.Send.Hdr {
+			if k == "" || strings.ContainsAny(k, " :\r\n") || strings.ContainsAny(v, "\r\n") {
+				p.at(where+".send.hdr", "invalid header %q", k)
+				continue
+			}
+			check.Headers = append(check.Headers, [2]string{k, v})
+		}
+		slices.SortFunc(check.Headers, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	}
+	if hc != nil && hc.Expect != nil {
+		e, ep := hc.Expect, where+".expect"
+		set := 0
+		for kind, v := range map[string]*string{"status": e.Status, "rstatus": e.RStatus, "string": e.String, "rstring": e.RString} {
+			if v != nil {
+				set++
+				check.Expect.Kind, check.Expect.Pattern = kind, *v
+			}
+		}
+		if set != 1 {
+			p.at(ep, "expect needs exactly one of status, rstatus, string, rstring")
+			return
+		}
+		check.Expect.Not = or(false, e.Not)
+		switch check.Expect.Kind {
+		case "status":
+			ranges, err := parseStatusRanges(check.Expect.Pattern)
+			if err != nil {
+				p.at(ep+".status", "%v", err)
+			}
+			check.Expect.StatusRanges = ranges
+		case "rstatus", "rstring":
+			re, err := regexp.Compile(check.Expect.Pattern)
+			if err != nil {
+				p.at(ep+"."+check.Expect.Kind, "invalid regular expression: %v", err)
+			}
+			check.Expect.Regexp = re
+		}
+	}
+	be.HTTPCheck = check
+}
+
+// parseStatusRanges parses "http-check expect status" codes: a list of
+// codes and ranges such as "200,301-308".
+func parseStatusRanges(s string) ([][2]int, error) {
+	var ranges [][2]int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		if !isRange {
+			hi = lo
+		}
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(hi)
+		if err1 != nil || err2 != nil || a < 100 || b > 599 || a > b {
+			return nil, fmt.Errorf("invalid status %q: want codes from 100 to 599 or ranges such as 200-299, separated by commas", part)
+		}
+		ranges = append(ranges, [2]int{a, b})
+	}
+	return ranges, nil
 }

@@ -39,6 +39,10 @@ type Result struct {
 	OK       bool
 	Err      error
 	Duration time.Duration
+	// Desc is the check's description, as HAProxy's check_desc (for
+	// example "Layer7 wrong status: 503 Service Unavailable"); "" lets
+	// describe derive one from Err.
+	Desc string
 }
 
 // Checker probes a target once. Implementations must honour ctx's deadline.
@@ -228,6 +232,8 @@ func (m *Monitor) record(r Result) {
 
 func describe(r Result) string {
 	switch {
+	case r.Desc != "":
+		return r.Desc
 	case r.Status == L4TOUT:
 		return "Layer4 timeout"
 	case errors.Is(r.Err, syscall.ECONNREFUSED):

@@ -3,9 +3,12 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -183,5 +186,61 @@ backends:
 	}
 	if name, err := tcpAsk(addr); err != nil || name != "a" {
 		t.Fatalf("new session with a UP: %q, %v; want a", name, err)
+	}
+}
+
+// TestHTTPCheckMarksServerDown: with option httpchk, a server whose check
+// endpoint (a clustercheck on another port, as OpenStack's Galera setup)
+// starts answering 503 is marked DOWN although its traffic port is fine,
+// and UP again when it answers 200.
+func TestHTTPCheckMarksServerDown(t *testing.T) {
+	a, b := startTCPBackend(t, "a"), startTCPBackend(t, "b")
+	var synced atomic.Bool
+	synced.Store(true)
+	check := startHTTPBackend(t, "check", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Check") != "halo" || r.Method != "GET" || r.URL.Path != "/clustercheck" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if !synced.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "Galera cluster node is not synced.")
+			return
+		}
+		io.WriteString(w, "Galera cluster node is synced.")
+	})
+	_, checkPort, _ := net.SplitHostPort(check.addr)
+	p := startProxy(t, `
+defaults: {timeout: {connect: 1s, client: 5s, server: 5s, check: 500ms}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be:
+    option: {httpchk: true}
+    http-check:
+      send: {meth: GET, uri: /clustercheck, ver: HTTP/1.1, hdr: {X-Check: halo}}
+      expect: {string: "is synced"}
+    servers:
+      - {name: a, address: "{{a}}", check: true, port: `+checkPort+`, inter: 50ms, rise: 2, fall: 2}
+      - {name: b, address: "{{b}}", backup: true}
+`, a, b)
+	addr := frontendAddr(t, p, "fe")
+	st := p.Registry().Lookup("be", "a")
+	time.Sleep(200 * time.Millisecond)
+	if !st.Up() {
+		t.Fatal("a DOWN while its clustercheck says synced")
+	}
+	if name, err := tcpAsk(addr); err != nil || name != "a" {
+		t.Fatalf("a synced: %q, %v", name, err)
+	}
+	synced.Store(false)
+	waitFor(t, 2*time.Second, "a marked DOWN by its HTTP check", func() bool { return !st.Up() })
+	if name, err := tcpAsk(addr); err != nil || name != "b" {
+		t.Fatalf("a not synced: %q, %v; want the backup b", name, err)
+	}
+	synced.Store(true)
+	waitFor(t, 2*time.Second, "a marked UP again", func() bool { return st.Up() })
+	if name, err := tcpAsk(addr); err != nil || name != "a" {
+		t.Fatalf("a synced again: %q, %v", name, err)
 	}
 }

@@ -242,9 +242,18 @@ func (s *Snapshot) startChecks(log *zap.Logger) {
 				Inter: srv.cfg.Inter, FastInter: srv.cfg.FastInter, DownInter: srv.cfg.DownInter,
 				Spread: s.cfg.Global.SpreadChecks, Timeout: checkTimeout(be.cfg, srv.cfg),
 				Rise: srv.cfg.Rise, Fall: srv.cfg.Fall, Up: srv.state.Up(),
-			}, health.TCPChecker{}, checkEdges{srv}, log))
+			}, checkerFor(be.cfg), checkEdges{srv}, log))
 		}
 	}
+}
+
+// checkerFor is the checker the backend's configuration asks for: HTTP with
+// option httpchk, otherwise a TCP connect.
+func checkerFor(be *config.Backend) health.Checker {
+	if be.HTTPCheck != nil {
+		return health.HTTPChecker{Spec: be.HTTPCheck}
+	}
+	return health.TCPChecker{}
 }
 
 // checkTimeout is how long a TCP check may take: "timeout check" when set,
