@@ -82,9 +82,12 @@ type Backend struct {
 	// HTTPCheck is how servers are checked with "option httpchk"; nil
 	// means TCP connect checks.
 	HTTPCheck *HTTPCheck
-	Timeouts  Timeouts
-	Options   Options
-	Servers   []Server
+	// TCPCheck is the "tcp-check" script of "option tcp-check"; nil means
+	// a plain TCP connect check.
+	TCPCheck []TCPStep
+	Timeouts Timeouts
+	Options  Options
+	Servers  []Server
 }
 
 // Server is one backend server.
@@ -149,6 +152,24 @@ type Options struct {
 	Redispatch bool
 	AllBackups bool
 	HTTPChk    bool
+	TCPCheck   bool
+}
+
+// TCPStep is one "tcp-check" rule.
+type TCPStep struct {
+	// Action is "connect", "send" or "expect".
+	Action string
+	// Port is connect's port; 0 means the check port.
+	Port int
+	// Data is what send writes, or what expect looks for with "string"
+	// and "binary" (binary already decoded from hex).
+	Data []byte
+	// Regexp is expect's "rstring" pattern; nil for string and binary.
+	Regexp *regexp.Regexp `json:"-"`
+	// Pattern is expect's pattern as written, for messages.
+	Pattern string
+	// Not inverts expect.
+	Not bool
 }
 
 // HTTPCheck is "option httpchk" with its "http-check send" and

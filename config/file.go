@@ -34,6 +34,7 @@ type fileProxy struct {
 	Timeout        *fileTimeout   `yaml:"timeout"`
 	Option         *fileOptions   `yaml:"option"`
 	HTTPCheck      *fileHTTPCheck `yaml:"http-check"`
+	TCPCheck       []*fileTCPStep `yaml:"tcp-check" validate:"dive"`
 	DefaultServer  *fileServer    `yaml:"default-server"`
 	Servers        []*fileServer  `yaml:"servers" validate:"dive"`
 }
@@ -59,6 +60,26 @@ type fileOptions struct {
 	Redispatch *bool `yaml:"redispatch"`
 	AllBackups *bool `yaml:"allbackups"`
 	HTTPChk    *bool `yaml:"httpchk"`
+	TCPCheck   *bool `yaml:"tcp-check"`
+}
+
+// fileTCPStep is one "tcp-check" rule: exactly one of its keys is set.
+type fileTCPStep struct {
+	Connect    *fileTCPConnect `yaml:"connect"`
+	Send       *string         `yaml:"send"`
+	SendBinary *string         `yaml:"send-binary" validate:"omitempty,hexadecimal"`
+	Expect     *fileTCPExpect  `yaml:"expect"`
+}
+
+type fileTCPConnect struct {
+	Port *int `yaml:"port" validate:"omitempty,min=1,max=65535"`
+}
+
+type fileTCPExpect struct {
+	String  *string `yaml:"string"`
+	RString *string `yaml:"rstring"`
+	Binary  *string `yaml:"binary" validate:"omitempty,hexadecimal"`
+	Not     *bool   `yaml:"not"`
 }
 
 // fileHTTPCheck is HAProxy's "http-check send" and "http-check expect".
@@ -107,10 +128,10 @@ type fileServer struct {
 // set anything a frontend or backend inherits, but not bind, servers or
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
-	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "default-server"),
+	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server"),
 	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option"),
-	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "default-server", "servers"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "default-server", "servers"),
+	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.

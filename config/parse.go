@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -161,6 +162,8 @@ func tagMessage(fe validator.FieldError) string {
 		return fmt.Sprintf("%s is too small: must be at least %s", val, fe.Param())
 	case "max":
 		return fmt.Sprintf("%s is too large: must be at most %s", val, fe.Param())
+	case "hexadecimal":
+		return fmt.Sprintf("%q is not hexadecimal: write bytes as pairs of 0-9, a-f", val)
 	case "startswith":
 		return fmt.Sprintf("%q must start with %q", val, fe.Param())
 	case "oneof":
@@ -272,6 +275,7 @@ func options(s, def *fileProxy) Options {
 		Redispatch: or(true, so.Redispatch, do.Redispatch),
 		AllBackups: or(false, so.AllBackups, do.AllBackups),
 		HTTPChk:    or(false, so.HTTPChk, do.HTTPChk),
+		TCPCheck:   or(false, so.TCPCheck, do.TCPCheck),
 	}
 }
 
@@ -415,6 +419,7 @@ func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 		path := sectionPath(fc, "backends", be.Name)
 		p.checkBalance(fc, be, path)
 		p.checkHTTPCheck(fc, be, path)
+		p.checkTCPCheck(fc, be, path)
 		names := map[string]bool{}
 		for i, s := range be.Servers {
 			sp := fmt.Sprintf("%s.servers[%d]", path, i)
@@ -634,4 +639,93 @@ func parseStatusRanges(s string) ([][2]int, error) {
 		ranges = append(ranges, [2]int{a, b})
 	}
 	return ranges, nil
+}
+
+// checkTCPCheck builds be.TCPCheck from "option tcp-check" and its
+// tcp-check rules (the backend's own or those from defaults).
+func (p *parser) checkTCPCheck(fc *fileConfig, be *Backend, path string) {
+	section := fc.Backends[be.Name]
+	if s, ok := fc.Listen[be.Name]; ok {
+		section = s
+	}
+	steps, where := []*fileTCPStep(nil), ""
+	if section != nil && section.TCPCheck != nil {
+		steps, where = section.TCPCheck, path+".tcp-check"
+	} else if fc.Defaults != nil && fc.Defaults.TCPCheck != nil {
+		steps, where = fc.Defaults.TCPCheck, "defaults.tcp-check"
+	}
+	if !be.Options.TCPCheck {
+		if steps != nil && where != "defaults.tcp-check" {
+			p.at(where, "tcp-check needs option tcp-check in this backend")
+		}
+		return
+	}
+	if be.Options.HTTPChk {
+		p.at(path+".option", "option httpchk and option tcp-check exclude each other")
+		return
+	}
+	script := []TCPStep{}
+	for i, st := range steps {
+		sp := fmt.Sprintf("%s[%d]", where, i)
+		if st == nil {
+			p.at(sp, "empty tcp-check rule")
+			continue
+		}
+		n := 0
+		for _, set := range []bool{st.Connect != nil, st.Send != nil, st.SendBinary != nil, st.Expect != nil} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			p.at(sp, "a tcp-check rule needs exactly one of connect, send, send-binary, expect")
+			continue
+		}
+		switch {
+		case st.Connect != nil:
+			script = append(script, TCPStep{Action: "connect", Port: or(0, st.Connect.Port)})
+		case st.Send != nil:
+			script = append(script, TCPStep{Action: "send", Data: []byte(*st.Send)})
+		case st.SendBinary != nil:
+			b, err := hex.DecodeString(*st.SendBinary)
+			if err != nil {
+				p.at(sp+".send-binary", "%q is not hexadecimal: write bytes as pairs of 0-9, a-f", *st.SendBinary)
+			}
+			script = append(script, TCPStep{Action: "send", Data: b})
+		default:
+			e := st.Expect
+			step := TCPStep{Action: "expect", Not: or(false, e.Not)}
+			kinds := 0
+			if e.String != nil {
+				kinds++
+				step.Data, step.Pattern = []byte(*e.String), *e.String
+			}
+			if e.Binary != nil {
+				kinds++
+				b, err := hex.DecodeString(*e.Binary)
+				if err != nil {
+					p.at(sp+".expect.binary", "%q is not hexadecimal: write bytes as pairs of 0-9, a-f", *e.Binary)
+				}
+				step.Data, step.Pattern = b, *e.Binary
+			}
+			if e.RString != nil {
+				kinds++
+				re, err := regexp.Compile(*e.RString)
+				if err != nil {
+					p.at(sp+".expect.rstring", "invalid regular expression: %v", err)
+				}
+				step.Regexp, step.Pattern = re, *e.RString
+			}
+			if kinds != 1 {
+				p.at(sp+".expect", "expect needs exactly one of string, rstring, binary")
+				continue
+			}
+			script = append(script, step)
+		}
+	}
+	// As HAProxy: a script that does not start with a connect gets one.
+	if len(script) == 0 || script[0].Action != "connect" {
+		script = append([]TCPStep{{Action: "connect"}}, script...)
+	}
+	be.TCPCheck = script
 }

@@ -244,3 +244,61 @@ backends:
 		t.Fatalf("a synced again: %q, %v", name, err)
 	}
 }
+
+// TestTCPCheckScript: with option tcp-check, a server whose answer to the
+// script's PING is not +PONG is marked DOWN, though it accepts connections.
+func TestTCPCheckScript(t *testing.T) {
+	a, b := startTCPBackend(t, "a"), startTCPBackend(t, "b")
+	var healthy atomic.Bool
+	healthy.Store(true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64)
+				n, _ := c.Read(buf)
+				if string(buf[:n]) == "PING\r\n" && healthy.Load() {
+					io.WriteString(c, "+PONG\r\n")
+				} else {
+					io.WriteString(c, "-LOADING Redis is loading the dataset in memory\r\n")
+				}
+			}()
+		}
+	}()
+	_, checkPort, _ := net.SplitHostPort(ln.Addr().String())
+	p := startProxy(t, `
+defaults: {timeout: {connect: 1s, client: 5s, server: 5s, check: 500ms}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be:
+    option: {tcp-check: true}
+    tcp-check:
+      - connect: {port: `+checkPort+`}
+      - send: "PING\r\n"
+      - expect: {string: "+PONG"}
+    servers:
+      - {name: a, address: "{{a}}", check: true, inter: 50ms, rise: 1, fall: 1}
+      - {name: b, address: "{{b}}", backup: true}
+`, a, b)
+	addr := frontendAddr(t, p, "fe")
+	st := p.Registry().Lookup("be", "a")
+	time.Sleep(200 * time.Millisecond)
+	if !st.Up() {
+		t.Fatal("a DOWN while it answers +PONG")
+	}
+	healthy.Store(false)
+	waitFor(t, 2*time.Second, "a marked DOWN by its tcp-check", func() bool { return !st.Up() })
+	if name, err := tcpAsk(addr); err != nil || name != "b" {
+		t.Fatalf("a failing its tcp-check: %q, %v; want b", name, err)
+	}
+}

@@ -248,10 +248,14 @@ func (s *Snapshot) startChecks(log *zap.Logger) {
 }
 
 // checkerFor is the checker the backend's configuration asks for: HTTP with
-// option httpchk, otherwise a TCP connect.
+// option httpchk, a tcp-check script with option tcp-check, otherwise a TCP
+// connect.
 func checkerFor(be *config.Backend) health.Checker {
 	if be.HTTPCheck != nil {
 		return health.HTTPChecker{Spec: be.HTTPCheck}
+	}
+	if be.TCPCheck != nil {
+		return health.TCPScriptChecker{Script: be.TCPCheck}
 	}
 	return health.TCPChecker{}
 }
