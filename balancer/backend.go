@@ -392,6 +392,9 @@ func (b *Backend) build(now time.Time) (*pool, time.Duration) {
 // should next advance, 0 when it is not ramping.
 func (b *Backend) effective(m *Member, now time.Time) (w, maxconn int, wait time.Duration) {
 	w, maxconn = m.State.Weight(m.Weight), m.MaxConn
+	if rt := m.State.maxConn.Load(); rt >= 0 {
+		maxconn = int(rt)
+	}
 	if w == 0 || m.SlowStart <= 0 {
 		return w, maxconn, 0
 	}

@@ -45,6 +45,7 @@ type Server struct {
 	Name    string
 
 	up         atomic.Bool
+	agentDown  atomic.Bool // an agent-check said "down"
 	admin      atomic.Uint32
 	lastChange atomic.Int64 // unix nanoseconds of the last up/down edge
 	// rampFrom is when the server last came back into service (DOWN to UP,
@@ -70,6 +71,8 @@ type Server struct {
 	// configDisabled is the live configuration's "disabled": -1 before any
 	// configuration, else 0 or 1.
 	configDisabled atomic.Int32
+	// maxConn is a runtime maxconn (from an agent-check), -1 when none.
+	maxConn atomic.Int32
 
 	// Counters, read by stats. Updated on the data path with atomics only.
 	CurConns   atomic.Int64
@@ -93,6 +96,7 @@ func newServer(backend, name string) *Server {
 	s.configWeight.Store(-1)
 	s.userWeight.Store(-1)
 	s.configDisabled.Store(-1)
+	s.maxConn.Store(-1)
 	s.lastChange.Store(time.Now().UnixNano())
 	return s
 }
@@ -248,7 +252,39 @@ func (s *Server) acquire(maxconn int) bool {
 }
 
 // usable reports whether the server may take new traffic.
-func (s *Server) usable() bool { return s.up.Load() && s.Admin() == AdminReady }
+func (s *Server) usable() bool {
+	return s.up.Load() && !s.agentDown.Load() && s.Admin() == AdminReady
+}
+
+// SetAgentUp records an agent-check's "up" (true) or "down" (false). The
+// server takes traffic only when both its health check and its agent say
+// it may, as in HAProxy.
+func (s *Server) SetAgentUp(up bool) {
+	if s.agentDown.Swap(!up) == !up {
+		return
+	}
+	if up {
+		s.rampFrom.Store(time.Now().UnixNano())
+	}
+	s.notify()
+}
+
+// AgentUp reports whether no agent-check holds the server down.
+func (s *Server) AgentUp() bool { return !s.agentDown.Load() }
+
+// MaxConn is the runtime maxconn, -1 when the configured one applies.
+func (s *Server) MaxConn() int { return int(s.maxConn.Load()) }
+
+// SetMaxConn sets a runtime maxconn (an agent's "maxconn:N"); a negative
+// value returns to the configured one.
+func (s *Server) SetMaxConn(n int) {
+	if n < 0 {
+		n = -1
+	}
+	if s.maxConn.Swap(int32(n)) != int32(n) {
+		s.notify()
+	}
+}
 
 func (s *Server) notify() {
 	s.mu.Lock()

@@ -110,6 +110,8 @@ type Server struct {
 	Inter     time.Duration
 	FastInter time.Duration
 	DownInter time.Duration
+	// Agent is the server's agent-check, nil without one.
+	Agent *Agent
 	// ShutdownOnDown is "on-marked-down shutdown-sessions": when a check
 	// marks the server DOWN, its established sessions are closed at once,
 	// so clients reconnect to another server.
@@ -153,6 +155,15 @@ type Options struct {
 	AllBackups bool
 	HTTPChk    bool
 	TCPCheck   bool
+}
+
+// Agent is a server's "agent-check": a small program on the server that
+// answers, in HAProxy's agent protocol, with a weight, a state or a maxconn.
+type Agent struct {
+	Port  int
+	Addr  string // "" means the server's address
+	Inter time.Duration
+	Send  string
 }
 
 // TCPStep is one "tcp-check" rule.

@@ -115,6 +115,11 @@ type fileServer struct {
 	FastInter    *Duration `yaml:"fastinter" validate:"omitempty,min=1"`
 	DownInter    *Duration `yaml:"downinter" validate:"omitempty,min=1"`
 	Addr         *string   `yaml:"addr"`
+	AgentCheck   *bool     `yaml:"agent-check"`
+	AgentPort    *int      `yaml:"agent-port" validate:"omitempty,min=1,max=65535"`
+	AgentAddr    *string   `yaml:"agent-addr"`
+	AgentInter   *Duration `yaml:"agent-inter" validate:"omitempty,min=1"`
+	AgentSend    *string   `yaml:"agent-send"`
 	OnMarkedDown *string   `yaml:"on-marked-down" validate:"omitempty,oneof=shutdown-sessions"`
 	OnMarkedUp   *string   `yaml:"on-marked-up" validate:"omitempty,oneof=shutdown-backup-sessions"`
 	Rise         *int      `yaml:"rise" validate:"omitempty,min=1,max=1000"`

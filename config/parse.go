@@ -337,6 +337,14 @@ func resolveBackend(name string, s, def *fileProxy) *Backend {
 			fs = &fileServer{}
 		}
 		srv := &b.Servers[i]
+		if or(false, fs.AgentCheck, bd.AgentCheck, dd.AgentCheck) {
+			srv.Agent = &Agent{
+				Port:  or(0, fs.AgentPort, bd.AgentPort, dd.AgentPort),
+				Addr:  or("", fs.AgentAddr, bd.AgentAddr, dd.AgentAddr),
+				Inter: dur(srv.Inter, fs.AgentInter, bd.AgentInter, dd.AgentInter),
+				Send:  or("", fs.AgentSend, bd.AgentSend, dd.AgentSend),
+			}
+		}
 		srv.FastInter = dur(srv.Inter, fs.FastInter, bd.FastInter, dd.FastInter)
 		srv.DownInter = dur(srv.Inter, fs.DownInter, bd.DownInter, dd.DownInter)
 	}
@@ -434,6 +442,14 @@ func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 				p.at(sp, "server %q has no address", s.Name)
 			} else if err := checkServerAddress(s.Address); err != nil {
 				p.at(sp+".address", "%v", err)
+			}
+			if s.Agent != nil && s.Agent.Port == 0 {
+				p.at(sp, "server %q has agent-check but no agent-port", s.Name)
+			}
+			if s.Agent != nil && s.Agent.Addr != "" {
+				if err := checkServerAddress(net.JoinHostPort(s.Agent.Addr, "1")); err != nil {
+					p.at(sp+".agent-addr", "invalid agent address %q: want an IP address or a host name", s.Agent.Addr)
+				}
 			}
 			if s.CheckAddr != "" {
 				if err := checkServerAddress(net.JoinHostPort(s.CheckAddr, "1")); err != nil {

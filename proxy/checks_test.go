@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/halo-lb/halo/balancer"
 )
 
 // TestCheckAddrAndPort: with addr and port, the health check goes to
@@ -300,5 +302,99 @@ backends:
 	waitFor(t, 2*time.Second, "a marked DOWN by its tcp-check", func() bool { return !st.Up() })
 	if name, err := tcpAsk(addr); err != nil || name != "b" {
 		t.Fatalf("a failing its tcp-check: %q, %v; want b", name, err)
+	}
+}
+
+// agentServer answers every connection with its current reply line, as an
+// agent on a server would.
+type agentServer struct {
+	reply atomic.Value // string
+	port  string
+}
+
+func startAgent(t *testing.T, reply string) *agentServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	a := &agentServer{}
+	a.reply.Store(reply)
+	_, a.port, _ = net.SplitHostPort(ln.Addr().String())
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, a.reply.Load().(string))
+			c.Close()
+		}
+	}()
+	return a
+}
+
+// TestAgentCheck: an agent-check changes the server's weight, admin state,
+// availability and maxconn as its agent says.
+func TestAgentCheck(t *testing.T) {
+	a, b := startTCPBackend(t, "a"), startTCPBackend(t, "b")
+	agent := startAgent(t, "up 100%\n")
+	p := startProxy(t, `
+defaults: {timeout: {connect: 1s, client: 5s, server: 5s, check: 500ms}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be:
+    servers:
+      - {name: a, address: "{{a}}", weight: 10, agent-check: true, agent-port: `+agent.port+`, agent-inter: 30ms}
+      - {name: b, address: "{{b}}", weight: 10}
+`, a, b)
+	addr := frontendAddr(t, p, "fe")
+	st := p.Registry().Lookup("be", "a")
+	ask := func() (string, error) { return tcpAsk(addr) }
+	settle := func(what string, cond func() bool) {
+		waitFor(t, 2*time.Second, what, cond)
+		time.Sleep(100 * time.Millisecond) // a few more agent rounds: the state is stable
+	}
+	agent.reply.Store("50%\n")
+	settle("weight 5", func() bool { return st.Weight(10) == 5 })
+	if got := tally(t, ask, 30); got["a"] != 10 || got["b"] != 20 {
+		t.Fatalf("agent 50%%: %v, want a 10, b 20", got)
+	}
+	agent.reply.Store("drain\n")
+	settle("drain", func() bool { return st.Admin() == balancer.AdminDrain })
+	if got := tally(t, ask, 10); got["a"] != 0 {
+		t.Fatalf("agent drain: %v, want nothing on a", got)
+	}
+	agent.reply.Store("ready 100%\n")
+	settle("ready", func() bool { return st.Admin() == balancer.AdminReady && st.Weight(10) == 10 })
+	if got := tally(t, ask, 20); got["a"] != 10 {
+		t.Fatalf("agent ready 100%%: %v, want 10/10", got)
+	}
+	agent.reply.Store("down # disk full\n")
+	settle("agent down", func() bool { return !st.AgentUp() })
+	if got := tally(t, ask, 10); got["a"] != 0 {
+		t.Fatalf("agent down: %v, want nothing on a", got)
+	}
+	agent.reply.Store("up\n")
+	settle("agent up", func() bool { return st.AgentUp() })
+	if got := tally(t, ask, 20); got["a"] != 10 {
+		t.Fatalf("agent up: %v, want 10/10", got)
+	}
+	agent.reply.Store("maxconn:1\n")
+	settle("maxconn 1", func() bool { return st.MaxConn() == 1 })
+	// Hold one session on a; with maxconn 1 every new one goes to b.
+	var held []net.Conn
+	for len(held) == 0 {
+		name, conn, _ := holdTCP(t, addr)
+		if name == "a" {
+			held = append(held, conn)
+		} else {
+			conn.Close()
+		}
+	}
+	if got := tally(t, ask, 10); got["a"] != 0 {
+		t.Fatalf("agent maxconn:1 with a busy: %v, want all on b", got)
 	}
 }

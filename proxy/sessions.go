@@ -4,6 +4,8 @@ import (
 	"net"
 	"sync"
 
+	"github.com/halo-lb/halo/balancer"
+	"github.com/halo-lb/halo/health"
 	"go.uber.org/zap"
 )
 
@@ -82,5 +84,43 @@ func (srv *server) shutdownSessions(why string) {
 	if n > 0 {
 		srv.be.log.Info("sessions shut down", zap.String("backend", srv.be.cfg.Name), zap.String("server", srv.cfg.Name),
 			zap.Int("sessions", n), zap.String("reason", why))
+	}
+}
+
+// agentTarget applies what a server's agent-check reports: a weight as a
+// percentage of the configured one, an admin state, a maxconn, and "up" or
+// "down", which holds the server out of its pool whatever its health check
+// says (and closes its sessions with on-marked-down shutdown-sessions).
+type agentTarget struct {
+	srv *server
+}
+
+func (a agentTarget) AgentReport(r health.AgentReport) {
+	st := a.srv.state
+	if r.WeightPercent >= 0 {
+		if err := st.SetWeight(r.WeightPercent, true, a.srv.be.pool.Spec().Static()); err != nil && a.srv.be.log.Core().Enabled(zap.WarnLevel) {
+			a.srv.be.log.Warn("agent weight not applied", zap.String("backend", a.srv.be.cfg.Name), zap.String("server", a.srv.cfg.Name), zap.Error(err))
+		}
+	}
+	switch r.Admin {
+	case "ready":
+		st.SetAdmin(balancer.AdminReady)
+	case "drain":
+		st.SetAdmin(balancer.AdminDrain)
+	case "maint":
+		st.SetAdmin(balancer.AdminMaint)
+	}
+	if r.MaxConn >= 0 {
+		st.SetMaxConn(r.MaxConn)
+	}
+	switch r.Health {
+	case "up":
+		st.SetAgentUp(true)
+	case "down":
+		wasUp := st.AgentUp()
+		st.SetAgentUp(false)
+		if wasUp && a.srv.cfg.ShutdownOnDown {
+			a.srv.shutdownSessions("agent reported down")
+		}
 	}
 }

@@ -23,6 +23,7 @@ type Snapshot struct {
 	backends       []*backend
 	backendsByName map[string]*backend
 	monitors       []*health.Monitor
+	agents         []*health.Agent
 }
 
 // Config returns the configuration this snapshot was built from.
@@ -64,6 +65,7 @@ type server struct {
 	cfg       *config.Server
 	addr      string // resolved IP:port
 	checkHost string // resolved check address ("addr"), "" for the server's own
+	agentHost string // resolved agent address ("agent-addr"), "" for the server's own
 	// sessions tracks the established L4 sessions when on-marked-down or
 	// on-marked-up may close them; nil otherwise.
 	sessions *sessionSet
@@ -174,6 +176,13 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 			}
 			srv.checkHost = ip.String()
 		}
+		if sc.Agent != nil && sc.Agent.Addr != "" {
+			ip, err := net.ResolveIPAddr("ip", sc.Agent.Addr)
+			if err != nil {
+				return nil, fmt.Errorf("backend %s: server %s: resolving agent address %s: %w", bc.Name, sc.Name, sc.Agent.Addr, err)
+			}
+			srv.agentHost = ip.String()
+		}
 		if sc.ShutdownOnDown || (sc.Backup && backupsShutDown) {
 			srv.sessions = p.sessionSetFor(st)
 		}
@@ -223,10 +232,21 @@ func (s *Snapshot) applyState() {
 	}
 }
 
-// startChecks starts a health monitor for every server with check enabled.
+// startChecks starts a health monitor for every server with check enabled,
+// and an agent for every server with agent-check.
 func (s *Snapshot) startChecks(log *zap.Logger) {
 	for _, be := range s.backends {
 		for _, srv := range be.servers {
+			if a := srv.cfg.Agent; a != nil {
+				host, _, _ := net.SplitHostPort(srv.addr)
+				if srv.agentHost != "" {
+					host = srv.agentHost
+				}
+				s.agents = append(s.agents, health.StartAgent(health.AgentSpec{
+					Backend: be.cfg.Name, Server: srv.cfg.Name, Addr: net.JoinHostPort(host, strconv.Itoa(a.Port)),
+					Send: a.Send, Inter: a.Inter, Timeout: checkTimeout(be.cfg, srv.cfg),
+				}, agentTarget{srv}, log))
+			}
 			if !srv.cfg.Check {
 				continue
 			}
@@ -277,6 +297,10 @@ func (s *Snapshot) stopChecks() {
 		m.Stop()
 	}
 	s.monitors = nil
+	for _, a := range s.agents {
+		a.Stop()
+	}
+	s.agents = nil
 }
 
 // retire is called once a newer snapshot is live. Connections already

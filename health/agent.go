@@ -1,0 +1,163 @@
+package health
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// AgentReport is what an agent-check reply says, in HAProxy's agent
+// protocol: one ASCII line of words separated by spaces, commas or tabs,
+// such as "75%", "up", "drain", "maxconn:30", optionally followed by "#" and
+// a description.
+type AgentReport struct {
+	// WeightPercent is the weight as a percentage of the configured one,
+	// -1 when the reply has none.
+	WeightPercent int
+	// Health is "up", "down" (also for "fail" and "stopped") or "".
+	Health string
+	// Admin is "ready", "drain", "maint" or "".
+	Admin string
+	// MaxConn is "maxconn:N", -1 when absent.
+	MaxConn int
+	// Desc is the text after "#".
+	Desc string
+}
+
+// ParseAgentReply reads one agent reply. Unknown words are an error that
+// names them; the words before still count, as in HAProxy.
+func ParseAgentReply(line string) (AgentReport, error) {
+	r := AgentReport{WeightPercent: -1, MaxConn: -1}
+	line, r.Desc, _ = strings.Cut(strings.TrimRight(line, "\r\n"), "#")
+	r.Desc = strings.TrimSpace(r.Desc)
+	var unknown []string
+	for _, w := range strings.FieldsFunc(line, func(c rune) bool { return c == ' ' || c == ',' || c == '\t' }) {
+		lw := strings.ToLower(w)
+		switch {
+		case lw == "up":
+			r.Health = "up"
+		case lw == "down", lw == "fail", lw == "stopped":
+			r.Health = "down"
+		case lw == "ready", lw == "drain", lw == "maint":
+			r.Admin = lw
+		case strings.HasPrefix(lw, "maxconn:"):
+			n, err := strconv.Atoi(lw[len("maxconn:"):])
+			if err != nil || n < 0 {
+				unknown = append(unknown, w)
+				continue
+			}
+			r.MaxConn = n
+		case strings.HasSuffix(lw, "%"):
+			n, err := strconv.Atoi(lw[:len(lw)-1])
+			if err != nil || n < 0 || n > 100 {
+				unknown = append(unknown, w)
+				continue
+			}
+			r.WeightPercent = n
+		default:
+			unknown = append(unknown, w)
+		}
+	}
+	if len(unknown) > 0 {
+		return r, fmt.Errorf("agent reply %q: unknown word %q", line, strings.Join(unknown, " "))
+	}
+	return r, nil
+}
+
+// AgentTarget applies agent reports. The proxy implements it over the
+// server's state.
+type AgentTarget interface {
+	AgentReport(r AgentReport)
+}
+
+// AgentSpec says where the agent listens and how often to ask it.
+type AgentSpec struct {
+	Backend, Server string
+	Addr            string // host:port of the agent
+	Send            string // sent before reading the reply ("agent-send")
+	Inter           time.Duration
+	Timeout         time.Duration
+}
+
+// Agent asks one server's agent until stopped. As in HAProxy, an agent
+// that cannot be reached changes nothing: connectivity is the health
+// check's business.
+type Agent struct {
+	spec   AgentSpec
+	target AgentTarget
+	log    *zap.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StartAgent begins asking the agent, the first time after a random part
+// of one interval.
+func StartAgent(spec AgentSpec, target AgentTarget, log *zap.Logger) *Agent {
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &Agent{spec: spec, target: target, log: log, cancel: cancel, done: make(chan struct{})}
+	go a.run(ctx)
+	return a
+}
+
+// Stop ends the agent checks and waits for one in flight.
+func (a *Agent) Stop() {
+	a.cancel()
+	<-a.done
+}
+
+func (a *Agent) run(ctx context.Context) {
+	defer close(a.done)
+	t := time.NewTimer(rand.N(a.spec.Inter) + time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		line, err := a.ask(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			r, perr := ParseAgentReply(line)
+			if perr != nil && a.log.Core().Enabled(zap.WarnLevel) {
+				a.log.Warn("agent reply not understood", zap.String("backend", a.spec.Backend), zap.String("server", a.spec.Server), zap.Error(perr))
+			}
+			a.target.AgentReport(r)
+		}
+		t.Reset(a.spec.Inter)
+	}
+}
+
+// ask connects, sends the agent-send string, and reads one line (or up to
+// the agent closing the connection).
+func (a *Agent) ask(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.spec.Timeout)
+	defer cancel()
+	conn, err := (&net.Dialer{KeepAlive: -1}).DialContext(ctx, "tcp", a.spec.Addr)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	if d, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(d)
+	}
+	if a.spec.Send != "" {
+		if _, err := conn.Write([]byte(a.spec.Send)); err != nil {
+			return "", err
+		}
+	}
+	line, err := bufio.NewReaderSize(conn, 1024).ReadString('\n')
+	if err != nil && line == "" {
+		return "", err
+	}
+	return line, nil
+}
