@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -128,6 +129,7 @@ type Monitor struct {
 	setter  StatusSetter
 	log     *zap.Logger
 	health  int // HAProxy's counter: 0..rise+fall-1, UP when >= rise
+	last    atomic.Pointer[Checked]
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -194,7 +196,29 @@ func (m *Monitor) interval() time.Duration {
 	return d
 }
 
+// Checked is the last check of a server, as the stats socket shows it
+// (HAProxy's check_status, check_duration, check_desc and last_chk).
+type Checked struct {
+	Result
+	At   time.Time
+	Desc string // the description, derived when the checker gave none
+}
+
+// Last returns the last check's result, and false before the first.
+func (m *Monitor) Last() (Checked, bool) {
+	c := m.last.Load()
+	if c == nil {
+		return Checked{}, false
+	}
+	return *c, true
+}
+
 func (m *Monitor) record(r Result) {
+	desc := r.Desc
+	if desc == "" && r.Err != nil {
+		desc = describe(r)
+	}
+	m.last.Store(&Checked{Result: r, At: time.Now(), Desc: desc})
 	top := m.spec.Rise + m.spec.Fall - 1
 	wasUp := m.health >= m.spec.Rise
 	if r.OK {

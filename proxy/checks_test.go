@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/balancer"
+	"github.com/halo-lb/halo/health"
 )
 
 // TestCheckAddrAndPort: with addr and port, the health check goes to
@@ -235,8 +236,19 @@ backends:
 	if name, err := tcpAsk(addr); err != nil || name != "a" {
 		t.Fatalf("a synced: %q, %v", name, err)
 	}
+	if c, ok := p.LastCheck("be", "a"); !ok || c.Status != health.L7OK || c.Duration <= 0 || c.At.IsZero() {
+		t.Fatalf("last check while synced: %+v, %v", c, ok)
+	}
 	synced.Store(false)
 	waitFor(t, 2*time.Second, "a marked DOWN by its HTTP check", func() bool { return !st.Up() })
+	if c, ok := p.LastCheck("be", "a"); !ok || c.Status != health.L7RSP || !strings.Contains(c.Desc, "is synced") {
+		t.Fatalf("last check while not synced: %+v, %v; want L7RSP naming the expected string", c, ok)
+	} else {
+		t.Logf("last check: %s in %v: %s", c.Status, c.Duration, c.Desc)
+	}
+	if _, ok := p.LastCheck("be", "b"); ok {
+		t.Fatal("a result for b, which has no check")
+	}
 	if name, err := tcpAsk(addr); err != nil || name != "b" {
 		t.Fatalf("a not synced: %q, %v; want the backup b", name, err)
 	}

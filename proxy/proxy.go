@@ -19,6 +19,7 @@ import (
 
 	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/health"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
@@ -121,6 +122,24 @@ func (p *Proxy) SetWeight(backend, server string, value int, relative bool) erro
 		return fmt.Errorf("no such backend %q", backend)
 	}
 	return be.pool.SetWeight(server, value, relative)
+}
+
+// LastCheck returns the last health-check result of backend/server in the
+// live configuration, for the stats socket; false when the server has no
+// check or has not been checked yet.
+func (p *Proxy) LastCheck(backend, server string) (health.Checked, bool) {
+	s := p.current.Load()
+	if s == nil || s.backendsByName[backend] == nil {
+		return health.Checked{}, false
+	}
+	for _, srv := range s.backendsByName[backend].servers {
+		if srv.cfg.Name == server {
+			if m := srv.monitor.Load(); m != nil {
+				return m.Last()
+			}
+		}
+	}
+	return health.Checked{}, false
 }
 
 // Snapshot returns the configuration being served, or nil before Apply.

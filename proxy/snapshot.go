@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/halo-lb/halo/balancer"
@@ -66,6 +67,7 @@ type server struct {
 	addr      string // resolved IP:port
 	checkHost string // resolved check address ("addr"), "" for the server's own
 	agentHost string // resolved agent address ("agent-addr"), "" for the server's own
+	monitor   atomic.Pointer[health.Monitor]
 	// sessions tracks the established L4 sessions when on-marked-down or
 	// on-marked-up may close them; nil otherwise.
 	sessions *sessionSet
@@ -257,12 +259,14 @@ func (s *Snapshot) startChecks(log *zap.Logger) {
 			if srv.cfg.CheckPort != 0 {
 				port = strconv.Itoa(srv.cfg.CheckPort)
 			}
-			s.monitors = append(s.monitors, health.Start(health.Spec{
+			m := health.Start(health.Spec{
 				Backend: be.cfg.Name, Server: srv.cfg.Name, Addr: net.JoinHostPort(host, port),
 				Inter: srv.cfg.Inter, FastInter: srv.cfg.FastInter, DownInter: srv.cfg.DownInter,
 				Spread: s.cfg.Global.SpreadChecks, Timeout: checkTimeout(be.cfg, srv.cfg),
 				Rise: srv.cfg.Rise, Fall: srv.cfg.Fall, Up: srv.state.Up(),
-			}, checkerFor(be.cfg), checkEdges{srv}, log))
+			}, checkerFor(be.cfg), checkEdges{srv}, log)
+			srv.monitor.Store(m)
+			s.monitors = append(s.monitors, m)
 		}
 	}
 }
