@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -70,6 +71,9 @@ func ParseAgentReply(line string) (AgentReport, error) {
 	}
 	return r, nil
 }
+
+// agentReplyMax bounds how much of an agent's reply is read.
+const agentReplyMax = 1024
 
 // AgentTarget applies agent reports. The proxy implements it over the
 // server's state.
@@ -155,7 +159,9 @@ func (a *Agent) ask(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	line, err := bufio.NewReaderSize(conn, 1024).ReadString('\n')
+	// An agent's line is short; a peer that never ends it is cut off
+	// rather than read into memory until the timeout.
+	line, err := bufio.NewReader(io.LimitReader(conn, agentReplyMax)).ReadString('\n')
 	if err != nil && line == "" {
 		return "", err
 	}

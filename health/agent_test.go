@@ -1,7 +1,11 @@
 package health
 
 import (
+	"bytes"
+	"context"
+	"net"
 	"testing"
+	"time"
 )
 
 func TestParseAgentReply(t *testing.T) {
@@ -50,4 +54,26 @@ func FuzzParseAgentReply(f *testing.F) {
 			t.Fatalf("%q: admin %q", line, r.Admin)
 		}
 	})
+}
+
+// An agent that sends an endless line is read only up to agentReplyMax.
+func TestAgentReplyBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.Write(bytes.Repeat([]byte("x"), 1<<20))
+	}()
+	a := &Agent{spec: AgentSpec{Addr: ln.Addr().String(), Timeout: 2 * time.Second}}
+	line, err := a.ask(context.Background())
+	if err != nil || len(line) != agentReplyMax {
+		t.Fatalf("read %d bytes, %v; want %d", len(line), err, agentReplyMax)
+	}
 }

@@ -28,6 +28,9 @@ const (
 // at, as HAProxy's default buffer size.
 const httpCheckBody = 16 << 10
 
+// httpCheckResponseMax bounds how much of a check response is read at all.
+const httpCheckResponseMax = 1 << 20
+
 // HTTPChecker is HAProxy's "option httpchk": it sends the configured
 // request and judges the response by "http-check expect" (by default, a 2xx
 // or 3xx status passes). The connection is not reused: a check sends
@@ -73,7 +76,9 @@ func (h HTTPChecker) exchange(conn net.Conn, addr string) Result {
 	if _, err := conn.Write(req.Bytes()); err != nil {
 		return Result{Status: L4CON, Err: err}
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: c.Method})
+	// The response head and the body part that expect reads fit well in
+	// this; a server sending endless headers is cut off there.
+	resp, err := http.ReadResponse(bufio.NewReader(io.LimitReader(conn, httpCheckResponseMax)), &http.Request{Method: c.Method})
 	if err != nil {
 		if isTimeout(err) {
 			return Result{Status: L7TOUT, Err: err, Desc: "Layer7 timeout"}
