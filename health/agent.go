@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -97,48 +96,33 @@ type Agent struct {
 	spec   AgentSpec
 	target AgentTarget
 	log    *zap.Logger
-	cancel context.CancelFunc
-	done   chan struct{}
+	loop   *loop
 }
 
 // StartAgent begins asking the agent, the first time after a random part
 // of one interval.
 func StartAgent(spec AgentSpec, target AgentTarget, log *zap.Logger) *Agent {
-	ctx, cancel := context.WithCancel(context.Background())
-	a := &Agent{spec: spec, target: target, log: log, cancel: cancel, done: make(chan struct{})}
-	go a.run(ctx)
+	a := &Agent{spec: spec, target: target, log: log}
+	a.loop = startLoop(spec.Inter, a.probe)
 	return a
 }
 
 // Stop ends the agent checks and waits for one in flight.
-func (a *Agent) Stop() {
-	a.cancel()
-	<-a.done
-}
+func (a *Agent) Stop() { a.loop.stop() }
 
-func (a *Agent) run(ctx context.Context) {
-	defer close(a.done)
-	t := time.NewTimer(rand.N(a.spec.Inter) + time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		line, err := a.ask(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			r, perr := ParseAgentReply(line)
-			if perr != nil && a.log.Core().Enabled(zap.WarnLevel) {
-				a.log.Warn("agent reply not understood", zap.String("backend", a.spec.Backend), zap.String("server", a.spec.Server), zap.Error(perr))
-			}
-			a.target.AgentReport(r)
-		}
-		t.Reset(a.spec.Inter)
+func (a *Agent) probe(ctx context.Context) (time.Duration, bool) {
+	line, err := a.ask(ctx)
+	if ctx.Err() != nil {
+		return 0, false
 	}
+	if err == nil {
+		r, perr := ParseAgentReply(line)
+		if perr != nil && a.log.Core().Enabled(zap.WarnLevel) {
+			a.log.Warn("agent reply not understood", zap.String("backend", a.spec.Backend), zap.String("server", a.spec.Server), zap.Error(perr))
+		}
+		a.target.AgentReport(r)
+	}
+	return a.spec.Inter, true
 }
 
 // ask connects, sends the agent-send string, and reads one line (or up to

@@ -130,49 +130,71 @@ type Monitor struct {
 	log     *zap.Logger
 	health  int // HAProxy's counter: 0..rise+fall-1, UP when >= rise
 	last    atomic.Pointer[Checked]
-	cancel  context.CancelFunc
-	done    chan struct{}
+	loop    *loop
 }
 
 // Start begins monitoring. The first probe runs after a random part of one
 // interval, so that many servers configured together are not probed in step.
 func Start(spec Spec, checker Checker, setter StatusSetter, log *zap.Logger) *Monitor {
-	ctx, cancel := context.WithCancel(context.Background())
-	m := &Monitor{spec: spec, checker: checker, setter: setter, log: log, cancel: cancel, done: make(chan struct{})}
+	m := &Monitor{spec: spec, checker: checker, setter: setter, log: log}
 	// As HAProxy: a server starts UP but fragile, so the first failed
 	// probe takes it DOWN; a DOWN one needs rise successes.
 	if spec.Up {
 		m.health = spec.Rise
 	}
-	go m.run(ctx)
+	m.loop = startLoop(spec.Inter, m.probe)
 	return m
 }
 
 // Stop ends monitoring and waits for an in-flight probe to finish.
-func (m *Monitor) Stop() {
-	m.cancel()
-	<-m.done
+func (m *Monitor) Stop() { m.loop.stop() }
+
+func (m *Monitor) probe(ctx context.Context) (time.Duration, bool) {
+	pctx, cancel := context.WithTimeout(ctx, m.spec.Timeout)
+	r := m.checker.Check(pctx, m.spec.Addr)
+	cancel()
+	if ctx.Err() != nil {
+		return 0, false
+	}
+	m.record(r)
+	return m.interval(), true
 }
 
-func (m *Monitor) run(ctx context.Context) {
-	defer close(m.done)
-	t := time.NewTimer(rand.N(m.spec.Inter) + time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+// loop runs a probe until stopped: first after a random part of first, so
+// that probes of servers configured together are not in step, then after
+// whatever each probe returns. Only one probe is ever in flight.
+type loop struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startLoop(first time.Duration, probe func(ctx context.Context) (next time.Duration, ok bool)) *loop {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &loop{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		t := time.NewTimer(rand.N(first) + time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			next, ok := probe(ctx)
+			if !ok {
+				return
+			}
+			t.Reset(next)
 		}
-		pctx, cancel := context.WithTimeout(ctx, m.spec.Timeout)
-		r := m.checker.Check(pctx, m.spec.Addr)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		m.record(r)
-		t.Reset(m.interval())
-	}
+	}()
+	return l
+}
+
+// stop ends the loop and waits for a probe in flight.
+func (l *loop) stop() {
+	l.cancel()
+	<-l.done
 }
 
 // interval is the wait before the next probe, chosen from the health
