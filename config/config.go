@@ -155,6 +155,7 @@ type Options struct {
 	AllBackups bool
 	HTTPChk    bool
 	TCPCheck   bool
+	RedisCheck bool
 }
 
 // Agent is a server's "agent-check": a small program on the server that

@@ -61,6 +61,7 @@ type fileOptions struct {
 	AllBackups *bool `yaml:"allbackups"`
 	HTTPChk    *bool `yaml:"httpchk"`
 	TCPCheck   *bool `yaml:"tcp-check"`
+	RedisCheck *bool `yaml:"redis-check"`
 }
 
 // fileTCPStep is one "tcp-check" rule: exactly one of its keys is set.

@@ -276,6 +276,7 @@ func options(s, def *fileProxy) Options {
 		AllBackups: or(false, so.AllBackups, do.AllBackups),
 		HTTPChk:    or(false, so.HTTPChk, do.HTTPChk),
 		TCPCheck:   or(false, so.TCPCheck, do.TCPCheck),
+		RedisCheck: or(false, so.RedisCheck, do.RedisCheck),
 	}
 }
 
@@ -670,14 +671,25 @@ func (p *parser) checkTCPCheck(fc *fileConfig, be *Backend, path string) {
 	} else if fc.Defaults != nil && fc.Defaults.TCPCheck != nil {
 		steps, where = fc.Defaults.TCPCheck, "defaults.tcp-check"
 	}
+	checkers := 0
+	for _, on := range []bool{be.Options.HTTPChk, be.Options.TCPCheck, be.Options.RedisCheck} {
+		if on {
+			checkers++
+		}
+	}
+	if checkers > 1 {
+		p.at(path+".option", "httpchk, tcp-check and redis-check exclude each other")
+		return
+	}
+	if be.Options.RedisCheck {
+		// HAProxy's "option redis-check": PING, expect +PONG.
+		be.TCPCheck = []TCPStep{{Action: "connect"}, {Action: "send", Data: []byte("PING\r\n")},
+			{Action: "expect", Data: []byte("+PONG\r\n"), Pattern: "+PONG\r\n"}}
+	}
 	if !be.Options.TCPCheck {
 		if steps != nil && where != "defaults.tcp-check" {
 			p.at(where, "tcp-check needs option tcp-check in this backend")
 		}
-		return
-	}
-	if be.Options.HTTPChk {
-		p.at(path+".option", "option httpchk and option tcp-check exclude each other")
 		return
 	}
 	script := []TCPStep{}

@@ -259,61 +259,75 @@ backends:
 	}
 }
 
-// TestTCPCheckScript: with option tcp-check, a server whose answer to the
-// script's PING is not +PONG is marked DOWN, though it accepts connections.
+// TestTCPCheckScript: with option tcp-check (a PING/+PONG script) or option
+// redis-check (the same, built in), a server whose answer to PING is not
+// +PONG is marked DOWN, though it accepts connections.
 func TestTCPCheckScript(t *testing.T) {
-	a, b := startTCPBackend(t, "a"), startTCPBackend(t, "b")
-	var healthy atomic.Bool
-	healthy.Store(true)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
+	for _, variant := range []string{"tcp-check", "redis-check"} {
+		t.Run(variant, func(t *testing.T) {
+			a, b := startTCPBackend(t, "a"), startTCPBackend(t, "b")
+			var healthy atomic.Bool
+			healthy.Store(true)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
-				return
+				t.Fatal(err)
 			}
+			t.Cleanup(func() { ln.Close() })
 			go func() {
-				defer c.Close()
-				buf := make([]byte, 64)
-				n, _ := c.Read(buf)
-				if string(buf[:n]) == "PING\r\n" && healthy.Load() {
-					io.WriteString(c, "+PONG\r\n")
-				} else {
-					io.WriteString(c, "-LOADING Redis is loading the dataset in memory\r\n")
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						buf := make([]byte, 64)
+						n, _ := c.Read(buf)
+						if string(buf[:n]) == "PING\r\n" && healthy.Load() {
+							io.WriteString(c, "+PONG\r\n")
+						} else {
+							io.WriteString(c, "-LOADING Redis is loading the dataset in memory\r\n")
+						}
+					}()
 				}
 			}()
-		}
-	}()
-	_, checkPort, _ := net.SplitHostPort(ln.Addr().String())
-	p := startProxy(t, `
+			_, checkPort, _ := net.SplitHostPort(ln.Addr().String())
+			checks := `
+    option: {tcp-check: true}
+    tcp-check:
+      - connect: {port: ` + checkPort + `}
+      - send: "PING\r\n"
+      - expect: {string: "+PONG"}`
+			if variant == "redis-check" {
+				checks = `
+    option: {redis-check: true}
+    default-server: {port: ` + checkPort + `}`
+			}
+			p := startProxy(t, `
 defaults: {timeout: {connect: 1s, client: 5s, server: 5s, check: 500ms}}
 frontends:
   fe: {bind: "127.0.0.1:0", default_backend: be}
 backends:
-  be:
-    option: {tcp-check: true}
-    tcp-check:
-      - connect: {port: `+checkPort+`}
-      - send: "PING\r\n"
-      - expect: {string: "+PONG"}
+  be:`+checks+`
     servers:
       - {name: a, address: "{{a}}", check: true, inter: 50ms, rise: 1, fall: 1}
       - {name: b, address: "{{b}}", backup: true}
 `, a, b)
-	addr := frontendAddr(t, p, "fe")
-	st := p.Registry().Lookup("be", "a")
-	time.Sleep(200 * time.Millisecond)
-	if !st.Up() {
-		t.Fatal("a DOWN while it answers +PONG")
-	}
-	healthy.Store(false)
-	waitFor(t, 2*time.Second, "a marked DOWN by its tcp-check", func() bool { return !st.Up() })
-	if name, err := tcpAsk(addr); err != nil || name != "b" {
-		t.Fatalf("a failing its tcp-check: %q, %v; want b", name, err)
+			addr := frontendAddr(t, p, "fe")
+			st := p.Registry().Lookup("be", "a")
+			time.Sleep(200 * time.Millisecond)
+			if !st.Up() {
+				t.Fatal("a DOWN while it answers +PONG")
+			}
+			healthy.Store(false)
+			waitFor(t, 2*time.Second, "a marked DOWN by its check", func() bool { return !st.Up() })
+			if name, err := tcpAsk(addr); err != nil || name != "b" {
+				t.Fatalf("a failing its check: %q, %v; want b", name, err)
+			}
+			if c, ok := p.LastCheck("be", "a"); !ok || c.Status != health.L7RSP {
+				t.Fatalf("last check: %+v, %v; want L7RSP", c, ok)
+			}
+		})
 	}
 }
 
