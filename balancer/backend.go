@@ -100,6 +100,7 @@ type Backend struct {
 	// counter costs every pick a contended cache line).
 	served      atomic.Int64
 	countServed bool
+	hashed      bool // spec.Hashed(), looked up once rather than per pick
 
 	mu       sync.Mutex // serializes Rebuild and the ramp timer
 	ramp     *time.Timer
@@ -133,7 +134,7 @@ func NewBackend(name string, spec Spec, members []Member) (*Backend, error) {
 	if spec.Draws <= 0 {
 		spec.Draws = 2
 	}
-	b := &Backend{Name: name, spec: spec, members: members, countServed: spec.Consistent && spec.BalanceFactor > 0}
+	b := &Backend{Name: name, spec: spec, members: members, countServed: spec.Consistent && spec.BalanceFactor > 0, hashed: spec.Hashed()}
 	b.Rebuild()
 	for _, m := range members {
 		m.State.observe(b)
@@ -178,7 +179,7 @@ func (b *Backend) Acquire(key uint64, hasKey bool) (int, Result) {
 		return -1, NoServer
 	}
 	policy := p.policy
-	if !hasKey && b.spec.Hashed() {
+	if !hasKey && b.hashed {
 		policy = p.rotation
 	}
 	// A racing session can take the last slot between Pick and acquire;
@@ -191,7 +192,7 @@ func (b *Backend) Acquire(key uint64, hasKey bool) (int, Result) {
 		if b.take(p, i) {
 			return i, Assigned
 		}
-		if policy != p.rotation && b.spec.Hashed() && b.spec.BalanceFactor == 0 {
+		if policy != p.rotation && b.hashed && b.spec.BalanceFactor == 0 {
 			return i, ServerFull
 		}
 	}

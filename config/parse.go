@@ -539,14 +539,20 @@ func checkServerAddress(addr string) error {
 	return nil
 }
 
+// backendSection is the file section a backend was written in: its
+// backends entry, or its listen entry.
+func backendSection(fc *fileConfig, name string) *fileProxy {
+	if s, ok := fc.Listen[name]; ok {
+		return s
+	}
+	return fc.Backends[name]
+}
+
 // checkBalance parses the backend's balance line (its own or the one it
 // inherits from defaults) into be.Balance, and checks that it fits the
 // backend: HTTP algorithms in mode http, "first" with maxconn.
 func (p *parser) checkBalance(fc *fileConfig, be *Backend, path string) {
-	section := fc.Backends[be.Name]
-	if s, ok := fc.Listen[be.Name]; ok {
-		section = s
-	}
+	section := backendSection(fc, be.Name)
 	line, where := "roundrobin", ""
 	if section != nil && section.Balance != nil {
 		line, where = *section.Balance, path+".balance"
@@ -577,10 +583,7 @@ func (p *parser) checkBalance(fc *fileConfig, be *Backend, path string) {
 // checkHTTPCheck builds be.HTTPCheck from "option httpchk" and the
 // http-check section (the backend's own or the one from defaults).
 func (p *parser) checkHTTPCheck(fc *fileConfig, be *Backend, path string) {
-	section := fc.Backends[be.Name]
-	if s, ok := fc.Listen[be.Name]; ok {
-		section = s
-	}
+	section := backendSection(fc, be.Name)
 	hc, where := (*fileHTTPCheck)(nil), ""
 	if section != nil && section.HTTPCheck != nil {
 		hc, where = section.HTTPCheck, path+".http-check"
@@ -661,10 +664,7 @@ func parseStatusRanges(s string) ([][2]int, error) {
 // checkTCPCheck builds be.TCPCheck from "option tcp-check" and its
 // tcp-check rules (the backend's own or those from defaults).
 func (p *parser) checkTCPCheck(fc *fileConfig, be *Backend, path string) {
-	section := fc.Backends[be.Name]
-	if s, ok := fc.Listen[be.Name]; ok {
-		section = s
-	}
+	section := backendSection(fc, be.Name)
 	steps, where := []*fileTCPStep(nil), ""
 	if section != nil && section.TCPCheck != nil {
 		steps, where = section.TCPCheck, path+".tcp-check"

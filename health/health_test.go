@@ -24,23 +24,32 @@ func (e *edges) SetHealthy(up bool) {
 	e.ch <- up
 }
 
-func listen(t *testing.T) net.Listener {
+// serveConns listens on a free loopback port and runs handle on each
+// connection in a goroutine of its own, closing the connection afterwards.
+func serveConns(t *testing.T, handle func(net.Conn)) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			c.Close()
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
 		}
 	}()
 	return ln
 }
+
+// listen accepts connections and closes them at once.
+func listen(t *testing.T) net.Listener { return serveConns(t, func(net.Conn) {}) }
 
 func TestTCPChecker(t *testing.T) {
 	ln := listen(t)

@@ -96,28 +96,13 @@ func TestHTTPCheckerExpectations(t *testing.T) {
 	}
 }
 
-// rawServer answers every connection with what reply writes.
+// rawServer reads one line of each connection and answers with reply.
 func rawServer(t *testing.T, reply func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				bufio.NewReader(c).ReadString('\n')
-				reply(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return serveConns(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		reply(c)
+	}).Addr().String()
 }
 
 func TestHTTPCheckerFailures(t *testing.T) {

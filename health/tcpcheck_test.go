@@ -17,34 +17,19 @@ import (
 // the connection after the first answer when closeAfter is set.
 func lineServer(t *testing.T, closeAfter bool, answer func(string) string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return serveConns(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					c.Write([]byte(answer(line)))
-					if closeAfter {
-						return
-					}
-				}
-			}()
+			c.Write([]byte(answer(line)))
+			if closeAfter {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	}).Addr().String()
 }
 
 func redisLike(line string) string {

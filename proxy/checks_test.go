@@ -23,20 +23,7 @@ import (
 // other server.
 func TestCheckAddrAndPort(t *testing.T) {
 	a, b := startTCPBackend(t, "a"), startTCPBackend(t, "b")
-	checkLn, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Skipf("127.0.0.2 is not usable here: %v", err)
-	}
-	go func() {
-		for {
-			c, err := checkLn.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	checkPort := checkLn.Addr().(*net.TCPAddr).Port
+	check := startCheckListener(t, "127.0.0.2:0")
 	p := startProxy(t, `
 defaults: {timeout: {connect: 1s, client: 5s, server: 5s, check: 500ms}}
 frontends:
@@ -44,7 +31,7 @@ frontends:
 backends:
   be:
     servers:
-      - {name: a, address: "{{a}}", check: true, addr: 127.0.0.2, port: `+strconv.Itoa(checkPort)+`, inter: 50ms, fastinter: 20ms, fall: 2}
+      - {name: a, address: "{{a}}", check: true, addr: 127.0.0.2, port: `+check.port()+`, inter: 50ms, fastinter: 20ms, fall: 2}
       - {name: b, address: "{{b}}"}
 `, a, b)
 	addr := frontendAddr(t, p, "fe")
@@ -53,7 +40,7 @@ backends:
 	if !st.Up() {
 		t.Fatal("a is DOWN while its check address answers")
 	}
-	checkLn.Close()
+	check.ln.Close()
 	waitFor(t, 2*time.Second, "a marked DOWN by its check address", func() bool { return !st.Up() })
 	for range 10 {
 		if name, err := tcpAsk(addr); err != nil || name != "b" {
@@ -68,14 +55,16 @@ backends:
 	}
 }
 
-// checkListener accepts and closes connections: a health-check target that
-// a test can take down and bring back on the same port.
+// checkListener is a health-check target (a clustercheck, an agent, a
+// Redis) on its own port, which a test can take down and bring back.
 type checkListener struct {
 	ln   net.Listener
 	addr string
 }
 
-func startCheckListener(t *testing.T, addr string) *checkListener {
+// serveConns listens on addr and runs handle on each connection in a
+// goroutine of its own, closing the connection afterwards.
+func serveConns(t *testing.T, addr string, handle func(net.Conn)) *checkListener {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -87,11 +76,20 @@ func startCheckListener(t *testing.T, addr string) *checkListener {
 			if err != nil {
 				return
 			}
-			c.Close()
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
 		}
 	}()
 	t.Cleanup(func() { ln.Close() })
 	return &checkListener{ln: ln, addr: ln.Addr().String()}
+}
+
+// startCheckListener accepts connections and closes them at once: a TCP
+// check passes while it listens.
+func startCheckListener(t *testing.T, addr string) *checkListener {
+	return serveConns(t, addr, func(net.Conn) {})
 }
 
 func (c *checkListener) port() string { return strconv.Itoa(c.ln.Addr().(*net.TCPAddr).Port) }
@@ -268,30 +266,16 @@ func TestTCPCheckScript(t *testing.T) {
 			a, b := startTCPBackend(t, "a"), startTCPBackend(t, "b")
 			var healthy atomic.Bool
 			healthy.Store(true)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { ln.Close() })
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer c.Close()
-						buf := make([]byte, 64)
-						n, _ := c.Read(buf)
-						if string(buf[:n]) == "PING\r\n" && healthy.Load() {
-							io.WriteString(c, "+PONG\r\n")
-						} else {
-							io.WriteString(c, "-LOADING Redis is loading the dataset in memory\r\n")
-						}
-					}()
+			redis := serveConns(t, "127.0.0.1:0", func(c net.Conn) {
+				buf := make([]byte, 64)
+				n, _ := c.Read(buf)
+				if string(buf[:n]) == "PING\r\n" && healthy.Load() {
+					io.WriteString(c, "+PONG\r\n")
+				} else {
+					io.WriteString(c, "-LOADING Redis is loading the dataset in memory\r\n")
 				}
-			}()
-			_, checkPort, _ := net.SplitHostPort(ln.Addr().String())
+			})
+			checkPort := redis.port()
 			checks := `
     option: {tcp-check: true}
     tcp-check:
@@ -340,24 +324,9 @@ type agentServer struct {
 
 func startAgent(t *testing.T, reply string) *agentServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	a := &agentServer{}
 	a.reply.Store(reply)
-	_, a.port, _ = net.SplitHostPort(ln.Addr().String())
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			io.WriteString(c, a.reply.Load().(string))
-			c.Close()
-		}
-	}()
+	a.port = serveConns(t, "127.0.0.1:0", func(c net.Conn) { io.WriteString(c, a.reply.Load().(string)) }).port()
 	return a
 }
 

@@ -249,7 +249,7 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 //go:noinline
 func (be *backend) acquireFor(ctx *fasthttp.RequestCtx, ex *exchange) (int, error) {
 	key, hasKey := uint64(0), false
-	if be.cfg.Balance.Hashed() {
+	if be.hashed {
 		key, hasKey = keyOf(&be.cfg.Balance, be.header, ctx)
 	}
 	idx, waited, err := be.queue.acquire(key, hasKey)

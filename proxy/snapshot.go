@@ -49,6 +49,8 @@ type backend struct {
 	counters *Counters
 	dialer   net.Dialer
 	header   []byte // balance hdr(NAME)'s NAME
+	hashed   bool   // the balance algorithm hashes a key of the request
+	bySource bool   // balance source: the key is the client address
 	log      *zap.Logger
 }
 
@@ -210,6 +212,8 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 	be.pool = pool
 	be.queue = newQueue(pool, members, maxQueue, bc.Timeouts.Queue)
 	be.header = []byte(bc.Balance.Header)
+	be.hashed = bc.Balance.Hashed()
+	be.bySource = bc.Balance.Algorithm == "source"
 	return be, nil
 }
 

@@ -111,7 +111,7 @@ func (fe *frontend) serveTCP(c *net.TCPConn) {
 func (be *backend) connect(ss *session, c *net.TCPConn) (*net.TCPConn, *server) {
 	var key uint64
 	hasKey := false
-	if be.cfg.Balance.Algorithm == "source" {
+	if be.bySource {
 		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 			key, hasKey = sourceKey(a.IP)
 		}
