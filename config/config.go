@@ -32,6 +32,7 @@ const (
 	DefaultWeight        = 1
 	DefaultRetries       = 3
 	DefaultHardStopAfter = 30 * time.Second
+	DefaultErrorLimit    = 10
 )
 
 // Config is one validated, fully resolved configuration. It is never modified
@@ -85,6 +86,10 @@ type Backend struct {
 	// TCPCheck is the "tcp-check" script of "option tcp-check"; nil means
 	// a plain TCP connect check.
 	TCPCheck []TCPStep
+	// DBCheck is a database check (option mysql-check, pgsql-check,
+	// galera-check, mysql-replica-check or pgsql-standby-check); nil
+	// without one.
+	DBCheck  *DBCheck
 	Timeouts Timeouts
 	Options  Options
 	Servers  []Server
@@ -127,7 +132,72 @@ type Server struct {
 	MaxConn   int
 	MaxQueue  int
 	SlowStart time.Duration
+	// Observe is the passive check, "layer4" or "layer7" ("" for none):
+	// ErrorLimit consecutive errors seen in live traffic trigger OnError
+	// (fastinter, fail-check, sudden-death or mark-down).
+	Observe    string
+	ErrorLimit int
+	OnError    string
 }
+
+// The database checks, as DBCheck.Kind.
+const (
+	DBMySQL        = "mysql-check"         // HAProxy's: log in, expect OK
+	DBPgSQL        = "pgsql-check"         // HAProxy's: start-up, expect an authentication request
+	DBGalera       = "galera-check"        // Galera node state, one query
+	DBMySQLReplica = "mysql-replica-check" // SHOW REPLICA STATUS, heartbeat
+	DBPgSQLStandby = "pgsql-standby-check" // pg_is_in_recovery, replay lag
+)
+
+// DBCheck is a database health check.
+type DBCheck struct {
+	Kind     string
+	User     string
+	Password Secret
+	// Database is the PostgreSQL database to connect to ("" : the user's).
+	Database string
+	// AllowDonor keeps a Galera node in state 2 (Donor/Desynced) UP
+	// while it serves an SST, unless wsrep_sst_donor_rejects_queries is
+	// on; AllowReadOnly keeps a node with read_only=ON UP.
+	AllowDonor    bool
+	AllowReadOnly bool
+	// MaxRecvQueue is the most write sets a Galera node may have waiting
+	// to be applied (wsrep_local_recv_queue) before it counts as lagging;
+	// 0: no bound.
+	MaxRecvQueue int
+	// MaxLag is how far a replica may be behind before it counts as
+	// lagging.
+	MaxLag time.Duration
+	// Heartbeat is "schema.table.column" of a timestamp (UTC, DATETIME(6))
+	// that a writer keeps updating on the primary; "" reads only
+	// Seconds_Behind_Master.
+	Heartbeat string
+	// DrainOnLag drains a lagging server (no new sessions; established
+	// ones go on) instead of marking it DOWN ("on-lag drain").
+	DrainOnLag bool
+}
+
+// Secret is a credential. It prints, logs and marshals as "<redacted>", so
+// that it reaches no log or dump by accident; Reveal returns it.
+type Secret string
+
+const redacted = "<redacted>"
+
+// Reveal returns the secret itself, for the one place that sends it.
+func (s Secret) Reveal() string { return string(s) }
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString keeps %#v from printing the secret.
+func (s Secret) GoString() string { return s.String() }
+
+// MarshalText keeps encoders (JSON, zap) from writing the secret.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Timeouts are HAProxy's "timeout" values; zero means no timeout.
 type Timeouts struct {

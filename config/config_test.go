@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -259,4 +260,27 @@ func FuzzParseBalance(f *testing.F) {
 			t.Fatalf("%q parsed to %+v, written back as %q, which parses to %+v, %v", line, b, b.String(), again, err)
 		}
 	})
+}
+
+// A password given in the file or in a password-file shows nowhere: not in
+// %v, %+v or %#v of the configuration, not in its JSON.
+func TestPasswordsAreRedacted(t *testing.T) {
+	cfg, err := Load("testdata/valid/dbchecks.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := cfg.Backend("galera")
+	if got := be.DBCheck.Password.Reveal(); got != "galera-check-secret" {
+		t.Fatalf("password from password-file = %q, want galera-check-secret", got)
+	}
+	if got := cfg.Backend("replicas").DBCheck.Password.Reveal(); got != "s3cret" {
+		t.Fatalf("password = %q, want s3cret", got)
+	}
+	js, _ := json.Marshal(cfg)
+	for _, out := range []string{fmt.Sprintf("%v", *be.DBCheck), fmt.Sprintf("%+v", *be.DBCheck),
+		fmt.Sprintf("%#v", *be.DBCheck), fmt.Sprint(be.DBCheck.Password), string(js)} {
+		if strings.Contains(out, "galera-check-secret") || strings.Contains(out, "s3cret") {
+			t.Errorf("a password shows in %s", out)
+		}
+	}
 }

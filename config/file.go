@@ -62,6 +62,36 @@ type fileOptions struct {
 	HTTPChk    *bool `yaml:"httpchk"`
 	TCPCheck   *bool `yaml:"tcp-check"`
 	RedisCheck *bool `yaml:"redis-check"`
+	// The database checks take their settings as a mapping; which keys
+	// each accepts is checked by dbCheckKeys.
+	MySQLCheck        *fileDBCheck `yaml:"mysql-check"`
+	PgSQLCheck        *fileDBCheck `yaml:"pgsql-check"`
+	GaleraCheck       *fileDBCheck `yaml:"galera-check"`
+	MySQLReplicaCheck *fileDBCheck `yaml:"mysql-replica-check"`
+	PgSQLStandbyCheck *fileDBCheck `yaml:"pgsql-standby-check"`
+}
+
+// fileDBCheck holds the settings of every database check.
+type fileDBCheck struct {
+	User          *string   `yaml:"user" validate:"omitempty,min=1,max=256"`
+	Password      *string   `yaml:"password"`
+	PasswordFile  *string   `yaml:"password-file" validate:"omitempty,min=1"`
+	Database      *string   `yaml:"database" validate:"omitempty,min=1,max=256"`
+	AllowDonor    *bool     `yaml:"allow-donor"`
+	AllowReadOnly *bool     `yaml:"allow-read-only"`
+	MaxRecvQueue  *int      `yaml:"max-recv-queue" validate:"omitempty,min=1"`
+	MaxLag        *Duration `yaml:"max-lag" validate:"omitempty,min=1"`
+	Heartbeat     *string   `yaml:"heartbeat"`
+	OnLag         *string   `yaml:"on-lag" validate:"omitempty,oneof=down drain"`
+}
+
+// Which keys each database check accepts.
+var dbCheckKeys = map[string]map[string]bool{
+	"mysql-check":         set("user"),
+	"pgsql-check":         set("user"),
+	"galera-check":        set("user", "password", "password-file", "allow-donor", "allow-read-only", "max-recv-queue", "on-lag"),
+	"mysql-replica-check": set("user", "password", "password-file", "max-lag", "heartbeat", "on-lag"),
+	"pgsql-standby-check": set("user", "password", "password-file", "database", "max-lag", "on-lag"),
 }
 
 // fileTCPStep is one "tcp-check" rule: exactly one of its keys is set.
@@ -128,6 +158,9 @@ type fileServer struct {
 	MaxConn      *int      `yaml:"maxconn" validate:"omitempty,min=0,max=1000000"`
 	MaxQueue     *int      `yaml:"maxqueue" validate:"omitempty,min=0,max=1000000"`
 	SlowStart    *Duration `yaml:"slowstart"`
+	Observe      *string   `yaml:"observe" validate:"omitempty,oneof=layer4 layer7"`
+	ErrorLimit   *int      `yaml:"error-limit" validate:"omitempty,min=1,max=1000000"`
+	OnError      *string   `yaml:"on-error" validate:"omitempty,oneof=fastinter fail-check sudden-death mark-down"`
 }
 
 // Which keys each kind of section accepts. HAProxy's "defaults" section may

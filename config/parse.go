@@ -254,6 +254,28 @@ func timeouts(s, def *fileProxy) Timeouts {
 	return t
 }
 
+// namesChecker reports whether o sets any of the options that choose a
+// health checker.
+func (o *fileOptions) namesChecker() bool {
+	return o != nil && (o.HTTPChk != nil || o.TCPCheck != nil || o.RedisCheck != nil || o.MySQLCheck != nil ||
+		o.PgSQLCheck != nil || o.GaleraCheck != nil || o.MySQLReplicaCheck != nil || o.PgSQLStandbyCheck != nil)
+}
+
+// checkerOptions returns the options that choose a section's health
+// checker, and their key path: the section's own when it names a checker,
+// otherwise those of defaults. As in HAProxy, where the last "option
+// ...-check" line wins, a backend's checker replaces the one of defaults
+// rather than adding to it.
+func checkerOptions(s, def *fileProxy, path string) (*fileOptions, string) {
+	if s != nil && s.Option.namesChecker() {
+		return s.Option, path + ".option"
+	}
+	if def != nil && def.Option != nil {
+		return def.Option, "defaults.option"
+	}
+	return &fileOptions{}, ""
+}
+
 func options(s, def *fileProxy) Options {
 	so, do := s.Option, def.Option
 	if so == nil {
@@ -262,6 +284,7 @@ func options(s, def *fileProxy) Options {
 	if do == nil {
 		do = &fileOptions{}
 	}
+	co, _ := checkerOptions(s, def, "")
 	tcpka := or(false, so.TCPKA, do.TCPKA)
 	return Options{
 		TCPKA:      tcpka,
@@ -274,9 +297,9 @@ func options(s, def *fileProxy) Options {
 		// default, unlike HAProxy: nothing was sent, so it is always safe.
 		Redispatch: or(true, so.Redispatch, do.Redispatch),
 		AllBackups: or(false, so.AllBackups, do.AllBackups),
-		HTTPChk:    or(false, so.HTTPChk, do.HTTPChk),
-		TCPCheck:   or(false, so.TCPCheck, do.TCPCheck),
-		RedisCheck: or(false, so.RedisCheck, do.RedisCheck),
+		HTTPChk:    or(false, co.HTTPChk),
+		TCPCheck:   or(false, co.TCPCheck),
+		RedisCheck: or(false, co.RedisCheck),
 	}
 }
 
@@ -331,6 +354,9 @@ func resolveBackend(name string, s, def *fileProxy) *Backend {
 			MaxConn:             or(0, fs.MaxConn, bd.MaxConn, dd.MaxConn),
 			MaxQueue:            or(0, fs.MaxQueue, bd.MaxQueue, dd.MaxQueue),
 			SlowStart:           dur(0, fs.SlowStart, bd.SlowStart, dd.SlowStart),
+			Observe:             or("", fs.Observe, bd.Observe, dd.Observe),
+			ErrorLimit:          or(DefaultErrorLimit, fs.ErrorLimit, bd.ErrorLimit, dd.ErrorLimit),
+			OnError:             or("fail-check", fs.OnError, bd.OnError, dd.OnError),
 		})
 	}
 	for i, fs := range s.Servers {
@@ -429,6 +455,7 @@ func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 		p.checkBalance(fc, be, path)
 		p.checkHTTPCheck(fc, be, path)
 		p.checkTCPCheck(fc, be, path)
+		p.checkDBCheck(fc, be, path)
 		names := map[string]bool{}
 		for i, s := range be.Servers {
 			sp := fmt.Sprintf("%s.servers[%d]", path, i)
@@ -451,6 +478,12 @@ func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 				if err := checkServerAddress(net.JoinHostPort(s.Agent.Addr, "1")); err != nil {
 					p.at(sp+".agent-addr", "invalid agent address %q: want an IP address or a host name", s.Agent.Addr)
 				}
+			}
+			if s.Observe != "" && !s.Check {
+				p.at(sp+".observe", "observe needs check on this server: errors seen in traffic act through its health check")
+			}
+			if s.Observe == "layer7" && be.Mode != ModeHTTP {
+				p.at(sp+".observe", "observe layer7 reads HTTP responses and needs mode http; this backend is in mode %s", be.Mode)
 			}
 			if s.CheckAddr != "" {
 				if err := checkServerAddress(net.JoinHostPort(s.CheckAddr, "1")); err != nil {
@@ -671,14 +704,17 @@ func (p *parser) checkTCPCheck(fc *fileConfig, be *Backend, path string) {
 	} else if fc.Defaults != nil && fc.Defaults.TCPCheck != nil {
 		steps, where = fc.Defaults.TCPCheck, "defaults.tcp-check"
 	}
+	opts, _ := checkerOptions(section, fc.Defaults, path)
 	checkers := 0
-	for _, on := range []bool{be.Options.HTTPChk, be.Options.TCPCheck, be.Options.RedisCheck} {
+	for _, on := range []bool{be.Options.HTTPChk, be.Options.TCPCheck, be.Options.RedisCheck,
+		opts.MySQLCheck != nil, opts.PgSQLCheck != nil, opts.GaleraCheck != nil,
+		opts.MySQLReplicaCheck != nil, opts.PgSQLStandbyCheck != nil} {
 		if on {
 			checkers++
 		}
 	}
 	if checkers > 1 {
-		p.at(path+".option", "httpchk, tcp-check and redis-check exclude each other")
+		p.at(path+".option", "httpchk, tcp-check, redis-check, mysql-check, pgsql-check, galera-check, mysql-replica-check and pgsql-standby-check exclude each other: a server has one health check")
 		return
 	}
 	if be.Options.RedisCheck {
