@@ -9,9 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -44,6 +46,10 @@ type Result struct {
 	// example "Layer7 wrong status: 503 Service Unavailable"); "" lets
 	// describe derive one from Err.
 	Desc string
+	// Lagging marks a failed check whose only fault is replication lag:
+	// the server's monitor drains it instead of failing the check when
+	// its configuration says so (on-lag drain).
+	Lagging bool
 }
 
 // Checker probes a target once. Implementations must honour ctx's deadline.
@@ -120,6 +126,35 @@ type Spec struct {
 	Fall    int
 	// Up is the server's state when monitoring starts.
 	Up bool
+	// DrainOnLag drains a server whose check fails only for lag
+	// (Result.Lagging) instead of counting a failed check; the setter
+	// must then implement Drainer.
+	DrainOnLag bool
+	// ErrorLimit and OnError are the passive check: ErrorLimit consecutive
+	// errors reported by Observed trigger OnError. 0 disables it.
+	ErrorLimit int
+	OnError    OnError
+}
+
+// OnError is what a passive check does when traffic to a server has shown
+// ErrorLimit consecutive errors, as HAProxy's on-error.
+type OnError string
+
+// The on-error actions.
+const (
+	OnErrorFastInter   OnError = "fastinter"    // check again after fastinter
+	OnErrorFailCheck   OnError = "fail-check"   // count one failed check
+	OnErrorSuddenDeath OnError = "sudden-death" // leave one check before DOWN, then fail one
+	OnErrorMarkDown    OnError = "mark-down"    // DOWN at once
+)
+
+// HANA is the check status of a passive check's verdict (HAProxy's "Health
+// analyze").
+const HANA Status = "HANA"
+
+// Drainer receives lag edges of a check with DrainOnLag.
+type Drainer interface {
+	SetLagDrain(lagging bool)
 }
 
 // Monitor checks one server until stopped. Only one probe is ever in flight.
@@ -128,9 +163,14 @@ type Monitor struct {
 	checker Checker
 	setter  StatusSetter
 	log     *zap.Logger
-	health  int // HAProxy's counter: 0..rise+fall-1, UP when >= rise
 	last    atomic.Pointer[Checked]
 	loop    *loop
+	// errors counts consecutive errors reported by Observed.
+	errors atomic.Int64
+
+	mu       sync.Mutex // guards health and draining: probes and traffic both report
+	health   int        // HAProxy's counter: 0..rise+fall-1, UP when >= rise
+	draining bool
 }
 
 // Start begins monitoring. The first probe runs after a random part of one
@@ -146,8 +186,54 @@ func Start(spec Spec, checker Checker, setter StatusSetter, log *zap.Logger) *Mo
 	return m
 }
 
-// Stop ends monitoring and waits for an in-flight probe to finish.
-func (m *Monitor) Stop() { m.loop.stop() }
+// Stop ends monitoring, waits for an in-flight probe to finish and closes
+// the checker's connections if it keeps any.
+func (m *Monitor) Stop() {
+	m.loop.stop()
+	if c, ok := m.checker.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
+
+// Observed reports the outcome of one use of the server by live traffic,
+// for the passive check: ErrorLimit errors in a row trigger OnError, and a
+// success starts the count again. Safe to call from any goroutine; a
+// success costs one atomic load.
+func (m *Monitor) Observed(ok bool) {
+	if m.spec.ErrorLimit == 0 {
+		return
+	}
+	if ok {
+		if m.errors.Load() != 0 {
+			m.errors.Store(0)
+		}
+		return
+	}
+	if m.errors.Add(1) < int64(m.spec.ErrorLimit) {
+		return
+	}
+	m.errors.Store(0)
+	desc := fmt.Sprintf("%d consecutive errors in traffic (observe), on-error %s", m.spec.ErrorLimit, m.spec.OnError)
+	r := Result{Status: HANA, Desc: desc}
+	m.mu.Lock()
+	switch m.spec.OnError {
+	case OnErrorFastInter:
+		// Only the sooner check below.
+		m.last.Store(&Checked{Result: r, At: time.Now(), Desc: desc})
+	case OnErrorSuddenDeath:
+		if m.health > m.spec.Rise {
+			m.health = m.spec.Rise + 1
+		}
+		m.recordLocked(r)
+	case OnErrorMarkDown:
+		m.health = m.spec.Rise
+		m.recordLocked(r)
+	default: // fail-check
+		m.recordLocked(r)
+	}
+	m.mu.Unlock()
+	m.loop.soon(cmp.Or(m.spec.FastInter, m.spec.Inter))
+}
 
 func (m *Monitor) probe(ctx context.Context) (time.Duration, bool) {
 	pctx, cancel := context.WithTimeout(ctx, m.spec.Timeout)
@@ -166,29 +252,47 @@ func (m *Monitor) probe(ctx context.Context) (time.Duration, bool) {
 type loop struct {
 	cancel context.CancelFunc
 	done   chan struct{}
+	sooner chan time.Duration
 }
 
 func startLoop(first time.Duration, probe func(ctx context.Context) (next time.Duration, ok bool)) *loop {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &loop{cancel: cancel, done: make(chan struct{})}
+	l := &loop{cancel: cancel, done: make(chan struct{}), sooner: make(chan time.Duration, 1)}
 	go func() {
 		defer close(l.done)
-		t := time.NewTimer(rand.N(first) + time.Millisecond)
+		wait := rand.N(first) + time.Millisecond
+		due := time.Now().Add(wait)
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case d := <-l.sooner:
+				if at := time.Now().Add(d); at.Before(due) {
+					due = at
+					t.Reset(d)
+				}
+				continue
 			case <-t.C:
 			}
 			next, ok := probe(ctx)
 			if !ok {
 				return
 			}
+			due = time.Now().Add(next)
 			t.Reset(next)
 		}
 	}()
 	return l
+}
+
+// soon moves the next probe to within d, if it was due later.
+func (l *loop) soon(d time.Duration) {
+	select {
+	case l.sooner <- d:
+	default: // one is pending already
+	}
 }
 
 // stop ends the loop and waits for a probe in flight.
@@ -203,9 +307,12 @@ func (l *loop) stop() {
 // spread by up to Spread percent either way.
 func (m *Monitor) interval() time.Duration {
 	d := m.spec.Inter
+	m.mu.Lock()
+	health := m.health
+	m.mu.Unlock()
 	switch top := m.spec.Rise + m.spec.Fall - 1; {
-	case m.health == top:
-	case m.health == 0:
+	case health == top:
+	case health == 0:
 		d = cmp.Or(m.spec.DownInter, d)
 	default:
 		d = cmp.Or(m.spec.FastInter, d)
@@ -236,6 +343,33 @@ func (m *Monitor) Last() (Checked, bool) {
 }
 
 func (m *Monitor) record(r Result) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.spec.DrainOnLag {
+		drain := r.Lagging
+		if drain {
+			r.OK = true // the server is healthy, only behind
+		}
+		if drain != m.draining {
+			m.draining = drain
+			if d, ok := m.setter.(Drainer); ok {
+				d.SetLagDrain(drain)
+			}
+			what := "no longer lagging, takes new sessions again"
+			if drain {
+				what = "lagging, drained"
+			}
+			m.log.Warn(fmt.Sprintf("server %s/%s is %s", m.spec.Backend, m.spec.Server, what),
+				zap.String("backend", m.spec.Backend), zap.String("server", m.spec.Server),
+				zap.String("check_desc", r.Desc))
+		}
+	}
+	m.recordLocked(r)
+}
+
+// recordLocked keeps r as the last check and applies it to the health
+// counter, reporting an UP or DOWN edge. m.mu is held.
+func (m *Monitor) recordLocked(r Result) {
 	desc := r.Desc
 	if desc == "" && r.Err != nil {
 		desc = describe(r)
@@ -270,7 +404,7 @@ func (m *Monitor) record(r Result) {
 		zap.String("backend", m.spec.Backend), zap.String("server", m.spec.Server),
 		zap.String("check_status", string(r.Status)), zap.Duration("check_duration", r.Duration),
 	}
-	if r.Err != nil {
+	if r.Err != nil || r.Desc != "" {
 		fields = append(fields, zap.String("reason", describe(r)))
 	}
 	m.log.Warn(fmt.Sprintf("server %s/%s is %s", m.spec.Backend, m.spec.Server, state), fields...)

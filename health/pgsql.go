@@ -1,0 +1,186 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/halo-lb/halo/config"
+)
+
+// PgSQLChecker is HAProxy's "option pgsql-check user X": it sends
+// PostgreSQL's start-up message for the user and passes when the server
+// answers with an authentication request (or OK), as a live server does
+// whatever the user's authentication method; an error message fails it.
+type PgSQLChecker struct {
+	Spec *config.DBCheck
+}
+
+var _ Checker = PgSQLChecker{}
+
+func (c PgSQLChecker) Check(ctx context.Context, addr string) Result {
+	start := time.Now()
+	r := c.check(ctx, addr)
+	r.Duration = time.Since(start)
+	return r
+}
+
+func (c PgSQLChecker) check(ctx context.Context, addr string) Result {
+	conn, err := (&net.Dialer{KeepAlive: -1}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		if isTimeout(err) || errors.Is(err, context.DeadlineExceeded) {
+			return Result{Status: L4TOUT, Err: err}
+		}
+		return Result{Status: L4CON, Err: err}
+	}
+	defer conn.Close()
+	if d, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(d)
+	}
+	fe := pgproto3.NewFrontend(conn, conn)
+	fe.Send(&pgproto3.StartupMessage{
+		ProtocolVersion: pgproto3.ProtocolVersionNumber,
+		Parameters:      map[string]string{"user": c.Spec.User},
+	})
+	if err := fe.Flush(); err != nil {
+		return Result{Status: L7RSP, Err: err, Desc: "sending the start-up message: " + err.Error()}
+	}
+	msg, err := fe.Receive()
+	if err != nil {
+		if isTimeout(err) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return Result{Status: L7TOUT, Err: err, Desc: "Layer7 timeout: no answer to the start-up message"}
+		}
+		return Result{Status: L7RSP, Err: err, Desc: "Layer7 invalid response: " + err.Error()}
+	}
+	switch m := msg.(type) {
+	case *pgproto3.AuthenticationOk, *pgproto3.AuthenticationCleartextPassword,
+		*pgproto3.AuthenticationMD5Password, *pgproto3.AuthenticationSASL, *pgproto3.AuthenticationGSS:
+		// Close politely: the server logs a dropped start-up otherwise.
+		fe.Send(&pgproto3.Terminate{})
+		_ = fe.Flush()
+		return Result{Status: L7OK, OK: true, Desc: "PostgreSQL server is ok"}
+	case *pgproto3.ErrorResponse:
+		return Result{Status: L7STS, Desc: fmt.Sprintf("PostgreSQL error %s: %s", m.Code, m.Message)}
+	default:
+		return Result{Status: L7RSP, Desc: fmt.Sprintf("Layer7 invalid response: %T to the start-up message", msg)}
+	}
+}
+
+// PgSQLStandbyChecker checks a PostgreSQL standby: that it is in recovery,
+// and how far its replay is behind.
+type PgSQLStandbyChecker struct {
+	Spec *config.DBCheck
+	mu   sync.Mutex
+	conn *pgx.Conn
+}
+
+// NewPgSQLStandbyChecker returns a checker for one server; Close releases
+// its connection.
+func NewPgSQLStandbyChecker(spec *config.DBCheck) *PgSQLStandbyChecker {
+	return &PgSQLStandbyChecker{Spec: spec}
+}
+
+// standbyQuery reads, in one round trip, whether the server is a standby
+// and its replay lag. A standby that has replayed everything it received
+// has no lag, however old its last replayed transaction: on an idle
+// primary nothing new comes.
+const standbyQuery = `SELECT pg_is_in_recovery(),
+  COALESCE(pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(), false),
+  COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8, -1)`
+
+func (c *PgSQLStandbyChecker) Check(ctx context.Context, addr string) Result {
+	start := time.Now()
+	c.mu.Lock()
+	r := c.check(ctx, addr)
+	if !r.OK && !r.Lagging && c.conn != nil {
+		// Start again from a new connection.
+		_ = c.conn.Close(context.Background())
+		c.conn = nil
+	}
+	c.mu.Unlock()
+	r.Duration = time.Since(start)
+	return r
+}
+
+func (c *PgSQLStandbyChecker) check(ctx context.Context, addr string) Result {
+	if c.conn == nil {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return Result{Status: L4CON, Err: err}
+		}
+		// A configuration built field by field: ParseConfig("") would
+		// read PG* environment variables and ~/.pgpass of whoever runs
+		// halo into the check.
+		cfg, err := pgx.ParseConfig("sslmode=disable")
+		if err != nil {
+			return Result{Status: L7RSP, Err: err, Desc: "PostgreSQL client: " + err.Error()}
+		}
+		p, _ := strconv.ParseUint(port, 10, 16)
+		cfg.Host, cfg.Port, cfg.User = host, uint16(p), c.Spec.User
+		cfg.Password = c.Spec.Password.Reveal()
+		cfg.Database = c.Spec.Database
+		if cfg.Database == "" {
+			cfg.Database = c.Spec.User
+		}
+		cfg.Fallbacks = nil
+		cfg.RuntimeParams = map[string]string{"application_name": "halo-check"}
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			return pgFailure(err)
+		}
+		c.conn = conn
+	}
+	var recovering, caughtUp bool
+	var lagSecs float64
+	if err := c.conn.QueryRow(ctx, standbyQuery).Scan(&recovering, &caughtUp, &lagSecs); err != nil {
+		return pgFailure(err)
+	}
+	switch {
+	case !recovering:
+		return Result{Status: L7STS, Desc: "not a standby: pg_is_in_recovery() is false"}
+	case caughtUp || lagSecs < 0:
+		return judgeLag(c.Spec, 0, "replay (all received WAL replayed)")
+	}
+	return judgeLag(c.Spec, time.Duration(lagSecs*float64(time.Second)), "replay")
+}
+
+// pgFailure classifies an error of a PostgreSQL check.
+func pgFailure(err error) Result {
+	var pe *pgconn.PgError
+	var oe *net.OpError
+	switch {
+	case errors.As(err, &pe):
+		return Result{Status: L7STS, Err: err, Desc: fmt.Sprintf("PostgreSQL error %s: %s", pe.Code, pe.Message)}
+	case errors.As(err, &oe) && oe.Op == "dial":
+		if isTimeout(err) {
+			return Result{Status: L4TOUT, Err: err}
+		}
+		return Result{Status: L4CON, Err: err}
+	case isTimeout(err) || errors.Is(err, context.DeadlineExceeded):
+		return Result{Status: L7TOUT, Err: err, Desc: "Layer7 timeout: " + err.Error()}
+	default:
+		return Result{Status: L7RSP, Err: err, Desc: "Layer7 invalid response: " + err.Error()}
+	}
+}
+
+// Close closes the kept connection.
+func (c *PgSQLStandbyChecker) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return nil
+	}
+	err := c.conn.Close(context.Background())
+	c.conn = nil
+	return err
+}
