@@ -204,7 +204,10 @@ func (b *Backend) Acquire(key uint64, hasKey bool) (int, Result) {
 // a free slot, and except itself otherwise.
 func (b *Backend) AcquireExcept(except int) (int, Result) {
 	p := b.pool.Load()
-	if len(p.usable) > 1 {
+	// except may have left the pool already (a passive check marks a
+	// server DOWN on the very error that made the caller retry): then one
+	// usable server is enough.
+	if len(p.usable) > 1 || (len(p.usable) == 1 && p.usable[0] != except) {
 		// The rotation gives any server at most MaxWeight turns before
 		// every other usable server had one.
 		for range 2*MaxWeight + 2 {

@@ -208,6 +208,39 @@ func TestAcquireExcept(t *testing.T) {
 	if got, _ := b.AcquireExcept(0); got != 0 {
 		t.Fatalf("only a usable: AcquireExcept(0) = %d, want 0", got)
 	}
+	b.Release(0)
+	// The excluded server left the pool (a passive check took it DOWN on
+	// the error that made the caller retry): the one left is picked.
+	reg.Server("be", "b").SetHealthy(true)
+	reg.Server("be", "a").SetHealthy(false)
+	if got, r := b.AcquireExcept(0); got != 1 || r != Assigned {
+		t.Fatalf("a left the pool: AcquireExcept(0) = %d, %v; want 1", got, r)
+	}
+}
+
+// A lag drain takes the server out of the pool without touching its admin
+// state, and gives it back.
+func TestLagDrain(t *testing.T) {
+	reg := NewRegistry()
+	b := newTestBackend(t, rr(), member(reg, "a", 1, false), member(reg, "b", 1, false))
+	a := reg.Server("be", "a")
+	a.SetLagDrain(true)
+	for range 10 {
+		if got := pick(b, 0); got != 1 {
+			t.Fatalf("a drained for lag was picked")
+		}
+	}
+	if a.Admin() != AdminReady || !a.Up() {
+		t.Fatalf("lag drain changed admin %v / up %v", a.Admin(), a.Up())
+	}
+	a.SetLagDrain(false)
+	seen := map[int]bool{}
+	for range 10 {
+		seen[pick(b, 0)] = true
+	}
+	if !seen[0] {
+		t.Fatal("a not picked after the lag drain ended")
+	}
 }
 
 func TestMaxConn(t *testing.T) {

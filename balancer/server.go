@@ -46,6 +46,7 @@ type Server struct {
 
 	up         atomic.Bool
 	agentDown  atomic.Bool // an agent-check said "down"
+	lagDrain   atomic.Bool // a database check with on-lag drain saw lag
 	admin      atomic.Uint32
 	lastChange atomic.Int64 // unix nanoseconds of the last up/down edge
 	// rampFrom is when the server last came back into service (DOWN to UP,
@@ -253,8 +254,21 @@ func (s *Server) acquire(maxconn int) bool {
 
 // usable reports whether the server may take new traffic.
 func (s *Server) usable() bool {
-	return s.up.Load() && !s.agentDown.Load() && s.Admin() == AdminReady
+	return s.up.Load() && !s.agentDown.Load() && !s.lagDrain.Load() && s.Admin() == AdminReady
 }
+
+// SetLagDrain drains the server while a database check with "on-lag
+// drain" finds it lagging: it takes no new sessions, established ones go
+// on. This is apart from the operator's admin state, which it neither
+// reads nor changes.
+func (s *Server) SetLagDrain(lagging bool) {
+	if s.lagDrain.Swap(lagging) != lagging {
+		s.notify()
+	}
+}
+
+// LagDrained reports whether a lag check drains the server.
+func (s *Server) LagDrained() bool { return s.lagDrain.Load() }
 
 // SetAgentUp records an agent-check's "up" (true) or "down" (false). The
 // server takes traffic only when both its health check and its agent say

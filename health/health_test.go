@@ -229,3 +229,18 @@ func TestDownInterSlowsProbesOfADownServer(t *testing.T) {
 		t.Fatal("server never marked UP")
 	}
 }
+
+// The passive check's calls from the traffic path allocate nothing: a
+// success, and errors below the limit.
+func TestObservedAllocatesNothing(t *testing.T) {
+	ln := listen(t)
+	m := Start(Spec{Backend: "b", Server: "s", Addr: ln.Addr().String(), Inter: time.Hour, Timeout: time.Second,
+		Rise: 2, Fall: 3, Up: true, ErrorLimit: 1 << 30, OnError: OnErrorMarkDown}, TCPChecker{}, &edges{ch: make(chan bool, 8)}, zap.NewNop())
+	defer m.Stop()
+	if n := testing.AllocsPerRun(1000, func() {
+		m.Observed(true)
+		m.Observed(false)
+	}); n != 0 {
+		t.Fatalf("Observed allocates %v per call pair", n)
+	}
+}

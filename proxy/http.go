@@ -209,6 +209,9 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		}
 		if errors.Is(err, errDial) {
 			srv.state.ConnErrors.Add(1)
+			if srv.observe != 0 {
+				srv.observed(false)
+			}
 		}
 		var again bool
 		if idx, again = be.retryTarget(idx, attempt); !again {
@@ -235,11 +238,28 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 	if srv != nil && err == nil {
 		srv.state.HTTPStatus[class].Add(1)
 	}
+	if srv != nil && srv.observe != 0 && !errors.Is(err, errDial) {
+		srv.observeResponse(ctx.Response.StatusCode(), err)
+	}
 	// A streamed response is logged by its stream, once the body is sent.
 	if fe.access != nil && !streamed {
 		ex.err = err
 		fe.logHTTP(ctx, &ex, terminationFor(err))
 	}
+}
+
+// observeResponse reports a request the server took to its passive check:
+// with observe layer7, an error or a 5xx status other than 501 and 505
+// (HAProxy's list) counts as an error; with layer4, reaching the server
+// was the success.
+//
+//go:noinline
+func (srv *server) observeResponse(status int, err error) {
+	ok := true
+	if srv.observe == 7 {
+		ok = err == nil && (status < 500 || status == 501 || status == 505)
+	}
+	srv.observed(ok)
 }
 
 // acquireFor takes a server slot for the request, computing the key of a

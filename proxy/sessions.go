@@ -55,6 +55,10 @@ type checkEdges struct {
 	srv *server
 }
 
+// SetLagDrain carries a lag check's verdict ("on-lag drain") to the
+// server's state.
+func (e checkEdges) SetLagDrain(lagging bool) { e.srv.state.SetLagDrain(lagging) }
+
 func (e checkEdges) SetHealthy(up bool) {
 	e.srv.state.SetHealthy(up)
 	switch {

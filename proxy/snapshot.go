@@ -70,6 +70,8 @@ type server struct {
 	checkHost string // resolved check address ("addr"), "" for the server's own
 	agentHost string // resolved agent address ("agent-addr"), "" for the server's own
 	monitor   atomic.Pointer[health.Monitor]
+	// observe is the passive check: 0 (none), 4 (layer4) or 7 (layer7).
+	observe uint8
 	// sessions tracks the established L4 sessions when on-marked-down or
 	// on-marked-up may close them; nil otherwise.
 	sessions *sessionSet
@@ -173,6 +175,12 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 		}
 		st := p.registry.Server(bc.Name, sc.Name)
 		srv := &server{cfg: sc, addr: tcpAddr.String(), state: st, be: be, member: i}
+		switch sc.Observe {
+		case "layer4":
+			srv.observe = 4
+		case "layer7":
+			srv.observe = 7
+		}
 		if sc.CheckAddr != "" {
 			ip, err := net.ResolveIPAddr("ip", sc.CheckAddr)
 			if err != nil {
@@ -238,6 +246,15 @@ func (s *Snapshot) applyState() {
 	}
 }
 
+// observed reports one use of the server by traffic to its passive check
+// (observe). Callers test srv.observe first, so that servers without one
+// pay a byte compare.
+func (srv *server) observed(ok bool) {
+	if m := srv.monitor.Load(); m != nil {
+		m.Observed(ok)
+	}
+}
+
 // startChecks starts a health monitor for every server with check enabled,
 // and an agent for every server with agent-check.
 func (s *Snapshot) startChecks(log *zap.Logger) {
@@ -263,12 +280,17 @@ func (s *Snapshot) startChecks(log *zap.Logger) {
 			if srv.cfg.CheckPort != 0 {
 				port = strconv.Itoa(srv.cfg.CheckPort)
 			}
-			m := health.Start(health.Spec{
+			spec := health.Spec{
 				Backend: be.cfg.Name, Server: srv.cfg.Name, Addr: net.JoinHostPort(host, port),
 				Inter: srv.cfg.Inter, FastInter: srv.cfg.FastInter, DownInter: srv.cfg.DownInter,
 				Spread: s.cfg.Global.SpreadChecks, Timeout: checkTimeout(be.cfg, srv.cfg),
 				Rise: srv.cfg.Rise, Fall: srv.cfg.Fall, Up: srv.state.Up(),
-			}, checkerFor(be.cfg), checkEdges{srv}, log)
+				DrainOnLag: be.cfg.DBCheck != nil && be.cfg.DBCheck.DrainOnLag,
+			}
+			if srv.cfg.Observe != "" {
+				spec.ErrorLimit, spec.OnError = srv.cfg.ErrorLimit, health.OnError(srv.cfg.OnError)
+			}
+			m := health.Start(spec, checkerFor(be.cfg), checkEdges{srv}, log)
 			srv.monitor.Store(m)
 			s.monitors = append(s.monitors, m)
 		}
@@ -276,9 +298,25 @@ func (s *Snapshot) startChecks(log *zap.Logger) {
 }
 
 // checkerFor is the checker the backend's configuration asks for: HTTP with
-// option httpchk, a tcp-check script with option tcp-check, otherwise a TCP
-// connect.
+// option httpchk, a tcp-check script with option tcp-check (or
+// redis-check), a database check, otherwise a TCP connect. It is called
+// once per server: the database checkers keep a connection of their own.
 func checkerFor(be *config.Backend) health.Checker {
+	if db := be.DBCheck; db != nil {
+		switch db.Kind {
+		case config.DBMySQL:
+			return health.MySQLChecker{Spec: db}
+		case config.DBPgSQL:
+			return health.PgSQLChecker{Spec: db}
+		case config.DBGalera:
+			return health.NewGaleraChecker(db)
+		case config.DBMySQLReplica:
+			return health.NewMySQLReplicaChecker(db)
+		case config.DBPgSQLStandby:
+			return health.NewPgSQLStandbyChecker(db)
+		}
+		panic("proxy: unknown database check " + db.Kind) // config validates Kind
+	}
 	if be.HTTPCheck != nil {
 		return health.HTTPChecker{Spec: be.HTTPCheck}
 	}

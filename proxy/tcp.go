@@ -125,6 +125,9 @@ func (be *backend) connect(ss *session, c *net.TCPConn) (*net.TCPConn, *server) 
 	for attempt := 0; ; attempt++ {
 		srv := be.servers[idx]
 		conn, err := be.dialer.Dial("tcp", srv.addr)
+		if srv.observe != 0 {
+			srv.observed(err == nil)
+		}
 		if err == nil {
 			return conn.(*net.TCPConn), srv
 		}
