@@ -164,7 +164,7 @@ type Monitor struct {
 	setter  StatusSetter
 	log     *zap.Logger
 	last    atomic.Pointer[Checked]
-	loop    *loop
+	sched   schedule
 	// errors counts consecutive errors reported by Observed.
 	errors atomic.Int64
 
@@ -182,14 +182,28 @@ func Start(spec Spec, checker Checker, setter StatusSetter, log *zap.Logger) *Mo
 	if spec.Up {
 		m.health = spec.Rise
 	}
-	m.loop = startLoop(spec.Inter, m.probe)
+	if _, ok := checker.(TCPChecker); ok {
+		m.sched = startTCPProbe(m)
+	}
+	if m.sched == nil {
+		m.sched = startLoop(spec.Inter, m.probe)
+	}
 	return m
+}
+
+// schedule runs a monitor's probes: a loop of its own, or, for TCP connect
+// checks on Linux, the shared engine.
+type schedule interface {
+	// soon moves the next probe to within d, if it was due later.
+	soon(d time.Duration)
+	// stop ends the probes and waits for one in flight.
+	stop()
 }
 
 // Stop ends monitoring, waits for an in-flight probe to finish and closes
 // the checker's connections if it keeps any.
 func (m *Monitor) Stop() {
-	m.loop.stop()
+	m.sched.stop()
 	if c, ok := m.checker.(io.Closer); ok {
 		_ = c.Close()
 	}
@@ -232,7 +246,7 @@ func (m *Monitor) Observed(ok bool) {
 		m.recordLocked(r)
 	}
 	m.mu.Unlock()
-	m.loop.soon(cmp.Or(m.spec.FastInter, m.spec.Inter))
+	m.sched.soon(cmp.Or(m.spec.FastInter, m.spec.Inter))
 }
 
 func (m *Monitor) probe(ctx context.Context) (time.Duration, bool) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"os"
 	"strconv"
@@ -25,18 +24,13 @@ const (
 	erParseError      = 1064
 )
 
-var quietDriver sync.Once
-
-// silenceMySQLDriver stops go-sql-driver/mysql from writing its own log
-// lines to stderr, outside zap: every error it would log is also returned
-// to the check, which records it as the check's description.
-func silenceMySQLDriver() {
-	quietDriver.Do(func() { _ = mysql.SetLogger(log.New(io.Discard, "", 0)) })
-}
-
 func mysqlConfig(spec *config.DBCheck, addr string, password bool) *mysql.Config {
 	c := mysql.NewConfig()
 	c.Net, c.Addr, c.User = "tcp", addr, spec.User
+	// The driver would write its own log lines to stderr, outside zap;
+	// every error it logs is also returned to the check, which records it
+	// as the check's description.
+	c.Logger = &mysql.NopLogger{}
 	if password {
 		c.Passwd = spec.Password.Reveal()
 	}
@@ -52,7 +46,6 @@ type MySQLChecker struct {
 var _ Checker = MySQLChecker{}
 
 func (c MySQLChecker) Check(ctx context.Context, addr string) Result {
-	silenceMySQLDriver()
 	start := time.Now()
 	conn, err := mysqlConnect(ctx, mysqlConfig(c.Spec, addr, false))
 	r := Result{Status: L7OK, OK: true, Desc: "MySQL server is ok"}
@@ -154,7 +147,6 @@ func (s *sqlChecker) broken() {
 
 func (s *sqlChecker) mysqlDB(spec *config.DBCheck, addr string) (*sql.DB, error) {
 	return s.conn(addr, func() (*sql.DB, error) {
-		silenceMySQLDriver()
 		connector, err := mysql.NewConnector(mysqlConfig(spec, addr, true))
 		if err != nil {
 			return nil, err
