@@ -2,7 +2,9 @@ package health
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -405,4 +407,31 @@ func TestDBCheckPasswordNeverShows(t *testing.T) {
 		}
 		t.Logf("logged: %s", line)
 	}
+}
+
+// FuzzJudgeGalera feeds judgeGalera whatever a server could answer: it
+// never panics, and passes a node only when every rule allows it.
+func FuzzJudgeGalera(f *testing.F) {
+	f.Add("4", "Primary", "ON", "0", "0", "NONE", "0", "0", false, false, 0)
+	f.Add("2", "Primary", "ON", "5", "0", "NONE", "1", "0", true, false, 3)
+	f.Add("4", "non-Primary", "OFF", "x", "1", "ALL", "1", "1", false, true, 1)
+	f.Fuzz(func(t *testing.T, state, cluster, ready, queue, desync, reject, donorRejects, readOnly string, allowDonor, allowRO bool, maxQueue int) {
+		v := func(s string) sql.NullString { return sql.NullString{String: s, Valid: s != "NULL"} }
+		st := galeraState{v(state), v(cluster), v(ready), v(queue), v(desync), v(reject), v(donorRejects), v(readOnly)}
+		spec := &config.DBCheck{AllowDonor: allowDonor, AllowReadOnly: allowRO, MaxRecvQueue: max(maxQueue, 0)}
+		r := judgeGalera(spec, st)
+		if r.Desc == "" {
+			t.Fatal("no description")
+		}
+		if !r.OK {
+			return
+		}
+		if cluster != "Primary" || !on(v(ready)) || on(v(desync)) || (on(v(readOnly)) && !allowRO) ||
+			!strings.EqualFold(reject, "NONE") && reject != "NULL" {
+			t.Fatalf("passed %+v with %+v: %q", st, spec, r.Desc)
+		}
+		if n, _ := strconv.Atoi(state); n != 4 && !(n == 2 && allowDonor && !on(v(donorRejects))) {
+			t.Fatalf("passed state %q with %+v: %q", state, spec, r.Desc)
+		}
+	})
 }
