@@ -29,24 +29,31 @@ const (
 
 // watched records a monitored server's state, for tests that wait for it.
 type watched struct {
-	mu       sync.Mutex
-	up       bool
-	draining bool
-	changed  chan struct{}
+	mu        sync.Mutex
+	up        bool
+	draining  bool
+	changedAt time.Time // of the last edge
+	changed   chan struct{}
 }
 
 func (w *watched) SetHealthy(up bool) {
 	w.mu.Lock()
-	w.up = up
+	w.up, w.changedAt = up, time.Now()
 	w.mu.Unlock()
 	w.poke()
 }
 
 func (w *watched) SetLagDrain(d bool) {
 	w.mu.Lock()
-	w.draining = d
+	w.draining, w.changedAt = d, time.Now()
 	w.mu.Unlock()
 	w.poke()
+}
+
+func (w *watched) lastEdge() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.changedAt
 }
 
 func (w *watched) poke() {
@@ -80,8 +87,14 @@ func waitUntil(t *testing.T, w *watched, m *Monitor, what string, since time.Tim
 	defer deadline.Stop()
 	for {
 		if cond(w.state()) {
+			// The time of the edge, not of this look: a caller may look
+			// late (a script it ran took a while).
+			took := max(w.lastEdge().Sub(since), 0)
 			last, _ := m.Last()
-			t.Logf("%s after %v (bound %v): %s %s", what, time.Since(since).Round(time.Millisecond), bound, last.Status, last.Desc)
+			t.Logf("%s after %v (bound %v): %s %s", what, took.Round(time.Millisecond), bound, last.Status, last.Desc)
+			if took > bound {
+				t.Fatalf("%s took %v, more than the bound %v", what, took, bound)
+			}
 			return
 		}
 		select {
