@@ -145,6 +145,18 @@ func (s *sqlChecker) broken() {
 	}
 }
 
+// timed runs one check on the kept connection, times it, and drops the
+// connection after a failure.
+func (s *sqlChecker) timed(check func() Result) Result {
+	start := time.Now()
+	r := check()
+	r.Duration = time.Since(start)
+	if !r.OK && !r.Lagging {
+		s.broken()
+	}
+	return r
+}
+
 func (s *sqlChecker) mysqlDB(spec *config.DBCheck, addr string) (*sql.DB, error) {
 	return s.conn(addr, func() (*sql.DB, error) {
 		connector, err := mysql.NewConnector(mysqlConfig(spec, addr, true))
@@ -184,13 +196,7 @@ const galeraQuery = `SELECT
   @@wsrep_desync, @@wsrep_reject_queries, @@wsrep_sst_donor_rejects_queries, @@read_only`
 
 func (c *GaleraChecker) Check(ctx context.Context, addr string) Result {
-	start := time.Now()
-	r := c.check(ctx, addr)
-	r.Duration = time.Since(start)
-	if !r.OK && !r.Lagging {
-		c.broken()
-	}
-	return r
+	return c.timed(func() Result { return c.check(ctx, addr) })
 }
 
 func (c *GaleraChecker) check(ctx context.Context, addr string) Result {
@@ -296,13 +302,7 @@ func NewMySQLReplicaChecker(spec *config.DBCheck) *MySQLReplicaChecker {
 }
 
 func (c *MySQLReplicaChecker) Check(ctx context.Context, addr string) Result {
-	start := time.Now()
-	r := c.check(ctx, addr)
-	r.Duration = time.Since(start)
-	if !r.OK && !r.Lagging {
-		c.broken()
-	}
-	return r
+	return c.timed(func() Result { return c.check(ctx, addr) })
 }
 
 // replicaColumns are the SHOW REPLICA STATUS columns read, under both their
