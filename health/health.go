@@ -167,6 +167,9 @@ type Monitor struct {
 	sched   schedule
 	// errors counts consecutive errors reported by Observed.
 	errors atomic.Int64
+	// stopped keeps sessions of a retired configuration, which still hold
+	// this monitor, from reporting to the server after Stop.
+	stopped atomic.Bool
 
 	mu       sync.Mutex // guards health and draining: probes and traffic both report
 	health   int        // HAProxy's counter: 0..rise+fall-1, UP when >= rise
@@ -203,6 +206,7 @@ type schedule interface {
 // Stop ends monitoring, waits for an in-flight probe to finish and closes
 // the checker's connections if it keeps any.
 func (m *Monitor) Stop() {
+	m.stopped.Store(true)
 	m.sched.stop()
 	if c, ok := m.checker.(io.Closer); ok {
 		_ = c.Close()
@@ -223,7 +227,7 @@ func (m *Monitor) Observed(ok bool) {
 		}
 		return
 	}
-	if m.errors.Add(1) < int64(m.spec.ErrorLimit) {
+	if m.errors.Add(1) < int64(m.spec.ErrorLimit) || m.stopped.Load() {
 		return
 	}
 	m.errors.Store(0)

@@ -244,3 +244,17 @@ func TestObservedAllocatesNothing(t *testing.T) {
 		t.Fatalf("Observed allocates %v per call pair", n)
 	}
 }
+
+// A stopped monitor ignores errors still reported by sessions of a retired
+// configuration: the server's state is no longer its business.
+func TestObservedAfterStop(t *testing.T) {
+	ln := listen(t)
+	e := &edges{ch: make(chan bool, 8)}
+	m := Start(Spec{Backend: "b", Server: "s", Addr: ln.Addr().String(), Inter: time.Hour, Timeout: time.Second,
+		Rise: 2, Fall: 3, Up: true, ErrorLimit: 1, OnError: OnErrorMarkDown}, TCPChecker{}, e, zap.NewNop())
+	m.Stop()
+	m.Observed(false)
+	if len(e.ch) != 0 {
+		t.Fatal("a stopped monitor marked its server DOWN")
+	}
+}
