@@ -130,6 +130,9 @@ type Spec struct {
 	// (Result.Lagging) instead of counting a failed check; the setter
 	// must then implement Drainer.
 	DrainOnLag bool
+	// Draining is whether the server is drained for lag when monitoring
+	// starts (a reload keeps it until a check finds the lag gone).
+	Draining bool
 	// ErrorLimit and OnError are the passive check: ErrorLimit consecutive
 	// errors reported by Observed trigger OnError. 0 disables it.
 	ErrorLimit int
@@ -185,6 +188,7 @@ func Start(spec Spec, checker Checker, setter StatusSetter, log *zap.Logger) *Mo
 	if spec.Up {
 		m.health = spec.Rise
 	}
+	m.draining = spec.DrainOnLag && spec.Draining
 	if _, ok := checker.(TCPChecker); ok {
 		m.sched = startTCPProbe(m)
 	}

@@ -258,3 +258,15 @@ func TestObservedAfterStop(t *testing.T) {
 		t.Fatal("a stopped monitor marked its server DOWN")
 	}
 }
+
+// A monitor started for a server already drained for lag (by the monitor
+// of the configuration before a reload) ends the drain once a check finds
+// no lag.
+func TestDrainingCarriedAcrossStart(t *testing.T) {
+	ln := listen(t)
+	w := &watched{up: true, draining: true, changed: make(chan struct{}, 1)}
+	m := Start(Spec{Backend: "b", Server: "s", Addr: ln.Addr().String(), Inter: 20 * time.Millisecond, Timeout: time.Second,
+		Rise: 1, Fall: 1, Up: true, DrainOnLag: true, Draining: true}, TCPChecker{}, w, zap.NewNop())
+	defer m.Stop()
+	waitUntil(t, w, m, "drain ended", time.Now(), time.Second, func(up, draining bool) bool { return up && !draining })
+}

@@ -201,3 +201,29 @@ backends:
 	}
 	t.Logf("held connection failed %v after desync: %v", time.Since(desynced).Round(time.Millisecond), err)
 }
+
+// A lag drain set under one configuration ends with a reload to one whose
+// checks cannot end it (no on-lag drain), instead of lasting forever.
+func TestLagDrainClearedByReload(t *testing.T) {
+	a := startTCPBackend(t, "a")
+	yaml := `
+defaults: {timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be:
+    servers: [{name: a, address: "{{a}}"}]
+`
+	p := startProxy(t, yaml, a)
+	st := p.Registry().Lookup("be", "a")
+	st.SetLagDrain(true) // as a galera-check with on-lag drain would
+	if err := p.Apply(parseConfig(t, yaml, a)); err != nil {
+		t.Fatal(err)
+	}
+	if st.LagDrained() {
+		t.Fatal("the lag drain outlived a reload to a configuration without on-lag drain")
+	}
+	if name, err := tcpAsk(frontendAddr(t, p, "fe")); err != nil || name != "a" {
+		t.Fatalf("after the reload: %q, %v", name, err)
+	}
+}

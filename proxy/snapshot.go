@@ -242,6 +242,11 @@ func (s *Snapshot) applyState() {
 			if !srv.cfg.Check {
 				srv.state.SetHealthy(true) // a server without checks is always UP
 			}
+			if !srv.cfg.Check || be.cfg.DBCheck == nil || !be.cfg.DBCheck.DrainOnLag {
+				// No check of this configuration can end a lag drain
+				// set under the previous one.
+				srv.state.SetLagDrain(false)
+			}
 		}
 	}
 }
@@ -286,6 +291,7 @@ func (s *Snapshot) startChecks(log *zap.Logger) {
 				Spread: s.cfg.Global.SpreadChecks, Timeout: checkTimeout(be.cfg, srv.cfg),
 				Rise: srv.cfg.Rise, Fall: srv.cfg.Fall, Up: srv.state.Up(),
 				DrainOnLag: be.cfg.DBCheck != nil && be.cfg.DBCheck.DrainOnLag,
+				Draining:   srv.state.LagDrained(),
 			}
 			if srv.cfg.Observe != "" {
 				spec.ErrorLimit, spec.OnError = srv.cfg.ErrorLimit, health.OnError(srv.cfg.OnError)
