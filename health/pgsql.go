@@ -117,9 +117,9 @@ func (c *PgSQLStandbyChecker) check(ctx context.Context, addr string) Result {
 		if err != nil {
 			return Result{Status: L4CON, Err: err}
 		}
-		// A configuration built field by field: ParseConfig("") would
-		// read PG* environment variables and ~/.pgpass of whoever runs
-		// halo into the check.
+		// Every field that matters is set here, over what ParseConfig
+		// took from PG* environment variables of whoever runs halo; no
+		// TLS (sslmode=disable), no fallback hosts.
 		cfg, err := pgx.ParseConfig("sslmode=disable")
 		if err != nil {
 			return Result{Status: L7RSP, Err: err, Desc: "PostgreSQL client: " + err.Error()}
