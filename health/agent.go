@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -130,14 +129,11 @@ func (a *Agent) probe(ctx context.Context) (time.Duration, bool) {
 func (a *Agent) ask(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.spec.Timeout)
 	defer cancel()
-	conn, err := (&net.Dialer{KeepAlive: -1}).DialContext(ctx, "tcp", a.spec.Addr)
+	conn, err := dialCheck(ctx, a.spec.Addr)
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close()
-	if d, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(d)
-	}
 	if a.spec.Send != "" {
 		if _, err := conn.Write([]byte(a.spec.Send)); err != nil {
 			return "", err

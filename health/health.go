@@ -106,6 +106,29 @@ func (TCPChecker) Check(ctx context.Context, addr string) Result {
 	return r
 }
 
+// dialCheck opens a connection for a check that talks to the server, with
+// the context's deadline set on it, so that every read and write of the
+// check ends by then.
+func dialCheck(ctx context.Context, addr string) (net.Conn, error) {
+	conn, err := (&net.Dialer{KeepAlive: -1}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(d)
+	}
+	return conn, nil
+}
+
+// connectFailure is the result of a check whose connection failed: L4TOUT
+// when the time ran out, otherwise L4CON.
+func connectFailure(err error) Result {
+	if isTimeout(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return Result{Status: L4TOUT, Err: err}
+	}
+	return Result{Status: L4CON, Err: err}
+}
+
 // Spec says what to check and how often.
 type Spec struct {
 	Backend, Server string

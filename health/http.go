@@ -43,18 +43,13 @@ var _ Checker = HTTPChecker{}
 
 func (h HTTPChecker) Check(ctx context.Context, addr string) Result {
 	start := time.Now()
-	conn, err := (&net.Dialer{KeepAlive: -1}).DialContext(ctx, "tcp", addr)
+	conn, err := dialCheck(ctx, addr)
 	if err != nil {
-		r := Result{Duration: time.Since(start), Status: L4CON, Err: err}
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-			r.Status = L4TOUT
-		}
+		r := connectFailure(err)
+		r.Duration = time.Since(start)
 		return r
 	}
 	defer conn.Close()
-	if d, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(d)
-	}
 	r := h.exchange(conn, addr)
 	r.Duration = time.Since(start)
 	return r

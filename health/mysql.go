@@ -81,10 +81,7 @@ func mysqlFailure(err error, connecting bool) Result {
 		}
 		return Result{Status: L7STS, Err: err, Desc: desc}
 	case errors.As(err, &oe) && oe.Op == "dial":
-		if isTimeout(err) || errors.Is(err, context.DeadlineExceeded) {
-			return Result{Status: L4TOUT, Err: err}
-		}
-		return Result{Status: L4CON, Err: err}
+		return connectFailure(err)
 	case isTimeout(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		if connecting {
 			return Result{Status: L7TOUT, Err: err, Desc: "Layer7 timeout: no MySQL handshake in time"}

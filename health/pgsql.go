@@ -35,17 +35,11 @@ func (c PgSQLChecker) Check(ctx context.Context, addr string) Result {
 }
 
 func (c PgSQLChecker) check(ctx context.Context, addr string) Result {
-	conn, err := (&net.Dialer{KeepAlive: -1}).DialContext(ctx, "tcp", addr)
+	conn, err := dialCheck(ctx, addr)
 	if err != nil {
-		if isTimeout(err) || errors.Is(err, context.DeadlineExceeded) {
-			return Result{Status: L4TOUT, Err: err}
-		}
-		return Result{Status: L4CON, Err: err}
+		return connectFailure(err)
 	}
 	defer conn.Close()
-	if d, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(d)
-	}
 	fe := pgproto3.NewFrontend(conn, conn)
 	fe.Send(&pgproto3.StartupMessage{
 		ProtocolVersion: pgproto3.ProtocolVersionNumber,
@@ -162,10 +156,7 @@ func pgFailure(err error) Result {
 	case errors.As(err, &pe):
 		return Result{Status: L7STS, Err: err, Desc: fmt.Sprintf("PostgreSQL error %s: %s", pe.Code, pe.Message)}
 	case errors.As(err, &oe) && oe.Op == "dial":
-		if isTimeout(err) {
-			return Result{Status: L4TOUT, Err: err}
-		}
-		return Result{Status: L4CON, Err: err}
+		return connectFailure(err)
 	case isTimeout(err) || errors.Is(err, context.DeadlineExceeded):
 		return Result{Status: L7TOUT, Err: err, Desc: "Layer7 timeout: " + err.Error()}
 	default:

@@ -58,16 +58,11 @@ func (c TCPScriptChecker) run(ctx context.Context, addr string) Result {
 				target = net.JoinHostPort(host, strconv.Itoa(step.Port))
 			}
 			var err error
-			conn, err = (&net.Dialer{KeepAlive: -1}).DialContext(ctx, "tcp", target)
+			conn, err = dialCheck(ctx, target)
 			if err != nil {
-				r := Result{Status: L4CON, Err: err, Desc: fmt.Sprintf("tcp-check rule %d: connection to %s failed: %v", i+1, target, err)}
-				if isTimeout(err) || errors.Is(err, context.DeadlineExceeded) {
-					r.Status = L4TOUT
-				}
+				r := connectFailure(err)
+				r.Desc = fmt.Sprintf("tcp-check rule %d: connection to %s failed: %v", i+1, target, err)
 				return r
-			}
-			if d, ok := ctx.Deadline(); ok {
-				_ = conn.SetDeadline(d)
 			}
 		case "send":
 			if _, err := conn.Write(step.Data); err != nil {
