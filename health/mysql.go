@@ -133,14 +133,7 @@ func (s *sqlChecker) Close() error {
 // broken drops the kept connection after a failed check, so that the next
 // check starts from a new connection: a server restarted in between must
 // be seen as the new process it is, not through an error on the old one.
-func (s *sqlChecker) broken() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.db != nil {
-		s.db.Close()
-		s.db = nil
-	}
-}
+func (s *sqlChecker) broken() { _ = s.Close() }
 
 // timed runs one check on the kept connection, times it, and drops the
 // connection after a failure.

@@ -2,17 +2,18 @@ package health
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/halo-lb/halo/config"
 )
@@ -70,11 +71,11 @@ func (c PgSQLChecker) check(ctx context.Context, addr string) Result {
 }
 
 // PgSQLStandbyChecker checks a PostgreSQL standby: that it is in recovery,
-// and how far its replay is behind.
+// and how far its replay is behind. It keeps its connection as the MySQL
+// checkers do, through pgx's database/sql driver.
 type PgSQLStandbyChecker struct {
 	Spec *config.DBCheck
-	mu   sync.Mutex
-	conn *pgx.Conn
+	sqlChecker
 }
 
 // NewPgSQLStandbyChecker returns a checker for one server; Close releases
@@ -92,51 +93,17 @@ const standbyQuery = `SELECT pg_is_in_recovery(),
   COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8, -1)`
 
 func (c *PgSQLStandbyChecker) Check(ctx context.Context, addr string) Result {
-	start := time.Now()
-	c.mu.Lock()
-	r := c.check(ctx, addr)
-	if !r.OK && !r.Lagging && c.conn != nil {
-		// Start again from a new connection.
-		_ = c.conn.Close(context.Background())
-		c.conn = nil
-	}
-	c.mu.Unlock()
-	r.Duration = time.Since(start)
-	return r
+	return c.timed(func() Result { return c.check(ctx, addr) })
 }
 
 func (c *PgSQLStandbyChecker) check(ctx context.Context, addr string) Result {
-	if c.conn == nil {
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			return Result{Status: L4CON, Err: err}
-		}
-		// Every field that matters is set here, over what ParseConfig
-		// took from PG* environment variables of whoever runs halo; no
-		// TLS (sslmode=disable), no fallback hosts.
-		cfg, err := pgx.ParseConfig("sslmode=disable")
-		if err != nil {
-			return Result{Status: L7RSP, Err: err, Desc: "PostgreSQL client: " + err.Error()}
-		}
-		p, _ := strconv.ParseUint(port, 10, 16)
-		cfg.Host, cfg.Port, cfg.User = host, uint16(p), c.Spec.User
-		cfg.Password = c.Spec.Password.Reveal()
-		cfg.Database = c.Spec.Database
-		if cfg.Database == "" {
-			cfg.Database = c.Spec.User
-		}
-		cfg.Fallbacks = nil
-		cfg.RuntimeParams = map[string]string{"application_name": "halo-check"}
-		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
-		conn, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			return pgFailure(err)
-		}
-		c.conn = conn
+	db, err := c.conn(addr, func() (*sql.DB, error) { return c.open(addr) })
+	if err != nil {
+		return Result{Status: L7RSP, Err: err, Desc: "PostgreSQL client: " + err.Error()}
 	}
 	var recovering, caughtUp bool
 	var lagSecs float64
-	if err := c.conn.QueryRow(ctx, standbyQuery).Scan(&recovering, &caughtUp, &lagSecs); err != nil {
+	if err := db.QueryRowContext(ctx, standbyQuery).Scan(&recovering, &caughtUp, &lagSecs); err != nil {
 		return pgFailure(err)
 	}
 	switch {
@@ -146,6 +113,34 @@ func (c *PgSQLStandbyChecker) check(ctx context.Context, addr string) Result {
 		return judgeLag(c.Spec, 0, "replay (all received WAL replayed)")
 	}
 	return judgeLag(c.Spec, time.Duration(lagSecs*float64(time.Second)), "replay")
+}
+
+func (c *PgSQLStandbyChecker) open(addr string) (*sql.DB, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, err
+	}
+	// Every field that matters is set here, over what ParseConfig took
+	// from PG* environment variables of whoever runs halo; no TLS
+	// (sslmode=disable), no fallback hosts.
+	cfg, err := pgx.ParseConfig("sslmode=disable")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Host, cfg.Port, cfg.User = host, uint16(p), c.Spec.User
+	cfg.Password = c.Spec.Password.Reveal()
+	cfg.Database = c.Spec.Database
+	if cfg.Database == "" {
+		cfg.Database = c.Spec.User
+	}
+	cfg.Fallbacks = nil
+	cfg.RuntimeParams = map[string]string{"application_name": "halo-check"}
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	return stdlib.OpenDB(*cfg), nil
 }
 
 // pgFailure classifies an error of a PostgreSQL check.
@@ -162,16 +157,4 @@ func pgFailure(err error) Result {
 	default:
 		return Result{Status: L7RSP, Err: err, Desc: "Layer7 invalid response: " + err.Error()}
 	}
-}
-
-// Close closes the kept connection.
-func (c *PgSQLStandbyChecker) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.conn == nil {
-		return nil
-	}
-	err := c.conn.Close(context.Background())
-	c.conn = nil
-	return err
 }
