@@ -58,19 +58,7 @@ func FuzzParseAgentReply(f *testing.F) {
 
 // An agent that sends an endless line is read only up to agentReplyMax.
 func TestAgentReplyBounded(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.Write(bytes.Repeat([]byte("x"), 1<<20))
-	}()
+	ln := serveConns(t, func(c net.Conn) { c.Write(bytes.Repeat([]byte("x"), 1<<20)) })
 	a := &Agent{spec: AgentSpec{Addr: ln.Addr().String(), Timeout: 2 * time.Second}}
 	line, err := a.ask(context.Background())
 	if err != nil || len(line) != agentReplyMax {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 type edges struct {
@@ -24,28 +26,9 @@ func (e *edges) SetHealthy(up bool) {
 	e.ch <- up
 }
 
-// serveConns listens on a free loopback port and runs handle on each
-// connection in a goroutine of its own, closing the connection afterwards.
+// serveConns serves handle on a free loopback port.
 func serveConns(t *testing.T, handle func(net.Conn)) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	return ln
+	return testnet.Serve(t, "127.0.0.1:0", handle)
 }
 
 // listen accepts connections and closes them at once.

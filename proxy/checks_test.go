@@ -14,6 +14,7 @@ import (
 
 	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/health"
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 // TestCheckAddrAndPort: with addr and port, the health check goes to
@@ -62,27 +63,9 @@ type checkListener struct {
 	addr string
 }
 
-// serveConns listens on addr and runs handle on each connection in a
-// goroutine of its own, closing the connection afterwards.
+// serveConns serves handle on addr.
 func serveConns(t *testing.T, addr string, handle func(net.Conn)) *checkListener {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
+	ln := testnet.Serve(t, addr, handle)
 	return &checkListener{ln: ln, addr: ln.Addr().String()}
 }
 

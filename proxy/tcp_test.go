@@ -11,27 +11,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 // A client that shuts down its write side still receives the whole
 // response: the server answers only after it sees EOF, with 8 MiB.
 func TestTCPHalfClose(t *testing.T) {
 	const size = 8 << 20
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	ln := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) {
 		got, _ := io.ReadAll(c) // until the client's FIN arrives through halo
 		c.Write(got)
 		io.Copy(c, io.LimitReader(&pattern{}, size))
-	}()
+	})
 	a := &testBackend{name: "a", ln: ln, addr: ln.Addr().String()}
 	p := startProxy(t, oneServerConfig(`{timeout: {connect: 1s, client: 5s, server: 5s}}`), a)
 	c, err := net.Dial("tcp", frontendAddr(t, p, "fe"))
