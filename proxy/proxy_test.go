@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,6 +136,10 @@ backends:
 				byServer   map[string]int
 				firstErr   error
 			}
+			// The kill lands between two requests: a request in flight on
+			// b when it dies cannot be saved (HAProxy answers 502 too), and
+			// what this test asks is that no later one fails.
+			var inFlight sync.Mutex
 			done := make(chan result)
 			go func() {
 				r := result{byServer: map[string]int{}}
@@ -146,7 +151,9 @@ backends:
 						return
 					default:
 					}
+					inFlight.Lock()
 					name, err := ask()
+					inFlight.Unlock()
 					if err != nil {
 						r.failed++
 						if r.firstErr == nil {
@@ -160,7 +167,9 @@ backends:
 				done <- r
 			}()
 			time.Sleep(300 * time.Millisecond)
+			inFlight.Lock()
 			b.kill()
+			inFlight.Unlock()
 			took := waitFor(t, 10*time.Second, "b DOWN", func() bool { return !reg.Lookup("be", "b").Up() })
 			bAtDown := reg.Lookup("be", "b").TotalConns.Load()
 			time.Sleep(300 * time.Millisecond)
