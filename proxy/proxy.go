@@ -10,7 +10,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/balancer"
-	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/health"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
@@ -181,87 +179,6 @@ func (p *Proxy) Addrs(frontend string) []net.Addr {
 	return nil
 }
 
-// Apply builds a snapshot from cfg and, if that succeeds, makes it the one
-// served: listeners whose address is unchanged keep their socket, new ones
-// are opened, removed ones closed, health checks restarted with the current
-// server states. On error nothing changes and the old snapshot keeps serving.
-func (p *Proxy) Apply(cfg *config.Config) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.stopping.Load() {
-		return errors.New("proxy is shutting down")
-	}
-	next, opened, err := p.build(cfg)
-	if err != nil {
-		for _, l := range opened {
-			l.close()
-		}
-		return err
-	}
-	for _, fe := range next.frontends {
-		if fe.cfg.Mode == config.ModeHTTP {
-			fe.http = p.httpServerFor(fe, cfg.Global.HardStopAfter)
-		}
-	}
-	// The build can no longer fail: bring kept state in line with the new
-	// file before any connection can use the new snapshot.
-	next.applyState()
-	prev := p.current.Swap(next)
-	for _, fe := range next.frontends {
-		fe.state.live.Store(fe)
-		for _, l := range fe.listeners {
-			l.frontend.Store(fe)
-		}
-	}
-	for _, l := range opened {
-		go l.serve(p)
-		p.log.Info("listening", zap.String("frontend", l.frontend.Load().cfg.Name), zap.String("bind", l.ln.Addr().String()))
-	}
-	used := map[string]bool{}
-	for _, fe := range next.frontends {
-		for _, l := range fe.listeners {
-			used[l.key] = true
-		}
-	}
-	for key, l := range p.listeners {
-		if !used[key] {
-			l.close()
-			delete(p.listeners, key)
-			p.log.Info("listener closed", zap.String("bind", l.ln.Addr().String()))
-		}
-	}
-	for _, l := range opened {
-		p.listeners[l.key] = l
-	}
-	p.global.setMax(cfg.Global.MaxConn)
-	if prev != nil {
-		prev.retire()
-	}
-	next.startChecks(p.log.Named("health"))
-	p.registry.Retain(func(backend, server string) bool {
-		be := next.backendsByName[backend]
-		return be != nil && be.hasServer(server)
-	})
-	for st := range p.sessions {
-		if p.registry.Lookup(st.Backend, st.Name) != st {
-			delete(p.sessions, st)
-		}
-	}
-	return nil
-}
-
-// sessionSetFor returns the session set of a server's state, shared by
-// every snapshot that uses it, so that a session begun before a reload is
-// closed as well. Called with p.mu held (during a build).
-func (p *Proxy) sessionSetFor(st *balancer.Server) *sessionSet {
-	s := p.sessions[st]
-	if s == nil {
-		s = newSessionSet()
-		p.sessions[st] = s
-	}
-	return s
-}
-
 // Shutdown stops accepting, lets in-flight connections and requests finish,
 // and returns when they have or when ctx is done (with ctx's error); the
 // caller then exits, which closes whatever is left, as HAProxy's
@@ -306,73 +223,5 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("connections still open at hard-stop-after: %w", ctx.Err())
-	}
-}
-
-// listener is one bound socket. It outlives snapshots: a reload that keeps
-// its address only repoints frontend, so no connection is ever refused.
-type listener struct {
-	key      string
-	ln       *net.TCPListener
-	frontend atomic.Pointer[frontend]
-	closed   atomic.Bool
-	global   *limiter
-}
-
-func (l *listener) close() {
-	l.closed.Store(true)
-	l.ln.Close()
-	// Wake the accept loop if it is waiting for a maxconn slot.
-	l.global.wake()
-	if fe := l.frontend.Load(); fe != nil {
-		fe.state.limit.wake()
-	}
-}
-
-// serve is the accept loop. It takes a global and a frontend maxconn slot
-// before accepting, so that at the limit new connections wait in the kernel
-// backlog, and hands each connection to the frontend live at accept time.
-func (l *listener) serve(p *Proxy) {
-	aborted := l.closed.Load
-	var backoff time.Duration
-	for {
-		if !l.global.acquire(aborted) {
-			return
-		}
-		fe := l.frontend.Load()
-		if !fe.state.limit.acquire(aborted) {
-			l.global.release()
-			return
-		}
-		c, err := l.ln.AcceptTCP()
-		if err != nil {
-			fe.state.limit.release()
-			l.global.release()
-			if l.closed.Load() {
-				return
-			}
-			// Out of file descriptors and the like: back off as net/http does.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			if ce := p.log.Check(zap.ErrorLevel, "accept failed"); ce != nil {
-				ce.Write(zap.String("bind", l.key), zap.Error(err), zap.Duration("retry_in", backoff))
-			}
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		// The frontend may have been replaced while we waited for a slot;
-		// the slot belongs to the frontend state, which a reload keeps.
-		cur := l.frontend.Load()
-		if cur.state != fe.state {
-			fe.state.limit.release()
-			cur.state.limit.n.Add(1)
-		}
-		p.conns.Add(1)
-		p.workers.run(func() {
-			defer p.conns.Done()
-			defer l.global.release()
-			defer cur.state.limit.release()
-			cur.serve(c)
-		})
 	}
 }

@@ -1,12 +1,9 @@
 package proxy
 
 import (
-	"context"
 	"fmt"
 	"net"
-	"strconv"
 	"sync/atomic"
-	"time"
 
 	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/config"
@@ -121,35 +118,6 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 	return s, opened, nil
 }
 
-// listenerFor returns the running listener for bind, or opens a new one.
-func (p *Proxy) listenerFor(bind string) (l *listener, isNew bool, err error) {
-	host, port, _ := net.SplitHostPort(bind)
-	if host == "*" {
-		host = ""
-	}
-	addr := net.JoinHostPort(host, port)
-	// Port 0 asks the kernel for a free port, so it is never "the same
-	// address" as a running listener.
-	if port != "0" {
-		if l := p.listeners[addr]; l != nil {
-			return l, false, nil
-		}
-	}
-	// Accepted connections get no TCP keep-alive probes unless "option
-	// clitcpka" asks (as in HAProxy); Go's default would cost four
-	// setsockopt calls per connection.
-	lc := net.ListenConfig{KeepAlive: -1}
-	ln, err := lc.Listen(context.Background(), "tcp", addr)
-	if err != nil {
-		return nil, false, fmt.Errorf("binding %s: %w", bind, err)
-	}
-	key := addr
-	if port == "0" {
-		key = ln.Addr().String()
-	}
-	return &listener{key: key, ln: ln.(*net.TCPListener), global: p.global}, true, nil
-}
-
 func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 	counters := p.backends[bc.Name]
 	if counters == nil {
@@ -223,149 +191,4 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 	be.hashed = bc.Balance.Hashed()
 	be.bySource = bc.Balance.Algorithm == "source"
 	return be, nil
-}
-
-// applyState brings the state kept across reloads (frontend maxconn, server
-// admin state and weight) in line with the configuration, where the
-// configuration changed them. It runs once the build has succeeded, never
-// during it: a build that fails must not touch the state the running
-// snapshot uses.
-func (s *Snapshot) applyState() {
-	for _, fe := range s.frontends {
-		fe.state.limit.setMax(fe.cfg.MaxConn)
-	}
-	for _, be := range s.backends {
-		be.pool.Activate()
-		for _, srv := range be.servers {
-			srv.state.SetConfigWeight(srv.cfg.Weight)
-			srv.state.SetConfigAdmin(srv.cfg.Disabled)
-			if !srv.cfg.Check {
-				srv.state.SetHealthy(true) // a server without checks is always UP
-			}
-			if !srv.cfg.Check || be.cfg.DBCheck == nil || !be.cfg.DBCheck.DrainOnLag {
-				// No check of this configuration can end a lag drain
-				// set under the previous one.
-				srv.state.SetLagDrain(false)
-			}
-		}
-	}
-}
-
-// observed reports one use of the server by traffic to its passive check
-// (observe). Callers test srv.observe first, so that servers without one
-// pay a byte compare.
-func (srv *server) observed(ok bool) {
-	if m := srv.monitor.Load(); m != nil {
-		m.Observed(ok)
-	}
-}
-
-// startChecks starts a health monitor for every server with check enabled,
-// and an agent for every server with agent-check.
-func (s *Snapshot) startChecks(log *zap.Logger) {
-	for _, be := range s.backends {
-		for _, srv := range be.servers {
-			if a := srv.cfg.Agent; a != nil {
-				host, _, _ := net.SplitHostPort(srv.addr)
-				if srv.agentHost != "" {
-					host = srv.agentHost
-				}
-				s.agents = append(s.agents, health.StartAgent(health.AgentSpec{
-					Backend: be.cfg.Name, Server: srv.cfg.Name, Addr: net.JoinHostPort(host, strconv.Itoa(a.Port)),
-					Send: a.Send, Inter: a.Inter, Timeout: checkTimeout(be.cfg, srv.cfg),
-				}, agentTarget{srv}, log))
-			}
-			if !srv.cfg.Check {
-				continue
-			}
-			host, port, _ := net.SplitHostPort(srv.addr)
-			if srv.checkHost != "" {
-				host = srv.checkHost
-			}
-			if srv.cfg.CheckPort != 0 {
-				port = strconv.Itoa(srv.cfg.CheckPort)
-			}
-			spec := health.Spec{
-				Backend: be.cfg.Name, Server: srv.cfg.Name, Addr: net.JoinHostPort(host, port),
-				Inter: srv.cfg.Inter, FastInter: srv.cfg.FastInter, DownInter: srv.cfg.DownInter,
-				Spread: s.cfg.Global.SpreadChecks, Timeout: checkTimeout(be.cfg, srv.cfg),
-				Rise: srv.cfg.Rise, Fall: srv.cfg.Fall, Up: srv.state.Up(),
-				DrainOnLag: be.cfg.DBCheck != nil && be.cfg.DBCheck.DrainOnLag,
-				Draining:   srv.state.LagDrained(),
-			}
-			if srv.cfg.Observe != "" {
-				spec.ErrorLimit, spec.OnError = srv.cfg.ErrorLimit, health.OnError(srv.cfg.OnError)
-			}
-			m := health.Start(spec, checkerFor(be.cfg), checkEdges{srv}, log)
-			srv.monitor.Store(m)
-			s.monitors = append(s.monitors, m)
-		}
-	}
-}
-
-// checkerFor is the checker the backend's configuration asks for: HTTP with
-// option httpchk, a tcp-check script with option tcp-check (or
-// redis-check), a database check, otherwise a TCP connect. It is called
-// once per server: the database checkers keep a connection of their own.
-func checkerFor(be *config.Backend) health.Checker {
-	if db := be.DBCheck; db != nil {
-		switch db.Kind {
-		case config.DBMySQL:
-			return health.MySQLChecker{Spec: db}
-		case config.DBPgSQL:
-			return health.PgSQLChecker{Spec: db}
-		case config.DBGalera:
-			return health.NewGaleraChecker(db)
-		case config.DBMySQLReplica:
-			return health.NewMySQLReplicaChecker(db)
-		case config.DBPgSQLStandby:
-			return health.NewPgSQLStandbyChecker(db)
-		}
-		panic("proxy: unknown database check " + db.Kind) // config validates Kind
-	}
-	if be.HTTPCheck != nil {
-		return health.HTTPChecker{Spec: be.HTTPCheck}
-	}
-	if be.TCPCheck != nil {
-		return health.TCPScriptChecker{Script: be.TCPCheck}
-	}
-	return health.TCPChecker{}
-}
-
-// checkTimeout is how long a TCP check may take: "timeout check" when set,
-// otherwise as HAProxy, the smaller of "timeout connect" and inter.
-func checkTimeout(be *config.Backend, srv *config.Server) time.Duration {
-	if be.Timeouts.Check > 0 {
-		return be.Timeouts.Check
-	}
-	if be.Timeouts.Connect > 0 {
-		return min(be.Timeouts.Connect, srv.Inter)
-	}
-	return srv.Inter
-}
-
-func (s *Snapshot) stopChecks() {
-	for _, m := range s.monitors {
-		m.Stop()
-	}
-	s.monitors = nil
-	for _, a := range s.agents {
-		a.Stop()
-	}
-	s.agents = nil
-}
-
-// retire is called once a newer snapshot is live. Connections already
-// established keep running on their own; this stops what only the old
-// configuration needs.
-func (s *Snapshot) retire() {
-	s.stopChecks()
-	for _, be := range s.backends {
-		be.pool.Close()
-		for _, srv := range be.servers {
-			if srv.http != nil {
-				srv.http.CloseIdleConnections()
-			}
-		}
-	}
 }

@@ -3,10 +3,8 @@ package proxy
 import (
 	"errors"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/halo-lb/halo/balancer"
@@ -176,120 +174,4 @@ func (be *backend) retryTarget(idx, attempt int) (int, bool) {
 		}
 	}
 	return idx, true
-}
-
-// Errors that end a direction of an L4 session.
-var (
-	errIdle         = errors.New("no data in either direction within the timeout")
-	errWriteStalled = errors.New("peer accepted no data within the timeout")
-)
-
-// byteCounters are the three counters (frontend, backend, server) a
-// direction of an L4 session adds its bytes to.
-type byteCounters [3]*atomic.Uint64
-
-func (c *byteCounters) add(n int64) {
-	for _, ctr := range c {
-		ctr.Add(uint64(n))
-	}
-}
-
-// progressSlice is how often a session without an inactivity timeout still
-// publishes its byte counts, so that a long-lived session does not look
-// idle to stats until it closes.
-const progressSlice = time.Minute
-
-// copyIdle copies src to dst until EOF, then half-closes dst unless the
-// other direction (counted in ended) already finished. It calls
-// dst.ReadFrom(src) on the raw *net.TCPConn so that Linux moves the bytes
-// with splice(2) and they never enter user space.
-//
-// A timeout is an inactivity timeout over both directions, as HAProxy's
-// "timeout client"/"server"/"tunnel": the copy wakes every quarter of it
-// (through a read deadline, which only ever fires with the splice pipe
-// empty, so no byte is lost), adds the bytes moved to counters, and gives
-// up once neither direction has moved a byte for the whole timeout. A write
-// that stays blocked for longer than the timeout ends the session too.
-func copyIdle(dst, src *net.TCPConn, timeout time.Duration, activity *atomic.Int64, ended *atomic.Int32, counters *byteCounters) (int64, error) {
-	slice := progressSlice
-	if timeout > 0 {
-		slice = max(timeout/4, time.Millisecond)
-	}
-	var total int64
-	for {
-		now := time.Now()
-		readDeadline := now.Add(slice)
-		_ = src.SetReadDeadline(readDeadline)
-		var writeDeadline time.Time
-		if timeout > 0 {
-			writeDeadline = readDeadline.Add(timeout)
-			_ = dst.SetWriteDeadline(writeDeadline)
-		}
-		n, err := dst.ReadFrom(src)
-		total += n
-		if n > 0 {
-			counters.add(n)
-			activity.Store(time.Now().UnixNano())
-		}
-		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
-			if err == nil && ended.Add(1) == 2 {
-				// The other direction ended first: both connections
-				// close now, and close sends the FIN a half-close would.
-				return total, nil
-			}
-			return total, halfClose(dst, err)
-		}
-		if timeout <= 0 {
-			continue
-		}
-		if !time.Now().Before(writeDeadline) {
-			return total, errWriteStalled
-		}
-		if time.Since(time.Unix(0, activity.Load())) >= timeout {
-			return total, errIdle
-		}
-	}
-}
-
-// halfClose propagates EOF to the other side with a FIN, keeping the
-// opposite direction open: a client that shuts down its write side still
-// receives the whole response.
-func halfClose(dst *net.TCPConn, err error) error {
-	if err != nil {
-		return err
-	}
-	if cerr := dst.CloseWrite(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && !errors.Is(cerr, syscall.ENOTCONN) {
-		return cerr
-	}
-	return nil
-}
-
-// terminationState maps how the two directions ended to HAProxy's two-letter
-// session state: who ended it (C client, S server; lower case for a
-// timeout) and in which phase (D: data). A copy reads one side and writes
-// the other, so a broken pipe is the fault of the side written to, and a
-// stalled write the silence of that side.
-func terminationState(up, down error) [2]byte {
-	blame := func(err error, src, dst byte) (byte, bool) {
-		const lower = 'a' - 'A'
-		switch {
-		case err == nil, errors.Is(err, net.ErrClosed):
-			return 0, false
-		case errors.Is(err, errIdle):
-			return src + lower, true
-		case errors.Is(err, errWriteStalled):
-			return dst + lower, true
-		case errors.Is(err, syscall.EPIPE):
-			return dst, true
-		default:
-			return src, true
-		}
-	}
-	if b, ok := blame(up, 'C', 'S'); ok {
-		return [2]byte{b, 'D'}
-	}
-	if b, ok := blame(down, 'S', 'C'); ok {
-		return [2]byte{b, 'D'}
-	}
-	return [2]byte{'-', '-'}
 }

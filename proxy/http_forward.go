@@ -1,0 +1,181 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"math"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// smallBody is the largest response body that is read whole before it is
+// sent on; anything larger, or of unknown length, streams through a
+// fixed-size buffer so a multi-GiB image download costs no memory.
+const smallBody = 64 << 10
+
+// streamChunk is the buffer a streamed body moves through.
+const streamChunk = 32 << 10
+
+func (be *backend) newHostClient(srv *server) *fasthttp.HostClient {
+	return &fasthttp.HostClient{
+		Addr: srv.addr,
+		Dial: func(addr string) (net.Conn, error) {
+			c, err := be.dialer.Dial("tcp", addr)
+			if err != nil {
+				return nil, &dialError{err}
+			}
+			return c, nil
+		},
+		MaxConns:                      math.MaxInt32, // per-server maxconn and queues come with the balancing issue
+		MaxIdleConnDuration:           10 * time.Second,
+		ReadBufferSize:                16 << 10,
+		WriteBufferSize:               16 << 10,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		NoDefaultUserAgentHeader:      true,
+	}
+}
+
+// forward sends ctx's request to srv and reads the response into ctx. A
+// response body up to smallBody is read whole; a larger or unsized one is
+// handed to the client side as a stream that pulls from the server
+// connection as the client reads, with inactivity deadlines on both sides.
+//
+// A request body up to smallBody is buffered first so that the request can
+// be replayed if a kept-alive connection turns out to be stale. A larger one
+// streams as it arrives and so cannot be replayed: it always gets a new
+// connection, which is closed afterwards.
+//
+// It reports whether the response body streams: then the stream, not the
+// caller, writes the access log line once the body is sent.
+func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout time.Duration, ex *exchange) (streamed bool, err error) {
+	clientTimeout := fe.cfg.Timeouts.Client
+	req := &ctx.Request
+	bigRequest := req.IsBodyStream() && !fitsSmall(req.Header.ContentLength())
+	if req.IsBodyStream() && !bigRequest {
+		req.Body() // reads the small body into fasthttp's pooled buffer
+	}
+	hc := srv.http
+	if bigRequest {
+		hc = srv.httpFresh
+	}
+	cc, err := hc.AcquireConn(0, false)
+	if err != nil {
+		return false, err
+	}
+	ex.connected = ex.now()
+	reused := !cc.LastUseTime().IsZero()
+	conn := cc.Conn()
+	if serverTimeout > 0 {
+		_ = conn.SetDeadline(time.Now().Add(serverTimeout))
+	}
+	bw := hc.AcquireWriter(conn)
+	sent := int64(max(req.Header.ContentLength(), 0))
+	if bigRequest {
+		sent, err = writeStreamedRequest(ctx, bw, conn, clientTimeout, serverTimeout)
+	} else {
+		err = req.Write(bw)
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	hc.ReleaseWriter(bw)
+	if err != nil {
+		hc.CloseConn(cc)
+		if reused && !bigRequest {
+			return false, &staleError{err}
+		}
+		return false, err
+	}
+	fe.countBytes(srv, sent, 0)
+	// The wait for the response starts now, however long the request
+	// body took to send. A request sent from memory took no time worth
+	// a second deadline update.
+	if serverTimeout > 0 && bigRequest {
+		_ = conn.SetReadDeadline(time.Now().Add(serverTimeout))
+	}
+
+	br := hc.AcquireReader(conn)
+	resp := &ctx.Response
+	resp.Header.DisableNormalizing()
+	for {
+		if err = resp.Header.Read(br); err != nil {
+			break
+		}
+		// Skip interim responses; 101 would be a protocol switch, which
+		// is not supported yet and fails below as an invalid exchange.
+		if sc := resp.Header.StatusCode(); sc >= 200 || sc < 100 || sc == fasthttp.StatusSwitchingProtocols {
+			break
+		}
+	}
+	if err == nil && resp.Header.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		err = errors.New("server switched protocols: upgrades are not supported in mode http yet")
+	}
+	if err != nil {
+		hc.ReleaseReader(br)
+		hc.CloseConn(cc)
+		if reused && !bigRequest && idempotent(req) && closedBeforeResponse(err) {
+			return false, &staleError{err}
+		}
+		return false, err
+	}
+	ex.responded = ex.now()
+	cl := resp.Header.ContentLength()
+	// A body delimited by the server closing (neither Content-Length nor
+	// chunked, cl == -2) leaves nothing to reuse.
+	keepConn := !resp.Header.ConnectionClose() && !bigRequest && cl != -2
+	cleanResponse(&resp.Header)
+	noBody := req.Header.IsHead() || resp.Header.StatusCode() == fasthttp.StatusNoContent ||
+		resp.Header.StatusCode() == fasthttp.StatusNotModified
+	switch {
+	case noBody:
+		resp.SkipBody = req.Header.IsHead()
+	case fitsSmall(cl):
+		err = resp.ReadBody(br, smallBody)
+		fe.countBytes(srv, 0, int64(cl))
+		ex.bytes = int64(cl)
+	default:
+		s := streamPool.Get().(*bodyStream)
+		s.start(ctx, fe, srv, conn, br, cl, keepConn, clientTimeout, serverTimeout)
+		s.ex = *ex
+		// fasthttp's connection type is unexported, so the stream keeps
+		// the pool's verdict as a closure: one allocation per streamed
+		// body, never on the small-response path.
+		s.release = func(reuse bool) {
+			if reuse {
+				hc.ReleaseConn(cc)
+			} else {
+				hc.CloseConn(cc)
+			}
+		}
+		if err = s.up.ReadBody(br, 0); err != nil {
+			s.abandon()
+			return false, err
+		}
+		resp.SetBodyStream(s, max(cl, -1))
+		return true, nil
+	}
+	hc.ReleaseReader(br)
+	if err != nil || !keepConn {
+		hc.CloseConn(cc)
+	} else {
+		hc.ReleaseConn(cc)
+	}
+	return false, err
+}
+
+func idempotent(req *fasthttp.Request) bool {
+	h := &req.Header
+	return h.IsGet() || h.IsHead() || h.IsPut() || h.IsDelete() || h.IsOptions() || h.IsTrace()
+}
+
+// closedBeforeResponse reports whether a response read failed before its
+// first byte because the server had closed or reset the connection.
+func closedBeforeResponse(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func fitsSmall(contentLength int) bool { return contentLength >= 0 && contentLength <= smallBody }

@@ -1,0 +1,187 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// writeStreamedRequest sends a large or chunked request body from the client
+// to the server as it arrives, refreshing both sides' deadlines as bytes
+// move so that a long upload is bounded by inactivity, not total time.
+func writeStreamedRequest(ctx *fasthttp.RequestCtx, bw *bufio.Writer, upstream net.Conn, clientTimeout, serverTimeout time.Duration) (sent int64, err error) {
+	cl := ctx.Request.Header.ContentLength()
+	if cl < 0 {
+		ctx.Request.Header.SetContentLength(-1) // chunked
+	}
+	if err := ctx.Request.Header.Write(bw); err != nil {
+		return 0, err
+	}
+	buf := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(buf)
+	body := ctx.RequestBodyStream()
+	every := refreshInterval(clientTimeout, serverTimeout)
+	var refreshed time.Time
+	for {
+		if now := time.Now(); now.Sub(refreshed) >= every {
+			refreshed = now
+			if clientTimeout > 0 {
+				_ = ctx.Conn().SetReadDeadline(now.Add(clientTimeout))
+			}
+			if serverTimeout > 0 {
+				_ = upstream.SetWriteDeadline(now.Add(serverTimeout))
+			}
+		}
+		n, rerr := body.Read(*buf)
+		if n > 0 {
+			sent += int64(n)
+			if cl < 0 {
+				if _, err := bw.WriteString(strconv.FormatInt(int64(n), 16) + "\r\n"); err != nil {
+					return sent, err
+				}
+			}
+			if _, err := bw.Write((*buf)[:n]); err != nil {
+				return sent, err
+			}
+			if cl < 0 {
+				if _, err := bw.WriteString("\r\n"); err != nil {
+					return sent, err
+				}
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return sent, rerr
+		}
+	}
+	if cl >= 0 && sent != int64(cl) {
+		return sent, io.ErrUnexpectedEOF
+	}
+	if cl < 0 {
+		if _, err := bw.WriteString("0\r\n\r\n"); err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+// refreshInterval is how often a streaming copy pushes its inactivity
+// deadlines out: often enough that no pause shorter than the smallest
+// timeout can trip one, and no more than once a second.
+func refreshInterval(timeouts ...time.Duration) time.Duration {
+	every := time.Second
+	for _, t := range timeouts {
+		if t > 0 {
+			every = min(every, t/4)
+		}
+	}
+	return every
+}
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, streamChunk); return &b }}
+
+var streamPool = sync.Pool{New: func() any { return &bodyStream{} }}
+
+// bodyStream is a response body being relayed from a server connection to
+// the client. fasthttp reads it while writing the response and closes it
+// when done (or when the client went away), which returns the server
+// connection to the pool only if the body was read to its end.
+type bodyStream struct {
+	up         fasthttp.Response // owns the server-side body reader
+	ctx        *fasthttp.RequestCtx
+	fe         *frontend
+	srv        *server
+	conn       net.Conn
+	release    func(reuse bool)
+	br         *bufio.Reader
+	eof        bool
+	keepConn   bool
+	clientIdle time.Duration
+	serverIdle time.Duration
+	refreshed  time.Time
+	every      time.Duration
+	active     bool
+	ex         exchange // for the access log line, written on Close
+	upErr      error    // the server side failed mid-body
+}
+
+func (s *bodyStream) start(ctx *fasthttp.RequestCtx, fe *frontend, srv *server, conn net.Conn, br *bufio.Reader, cl int, keepConn bool, clientIdle, serverIdle time.Duration) {
+	s.up.Reset()
+	s.ctx, s.srv, s.conn, s.br, s.eof, s.keepConn = ctx, srv, conn, br, false, keepConn
+	s.fe, s.clientIdle, s.serverIdle, s.refreshed, s.active = fe, clientIdle, serverIdle, time.Time{}, true
+	s.every = refreshInterval(clientIdle, serverIdle)
+	s.up.StreamBody = true
+	s.up.Header.SetContentLength(cl)
+}
+
+func (s *bodyStream) Read(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(s.refreshed) >= s.every {
+		s.refreshed = now
+		if s.serverIdle > 0 {
+			_ = s.conn.SetReadDeadline(now.Add(s.serverIdle))
+		}
+		if s.clientIdle > 0 {
+			_ = s.ctx.Conn().SetWriteDeadline(now.Add(s.clientIdle))
+		}
+	}
+	n, err := s.up.BodyStream().Read(p)
+	s.fe.countBytes(s.srv, 0, int64(n))
+	s.ex.bytes += int64(n)
+	switch {
+	case err == io.EOF:
+		s.eof = true
+	case err != nil:
+		s.upErr = err
+	}
+	return n, err
+}
+
+// Close returns the server connection to its pool (or closes it if the body
+// was not read to the end) and the stream to its pool. It is idempotent.
+func (s *bodyStream) Close() error {
+	if !s.active {
+		return nil
+	}
+	reuse := s.eof && s.keepConn
+	_ = s.up.CloseBodyStream()
+	if s.fe.access != nil {
+		term := "----"
+		switch {
+		case s.upErr != nil:
+			term = "SD--" // the server broke off the body
+			s.ex.err = s.upErr
+		case !s.eof:
+			term = "CD--" // the client went away first
+		}
+		s.fe.logHTTP(s.ctx, &s.ex, term)
+	}
+	// The server slot was the handler's until the stream took over;
+	// an abandoned stream leaves it to the handler.
+	s.srv.be.queue.release(s.srv.member)
+	s.finish(reuse)
+	return nil
+}
+
+// abandon gives up on a stream whose body could not even be started.
+func (s *bodyStream) abandon() {
+	_ = s.up.CloseBodyStream()
+	s.finish(false)
+}
+
+func (s *bodyStream) finish(reuse bool) {
+	s.srv.http.ReleaseReader(s.br)
+	if s.release != nil {
+		s.release(reuse)
+	}
+	s.up.Reset()
+	s.ctx, s.fe, s.srv, s.conn, s.br, s.release, s.active = nil, nil, nil, nil, nil, nil, false
+	s.ex, s.upErr = exchange{}, nil
+	streamPool.Put(s)
+}
