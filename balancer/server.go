@@ -76,7 +76,9 @@ type Server struct {
 	maxConn atomic.Int32
 
 	// Counters, read by stats. Updated on the data path with atomics only.
-	CurConns   atomic.Int64
+	// The current sessions are served (CurConns); TotalConns counts every
+	// session a Backend assigned to the server, in both modes: an L4
+	// connection, or an L7 request (a stream, as HAProxy counts them).
 	TotalConns atomic.Uint64
 	BytesIn    atomic.Uint64 // client to server
 	BytesOut   atomic.Uint64 // server to client
@@ -144,6 +146,11 @@ func (s *Server) SetAdmin(a Admin) {
 
 // Served is the number of sessions currently assigned to the server.
 func (s *Server) Served() int64 { return s.served.Load() }
+
+// CurConns is the server's current sessions, as stats show them (HAProxy's
+// scur): those assigned to it and not yet released, whichever
+// configuration assigned them.
+func (s *Server) CurConns() int64 { return s.served.Load() }
 
 // Weight is the server's weight before slow start: the runtime override
 // when one is set, otherwise the configured weight (or fallback when no
@@ -239,6 +246,7 @@ const MaxWeight = 256
 func (s *Server) acquire(maxconn int) bool {
 	if maxconn <= 0 {
 		s.served.Add(1)
+		s.TotalConns.Add(1)
 		return true
 	}
 	for {
@@ -247,6 +255,7 @@ func (s *Server) acquire(maxconn int) bool {
 			return false
 		}
 		if s.served.CompareAndSwap(n, n+1) {
+			s.TotalConns.Add(1)
 			return true
 		}
 	}

@@ -40,10 +40,10 @@ func (e *dialError) Unwrap() []error {
 // counts the error where it belongs.
 //
 //go:noinline
-func (fe *frontend) answerError(ctx *fasthttp.RequestCtx, err error, srv *server) {
+func (fe *frontend) answerError(ctx *fasthttp.RequestCtx, be *backend, err error, srv *server) {
 	status := statusFor(err)
 	if errors.Is(err, errNoServer) || errors.Is(err, errDial) || errors.Is(err, errQueueTimeout) || errors.Is(err, errQueueFull) {
-		fe.backend.counters.Denied.Add(1)
+		be.counters.Denied.Add(1)
 	} else if srv != nil {
 		srv.state.RespErrors.Add(1)
 	}

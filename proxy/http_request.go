@@ -7,22 +7,23 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// countBytes adds body bytes moved for this frontend to the frontend's,
-// backend's and server's counters.
+// countBytes adds body bytes moved between this frontend and srv to the
+// frontend's, the server's backend's and the server's counters.
 func (fe *frontend) countBytes(srv *server, in, out int64) {
 	if in > 0 {
 		fe.state.BytesIn.Add(uint64(in))
-		fe.backend.counters.BytesIn.Add(uint64(in))
+		srv.be.counters.BytesIn.Add(uint64(in))
 		srv.state.BytesIn.Add(uint64(in))
 	}
 	if out > 0 {
 		fe.state.BytesOut.Add(uint64(out))
-		fe.backend.counters.BytesOut.Add(uint64(out))
+		srv.be.counters.BytesOut.Add(uint64(out))
 		srv.state.BytesOut.Add(uint64(out))
 	}
 }
 
-// handleHTTP forwards one request to a server of the frontend's backend.
+// handleHTTP forwards one request to a server of the backend it is routed
+// to.
 //
 // Its frame is kept small on purpose: forward, called from here, reaches
 // the deepest point of a connection's stack, and a goroutine keeps the
@@ -31,11 +32,11 @@ func (fe *frontend) countBytes(srv *server, in, out int64) {
 // that their temporaries are not part of this frame (measured: 9,800 idle
 // connections hold 4 KiB stacks each instead of 8 KiB).
 func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
-	be := fe.backend
+	be := fe.route()
 	fe.state.Requests.Add(1)
 	be.counters.Requests.Add(1)
 	prepareRequest(ctx, fe.cfg.Options.ForwardFor)
-	ex := exchange{timed: fe.access != nil}
+	ex := exchange{timed: fe.access != nil, be: be}
 	ex.start = ex.now()
 	var (
 		srv      *server
@@ -63,13 +64,8 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		err = nil
 		ex.retries++
 	}
-	// A streamed response holds its server slot until its body is sent;
-	// the stream releases it.
-	if srv != nil && !streamed {
-		be.queue.release(srv.member)
-	}
 	if err != nil {
-		fe.answerError(ctx, err, srv)
+		fe.answerError(ctx, be, err, srv)
 	}
 	class := ctx.Response.StatusCode() / 100
 	if class < 1 || class > 5 {
@@ -83,11 +79,19 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 	if srv != nil && srv.observe != 0 && !errors.Is(err, errDial) {
 		srv.observeResponse(ctx.Response.StatusCode(), err)
 	}
-	// A streamed response is logged by its stream, once the body is sent.
-	if fe.access != nil && !streamed {
+	if streamed {
+		return // the stream logs, frees the slot and ends the session once its body is sent
+	}
+	// Logged before the slot is freed, so that the line counts this
+	// request in beconn and srv_conn as HAProxy does.
+	if fe.access != nil {
 		ex.err = err
 		fe.logHTTP(ctx, &ex, terminationFor(err))
 	}
+	if srv != nil {
+		be.queue.release(srv.member)
+	}
+	be.endSession()
 }
 
 // observeResponse reports a request the server took to its passive check:
@@ -123,6 +127,7 @@ func (be *backend) acquireFor(ctx *fasthttp.RequestCtx, ex *exchange) (int, erro
 // Times are only taken when the frontend logs.
 type exchange struct {
 	timed     bool
+	be        *backend      // where the request was routed
 	start     time.Time     // request handed to halo's handler
 	queued    time.Duration // waiting for a server slot
 	connected time.Time     // server connection ready (dialed or reused)

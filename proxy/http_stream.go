@@ -162,9 +162,11 @@ func (s *bodyStream) Close() error {
 		}
 		s.fe.logHTTP(s.ctx, &s.ex, term)
 	}
-	// The server slot was the handler's until the stream took over;
-	// an abandoned stream leaves it to the handler.
+	// The server slot and the backend's session were the handler's until
+	// the stream took over; an abandoned stream leaves them to the
+	// handler.
 	s.srv.be.queue.release(s.srv.member)
+	s.ex.be.endSession()
 	s.finish(reuse)
 	return nil
 }

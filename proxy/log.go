@@ -23,7 +23,7 @@ func (fe *frontend) logTCP(c *net.TCPConn, ss *session) {
 		return
 	}
 	now := time.Now()
-	b := fe.appendLogPrefix(make([]byte, 0, 256), c.RemoteAddr(), ss.accepted, ss.srv)
+	b := fe.appendLogPrefix(make([]byte, 0, 256), c.RemoteAddr(), ss.accepted, ss.be, ss.srv)
 	b = append(b, ' ')
 	b = appendQueued(b, ss.queued, ss.srv == nil && ss.termination[1] == 'Q')
 	b = append(b, '/')
@@ -34,8 +34,8 @@ func (fe *frontend) logTCP(c *net.TCPConn, ss *session) {
 	b = strconv.AppendInt(b, ss.out, 10)
 	b = append(b, ' ')
 	b = append(b, ss.termination[:]...)
-	b = fe.appendConnCounts(b, ss.srv, ss.retries)
-	b = fe.appendQueues(b, ss.srv)
+	b = fe.appendConnCounts(b, ss.be, ss.srv, ss.retries)
+	b = appendQueues(b, ss.be, ss.srv)
 	fe.access.Info(string(b))
 }
 
@@ -52,7 +52,7 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string)
 	if ex.connected.IsZero() {
 		srv = nil // never connected: HAProxy logs <NOSRV>
 	}
-	b := fe.appendLogPrefix(make([]byte, 0, 256), ctx.RemoteAddr(), ex.start, srv)
+	b := fe.appendLogPrefix(make([]byte, 0, 256), ctx.RemoteAddr(), ex.start, ex.be, srv)
 	b = append(b, " 0/"...)
 	b = appendQueued(b, ex.queued, srv == nil && (term[1] == 'Q'))
 	b = append(b, '/')
@@ -67,8 +67,8 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string)
 	b = strconv.AppendInt(b, ex.bytes, 10)
 	b = append(b, " - - "...)
 	b = append(b, term...)
-	b = fe.appendConnCounts(b, ex.srv, ex.retries)
-	b = fe.appendQueues(b, ex.srv)
+	b = fe.appendConnCounts(b, ex.be, ex.srv, ex.retries)
+	b = appendQueues(b, ex.be, ex.srv)
 	b = append(b, " \""...)
 	b = append(b, ctx.Method()...)
 	b = append(b, ' ')
@@ -81,14 +81,14 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string)
 
 // appendLogPrefix appends what both log layouts start with:
 // client [date] frontend backend/server (<NOSRV> when srv is nil).
-func (fe *frontend) appendLogPrefix(b []byte, client net.Addr, at time.Time, srv *server) []byte {
+func (fe *frontend) appendLogPrefix(b []byte, client net.Addr, at time.Time, be *backend, srv *server) []byte {
 	b = append(b, client.String()...)
 	b = append(b, " ["...)
 	b = at.AppendFormat(b, logTime)
 	b = append(b, "] "...)
 	b = append(b, fe.cfg.Name...)
 	b = append(b, ' ')
-	b = append(b, fe.backend.cfg.Name...)
+	b = append(b, be.cfg.Name...)
 	b = append(b, '/')
 	if srv == nil {
 		return append(b, "<NOSRV>"...)
@@ -105,16 +105,16 @@ func appendSpan(b []byte, from, to time.Time) []byte {
 	return appendMs(b, to.Sub(from))
 }
 
-func (fe *frontend) appendConnCounts(b []byte, srv *server, retries int) []byte {
+func (fe *frontend) appendConnCounts(b []byte, be *backend, srv *server, retries int) []byte {
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, fe.listeners[0].global.current(), 10)
+	b = strconv.AppendInt(b, fe.active.Load(), 10)
 	b = append(b, '/')
 	b = strconv.AppendInt(b, fe.state.CurConns.Load(), 10)
 	b = append(b, '/')
-	b = strconv.AppendInt(b, fe.backend.counters.CurConns.Load(), 10)
+	b = strconv.AppendInt(b, be.counters.CurConns.Load(), 10)
 	b = append(b, '/')
 	if srv != nil {
-		b = strconv.AppendInt(b, srv.state.CurConns.Load(), 10)
+		b = strconv.AppendInt(b, srv.state.CurConns(), 10)
 	} else {
 		b = append(b, '0')
 	}
@@ -133,12 +133,12 @@ func appendQueued(b []byte, queued time.Duration, gaveUp bool) []byte {
 
 // appendQueues writes srv_queue/backend_queue: the sessions waiting for
 // this server and for any server of the backend as the line is written.
-func (fe *frontend) appendQueues(b []byte, srv *server) []byte {
+func appendQueues(b []byte, be *backend, srv *server) []byte {
 	member := -1
 	if srv != nil {
 		member = srv.member
 	}
-	s, q := fe.backend.queue.lengths(member)
+	s, q := be.queue.lengths(member)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(s), 10)
 	b = append(b, '/')

@@ -53,6 +53,9 @@ type Proxy struct {
 	log      *zap.Logger
 	registry *balancer.Registry
 	global   *limiter
+	// active counts the client connections being served, over every
+	// frontend (HAProxy's actconn).
+	active atomic.Int64
 
 	mu        sync.Mutex // serializes Apply and Shutdown
 	current   atomic.Pointer[Snapshot]

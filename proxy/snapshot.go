@@ -28,14 +28,16 @@ type Snapshot struct {
 func (s *Snapshot) Config() *config.Config { return s.cfg }
 
 type frontend struct {
-	cfg       *config.Frontend
-	state     *frontendState
-	backend   *backend
-	listeners []*listener
-	log       *zap.Logger
-	access    *zap.Logger      // nil unless option tcplog / httplog
-	http      *fasthttp.Server // mode http; shared with other snapshots while its settings hold
-	workers   *workers         // the Proxy's, for the second direction of L4 sessions
+	cfg   *config.Frontend
+	state *frontendState
+	// defaultBackend is read by the routing step only (route).
+	defaultBackend *backend
+	listeners      []*listener
+	log            *zap.Logger
+	access         *zap.Logger      // nil unless option tcplog / httplog
+	http           *fasthttp.Server // mode http; shared with other snapshots while its settings hold
+	workers        *workers         // the Proxy's, for the second direction of L4 sessions
+	active         *atomic.Int64    // the Proxy's count of client connections
 }
 
 type backend struct {
@@ -99,7 +101,7 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 			fs = &frontendState{limit: newLimiter(fc.MaxConn)}
 			p.frontends[fc.Name] = fs
 		}
-		fe := &frontend{cfg: fc, state: fs, backend: s.backendsByName[fc.DefaultBackend], log: p.log.Named("proxy"), workers: p.workers}
+		fe := &frontend{cfg: fc, state: fs, defaultBackend: s.backendsByName[fc.DefaultBackend], log: p.log.Named("proxy"), workers: p.workers, active: &p.active}
 		if (fc.Mode == config.ModeTCP && fc.Options.TCPLog) || (fc.Mode == config.ModeHTTP && fc.Options.HTTPLog) {
 			fe.access = accessLog
 		}

@@ -13,6 +13,8 @@ import (
 
 // serve handles one accepted client connection with the frontend's mode.
 func (fe *frontend) serve(c *net.TCPConn) {
+	fe.active.Add(1)
+	defer fe.active.Add(-1)
 	fe.state.CurConns.Add(1)
 	fe.state.TotalConns.Add(1)
 	defer fe.state.CurConns.Add(-1)
@@ -28,6 +30,7 @@ func (fe *frontend) serve(c *net.TCPConn) {
 
 // session records one L4 connection for the tcplog line.
 type session struct {
+	be          *backend // where the connection was routed
 	accepted    time.Time
 	queued      time.Duration // waiting for a server slot
 	connected   time.Time
@@ -37,17 +40,21 @@ type session struct {
 	termination [2]byte // HAProxy's termination state, e.g. "--", "SC", "cD"
 }
 
-// serveTCP proxies one client connection in mode tcp: pick a server, connect
-// (retrying and redispatching on failure, since nothing was sent yet), then
-// let the kernel move the bytes both ways.
+// serveTCP proxies one client connection in mode tcp: route it, pick a
+// server, connect (retrying and redispatching on failure, since nothing was
+// sent yet), then let the kernel move the bytes both ways. The tcplog line
+// is written before the server slot and the backend's session are given
+// back, so that it counts this session in beconn and srv_conn as HAProxy
+// does.
 func (fe *frontend) serveTCP(c *net.TCPConn) {
 	defer c.Close()
-	be := fe.backend
-	ss := session{accepted: time.Now(), termination: [2]byte{'-', '-'}}
-	defer fe.logTCP(c, &ss)
+	be := fe.route()
+	defer be.endSession()
+	ss := session{be: be, accepted: time.Now(), termination: [2]byte{'-', '-'}}
 	sc, srv := be.connect(&ss, c)
 	if sc == nil {
 		be.counters.Denied.Add(1)
+		fe.logTCP(c, &ss)
 		return
 	}
 	defer be.queue.release(srv.member)
@@ -58,13 +65,14 @@ func (fe *frontend) serveTCP(c *net.TCPConn) {
 	}
 	ss.srv = srv
 	ss.connected = time.Now()
-	srv.state.CurConns.Add(1)
-	srv.state.TotalConns.Add(1)
-	be.counters.CurConns.Add(1)
-	be.counters.TotalConns.Add(1)
-	defer srv.state.CurConns.Add(-1)
-	defer be.counters.CurConns.Add(-1)
+	fe.relay(c, sc, &ss)
+	fe.logTCP(c, &ss)
+}
 
+// relay moves the bytes of an established L4 session both ways until both
+// directions end, then records how the session ended.
+func (fe *frontend) relay(c, sc *net.TCPConn, ss *session) {
+	be, srv := ss.be, ss.srv
 	clientIdle, serverIdle := fe.cfg.Timeouts.Client, be.cfg.Timeouts.Server
 	if t := be.cfg.Timeouts.Tunnel; t > 0 {
 		clientIdle, serverIdle = t, t

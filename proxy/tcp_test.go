@@ -236,8 +236,8 @@ func TestTCPCountersWhileOpen(t *testing.T) {
 		return srv.BytesIn.Load() == 6 && srv.BytesOut.Load() == 2 &&
 			p.FrontendCounters("fe").BytesIn.Load() == 6 && p.BackendCounters("be").BytesOut.Load() == 2
 	})
-	if srv.CurConns.Load() != 1 {
-		t.Fatalf("session not open any more: %d current connections", srv.CurConns.Load())
+	if srv.CurConns() != 1 {
+		t.Fatalf("session not open any more: %d current connections", srv.CurConns())
 	}
 }
 
