@@ -205,20 +205,30 @@ type Monitor struct {
 // Start begins monitoring. The first probe runs after a random part of one
 // interval, so that many servers configured together are not probed in step.
 func Start(spec Spec, checker Checker, setter StatusSetter, log *zap.Logger) *Monitor {
-	m := &Monitor{spec: spec, checker: checker, setter: setter, log: log}
+	m := newMonitor(spec, checker, setter, log)
 	// As HAProxy: a server starts UP but fragile, so the first failed
 	// probe takes it DOWN; a DOWN one needs rise successes.
 	if spec.Up {
 		m.health = spec.Rise
 	}
 	m.draining = spec.DrainOnLag && spec.Draining
-	if _, ok := checker.(TCPChecker); ok {
+	m.schedule()
+	return m
+}
+
+func newMonitor(spec Spec, checker Checker, setter StatusSetter, log *zap.Logger) *Monitor {
+	return &Monitor{spec: spec, checker: checker, setter: setter, log: log}
+}
+
+// schedule starts the probes: on the shared engine for TCP connect checks
+// where there is one, in a loop of the monitor's own otherwise.
+func (m *Monitor) schedule() {
+	if _, ok := m.checker.(TCPChecker); ok {
 		m.sched = startTCPProbe(m)
 	}
 	if m.sched == nil {
-		m.sched = startLoop(spec.Inter, m.probe)
+		m.sched = startLoop(m.spec.Inter, m.probe)
 	}
-	return m
 }
 
 // schedule runs a monitor's probes: a loop of its own, or, for TCP connect
