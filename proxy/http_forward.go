@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"math"
@@ -69,52 +70,16 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	ex.connected = ex.now()
 	reused := !cc.LastUseTime().IsZero()
 	conn := cc.Conn()
-	if serverTimeout > 0 {
-		_ = conn.SetDeadline(time.Now().Add(serverTimeout))
-	}
-	bw := hc.AcquireWriter(conn)
-	sent := int64(max(req.Header.ContentLength(), 0))
-	if bigRequest {
-		sent, err = writeStreamedRequest(ctx, bw, conn, clientTimeout, serverTimeout)
-	} else {
-		err = req.Write(bw)
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	hc.ReleaseWriter(bw)
-	if err != nil {
+	if err = srv.sendRequest(ctx, fe, hc, conn, bigRequest, serverTimeout); err != nil {
 		hc.CloseConn(cc)
 		if reused && !bigRequest {
 			return false, &staleError{err}
 		}
 		return false, err
 	}
-	fe.countBytes(srv, sent, 0)
-	// The wait for the response starts now, however long the request
-	// body took to send. A request sent from memory took no time worth
-	// a second deadline update.
-	if serverTimeout > 0 && bigRequest {
-		_ = conn.SetReadDeadline(time.Now().Add(serverTimeout))
-	}
-
 	br := hc.AcquireReader(conn)
 	resp := &ctx.Response
-	resp.Header.DisableNormalizing()
-	for {
-		if err = resp.Header.Read(br); err != nil {
-			break
-		}
-		// Skip interim responses; 101 would be a protocol switch, which
-		// is not supported yet and fails below as an invalid exchange.
-		if sc := resp.Header.StatusCode(); sc >= 200 || sc < 100 || sc == fasthttp.StatusSwitchingProtocols {
-			break
-		}
-	}
-	if err == nil && resp.Header.StatusCode() == fasthttp.StatusSwitchingProtocols {
-		err = errors.New("server switched protocols: upgrades are not supported in mode http yet")
-	}
-	if err != nil {
+	if err = readResponseHead(&resp.Header, br); err != nil {
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
 		if reused && !bigRequest && idempotent(req) && closedBeforeResponse(err) {
@@ -139,7 +104,7 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		ex.bytes = int64(cl)
 	default:
 		s := streamPool.Get().(*bodyStream)
-		s.start(ctx, fe, srv, conn, br, cl, keepConn, clientTimeout, serverTimeout)
+		s.start(ctx, fe, srv, hc, conn, br, cl, keepConn, clientTimeout, serverTimeout)
 		s.ex = *ex
 		// fasthttp's connection type is unexported, so the stream keeps
 		// the pool's verdict as a closure: one allocation per streamed
@@ -165,6 +130,59 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		hc.ReleaseConn(cc)
 	}
 	return false, err
+}
+
+// sendRequest writes the request to the server connection: from memory,
+// or streaming a large body from the client as it arrives. It sets the
+// server side's deadline for the wait that follows.
+func (srv *server) sendRequest(ctx *fasthttp.RequestCtx, fe *frontend, hc *fasthttp.HostClient, conn net.Conn, bigRequest bool, serverTimeout time.Duration) error {
+	if serverTimeout > 0 {
+		_ = conn.SetDeadline(time.Now().Add(serverTimeout))
+	}
+	req := &ctx.Request
+	bw := hc.AcquireWriter(conn)
+	sent := int64(max(req.Header.ContentLength(), 0))
+	var err error
+	if bigRequest {
+		sent, err = writeStreamedRequest(ctx, bw, conn, fe.cfg.Timeouts.Client, serverTimeout)
+	} else {
+		err = req.Write(bw)
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	hc.ReleaseWriter(bw)
+	if err != nil {
+		return err
+	}
+	fe.countBytes(srv, sent, 0)
+	// The wait for the response starts now, however long the request
+	// body took to send. A request sent from memory took no time worth
+	// a second deadline update.
+	if serverTimeout > 0 && bigRequest {
+		_ = conn.SetReadDeadline(time.Now().Add(serverTimeout))
+	}
+	return nil
+}
+
+// readResponseHead reads the server's response head, skipping interim
+// (1xx) responses.
+func readResponseHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
+	h.DisableNormalizing()
+	for {
+		if err := h.Read(br); err != nil {
+			return err
+		}
+		// 101 would be a protocol switch, which is not supported yet and
+		// fails as an invalid exchange.
+		sc := h.StatusCode()
+		if sc == fasthttp.StatusSwitchingProtocols {
+			return errors.New("server switched protocols: upgrades are not supported in mode http yet")
+		}
+		if sc >= 200 || sc < 100 {
+			return nil
+		}
+	}
 }
 
 func idempotent(req *fasthttp.Request) bool {

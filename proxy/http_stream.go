@@ -94,10 +94,14 @@ var streamPool = sync.Pool{New: func() any { return &bodyStream{} }}
 // when done (or when the client went away), which returns the server
 // connection to the pool only if the body was read to its end.
 type bodyStream struct {
-	up         fasthttp.Response // owns the server-side body reader
-	ctx        *fasthttp.RequestCtx
-	fe         *frontend
-	srv        *server
+	up  fasthttp.Response // owns the server-side body reader
+	ctx *fasthttp.RequestCtx
+	fe  *frontend
+	srv *server
+	// hc is the client the server connection and br came from (the
+	// server's pooled one, or the one for fresh connections): br goes
+	// back to its pool.
+	hc         *fasthttp.HostClient
 	conn       net.Conn
 	release    func(reuse bool)
 	br         *bufio.Reader
@@ -112,9 +116,9 @@ type bodyStream struct {
 	upErr      error    // the server side failed mid-body
 }
 
-func (s *bodyStream) start(ctx *fasthttp.RequestCtx, fe *frontend, srv *server, conn net.Conn, br *bufio.Reader, cl int, keepConn bool, clientIdle, serverIdle time.Duration) {
+func (s *bodyStream) start(ctx *fasthttp.RequestCtx, fe *frontend, srv *server, hc *fasthttp.HostClient, conn net.Conn, br *bufio.Reader, cl int, keepConn bool, clientIdle, serverIdle time.Duration) {
 	s.up.Reset()
-	s.ctx, s.srv, s.conn, s.br, s.eof, s.keepConn = ctx, srv, conn, br, false, keepConn
+	s.ctx, s.srv, s.hc, s.conn, s.br, s.eof, s.keepConn = ctx, srv, hc, conn, br, false, keepConn
 	s.fe, s.clientIdle, s.serverIdle, s.refreshed, s.active = fe, clientIdle, serverIdle, time.Time{}, true
 	s.every = refreshInterval(clientIdle, serverIdle)
 	s.up.StreamBody = true
@@ -178,12 +182,12 @@ func (s *bodyStream) abandon() {
 }
 
 func (s *bodyStream) finish(reuse bool) {
-	s.srv.http.ReleaseReader(s.br)
+	s.hc.ReleaseReader(s.br)
 	if s.release != nil {
 		s.release(reuse)
 	}
 	s.up.Reset()
-	s.ctx, s.fe, s.srv, s.conn, s.br, s.release, s.active = nil, nil, nil, nil, nil, nil, false
+	s.ctx, s.fe, s.srv, s.hc, s.conn, s.br, s.release, s.active = nil, nil, nil, nil, nil, nil, nil, false
 	s.ex, s.upErr = exchange{}, nil
 	streamPool.Put(s)
 }
