@@ -1,7 +1,10 @@
 package proxy
 
 import (
+	"context"
 	"errors"
+	"sync"
+	"time"
 
 	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/config"
@@ -10,8 +13,9 @@ import (
 
 // Apply builds a snapshot from cfg and, if that succeeds, makes it the one
 // served: listeners whose address is unchanged keep their socket, new ones
-// are opened, removed ones closed, health checks restarted with the current
-// server states. On error nothing changes and the old snapshot keeps serving.
+// are opened, removed ones closed; health checks whose settings are
+// unchanged keep running; state the new file no longer uses is released.
+// On error nothing changes and the old snapshot keeps serving.
 func (p *Proxy) Apply(cfg *config.Config) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -25,13 +29,9 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 		}
 		return err
 	}
-	for _, fe := range next.frontends {
-		if fe.cfg.Mode == config.ModeHTTP {
-			fe.http = p.httpServerFor(fe, cfg.Global.HardStopAfter)
-		}
-	}
 	// The build can no longer fail: bring kept state in line with the new
 	// file before any connection can use the new snapshot.
+	p.syncHTTPServers(next)
 	next.applyState()
 	prev := p.current.Swap(next)
 	for _, fe := range next.frontends {
@@ -40,6 +40,33 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 			l.frontend.Store(fe)
 		}
 	}
+	p.swapListeners(next, opened)
+	p.global.setMax(cfg.Global.MaxConn)
+	if prev != nil {
+		prev.retire()
+	}
+	next.syncChecks(p.log.Named("health"))
+	p.prune(next)
+	return nil
+}
+
+// syncHTTPServers gives each frontend in mode http the fasthttp server its
+// settings need, retiring generations that a frontend no longer uses (its
+// settings changed, or it went to mode tcp).
+func (p *Proxy) syncHTTPServers(next *Snapshot) {
+	hardStop := next.cfg.Global.HardStopAfter
+	for _, fe := range next.frontends {
+		if fe.cfg.Mode == config.ModeHTTP {
+			p.httpServerFor(fe, hardStop)
+		} else if old := fe.state.http.Swap(nil); old != nil {
+			go p.retireHTTP(old, hardStop)
+		}
+	}
+}
+
+// swapListeners starts the accept loops of the listeners the build opened
+// and closes those that no frontend of next uses.
+func (p *Proxy) swapListeners(next *Snapshot, opened []*listener) {
 	for _, l := range opened {
 		go l.serve(p)
 		p.log.Info("listening", zap.String("frontend", l.frontend.Load().cfg.Name), zap.String("bind", l.ln.Addr().String()))
@@ -60,33 +87,45 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 	for _, l := range opened {
 		p.listeners[l.key] = l
 	}
-	p.global.setMax(cfg.Global.MaxConn)
-	if prev != nil {
-		prev.retire()
-	}
-	next.startChecks(p.log.Named("health"))
+}
+
+// prune releases the kept state that next no longer uses: frontends it
+// removed are retired, backend counters dropped, server states forgotten
+// with their health checks (stopped) and session sets.
+func (p *Proxy) prune(next *Snapshot) {
+	hardStop := next.cfg.Global.HardStopAfter
+	p.frontends.retain(func(name string) bool { return next.frontendsByName[name] != nil },
+		func(name string, fs *frontendState) { go p.retireFrontend(name, fs, hardStop) })
+	p.backends.retain(func(name string) bool { return next.backendsByName[name] != nil }, nil)
 	p.registry.Retain(func(backend, server string) bool {
 		be := next.backendsByName[backend]
 		return be != nil && be.hasServer(server)
 	})
-	for st := range p.sessions {
-		if p.registry.Lookup(st.Backend, st.Name) != st {
-			delete(p.sessions, st)
-		}
-	}
-	return nil
+	known := func(st *balancer.Server) bool { return p.registry.Lookup(st.Backend, st.Name) == st }
+	p.sessions.retain(known, nil)
+	p.checks.retain(known, func(_ *balancer.Server, c *serverChecks) { c.stop() })
 }
 
-// sessionSetFor returns the session set of a server's state, shared by
-// every snapshot that uses it, so that a session begun before a reload is
-// closed as well. Called with p.mu held (during a build).
-func (p *Proxy) sessionSetFor(st *balancer.Server) *sessionSet {
-	s := p.sessions[st]
-	if s == nil {
-		s = newSessionSet()
-		p.sessions[st] = s
+// retireFrontend ends a frontend that a reload removed. Its listeners are
+// closed already; its connections in mode http finish their current
+// request and close (idle kept-alive ones at once), in mode tcp they run
+// on; whatever is still open when hard-stop-after runs out is closed, as
+// an old HAProxy process is stopped then.
+func (p *Proxy) retireFrontend(name string, fs *frontendState, hardStop time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), hardStop)
+	defer cancel()
+	var wg sync.WaitGroup
+	if h := fs.http.Load(); h != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.retireHTTP(h, hardStop)
+		}()
 	}
-	return s
+	if n := fs.tcp.drain(ctx); n > 0 {
+		p.log.Warn("connections of a removed frontend closed at hard-stop-after", zap.String("frontend", name), zap.Int("connections", n))
+	}
+	wg.Wait()
 }
 
 // applyState brings the state kept across reloads (frontend maxconn, server
@@ -119,7 +158,6 @@ func (s *Snapshot) applyState() {
 // established keep running on their own; this stops what only the old
 // configuration needs.
 func (s *Snapshot) retire() {
-	s.stopChecks()
 	for _, be := range s.backends {
 		be.pool.Close()
 		for _, srv := range be.servers {

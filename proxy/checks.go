@@ -2,71 +2,182 @@ package proxy
 
 import (
 	"net"
+	"reflect"
 	"strconv"
+	"sync/atomic"
 	"time"
 
-	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/health"
 	"go.uber.org/zap"
 )
 
+// serverChecks is the health checking of one server: its monitor (check)
+// and its agent (agent-check). It is kept with the server's state across
+// reloads, so that a reload which leaves a server's check settings alone
+// keeps its monitor: the rise/fall counter, the last result and the
+// schedule. Verdicts go to the server as the live configuration sees it.
+//
+// Concurrency: live and monitor are read from any goroutine (the data path
+// reports passive checks through monitor); everything else belongs to
+// Apply, under Proxy.mu.
+type serverChecks struct {
+	live    atomic.Pointer[server]
+	monitor atomic.Pointer[health.Monitor]
+	// spec and method are what monitor was started with; spec's Up and
+	// Draining, which only seed a new monitor, are left zero.
+	spec   health.Spec
+	method checkMethod
+	agent  *health.Agent
+	// agentSpec is what agent was started with.
+	agentSpec health.AgentSpec
+}
+
+func newServerChecks() *serverChecks { return &serverChecks{} }
+
+// checkMethod is the part of a backend's configuration that decides what a
+// monitor runs (see checkerFor).
+type checkMethod struct {
+	http *config.HTTPCheck
+	tcp  []config.TCPStep
+	db   *config.DBCheck
+}
+
+func methodOf(be *config.Backend) checkMethod {
+	return checkMethod{http: be.HTTPCheck, tcp: be.TCPCheck, db: be.DBCheck}
+}
+
+// same reports whether two methods check the same way. The configurations
+// are separate values from separate parses, so they are compared by value;
+// their compiled regular expressions compare equal when compiled from the
+// same pattern.
+func (m checkMethod) same(o checkMethod) bool {
+	return reflect.DeepEqual(m.http, o.http) && reflect.DeepEqual(m.tcp, o.tcp) && reflect.DeepEqual(m.db, o.db)
+}
+
 // observed reports one use of the server by traffic to its passive check
 // (observe). Callers test srv.observe first, so that servers without one
 // pay a byte compare.
 func (srv *server) observed(ok bool) {
-	if m := srv.monitor.Load(); m != nil {
+	if m := srv.checks.monitor.Load(); m != nil {
 		m.Observed(ok)
 	}
 }
 
-// startChecks starts a health monitor for every server with check enabled,
-// and an agent for every server with agent-check.
-func (s *Snapshot) startChecks(log *zap.Logger) {
+// syncChecks brings every server's checks in line with the snapshot that
+// just went live: each server's checks report to its new view, a monitor
+// or agent whose settings are unchanged keeps running, a changed one is
+// replaced (a monitor carrying its counter and last result over), and one
+// the file no longer asks for stops. Called by Apply, under p.mu.
+func (s *Snapshot) syncChecks(log *zap.Logger) {
 	for _, be := range s.backends {
 		for _, srv := range be.servers {
-			if a := srv.cfg.Agent; a != nil {
-				host, _, _ := net.SplitHostPort(srv.addr)
-				if srv.agentHost != "" {
-					host = srv.agentHost
-				}
-				s.agents = append(s.agents, health.StartAgent(health.AgentSpec{
-					Backend: be.cfg.Name, Server: srv.cfg.Name, Addr: net.JoinHostPort(host, strconv.Itoa(a.Port)),
-					Send: a.Send, Inter: a.Inter, Timeout: checkTimeout(be.cfg, srv.cfg),
-				}, agentTarget{srv}, log))
-			}
-			if !srv.cfg.Check {
-				continue
-			}
-			host, port, _ := net.SplitHostPort(srv.addr)
-			if srv.checkHost != "" {
-				host = srv.checkHost
-			}
-			if srv.cfg.CheckPort != 0 {
-				port = strconv.Itoa(srv.cfg.CheckPort)
-			}
-			spec := health.Spec{
-				Backend: be.cfg.Name, Server: srv.cfg.Name, Addr: net.JoinHostPort(host, port),
-				Inter: srv.cfg.Inter, FastInter: srv.cfg.FastInter, DownInter: srv.cfg.DownInter,
-				Spread: s.cfg.Global.SpreadChecks, Timeout: checkTimeout(be.cfg, srv.cfg),
-				Rise: srv.cfg.Rise, Fall: srv.cfg.Fall, Up: srv.state.Up(),
-				DrainOnLag: be.cfg.DBCheck != nil && be.cfg.DBCheck.DrainOnLag,
-				Draining:   srv.state.LagDrained(),
-			}
-			if srv.cfg.Observe != "" {
-				spec.ErrorLimit, spec.OnError = srv.cfg.ErrorLimit, health.OnError(srv.cfg.OnError)
-			}
-			m := health.Start(spec, checkerFor(be.cfg), checkEdges{srv}, log)
-			srv.monitor.Store(m)
-			s.monitors = append(s.monitors, m)
+			c := srv.checks
+			c.live.Store(srv)
+			c.syncMonitor(s.monitorSpec(be, srv), methodOf(be.cfg), be.cfg, srv, log)
+			c.syncAgent(agentSpec(be, srv), log)
 		}
+	}
+}
+
+// syncMonitor starts, keeps, replaces or stops the server's monitor; spec
+// is nil when the server has no check.
+func (c *serverChecks) syncMonitor(spec *health.Spec, method checkMethod, bc *config.Backend, srv *server, log *zap.Logger) {
+	old := c.monitor.Load()
+	if spec == nil {
+		if old != nil {
+			old.Stop()
+			c.monitor.Store(nil)
+		}
+		return
+	}
+	if old != nil && c.spec == *spec && c.method.same(method) {
+		return
+	}
+	c.spec, c.method = *spec, method
+	start := *spec
+	start.Up, start.Draining = srv.state.Up(), srv.state.LagDrained()
+	var m *health.Monitor
+	if old != nil {
+		old.Stop()
+		m = health.StartAfter(old, start, checkerFor(bc), c, log)
+	} else {
+		m = health.Start(start, checkerFor(bc), c, log)
+	}
+	c.monitor.Store(m)
+}
+
+// syncAgent starts, keeps, replaces or stops the server's agent; spec is
+// nil when the server has no agent-check.
+func (c *serverChecks) syncAgent(spec *health.AgentSpec, log *zap.Logger) {
+	if c.agent != nil && (spec == nil || *spec != c.agentSpec) {
+		c.agent.Stop()
+		c.agent = nil
+	}
+	if spec != nil && c.agent == nil {
+		c.agent, c.agentSpec = health.StartAgent(*spec, c, log), *spec
+	}
+}
+
+// stop ends the server's checks; the server left the configuration or the
+// proxy is shutting down.
+func (c *serverChecks) stop() {
+	if m := c.monitor.Swap(nil); m != nil {
+		m.Stop()
+	}
+	if c.agent != nil {
+		c.agent.Stop()
+		c.agent = nil
+	}
+}
+
+// monitorSpec is what the server's monitor checks and how often, nil
+// without check.
+func (s *Snapshot) monitorSpec(be *backend, srv *server) *health.Spec {
+	if !srv.cfg.Check {
+		return nil
+	}
+	host, port, _ := net.SplitHostPort(srv.addr)
+	if srv.checkHost != "" {
+		host = srv.checkHost
+	}
+	if srv.cfg.CheckPort != 0 {
+		port = strconv.Itoa(srv.cfg.CheckPort)
+	}
+	spec := &health.Spec{
+		Backend: be.cfg.Name, Server: srv.cfg.Name, Addr: net.JoinHostPort(host, port),
+		Inter: srv.cfg.Inter, FastInter: srv.cfg.FastInter, DownInter: srv.cfg.DownInter,
+		Spread: s.cfg.Global.SpreadChecks, Timeout: checkTimeout(be.cfg, srv.cfg),
+		Rise: srv.cfg.Rise, Fall: srv.cfg.Fall,
+		DrainOnLag: be.cfg.DBCheck != nil && be.cfg.DBCheck.DrainOnLag,
+	}
+	if srv.cfg.Observe != "" {
+		spec.ErrorLimit, spec.OnError = srv.cfg.ErrorLimit, health.OnError(srv.cfg.OnError)
+	}
+	return spec
+}
+
+// agentSpec is where the server's agent listens and how often to ask it,
+// nil without agent-check.
+func agentSpec(be *backend, srv *server) *health.AgentSpec {
+	a := srv.cfg.Agent
+	if a == nil {
+		return nil
+	}
+	host, _, _ := net.SplitHostPort(srv.addr)
+	if srv.agentHost != "" {
+		host = srv.agentHost
+	}
+	return &health.AgentSpec{
+		Backend: be.cfg.Name, Server: srv.cfg.Name, Addr: net.JoinHostPort(host, strconv.Itoa(a.Port)),
+		Send: a.Send, Inter: a.Inter, Timeout: checkTimeout(be.cfg, srv.cfg),
 	}
 }
 
 // checkerFor is the checker the backend's configuration asks for: HTTP with
 // option httpchk, a tcp-check script with option tcp-check (or
 // redis-check), a database check, otherwise a TCP connect. It is called
-// once per server: the database checkers keep a connection of their own.
+// once per monitor: the database checkers keep a connection of their own.
 func checkerFor(be *config.Backend) health.Checker {
 	if db := be.DBCheck; db != nil {
 		switch db.Kind {
@@ -102,80 +213,4 @@ func checkTimeout(be *config.Backend, srv *config.Server) time.Duration {
 		return min(be.Timeouts.Connect, srv.Inter)
 	}
 	return srv.Inter
-}
-
-func (s *Snapshot) stopChecks() {
-	for _, m := range s.monitors {
-		m.Stop()
-	}
-	s.monitors = nil
-	for _, a := range s.agents {
-		a.Stop()
-	}
-	s.agents = nil
-}
-
-// checkEdges receives one server's health-check edges: it records them in
-// the server's state (rebuilding the pools), then carries out
-// on-marked-down and on-marked-up.
-type checkEdges struct {
-	srv *server
-}
-
-// SetLagDrain carries a lag check's verdict ("on-lag drain") to the
-// server's state.
-func (e checkEdges) SetLagDrain(lagging bool) { e.srv.state.SetLagDrain(lagging) }
-
-func (e checkEdges) SetHealthy(up bool) {
-	e.srv.state.SetHealthy(up)
-	switch {
-	case !up && e.srv.cfg.ShutdownOnDown:
-		e.srv.shutdownSessions("marked DOWN")
-	case up && e.srv.cfg.ShutdownBackupsOnUp && !e.srv.cfg.Backup && e.srv.be.pool.Usable(e.srv.member):
-		// As HAProxy: only a non-backup server that takes traffic now
-		// (weight above 0, not in maintenance) sends it back to itself.
-		for _, b := range e.srv.be.servers {
-			if b.cfg.Backup {
-				b.shutdownSessions("a non-backup server is UP")
-			}
-		}
-	}
-}
-
-// agentTarget applies what a server's agent-check reports: a weight as a
-// percentage of the configured one, an admin state, a maxconn, and "up" or
-// "down", which holds the server out of its pool whatever its health check
-// says (and closes its sessions with on-marked-down shutdown-sessions).
-type agentTarget struct {
-	srv *server
-}
-
-func (a agentTarget) AgentReport(r health.AgentReport) {
-	st := a.srv.state
-	if r.WeightPercent >= 0 {
-		if err := st.SetWeight(r.WeightPercent, true, a.srv.be.pool.Spec().Static()); err != nil && a.srv.be.log.Core().Enabled(zap.WarnLevel) {
-			a.srv.be.log.Warn("agent weight not applied", zap.String("backend", a.srv.be.cfg.Name), zap.String("server", a.srv.cfg.Name), zap.Error(err))
-		}
-	}
-	switch r.Admin {
-	case "ready":
-		st.SetAdmin(balancer.AdminReady)
-	case "drain":
-		st.SetAdmin(balancer.AdminDrain)
-	case "maint":
-		st.SetAdmin(balancer.AdminMaint)
-	}
-	if r.MaxConn >= 0 {
-		st.SetMaxConn(r.MaxConn)
-	}
-	switch r.Health {
-	case "up":
-		st.SetAgentUp(true)
-	case "down":
-		wasUp := st.AgentUp()
-		st.SetAgentUp(false)
-		if wasUp && a.srv.cfg.ShutdownOnDown {
-			a.srv.shutdownSessions("agent reported down")
-		}
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 )
 
 // httpSettings are the frontend settings a fasthttp.Server is built with; a
@@ -22,25 +23,44 @@ func (fe *frontend) httpSettings() httpSettings {
 	return httpSettings{t.HTTPRequest, t.HTTPKeepAlive, t.Client}
 }
 
-// httpServerFor returns the frontend's running fasthttp.Server if its
-// settings are unchanged, or starts a new one and retires the old one in
-// the background (its idle connections close, busy ones close after their
-// current response, all within hard-stop-after).
-func (p *Proxy) httpServerFor(fe *frontend, hardStop time.Duration) *fasthttp.Server {
+// httpServer is one generation of a frontend's fasthttp.Server: the
+// settings it was built with and the connections it serves. A reload that
+// keeps the settings keeps the generation, so kept-alive connections are
+// not disturbed; one that changes them, or removes the frontend, retires
+// it.
+type httpServer struct {
+	srv      *fasthttp.Server
+	settings httpSettings
+	conns    connSet
+}
+
+// httpServerFor returns the frontend's running generation if its settings
+// are unchanged, or starts a new one and retires the old one in the
+// background. Called by Apply, under p.mu, once the build has succeeded.
+func (p *Proxy) httpServerFor(fe *frontend, hardStop time.Duration) *httpServer {
 	fs := fe.state
 	want := fe.httpSettings()
-	if fs.http != nil && fs.httpSettings == want {
-		return fs.http
+	old := fs.http.Load()
+	if old != nil && old.settings == want {
+		return old
 	}
-	if old := fs.http; old != nil {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), hardStop)
-			defer cancel()
-			_ = old.ShutdownWithContext(ctx)
-			p.forgetHTTPServer(old)
-		}()
+	if old != nil {
+		go p.retireHTTP(old, hardStop)
 	}
-	srv := &fasthttp.Server{
+	h := &httpServer{srv: newFastHTTPServer(fs, want), settings: want}
+	// halo accepts connections itself and hands them to ServeConn, but
+	// fasthttp's graceful shutdown only closes idle kept-alive connections
+	// of a server that has a listener: give it one that never accepts.
+	go func() { _ = h.srv.Serve(newParkedListener()) }()
+	fs.http.Store(h)
+	p.httpMu.Lock()
+	p.httpServers[h.srv] = struct{}{}
+	p.httpMu.Unlock()
+	return h
+}
+
+func newFastHTTPServer(fs *frontendState, want httpSettings) *fasthttp.Server {
+	return &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			// Requests are routed by the frontend live now, so kept-alive
 			// connections follow reloads.
@@ -62,15 +82,24 @@ func (p *Proxy) httpServerFor(fe *frontend, hardStop time.Duration) *fasthttp.Se
 		ReduceMemoryUsage:             true, // idle keep-alive connections hand their write buffer back
 		Logger:                        discardLogger{},
 	}
-	// halo accepts connections itself and hands them to ServeConn, but
-	// fasthttp's graceful shutdown only closes idle kept-alive connections
-	// of a server that has a listener: give it one that never accepts.
-	go func() { _ = srv.Serve(newParkedListener()) }()
-	fs.http, fs.httpSettings = srv, want
-	p.httpMu.Lock()
-	p.httpServers[srv] = struct{}{}
-	p.httpMu.Unlock()
-	return srv
+}
+
+// retireHTTP stops a generation as HAProxy's soft stop does: its idle
+// kept-alive connections close at once, busy ones after their current
+// response (which says "Connection: close"), and those still open when
+// hard-stop-after runs out are closed.
+func (p *Proxy) retireHTTP(h *httpServer, hardStop time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), hardStop)
+	defer cancel()
+	if err := h.srv.ShutdownWithContext(ctx); err != nil {
+		// fasthttp gave up at the deadline and leaves the rest running.
+		if n := h.conns.drain(ctx); n > 0 {
+			p.log.Warn("connections closed at hard-stop-after", zap.Int("connections", n))
+		}
+	} else {
+		h.conns.drain(ctx)
+	}
+	p.forgetHTTPServer(h.srv)
 }
 
 func (p *Proxy) forgetHTTPServer(srv *fasthttp.Server) {

@@ -18,7 +18,7 @@ func appendMs(b []byte, d time.Duration) []byte {
 // logTCP writes HAProxy's tcplog line for a closed L4 session:
 // client [accept date] frontend backend/server Tw/Tc/Tt bytes termination
 // actconn/feconn/beconn/srv_conn/retries srv_queue/backend_queue
-func (fe *frontend) logTCP(c *net.TCPConn, ss *session) {
+func (fe *frontend) logTCP(c net.Conn, ss *session) {
 	if fe.access == nil {
 		return
 	}

@@ -22,32 +22,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// Counters are the traffic counters of a frontend or backend. They are kept
-// by name across reloads, like server state.
-type Counters struct {
-	CurConns   atomic.Int64
-	TotalConns atomic.Uint64
-	BytesIn    atomic.Uint64 // client to server
-	BytesOut   atomic.Uint64 // server to client
-	Requests   atomic.Uint64 // HTTP requests
-	Denied     atomic.Uint64 // requests or connections answered with no server (503)
-	Errors     atomic.Uint64 // connections or requests that ended in an error
-	HTTPStatus [6]atomic.Uint64
-}
-
-// frontendState is what a frontend keeps across reloads.
-type frontendState struct {
-	Counters
-	limit *limiter
-	// live is this frontend in the snapshot being served; HTTP requests on
-	// kept-alive connections are routed through it so they follow reloads.
-	live atomic.Pointer[frontend]
-	// http serves the frontend's connections in mode http; only Apply
-	// touches these two fields (under Proxy.mu).
-	http         *fasthttp.Server
-	httpSettings httpSettings
-}
-
 // Proxy runs one configuration at a time and swaps to a new one on Apply.
 type Proxy struct {
 	log      *zap.Logger
@@ -60,10 +34,16 @@ type Proxy struct {
 	mu        sync.Mutex // serializes Apply and Shutdown
 	current   atomic.Pointer[Snapshot]
 	listeners map[string]*listener // by normalized bind address
-	frontends map[string]*frontendState
-	backends  map[string]*Counters
-	sessions  map[*balancer.Server]*sessionSet // kept across reloads, like server state
-	conns     sync.WaitGroup                   // every client connection being served
+	// The state that outlives snapshots besides server state (registry),
+	// one owner for each kind: frontend state by name, backend counters
+	// by name, and by server state each server's session set and health
+	// checks. Only Apply and Shutdown touch these (under mu); readers go
+	// through the live snapshot.
+	frontends *kept[string, *frontendState]
+	backends  *kept[string, *Counters]
+	sessions  *kept[*balancer.Server, *sessionSet]
+	checks    *kept[*balancer.Server, *serverChecks]
+	conns     sync.WaitGroup // every client connection being served
 	stopping  atomic.Bool
 	workers   *workers      // goroutines that serve connections
 	stopSweep chan struct{} // closed by Shutdown
@@ -79,9 +59,10 @@ func New(log *zap.Logger) *Proxy {
 		registry:  balancer.NewRegistry(),
 		global:    newLimiter(0),
 		listeners: map[string]*listener{},
-		frontends: map[string]*frontendState{},
-		backends:  map[string]*Counters{},
-		sessions:  map[*balancer.Server]*sessionSet{},
+		frontends: newKept[string](func() *frontendState { return &frontendState{limit: newLimiter(0)} }),
+		backends:  newKept[string](func() *Counters { return &Counters{} }),
+		sessions:  newKept[*balancer.Server](newSessionSet),
+		checks:    newKept[*balancer.Server](newServerChecks),
 		workers:   newWorkers(),
 		stopSweep: make(chan struct{}),
 
@@ -135,7 +116,7 @@ func (p *Proxy) LastCheck(backend, server string) (health.Checked, bool) {
 	}
 	for _, srv := range s.backendsByName[backend].servers {
 		if srv.cfg.Name == server {
-			if m := srv.monitor.Load(); m != nil {
+			if m := srv.checks.monitor.Load(); m != nil {
 				return m.Last()
 			}
 		}
@@ -146,21 +127,27 @@ func (p *Proxy) LastCheck(backend, server string) (health.Checked, bool) {
 // Snapshot returns the configuration being served, or nil before Apply.
 func (p *Proxy) Snapshot() *Snapshot { return p.current.Load() }
 
-// FrontendCounters returns the counters of the named frontend, or nil.
+// FrontendCounters returns the counters of the named frontend in the live
+// configuration, or nil. It reads the live snapshot, so it never waits on
+// a reload.
 func (p *Proxy) FrontendCounters(name string) *Counters {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if fs := p.frontends[name]; fs != nil {
-		return &fs.Counters
+	if s := p.current.Load(); s != nil {
+		if fe := s.frontendsByName[name]; fe != nil {
+			return &fe.state.Counters
+		}
 	}
 	return nil
 }
 
-// BackendCounters returns the counters of the named backend, or nil.
+// BackendCounters returns the counters of the named backend in the live
+// configuration, or nil, without waiting on a reload.
 func (p *Proxy) BackendCounters(name string) *Counters {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.backends[name]
+	if s := p.current.Load(); s != nil {
+		if be := s.backendsByName[name]; be != nil {
+			return be.counters
+		}
+	}
+	return nil
 }
 
 // Addrs returns the bound address of every listener of the named frontend,
@@ -170,16 +157,15 @@ func (p *Proxy) Addrs(frontend string) []net.Addr {
 	if s == nil {
 		return nil
 	}
-	for _, fe := range s.frontends {
-		if fe.cfg.Name == frontend {
-			addrs := make([]net.Addr, len(fe.listeners))
-			for i, l := range fe.listeners {
-				addrs[i] = l.ln.Addr()
-			}
-			return addrs
-		}
+	fe := s.frontendsByName[frontend]
+	if fe == nil {
+		return nil
 	}
-	return nil
+	addrs := make([]net.Addr, len(fe.listeners))
+	for i, l := range fe.listeners {
+		addrs[i] = l.ln.Addr()
+	}
+	return addrs
 }
 
 // Shutdown stops accepting, lets in-flight connections and requests finish,
@@ -195,10 +181,13 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		l.close()
 		delete(p.listeners, key)
 	}
-	s := p.current.Load()
+	checks := make([]*serverChecks, 0, len(p.checks.entries))
+	for _, c := range p.checks.entries {
+		checks = append(checks, c)
+	}
 	p.mu.Unlock()
-	if s != nil {
-		s.stopChecks()
+	for _, c := range checks {
+		c.stop()
 	}
 	done := make(chan struct{})
 	go func() {

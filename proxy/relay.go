@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync/atomic"
@@ -31,9 +32,9 @@ func (c *byteCounters) add(n int64) {
 const progressSlice = time.Minute
 
 // copyIdle copies src to dst until EOF, then half-closes dst unless the
-// other direction (counted in ended) already finished. It calls
-// dst.ReadFrom(src) on the raw *net.TCPConn so that Linux moves the bytes
-// with splice(2) and they never enter user space.
+// other direction (counted in ended) already finished. Between two TCP
+// sockets Linux moves the bytes with splice(2) and they never enter user
+// space (see move); a wrapped connection goes through a buffer.
 //
 // A timeout is an inactivity timeout over both directions, as HAProxy's
 // "timeout client"/"server"/"tunnel": the copy wakes every quarter of it
@@ -41,7 +42,7 @@ const progressSlice = time.Minute
 // empty, so no byte is lost), adds the bytes moved to counters, and gives
 // up once neither direction has moved a byte for the whole timeout. A write
 // that stays blocked for longer than the timeout ends the session too.
-func copyIdle(dst, src *net.TCPConn, timeout time.Duration, activity *atomic.Int64, ended *atomic.Int32, counters *byteCounters) (int64, error) {
+func copyIdle(dst, src net.Conn, timeout time.Duration, activity *atomic.Int64, ended *atomic.Int32, counters *byteCounters) (int64, error) {
 	slice := progressSlice
 	if timeout > 0 {
 		slice = max(timeout/4, time.Millisecond)
@@ -56,7 +57,7 @@ func copyIdle(dst, src *net.TCPConn, timeout time.Duration, activity *atomic.Int
 			writeDeadline = readDeadline.Add(timeout)
 			_ = dst.SetWriteDeadline(writeDeadline)
 		}
-		n, err := dst.ReadFrom(src)
+		n, err := move(dst, src)
 		total += n
 		if n > 0 {
 			counters.add(n)
@@ -82,14 +83,38 @@ func copyIdle(dst, src *net.TCPConn, timeout time.Duration, activity *atomic.Int
 	}
 }
 
+// move copies src to dst until EOF or an error. When dst is a TCP socket
+// its ReadFrom splices from a TCP src; only a wrapped connection (TLS, a
+// PROXY header's reader) on either side makes the bytes pass through a
+// buffer. Either way a read deadline only ends a read whose bytes have all
+// been written, so none is lost.
+func move(dst, src net.Conn) (int64, error) {
+	if d, ok := dst.(*net.TCPConn); ok {
+		return d.ReadFrom(src)
+	}
+	return io.Copy(dst, src)
+}
+
+// closeWriter is a connection that can send EOF while still reading:
+// *net.TCPConn and *tls.Conn are.
+type closeWriter interface {
+	CloseWrite() error
+}
+
 // halfClose propagates EOF to the other side with a FIN, keeping the
 // opposite direction open: a client that shuts down its write side still
 // receives the whole response.
-func halfClose(dst *net.TCPConn, err error) error {
+func halfClose(dst net.Conn, err error) error {
 	if err != nil {
 		return err
 	}
-	if cerr := dst.CloseWrite(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && !errors.Is(cerr, syscall.ENOTCONN) {
+	cw, ok := dst.(closeWriter)
+	if !ok {
+		// No half-close on this connection: EOF can only travel as a
+		// close, which ends the other direction too.
+		return dst.Close()
+	}
+	if cerr := cw.CloseWrite(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && !errors.Is(cerr, syscall.ENOTCONN) {
 		return cerr
 	}
 	return nil

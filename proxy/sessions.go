@@ -14,20 +14,20 @@ import (
 // lock to join and one to leave.
 type sessionSet struct {
 	mu       sync.Mutex
-	sessions map[*net.TCPConn]*net.TCPConn // client → server connection
+	sessions map[net.Conn]*net.TCPConn // client → server connection
 }
 
 func newSessionSet() *sessionSet {
-	return &sessionSet{sessions: map[*net.TCPConn]*net.TCPConn{}}
+	return &sessionSet{sessions: map[net.Conn]*net.TCPConn{}}
 }
 
-func (s *sessionSet) add(client, server *net.TCPConn) {
+func (s *sessionSet) add(client net.Conn, server *net.TCPConn) {
 	s.mu.Lock()
 	s.sessions[client] = server
 	s.mu.Unlock()
 }
 
-func (s *sessionSet) remove(client *net.TCPConn) {
+func (s *sessionSet) remove(client net.Conn) {
 	s.mu.Lock()
 	delete(s.sessions, client)
 	s.mu.Unlock()

@@ -7,21 +7,21 @@ import (
 
 	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/config"
-	"github.com/halo-lb/halo/health"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
 
 // Snapshot is the runtime form of one configuration: frontends wired to their
 // listeners and backends, backends wired to server state. It is immutable
-// once built; Apply publishes it with an atomic swap.
+// once built; Apply publishes it with an atomic swap. What outlives it
+// (server state, counters, health checks, listeners) is owned elsewhere and
+// only referenced from here.
 type Snapshot struct {
-	cfg            *config.Config
-	frontends      []*frontend
-	backends       []*backend
-	backendsByName map[string]*backend
-	monitors       []*health.Monitor
-	agents         []*health.Agent
+	cfg             *config.Config
+	frontends       []*frontend
+	frontendsByName map[string]*frontend
+	backends        []*backend
+	backendsByName  map[string]*backend
 }
 
 // Config returns the configuration this snapshot was built from.
@@ -34,10 +34,9 @@ type frontend struct {
 	defaultBackend *backend
 	listeners      []*listener
 	log            *zap.Logger
-	access         *zap.Logger      // nil unless option tcplog / httplog
-	http           *fasthttp.Server // mode http; shared with other snapshots while its settings hold
-	workers        *workers         // the Proxy's, for the second direction of L4 sessions
-	active         *atomic.Int64    // the Proxy's count of client connections
+	access         *zap.Logger   // nil unless option tcplog / httplog
+	workers        *workers      // the Proxy's, for the second direction of L4 sessions
+	active         *atomic.Int64 // the Proxy's count of client connections
 }
 
 type backend struct {
@@ -68,7 +67,8 @@ type server struct {
 	addr      string // resolved IP:port
 	checkHost string // resolved check address ("addr"), "" for the server's own
 	agentHost string // resolved agent address ("agent-addr"), "" for the server's own
-	monitor   atomic.Pointer[health.Monitor]
+	// checks are the server's health checks, kept with its state.
+	checks *serverChecks
 	// observe is the passive check: 0 (none), 4 (layer4) or 7 (layer7).
 	observe uint8
 	// sessions tracks the established L4 sessions when on-marked-down or
@@ -84,31 +84,38 @@ type server struct {
 	httpFresh *fasthttp.HostClient
 }
 
+// build builds the snapshot of cfg, opening the listeners of new binds. On
+// error it returns the listeners it opened, for the caller to close, and
+// detaches the pools it built; the kept state it took entries from is
+// otherwise untouched (a new entry is dropped by the next reload that
+// succeeds).
 func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err error) {
-	s = &Snapshot{cfg: cfg, backendsByName: map[string]*backend{}}
+	s = &Snapshot{cfg: cfg, frontendsByName: map[string]*frontend{}, backendsByName: map[string]*backend{}}
+	defer func() {
+		if err != nil {
+			for _, be := range s.backends {
+				be.pool.Close()
+			}
+		}
+	}()
 	for _, bc := range cfg.Backends {
 		be, err := p.buildBackend(bc)
 		if err != nil {
-			return nil, opened, err
+			return s, opened, err
 		}
 		s.backends = append(s.backends, be)
 		s.backendsByName[bc.Name] = be
 	}
-	accessLog := p.log.Named("access")
 	for _, fc := range cfg.Frontends {
-		fs := p.frontends[fc.Name]
-		if fs == nil {
-			fs = &frontendState{limit: newLimiter(fc.MaxConn)}
-			p.frontends[fc.Name] = fs
-		}
-		fe := &frontend{cfg: fc, state: fs, defaultBackend: s.backendsByName[fc.DefaultBackend], log: p.log.Named("proxy"), workers: p.workers, active: &p.active}
+		fe := &frontend{cfg: fc, state: p.frontends.take(fc.Name), defaultBackend: s.backendsByName[fc.DefaultBackend],
+			log: p.log.Named("proxy"), workers: p.workers, active: &p.active}
 		if (fc.Mode == config.ModeTCP && fc.Options.TCPLog) || (fc.Mode == config.ModeHTTP && fc.Options.HTTPLog) {
-			fe.access = accessLog
+			fe.access = p.log.Named("access")
 		}
 		for _, bind := range fc.Binds {
 			l, isNew, err := p.listenerFor(bind)
 			if err != nil {
-				return nil, opened, fmt.Errorf("frontend %s: %w", fc.Name, err)
+				return s, opened, fmt.Errorf("frontend %s: %w", fc.Name, err)
 			}
 			if isNew {
 				opened = append(opened, l)
@@ -116,17 +123,13 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 			fe.listeners = append(fe.listeners, l)
 		}
 		s.frontends = append(s.frontends, fe)
+		s.frontendsByName[fc.Name] = fe
 	}
 	return s, opened, nil
 }
 
 func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
-	counters := p.backends[bc.Name]
-	if counters == nil {
-		counters = &Counters{}
-		p.backends[bc.Name] = counters
-	}
-	be := &backend{cfg: bc, counters: counters, log: p.log.Named("proxy")}
+	be := &backend{cfg: bc, counters: p.backends.take(bc.Name), log: p.log.Named("proxy")}
 	be.dialer = net.Dialer{Timeout: bc.Timeouts.Connect, KeepAlive: -1}
 	if bc.Options.SrvTCPKA {
 		be.dialer.KeepAlive = 0 // Go's default keep-alive probes
@@ -139,41 +142,12 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 	}
 	for i := range bc.Servers {
 		sc := &bc.Servers[i]
-		tcpAddr, err := net.ResolveTCPAddr("tcp", sc.Address)
+		srv, err := p.buildServer(be, sc, i, backupsShutDown)
 		if err != nil {
-			return nil, fmt.Errorf("backend %s: server %s: resolving %s: %w", bc.Name, sc.Name, sc.Address, err)
-		}
-		st := p.registry.Server(bc.Name, sc.Name)
-		srv := &server{cfg: sc, addr: tcpAddr.String(), state: st, be: be, member: i}
-		switch sc.Observe {
-		case "layer4":
-			srv.observe = 4
-		case "layer7":
-			srv.observe = 7
-		}
-		if sc.CheckAddr != "" {
-			ip, err := net.ResolveIPAddr("ip", sc.CheckAddr)
-			if err != nil {
-				return nil, fmt.Errorf("backend %s: server %s: resolving check address %s: %w", bc.Name, sc.Name, sc.CheckAddr, err)
-			}
-			srv.checkHost = ip.String()
-		}
-		if sc.Agent != nil && sc.Agent.Addr != "" {
-			ip, err := net.ResolveIPAddr("ip", sc.Agent.Addr)
-			if err != nil {
-				return nil, fmt.Errorf("backend %s: server %s: resolving agent address %s: %w", bc.Name, sc.Name, sc.Agent.Addr, err)
-			}
-			srv.agentHost = ip.String()
-		}
-		if sc.ShutdownOnDown || (sc.Backup && backupsShutDown) {
-			srv.sessions = p.sessionSetFor(st)
-		}
-		if bc.Mode == config.ModeHTTP {
-			srv.http = be.newHostClient(srv)
-			srv.httpFresh = be.newHostClient(srv)
+			return nil, fmt.Errorf("backend %s: server %s: %w", bc.Name, sc.Name, err)
 		}
 		be.servers = append(be.servers, srv)
-		members[i] = balancer.Member{State: st, Weight: sc.Weight, Backup: sc.Backup, MaxConn: sc.MaxConn, SlowStart: sc.SlowStart}
+		members[i] = balancer.Member{State: srv.state, Weight: sc.Weight, Backup: sc.Backup, MaxConn: sc.MaxConn, SlowStart: sc.SlowStart}
 		maxQueue[i] = sc.MaxQueue
 	}
 	spec := balancer.Spec{
@@ -193,4 +167,44 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 	be.hashed = bc.Balance.Hashed()
 	be.bySource = bc.Balance.Algorithm == "source"
 	return be, nil
+}
+
+// buildServer resolves a server's addresses and wires it to the state kept
+// for it: its balancer state, its health checks and, when on-marked-down
+// or on-marked-up may close them, its session set.
+func (p *Proxy) buildServer(be *backend, sc *config.Server, member int, backupsShutDown bool) (*server, error) {
+	tcpAddr, err := net.ResolveTCPAddr("tcp", sc.Address)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s: %w", sc.Address, err)
+	}
+	st := p.registry.Server(be.cfg.Name, sc.Name)
+	srv := &server{cfg: sc, addr: tcpAddr.String(), state: st, be: be, member: member, checks: p.checks.take(st)}
+	switch sc.Observe {
+	case "layer4":
+		srv.observe = 4
+	case "layer7":
+		srv.observe = 7
+	}
+	if sc.CheckAddr != "" {
+		ip, err := net.ResolveIPAddr("ip", sc.CheckAddr)
+		if err != nil {
+			return nil, fmt.Errorf("resolving check address %s: %w", sc.CheckAddr, err)
+		}
+		srv.checkHost = ip.String()
+	}
+	if sc.Agent != nil && sc.Agent.Addr != "" {
+		ip, err := net.ResolveIPAddr("ip", sc.Agent.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("resolving agent address %s: %w", sc.Agent.Addr, err)
+		}
+		srv.agentHost = ip.String()
+	}
+	if sc.ShutdownOnDown || (sc.Backup && backupsShutDown) {
+		srv.sessions = p.sessions.take(st)
+	}
+	if be.cfg.Mode == config.ModeHTTP {
+		srv.http = be.newHostClient(srv)
+		srv.httpFresh = be.newHostClient(srv)
+	}
+	return srv, nil
 }

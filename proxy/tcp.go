@@ -8,25 +8,7 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/balancer"
-	"github.com/halo-lb/halo/config"
 )
-
-// serve handles one accepted client connection with the frontend's mode.
-func (fe *frontend) serve(c *net.TCPConn) {
-	fe.active.Add(1)
-	defer fe.active.Add(-1)
-	fe.state.CurConns.Add(1)
-	fe.state.TotalConns.Add(1)
-	defer fe.state.CurConns.Add(-1)
-	if fe.cfg.Options.CliTCPKA {
-		_ = c.SetKeepAlive(true)
-	}
-	if fe.cfg.Mode == config.ModeHTTP {
-		_ = fe.http.ServeConn(c)
-		return
-	}
-	fe.serveTCP(c)
-}
 
 // session records one L4 connection for the tcplog line.
 type session struct {
@@ -46,8 +28,12 @@ type session struct {
 // is written before the server slot and the backend's session are given
 // back, so that it counts this session in beconn and srv_conn as HAProxy
 // does.
-func (fe *frontend) serveTCP(c *net.TCPConn) {
+func (fe *frontend) serveTCP(c net.Conn) {
 	defer c.Close()
+	if !fe.state.tcp.add(c) {
+		return // the frontend was removed and is past hard-stop-after
+	}
+	defer fe.state.tcp.remove(c)
 	be := fe.route()
 	defer be.endSession()
 	ss := session{be: be, accepted: time.Now(), termination: [2]byte{'-', '-'}}
@@ -71,7 +57,7 @@ func (fe *frontend) serveTCP(c *net.TCPConn) {
 
 // relay moves the bytes of an established L4 session both ways until both
 // directions end, then records how the session ended.
-func (fe *frontend) relay(c, sc *net.TCPConn, ss *session) {
+func (fe *frontend) relay(c net.Conn, sc *net.TCPConn, ss *session) {
 	be, srv := ss.be, ss.srv
 	clientIdle, serverIdle := fe.cfg.Timeouts.Client, be.cfg.Timeouts.Server
 	if t := be.cfg.Timeouts.Tunnel; t > 0 {
@@ -114,7 +100,7 @@ func (fe *frontend) relay(c, sc *net.TCPConn, ss *session) {
 // queue while every eligible server is full) and dials it, retrying on
 // failure as retryTarget decides. On success the caller owns the slot on
 // the returned server and must release it.
-func (be *backend) connect(ss *session, c *net.TCPConn) (*net.TCPConn, *server) {
+func (be *backend) connect(ss *session, c net.Conn) (*net.TCPConn, *server) {
 	var key uint64
 	hasKey := false
 	if be.bySource {

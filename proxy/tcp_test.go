@@ -263,7 +263,7 @@ backends:
 	if err := p.Apply(parseConfig(t, bad, a)); err == nil {
 		t.Fatal("Apply succeeded binding an address in use")
 	}
-	if got := p.frontends["fe"].limit.max.Load(); got != 5 {
+	if got := p.frontends.entries["fe"].limit.max.Load(); got != 5 {
 		t.Fatalf("frontend maxconn after a failed reload = %d, want the running 5", got)
 	}
 }

@@ -1,0 +1,54 @@
+package proxy
+
+import (
+	"net"
+
+	"github.com/halo-lb/halo/config"
+)
+
+// serve handles one accepted client connection, on the worker the accept
+// loop handed it to: the connection preamble, then the frontend's mode. In
+// mode http it serves with the fasthttp server generation live now, not the
+// one of the snapshot that accepted the connection: a reload may have
+// replaced it since.
+//
+// Its frame is part of every request's stack, which an idle kept-alive
+// connection keeps at its deepest size (see handleHTTP): no defers, and
+// the mode http path written out here rather than in a function of its
+// own, so that idle connections stay on 4 KiB stacks.
+func (fe *frontend) serve(c *net.TCPConn) {
+	fe.active.Add(1)
+	fe.state.CurConns.Add(1)
+	fe.state.TotalConns.Add(1)
+	conn := fe.preamble(c)
+	if fe.cfg.Mode == config.ModeHTTP {
+		h := fe.state.http.Load()
+		if h.conns.add(conn) {
+			_ = h.srv.ServeConn(conn)
+			h.conns.remove(conn)
+		} else {
+			conn.Close() // a retired generation past hard-stop-after
+		}
+	} else {
+		fe.serveTCP(conn)
+	}
+	fe.state.CurConns.Add(-1)
+	fe.active.Add(-1)
+}
+
+// preamble readies an accepted connection for the mode's handler. It runs
+// on the worker, after the accept loop and its maxconn gating have let the
+// connection in, so that work done here (a PROXY header to read, a TLS
+// handshake, per bind) never holds up accepting. Today it sets the
+// client's TCP keep-alive ("option clitcpka").
+//
+// It returns the connection the handler reads and writes: the socket
+// itself while nothing wraps it, which lets mode tcp splice; a wrapper
+// (TLS, a reader holding bytes read past a PROXY header) takes the relay's
+// buffered path instead.
+func (fe *frontend) preamble(c *net.TCPConn) net.Conn {
+	if fe.cfg.Options.CliTCPKA {
+		_ = c.SetKeepAlive(true)
+	}
+	return c
+}

@@ -1,0 +1,143 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// Counters are the traffic counters of a frontend or backend. They are kept
+// by name across reloads, like server state.
+type Counters struct {
+	// CurConns and TotalConns count client connections on a frontend; on
+	// a backend, sessions routed to it: L4 connections, or L7 requests
+	// (streams, as HAProxy counts them), waiting in the queue included.
+	CurConns   atomic.Int64
+	TotalConns atomic.Uint64
+	BytesIn    atomic.Uint64 // client to server
+	BytesOut   atomic.Uint64 // server to client
+	Requests   atomic.Uint64 // HTTP requests
+	Denied     atomic.Uint64 // requests or connections answered with no server (503)
+	Errors     atomic.Uint64 // connections or requests that ended in an error
+	HTTPStatus [6]atomic.Uint64
+}
+
+// frontendState is what a frontend keeps across reloads.
+type frontendState struct {
+	Counters
+	limit *limiter
+	// live is this frontend in the snapshot being served; HTTP requests on
+	// kept-alive connections are routed through it so they follow reloads.
+	live atomic.Pointer[frontend]
+	// http serves the frontend's connections in mode http: the
+	// generation live now, which new connections are handed to. Only Apply
+	// stores it (under Proxy.mu).
+	http atomic.Pointer[httpServer]
+	// tcp holds the frontend's connections in mode tcp, so that a reload
+	// that removes the frontend can close what is left of them at
+	// hard-stop-after.
+	tcp connSet
+}
+
+// kept holds one kind of state that outlives snapshots, by key (a name, or
+// a server's state): a build takes an entry, creating it on first use, and
+// once a new snapshot is live the reload drops the entries it no longer
+// uses. It is the single owner of that kind of state. Only the control path
+// touches it, under Proxy.mu; the data path and readers such as stats reach
+// the entries through the live snapshot, never through here, so they never
+// wait on a reload.
+type kept[K comparable, V any] struct {
+	entries map[K]V
+	create  func() V
+}
+
+func newKept[K comparable, V any](create func() V) *kept[K, V] {
+	return &kept[K, V]{entries: map[K]V{}, create: create}
+}
+
+// take returns the entry for key, creating it if there is none.
+func (k *kept[K, V]) take(key K) V {
+	v, ok := k.entries[key]
+	if !ok {
+		v = k.create()
+		k.entries[key] = v
+	}
+	return v
+}
+
+// retain drops every entry for which keep returns false, after handing it
+// to drop (which may be nil) to release what it holds.
+func (k *kept[K, V]) retain(keep func(K) bool, drop func(K, V)) {
+	for key, v := range k.entries {
+		if !keep(key) {
+			if drop != nil {
+				drop(key, v)
+			}
+			delete(k.entries, key)
+		}
+	}
+}
+
+// connSet tracks client connections so that whatever served them can close
+// those left when it is retired (a frontend a reload removed, an HTTP
+// server generation a reload replaced) once hard-stop-after runs out. A
+// connection costs a lock to join and one to leave; requests cost nothing.
+type connSet struct {
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	retired bool
+	empty   chan struct{} // closed once retired and empty
+}
+
+// add tracks c; false means the set was retired already and the caller
+// must close c instead of serving it.
+func (s *connSet) add(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.retired {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = map[net.Conn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *connSet) remove(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	if s.retired && len(s.conns) == 0 && s.empty != nil {
+		close(s.empty)
+		s.empty = nil
+	}
+	s.mu.Unlock()
+}
+
+// drain retires the set and waits until its connections have ended or ctx
+// is done; then it closes those left and returns how many it closed.
+func (s *connSet) drain(ctx context.Context) int {
+	s.mu.Lock()
+	s.retired = true
+	var empty chan struct{}
+	if len(s.conns) > 0 {
+		empty = make(chan struct{})
+		s.empty = empty
+	}
+	s.mu.Unlock()
+	if empty == nil {
+		return 0
+	}
+	select {
+	case <-empty:
+		return 0
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.Close()
+	}
+	return len(s.conns)
+}
