@@ -74,77 +74,82 @@ func TestObserveLayer7(t *testing.T) {
 		{"fail-check", 12},  // fall 3: three failed checks of 4 errors each
 		{"fastinter", 0},
 	} {
-		t.Run(tc.onError, func(t *testing.T) {
-			status.Store(200)
-			p := startProxy(t, `
+		t.Run(tc.onError, func(t *testing.T) { observeLayer7(t, a, &status, check, tc.onError, tc.downAfter) })
+	}
+}
+
+// observeLayer7 is one case of TestObserveLayer7: a, whose answers follow
+// status, behind a proxy with observe layer7 and the given on-error, goes
+// DOWN after exactly downAfter errors (0: never).
+func observeLayer7(t *testing.T, a *testBackend, status *atomic.Int64, check *checkListener, onError string, downAfter int) {
+	status.Store(200)
+	p := startProxy(t, `
 defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s, check: 500ms}}
 frontends:
   fe: {bind: "127.0.0.1:0", default_backend: be}
 backends:
   be:
     servers:
-      - {name: a, address: "{{a}}", check: true, port: `+check.port()+`, inter: 400ms, rise: 2, fall: 3, observe: layer7, error-limit: 4, on-error: `+tc.onError+`}
+      - {name: a, address: "{{a}}", check: true, port: `+check.port()+`, inter: 400ms, rise: 2, fall: 3, observe: layer7, error-limit: 4, on-error: `+onError+`}
 `, a)
-			url := "http://" + frontendAddr(t, p, "fe") + "/"
-			st := p.Registry().Lookup("be", "a")
-			client := httpClient()
-			get := func() int {
-				_, code, err := httpGet(client, url)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return code
-			}
-			// 501 is no error: twenty of them change nothing.
-			status.Store(501)
-			for range 20 {
-				get()
-			}
-			if !st.Up() {
-				t.Fatal("DOWN after 501 responses")
-			}
-			// A success between errors starts the count again.
-			status.Store(503)
-			for range 3 {
-				get()
-			}
-			status.Store(200)
-			get()
-			// A server starts UP but fragile: one failed check takes it
-			// DOWN until a check has passed. Errors are sent just after a
-			// check passed, with 400ms before the next.
-			var last time.Time
-			if c, ok := p.LastCheck("be", "a"); ok {
-				last = c.At
-			}
-			waitFor(t, 2*time.Second, "a passing check", func() bool {
-				c, ok := p.LastCheck("be", "a")
-				return ok && c.OK && c.At.After(last)
-			})
-			status.Store(503)
-			errors := 0
-			for errors < 16 && st.Up() {
-				if code := get(); code != 503 {
-					t.Fatalf("status %d, want the server's 503", code)
-				}
-				errors++
-			}
-			if tc.downAfter == 0 {
-				if !st.Up() {
-					t.Fatalf("on-error fastinter took a DOWN")
-				}
-				last, _ := p.LastCheck("be", "a")
-				if last.Status != health.HANA {
-					t.Fatalf("last check %s %q, want HANA", last.Status, last.Desc)
-				}
-				return
-			}
-			if st.Up() || errors != tc.downAfter {
-				t.Fatalf("after %d errors a is UP=%v; want DOWN after exactly %d", errors, st.Up(), tc.downAfter)
-			}
-			t.Logf("on-error %s: DOWN after %d errors", tc.onError, errors)
-		})
+	url := "http://" + frontendAddr(t, p, "fe") + "/"
+	st := p.Registry().Lookup("be", "a")
+	client := httpClient()
+	get := func() int {
+		_, code, err := httpGet(client, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
 	}
+	// 501 is no error: twenty of them change nothing.
+	status.Store(501)
+	for range 20 {
+		get()
+	}
+	if !st.Up() {
+		t.Fatal("DOWN after 501 responses")
+	}
+	// A success between errors starts the count again.
+	status.Store(503)
+	for range 3 {
+		get()
+	}
+	status.Store(200)
+	get()
+	// A server starts UP but fragile: one failed check takes it
+	// DOWN until a check has passed. Errors are sent just after a
+	// check passed, with 400ms before the next.
+	var last time.Time
+	if c, ok := p.LastCheck("be", "a"); ok {
+		last = c.At
+	}
+	waitFor(t, 2*time.Second, "a passing check", func() bool {
+		c, ok := p.LastCheck("be", "a")
+		return ok && c.OK && c.At.After(last)
+	})
+	status.Store(503)
+	errors := 0
+	for errors < 16 && st.Up() {
+		if code := get(); code != 503 {
+			t.Fatalf("status %d, want the server's 503", code)
+		}
+		errors++
+	}
+	if downAfter == 0 {
+		if !st.Up() {
+			t.Fatalf("on-error fastinter took a DOWN")
+		}
+		last, _ := p.LastCheck("be", "a")
+		if last.Status != health.HANA {
+			t.Fatalf("last check %s %q, want HANA", last.Status, last.Desc)
+		}
+		return
+	}
+	if st.Up() || errors != downAfter {
+		t.Fatalf("after %d errors a is UP=%v; want DOWN after exactly %d", errors, st.Up(), downAfter)
+	}
+	t.Logf("on-error %s: DOWN after %d errors", onError, errors)
 }
 
 // TestGaleraShutdownSessions is the OpenStack Galera setup end to end: a

@@ -131,41 +131,11 @@ backends:
 			ask := m.client(frontendAddr(t, p, "fe"))
 			reg := p.Registry()
 			stop := make(chan struct{})
-			type result struct {
-				ok, failed int
-				byServer   map[string]int
-				firstErr   error
-			}
 			// The kill lands between two requests: a request in flight on
 			// b when it dies cannot be saved (HAProxy answers 502 too), and
 			// what this test asks is that no later one fails.
 			var inFlight sync.Mutex
-			done := make(chan result)
-			go func() {
-				r := result{byServer: map[string]int{}}
-				deadline := time.Now().Add(20 * time.Second)
-				for i := 0; i < 100000 && time.Now().Before(deadline); i++ {
-					select {
-					case <-stop:
-						done <- r
-						return
-					default:
-					}
-					inFlight.Lock()
-					name, err := ask()
-					inFlight.Unlock()
-					if err != nil {
-						r.failed++
-						if r.firstErr == nil {
-							r.firstErr = err
-						}
-						continue
-					}
-					r.ok++
-					r.byServer[name]++
-				}
-				done <- r
-			}()
+			done := askUntil(ask, stop, &inFlight)
 			time.Sleep(300 * time.Millisecond)
 			inFlight.Lock()
 			b.kill()
@@ -191,6 +161,45 @@ backends:
 			}
 		})
 	}
+}
+
+// askResult tallies the answers of a load loop.
+type askResult struct {
+	ok, failed int
+	byServer   map[string]int
+	firstErr   error
+}
+
+// askUntil asks in a loop, each request under inFlight, until stop is
+// closed (at most 100,000 requests or 20 seconds), then sends the tally.
+func askUntil(ask func() (string, error), stop chan struct{}, inFlight *sync.Mutex) chan askResult {
+	done := make(chan askResult)
+	go func() {
+		r := askResult{byServer: map[string]int{}}
+		deadline := time.Now().Add(20 * time.Second)
+		for i := 0; i < 100000 && time.Now().Before(deadline); i++ {
+			select {
+			case <-stop:
+				done <- r
+				return
+			default:
+			}
+			inFlight.Lock()
+			name, err := ask()
+			inFlight.Unlock()
+			if err != nil {
+				r.failed++
+				if r.firstErr == nil {
+					r.firstErr = err
+				}
+				continue
+			}
+			r.ok++
+			r.byServer[name]++
+		}
+		done <- r
+	}()
+	return done
 }
 
 func TestDisabledServerGetsNoTraffic(t *testing.T) {
