@@ -39,7 +39,7 @@ type options struct {
 	bulkSize       int64
 	idleConns      int
 	checkServers   int
-	checkSeconds   time.Duration
+	checkTime      time.Duration
 	reloadBackends int
 	scenarios      []string
 	tables         []string
@@ -58,7 +58,7 @@ func main() {
 	flag.Int64Var(&o.bulkSize, "bulk-size", 1<<30, "bytes moved by each large-body and bulk run")
 	flag.IntVar(&o.idleConns, "idle-conns", 10000, "client connections held open by the idle scenario")
 	flag.IntVar(&o.checkServers, "check-servers", 2000, "servers health-checked by the checks scenario")
-	flag.DurationVar(&o.checkSeconds, "check-time", 10*time.Second, "how long the checks scenario measures CPU")
+	flag.DurationVar(&o.checkTime, "check-time", 10*time.Second, "how long the checks scenario measures CPU")
 	flag.IntVar(&o.reloadBackends, "reload-backends", 1000, "backends in the reload scenario's configuration")
 	flag.StringVar(&scenarios, "scenarios", "", "comma-separated scenarios to run (default: all)")
 	flag.StringVar(&tables, "tables", "pinned,unpinned", "tables to measure: pinned, unpinned")
@@ -294,7 +294,7 @@ func describeMachine(o options) bench.Machine {
 		CPU:     "unknown CPU",
 		Settings: fmt.Sprintf("%d runs per proxy, wrk %d connections for %s after a %s warm-up, %d MiB bulk transfers, "+
 			"%d idle connections, %d checked servers over %s, %d backends reloaded",
-			o.runs, o.connections, o.duration, o.warmup, o.bulkSize>>20, o.idleConns, o.checkServers, o.checkSeconds, o.reloadBackends),
+			o.runs, o.connections, o.duration, o.warmup, o.bulkSize>>20, o.idleConns, o.checkServers, o.checkTime, o.reloadBackends),
 	}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {
@@ -753,7 +753,7 @@ func measureChecks(s *suite, p *proxyProcess) (bench.Run, error) {
 		return nil, err
 	}
 	start := time.Now()
-	time.Sleep(s.checkSeconds)
+	time.Sleep(s.checkTime)
 	cpu1, err := bench.CPUSeconds(p.pid())
 	if err != nil {
 		return nil, err

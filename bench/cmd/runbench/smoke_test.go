@@ -38,7 +38,7 @@ func TestSuiteSmoke(t *testing.T) {
 	}
 	o := options{
 		runs: 2, duration: time.Second, connections: 8, bulkSize: 64 << 20, idleConns: 100,
-		checkServers: 10, checkSeconds: time.Second, reloadBackends: 20,
+		checkServers: 10, checkTime: time.Second, reloadBackends: 20,
 		scenarios: []string{"l7-keepalive", "l4-bulk", "reload-1000", "tls"},
 		tables:    []string{"pinned"}, out: out, readme: readme,
 	}
