@@ -1,7 +1,10 @@
-// Package health owns active health checking: checkers that probe a target
-// once, and monitors that schedule probes per server, apply HAProxy's
-// rise/fall hysteresis and report only UP/DOWN edges. It knows nothing of
-// pools or balancing: verdicts go to a StatusSetter that the caller supplies.
+// Package health owns active and passive health checking: checkers that
+// probe a target once, monitors that schedule probes per server, apply
+// HAProxy's rise/fall hysteresis and report only UP/DOWN edges, and agents
+// (agent-check). A monitor lives as long as its caller keeps it; one that
+// replaces another carries its counter and last result (StartAfter). It
+// knows nothing of pools or balancing: verdicts go to a StatusSetter that
+// the caller supplies.
 package health
 
 import (

@@ -1,11 +1,3 @@
-// Package proxy owns halo's data path: listeners, the L4 (mode tcp) and L7
-// (mode http) proxies, routing to backends, connect timeouts, retries and
-// inactivity timeouts, and the runtime snapshots that a reload builds from a
-// *config.Config and swaps in atomically. It never parses YAML.
-//
-// Concurrency: a Proxy's exported methods may be called from any goroutine;
-// Apply and Shutdown serialize among themselves. The data path reads the live
-// configuration through atomic pointers only.
 package proxy
 
 import (
