@@ -1,0 +1,44 @@
+package config
+
+import "fmt"
+
+// backendSection is the file section a backend was written in: its
+// backends entry, or its listen entry.
+func backendSection(fc *fileConfig, name string) *fileProxy {
+	if s, ok := fc.Listen[name]; ok {
+		return s
+	}
+	return fc.Backends[name]
+}
+
+// checkBalance parses the backend's balance line (its own or the one it
+// inherits from defaults) into be.Balance, and checks that it fits the
+// backend: HTTP algorithms in mode http, "first" with maxconn.
+func (p *parser) checkBalance(fc *fileConfig, be *Backend, path string) {
+	section := backendSection(fc, be.Name)
+	line, where := "roundrobin", ""
+	if section != nil && section.Balance != nil {
+		line, where = *section.Balance, path+".balance"
+	} else if fc.Defaults != nil && fc.Defaults.Balance != nil {
+		line, where = *fc.Defaults.Balance, "defaults.balance"
+	}
+	b, err := ParseBalance(line)
+	if err != nil {
+		p.at(where, "%v", err)
+		return
+	}
+	be.Balance = b
+	if b.HTTPOnly() && be.Mode != ModeHTTP {
+		if where == "defaults.balance" {
+			where = path
+		}
+		p.at(where, "balance %s reads the HTTP request and needs mode http; this backend is in mode %s", b.Algorithm, be.Mode)
+	}
+	if b.Algorithm == "first" {
+		for i, s := range be.Servers {
+			if s.MaxConn == 0 && !s.Backup {
+				p.at(fmt.Sprintf("%s.servers[%d]", path, i), "balance first needs maxconn on every server: %q has none, so it would take every connection", s.Name)
+			}
+		}
+	}
+}
