@@ -2,9 +2,12 @@ package balancer
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/halo-lb/halo/config"
 )
 
 // Policy picks a server from the pool it was built for. Pick is on the hot
@@ -27,10 +30,9 @@ type loadTracker interface {
 // Spec is how a backend balances: HAProxy's "balance", "hash-type",
 // "hash-balance-factor" and "option allbackups".
 type Spec struct {
-	// Algorithm is a "balance" name: roundrobin, static-rr, leastconn,
-	// first, source, uri, url_param, hdr or random. The proxy computes
-	// the key of the hashing ones (source, uri, url_param, hdr).
-	Algorithm string
+	// Algorithm is the "balance" algorithm. The proxy computes the key
+	// of the hashing ones (source, uri, url_param, hdr).
+	Algorithm config.Algorithm
 	// Draws is how many servers random draws before taking the least
 	// loaded (random(N)); 0 means 2, HAProxy's default.
 	Draws int
@@ -47,23 +49,14 @@ type Spec struct {
 }
 
 // Hashed reports whether the algorithm picks by a key the proxy computes.
-func (s Spec) Hashed() bool {
-	switch s.Algorithm {
-	case "source", "uri", "url_param", "hdr":
-		return true
-	}
-	return false
-}
+func (s Spec) Hashed() bool { return s.Algorithm.Hashed() }
 
 // Static reports whether weights are fixed when the pool is built:
 // static-rr and map-based hashing, as in HAProxy. Runtime weight changes
 // are then limited to 0% and 100%, and slowstart does not apply.
 func (s Spec) Static() bool {
-	return s.Algorithm == "static-rr" || (s.Hashed() && !s.Consistent)
+	return s.Algorithm == config.AlgoStaticRR || (s.Hashed() && !s.Consistent)
 }
-
-// Algorithms are the "balance" names a Spec may use.
-var Algorithms = []string{"roundrobin", "static-rr", "leastconn", "first", "source", "uri", "url_param", "hdr", "random"}
 
 // Member is a server as one configuration of a backend uses it.
 type Member struct {
@@ -124,11 +117,7 @@ type pool struct {
 // NewBackend returns a backend balancing members as spec says, subscribed
 // to its servers' state changes.
 func NewBackend(name string, spec Spec, members []Member) (*Backend, error) {
-	known := false
-	for _, a := range Algorithms {
-		known = known || a == spec.Algorithm
-	}
-	if !known {
+	if !slices.Contains(config.Algorithms, spec.Algorithm) {
 		return nil, fmt.Errorf("backend %s: unknown balance algorithm %q", name, spec.Algorithm)
 	}
 	if spec.Draws <= 0 {
@@ -369,15 +358,15 @@ func (b *Backend) build(now time.Time) (*pool, time.Duration) {
 	}
 	p.rotation = newRoundRobin(b.members, p, &b.cursor)
 	switch b.spec.Algorithm {
-	case "roundrobin", "static-rr":
+	case config.AlgoRoundRobin, config.AlgoStaticRR:
 		p.policy = p.rotation
-	case "leastconn":
+	case config.AlgoLeastConn:
 		t := newLeastConn(b.members, p)
 		p.policy, p.load = t, t
-	case "first":
+	case config.AlgoFirst:
 		t := newFirst(b.members, p)
 		p.policy, p.load = t, t
-	case "random":
+	case config.AlgoRandom:
 		p.policy = newRandom(b.members, p, b.spec.Draws)
 	default: // hashing
 		if b.spec.Consistent {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/halo-lb/halo/config"
 )
 
 func newTestBackend(t testing.TB, spec Spec, members ...Member) *Backend {
@@ -168,7 +170,7 @@ func TestDrainAndMaintTakeNoNewSessions(t *testing.T) {
 	reg := NewRegistry()
 	for _, alg := range []string{"roundrobin", "leastconn", "random", "first", "source"} {
 		t.Run(alg, func(t *testing.T) {
-			b := newTestBackend(t, Spec{Algorithm: alg}, member(reg, alg+"a", 1, false), member(reg, alg+"b", 1, false), member(reg, alg+"c", 1, false))
+			b := newTestBackend(t, Spec{Algorithm: config.Algorithm(alg)}, member(reg, alg+"a", 1, false), member(reg, alg+"b", 1, false), member(reg, alg+"c", 1, false))
 			reg.Server("be", alg+"a").SetAdmin(AdminDrain)
 			reg.Server("be", alg+"c").SetAdmin(AdminMaint)
 			for k := range 200 {
@@ -249,7 +251,7 @@ func TestMaxConn(t *testing.T) {
 			reg := NewRegistry()
 			ms := []Member{member(reg, "a", 1, false), member(reg, "b", 2, false)}
 			ms[0].MaxConn, ms[1].MaxConn = 2, 3
-			b := newTestBackend(t, Spec{Algorithm: alg}, ms...)
+			b := newTestBackend(t, Spec{Algorithm: config.Algorithm(alg)}, ms...)
 			got := map[int]int{}
 			for range 5 {
 				i, r := b.Acquire(0, false)
@@ -352,7 +354,7 @@ func TestLeastConnBeatsRoundRobinOnSkewedDurations(t *testing.T) {
 		for k := range 5 {
 			ms = append(ms, member(reg, fmt.Sprint(alg, k), 1, false))
 		}
-		b := newTestBackend(t, Spec{Algorithm: alg}, ms...)
+		b := newTestBackend(t, Spec{Algorithm: config.Algorithm(alg)}, ms...)
 		rng := rand.New(rand.NewPCG(7, 7))
 		ends := map[int][]int{} // tick → members whose session ends then
 		var worst int64
@@ -720,7 +722,7 @@ func BenchmarkRebuild(b *testing.B) {
 				ms = append(ms, member(reg, fmt.Sprint(k), w, false))
 			}
 			name, _, _ := strings.Cut(alg, "-")
-			be := newTestBackend(b, Spec{Algorithm: name, Consistent: name == "source"}, ms...)
+			be := newTestBackend(b, Spec{Algorithm: config.Algorithm(name), Consistent: name == "source"}, ms...)
 			b.ReportAllocs()
 			for b.Loop() {
 				be.Rebuild()
@@ -737,7 +739,7 @@ func TestSlowStartRampsMaxConn(t *testing.T) {
 			t.Parallel()
 			reg := NewRegistry()
 			m := Member{State: reg.Server("be", alg), Weight: 10, MaxConn: 100, SlowStart: time.Second}
-			b := newTestBackend(t, Spec{Algorithm: alg}, m)
+			b := newTestBackend(t, Spec{Algorithm: config.Algorithm(alg)}, m)
 			m.State.SetHealthy(false)
 			m.State.SetHealthy(true)
 			held := 0

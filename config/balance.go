@@ -2,15 +2,58 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
 
+// Algorithm is a "balance" algorithm, spelled as in HAProxy.
+type Algorithm string
+
+// The balance algorithms.
+const (
+	AlgoRoundRobin Algorithm = "roundrobin"
+	AlgoStaticRR   Algorithm = "static-rr"
+	AlgoLeastConn  Algorithm = "leastconn"
+	AlgoFirst      Algorithm = "first"
+	AlgoSource     Algorithm = "source"
+	AlgoURI        Algorithm = "uri"
+	AlgoURLParam   Algorithm = "url_param"
+	AlgoHdr        Algorithm = "hdr"
+	AlgoRandom     Algorithm = "random"
+)
+
+// Algorithms is every balance algorithm, in the order messages list them.
+var Algorithms = []Algorithm{AlgoRoundRobin, AlgoStaticRR, AlgoLeastConn, AlgoFirst, AlgoSource, AlgoURI, AlgoURLParam, AlgoHdr, AlgoRandom}
+
+// Hashed reports whether the algorithm hashes a key of the connection or
+// request, so that hash-type applies.
+func (a Algorithm) Hashed() bool {
+	switch a {
+	case AlgoSource, AlgoURI, AlgoURLParam, AlgoHdr:
+		return true
+	}
+	return false
+}
+
+// HTTPOnly reports whether the algorithm reads the HTTP request.
+func (a Algorithm) HTTPOnly() bool {
+	switch a {
+	case AlgoURI, AlgoURLParam, AlgoHdr:
+		return true
+	}
+	return false
+}
+
+// takesArgs reports whether the algorithm's balance line has more than its
+// name: hdr(NAME), url_param NAME, uri's options, random(N).
+func (a Algorithm) takesArgs() bool {
+	return a == AlgoHdr || a == AlgoURLParam || a == AlgoURI || a == AlgoRandom
+}
+
 // Balance is a backend's "balance" line, parsed.
 type Balance struct {
-	// Algorithm is one of roundrobin, static-rr, leastconn, first, source,
-	// uri, url_param, hdr, random.
-	Algorithm string
+	Algorithm Algorithm
 	// Draws is random(N)'s N: how many servers are drawn before the least
 	// loaded is taken. random alone means 2, as in HAProxy.
 	Draws int
@@ -29,40 +72,21 @@ type Balance struct {
 	UseDomainOnly bool
 }
 
-// Hashed reports whether the algorithm hashes a key of the connection or
-// request, so that hash-type applies.
-func (b Balance) Hashed() bool {
-	switch b.Algorithm {
-	case "source", "uri", "url_param", "hdr":
-		return true
-	}
-	return false
-}
-
-// HTTPOnly reports whether the algorithm reads the HTTP request.
-func (b Balance) HTTPOnly() bool {
-	switch b.Algorithm {
-	case "uri", "url_param", "hdr":
-		return true
-	}
-	return false
-}
-
 // String writes the balance line back in HAProxy's syntax.
 func (b Balance) String() string {
 	var s strings.Builder
 	switch b.Algorithm {
-	case "random":
+	case AlgoRandom:
 		fmt.Fprintf(&s, "random(%d)", b.Draws)
-	case "url_param":
+	case AlgoURLParam:
 		fmt.Fprintf(&s, "url_param %s", b.Param)
-	case "hdr":
+	case AlgoHdr:
 		fmt.Fprintf(&s, "hdr(%s)", b.Header)
 		if b.UseDomainOnly {
 			s.WriteString(" use_domain_only")
 		}
-	case "uri":
-		s.WriteString("uri")
+	case AlgoURI:
+		s.WriteString(string(AlgoURI))
 		if b.URILen > 0 {
 			fmt.Fprintf(&s, " len %d", b.URILen)
 		}
@@ -76,12 +100,26 @@ func (b Balance) String() string {
 			s.WriteString(" path-only")
 		}
 	default:
-		s.WriteString(b.Algorithm)
+		s.WriteString(string(b.Algorithm))
 	}
 	return s.String()
 }
 
-const supportedBalance = "roundrobin, static-rr, leastconn, first, source, uri, url_param, hdr(NAME), random, random(N)"
+// supportedBalance lists the balance spellings for messages.
+var supportedBalance = func() string {
+	var words []string
+	for _, a := range Algorithms {
+		switch a {
+		case AlgoHdr:
+			words = append(words, "hdr(NAME)")
+		case AlgoRandom:
+			words = append(words, string(AlgoRandom), string(AlgoRandom)+"(N)")
+		default:
+			words = append(words, string(a))
+		}
+	}
+	return strings.Join(words, ", ")
+}()
 
 // ParseBalance parses a "balance" value written as in haproxy.cfg, such as
 // "leastconn", "random(3)", "uri len 32 depth 2 whole" or
@@ -98,23 +136,23 @@ func ParseBalance(line string) (Balance, error) {
 		}
 		return b, nil
 	}
-	switch {
-	case name == "roundrobin", name == "static-rr", name == "leastconn", name == "first", name == "source":
-		return noArgs(Balance{Algorithm: name})
-	case name == "random":
-		return noArgs(Balance{Algorithm: "random", Draws: 2})
+	switch a := Algorithm(name); {
+	case slices.Contains(Algorithms, a) && !a.takesArgs():
+		return noArgs(Balance{Algorithm: a})
+	case a == AlgoRandom:
+		return noArgs(Balance{Algorithm: AlgoRandom, Draws: 2})
 	case strings.HasPrefix(name, "random(") && strings.HasSuffix(name, ")"):
 		n, err := strconv.Atoi(name[len("random(") : len(name)-1])
 		if err != nil || n < 1 || n > 100 {
 			return Balance{}, fmt.Errorf("%q: the number of draws must be from 1 to 100", name)
 		}
-		return noArgs(Balance{Algorithm: "random", Draws: n})
+		return noArgs(Balance{Algorithm: AlgoRandom, Draws: n})
 	case strings.HasPrefix(name, "hdr(") && strings.HasSuffix(name, ")"):
 		h := name[len("hdr(") : len(name)-1]
 		if h == "" || strings.ContainsAny(h, " :()") {
 			return Balance{}, fmt.Errorf("%q: want hdr(NAME) with a header name", name)
 		}
-		b := Balance{Algorithm: "hdr", Header: h}
+		b := Balance{Algorithm: AlgoHdr, Header: h}
 		for _, a := range args {
 			if a != "use_domain_only" {
 				return Balance{}, fmt.Errorf("balance hdr: unknown option %q (only use_domain_only)", a)
@@ -122,16 +160,16 @@ func ParseBalance(line string) (Balance, error) {
 			b.UseDomainOnly = true
 		}
 		return b, nil
-	case name == "url_param":
+	case a == AlgoURLParam:
 		if len(args) == 0 {
 			return Balance{}, fmt.Errorf("balance url_param needs a parameter name")
 		}
 		if len(args) > 1 {
 			return Balance{}, fmt.Errorf("balance url_param: %q is not supported (halo hashes the query string only, not a POST body)", strings.Join(args[1:], " "))
 		}
-		return Balance{Algorithm: "url_param", Param: args[0]}, nil
-	case name == "uri":
-		b := Balance{Algorithm: "uri"}
+		return Balance{Algorithm: AlgoURLParam, Param: args[0]}, nil
+	case a == AlgoURI:
+		b := Balance{Algorithm: AlgoURI}
 		for i := 0; i < len(args); i++ {
 			switch args[i] {
 			case "whole":

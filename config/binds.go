@@ -4,30 +4,164 @@ import (
 	"cmp"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 )
 
-// checkWildcardOverlap rejects a specific address and a wildcard on the same
-// port: the second bind would fail at run time with "address in use".
-func (p *parser) checkWildcardOverlap(binds map[string]string) {
-	for norm, path := range binds {
-		host, port, _ := net.SplitHostPort(norm)
-		if host == "0.0.0.0" || host == "::" {
+// Bind is one "bind" line of a frontend.
+type Bind struct {
+	// Address is IP:PORT or [IPv6]:PORT, normalized: "*:PORT" and ":PORT"
+	// are "0.0.0.0:PORT", every IPv4 address, as in HAProxy. Port 0 asks
+	// the kernel for a free port.
+	Address string
+	// Socket holds the options that act on the listening socket: a reload
+	// that changes any of them opens a new socket for the address; one
+	// that changes none keeps the running socket.
+	Socket SocketOptions
+}
+
+// SocketOptions are HAProxy's bind options that act on the listening
+// socket. The struct is comparable: together with the address it is what
+// identifies a listener across reloads.
+type SocketOptions struct {
+	// V4V6 ("v4v6") has an IPv6 socket accept IPv4 too (IPV6_V6ONLY off);
+	// V6Only ("v6only") keeps it to IPv6. Without either, an IPv6
+	// wildcard [::] accepts IPv4 too.
+	V4V6   bool
+	V6Only bool
+	// Interface ("interface NAME") binds to one network interface
+	// (SO_BINDTODEVICE): only traffic arriving there is accepted.
+	Interface string
+	// Transparent ("transparent") binds an address this host does not
+	// have (IP_TRANSPARENT), such as a VIP held by another node; it needs
+	// CAP_NET_ADMIN.
+	Transparent bool
+	// FreeBind ("freebind") binds an address before it is configured on
+	// any interface (IP_FREEBIND), without privileges.
+	FreeBind bool
+}
+
+// shorthandKey lets a bind be written as its address alone.
+func (*fileBind) shorthandKey() string { return "address" }
+
+// bindRef is one bind of a frontend, with where it is written.
+type bindRef struct {
+	path    string // the bind's key path, e.g. frontends.fe.bind[0]
+	bind    *Bind
+	spelled string // the address as written
+	pos     position
+	// addressPath is where its address is written: the bind itself in
+	// the string form, its address key in the mapping form.
+	addressPath string
+}
+
+// buildBinds normalizes every frontend's bind addresses and checks them:
+// valid, their options consistent, and no two binds in the way of each
+// other (the second would fail at run time with "address in use"). Binds
+// are visited in file order, so that a conflict is reported where it is
+// written a second time.
+func (p *parser) buildBinds(cfg *Config, fc *fileConfig) {
+	var refs []bindRef
+	for _, fe := range cfg.Frontends {
+		path := sectionPath(fc, "frontends", fe.Name)
+		if len(fe.Binds) == 0 {
+			p.at(path, "no bind address: a frontend needs at least one")
+		}
+		for i := range fe.Binds {
+			bp := fmt.Sprintf("%s.bind[%d]", path, i)
+			r := bindRef{path: bp, bind: &fe.Binds[i], spelled: fe.Binds[i].Address, pos: p.positions[bp], addressPath: bp}
+			if _, ok := p.positions[bp+".address"]; ok {
+				r.addressPath = bp + ".address"
+			}
+			refs = append(refs, r)
+		}
+	}
+	slices.SortFunc(refs, func(a, b bindRef) int {
+		return cmp.Or(cmp.Compare(a.pos.line, b.pos.line), cmp.Compare(a.pos.col, b.pos.col))
+	})
+	bound := map[string]bindRef{} // normalized address -> its first bind
+	for _, r := range refs {
+		if !p.buildBind(r) || strings.HasSuffix(r.bind.Address, ":0") {
+			continue // each port-0 bind gets its own free port
+		}
+		if first, dup := bound[r.bind.Address]; dup {
+			p.at(r.addressPath, "%q is already bound by %s", r.spelled, first.path)
 			continue
 		}
+		bound[r.bind.Address] = r
+	}
+	p.checkWildcardOverlap(bound)
+}
+
+// buildBind normalizes one bind's address and checks its options; false
+// when it is in error.
+func (p *parser) buildBind(r bindRef) bool {
+	b := r.bind
+	if b.Address == "" {
+		p.at(r.path, "bind has no address")
+		return false
+	}
+	norm, err := normalizeBind(b.Address)
+	if err != nil {
+		p.at(r.addressPath, "%v", err)
+		return false
+	}
+	b.Address = norm
+	ok := true
+	ipv6 := strings.HasPrefix(norm, "[")
+	switch o := &b.Socket; {
+	case o.V4V6 && o.V6Only:
+		p.at(r.path+".v6only", "v4v6 and v6only exclude each other")
+		ok = false
+	case (o.V4V6 || o.V6Only) && !ipv6:
+		key := "v4v6"
+		if o.V6Only {
+			key = "v6only"
+		}
+		p.at(r.path+"."+key, "%s applies to IPv6 sockets; %s is an IPv4 address", key, norm)
+		ok = false
+	}
+	if name := b.Socket.Interface; name != "" && (len(name) > 15 || strings.ContainsAny(name, "/ \t\x00")) {
+		p.at(r.path+".interface", "invalid interface name %q: want 1 to 15 characters without '/' or spaces, as ip link shows them", name)
+		ok = false
+	}
+	return ok
+}
+
+// checkWildcardOverlap rejects a bind on a port that a wildcard bind of
+// another frontend also takes: the second would fail at run time with
+// "address in use". 0.0.0.0 takes every IPv4 address; [::] every IPv6
+// address and, unless v6only, every IPv4 address too.
+func (p *parser) checkWildcardOverlap(bound map[string]bindRef) {
+	for addr, r := range bound {
+		host, port, _ := net.SplitHostPort(addr)
 		for _, wild := range []string{"0.0.0.0", "::"} {
-			wildPath, ok := binds[net.JoinHostPort(wild, port)]
-			if !ok {
+			w, ok := bound[net.JoinHostPort(wild, port)]
+			if !ok || w.path == r.path || !covers(w, host) {
 				continue
 			}
 			// Report it where the second of the two is written.
-			a, b := p.positions[path], p.positions[wildPath]
-			if cmp.Or(cmp.Compare(a.line, b.line), cmp.Compare(a.col, b.col)) > 0 {
-				p.at(path, "port %s is already bound on every address by %s", port, wildPath)
+			hint := ""
+			if wild == "::" && net.ParseIP(host).To4() != nil {
+				hint = " (an IPv6 wildcard takes IPv4 too unless v6only)"
+			}
+			if cmp.Or(cmp.Compare(r.pos.line, w.pos.line), cmp.Compare(r.pos.col, w.pos.col)) > 0 {
+				p.at(r.addressPath, "port %s is already bound on every address by %s%s", port, w.path, hint)
 			} else {
-				p.at(wildPath, "port %s on every address overlaps %s", port, path)
+				p.at(w.addressPath, "port %s on every address overlaps %s%s", port, r.path, hint)
 			}
 		}
 	}
+}
+
+// covers reports whether wildcard bind w takes connections to host.
+func covers(w bindRef, host string) bool {
+	wildHost, _, _ := net.SplitHostPort(w.bind.Address)
+	isV4 := net.ParseIP(host).To4() != nil
+	if wildHost == "0.0.0.0" {
+		return isV4 && host != wildHost
+	}
+	return host != wildHost && (!isV4 || !w.bind.Socket.V6Only)
 }
 
 // normalizeBind turns "*:80", ":80" and "0.0.0.0:80" into one spelling.

@@ -11,12 +11,12 @@ func backendSection(fc *fileConfig, name string) *fileProxy {
 	return fc.Backends[name]
 }
 
-// checkBalance parses the backend's balance line (its own or the one it
+// buildBalance parses the backend's balance line (its own or the one it
 // inherits from defaults) into be.Balance, and checks that it fits the
 // backend: HTTP algorithms in mode http, "first" with maxconn.
-func (p *parser) checkBalance(fc *fileConfig, be *Backend, path string) {
+func (p *parser) buildBalance(fc *fileConfig, be *Backend, path string) {
 	section := backendSection(fc, be.Name)
-	line, where := "roundrobin", ""
+	line, where := string(AlgoRoundRobin), ""
 	if section != nil && section.Balance != nil {
 		line, where = *section.Balance, path+".balance"
 	} else if fc.Defaults != nil && fc.Defaults.Balance != nil {
@@ -28,13 +28,13 @@ func (p *parser) checkBalance(fc *fileConfig, be *Backend, path string) {
 		return
 	}
 	be.Balance = b
-	if b.HTTPOnly() && be.Mode != ModeHTTP {
+	if b.Algorithm.HTTPOnly() && be.Mode != ModeHTTP {
 		if where == "defaults.balance" {
 			where = path
 		}
 		p.at(where, "balance %s reads the HTTP request and needs mode http; this backend is in mode %s", b.Algorithm, be.Mode)
 	}
-	if b.Algorithm == "first" {
+	if b.Algorithm == AlgoFirst {
 		for i, s := range be.Servers {
 			if s.MaxConn == 0 && !s.Backup {
 				p.at(fmt.Sprintf("%s.servers[%d]", path, i), "balance first needs maxconn on every server: %q has none, so it would take every connection", s.Name)

@@ -9,9 +9,9 @@ import (
 	"strings"
 )
 
-// checkHTTPCheck builds be.HTTPCheck from "option httpchk" and the
+// buildHTTPCheck builds be.HTTPCheck from "option httpchk" and the
 // http-check section (the backend's own or the one from defaults).
-func (p *parser) checkHTTPCheck(fc *fileConfig, be *Backend, path string) {
+func (p *parser) buildHTTPCheck(fc *fileConfig, be *Backend, path string) {
 	section := backendSection(fc, be.Name)
 	hc, where := (*fileHTTPCheck)(nil), ""
 	if section != nil && section.HTTPCheck != nil {
@@ -42,7 +42,7 @@ func (p *parser) checkHTTPCheck(fc *fileConfig, be *Backend, path string) {
 	if hc != nil && hc.Expect != nil {
 		e, ep := hc.Expect, where+".expect"
 		set := 0
-		for kind, v := range map[string]*string{"status": e.Status, "rstatus": e.RStatus, "string": e.String, "rstring": e.RString} {
+		for kind, v := range map[ExpectKind]*string{ExpectStatus: e.Status, ExpectRStatus: e.RStatus, ExpectString: e.String, ExpectRString: e.RString} {
 			if v != nil {
 				set++
 				check.Expect.Kind, check.Expect.Pattern = kind, *v
@@ -54,16 +54,16 @@ func (p *parser) checkHTTPCheck(fc *fileConfig, be *Backend, path string) {
 		}
 		check.Expect.Not = or(false, e.Not)
 		switch check.Expect.Kind {
-		case "status":
+		case ExpectStatus:
 			ranges, err := parseStatusRanges(check.Expect.Pattern)
 			if err != nil {
 				p.at(ep+".status", "%v", err)
 			}
 			check.Expect.StatusRanges = ranges
-		case "rstatus", "rstring":
+		case ExpectRStatus, ExpectRString:
 			re, err := regexp.Compile(check.Expect.Pattern)
 			if err != nil {
-				p.at(ep+"."+check.Expect.Kind, "invalid regular expression: %v", err)
+				p.at(ep+"."+string(check.Expect.Kind), "invalid regular expression: %v", err)
 			}
 			check.Expect.Regexp = re
 		}
@@ -90,9 +90,9 @@ func parseStatusRanges(s string) ([][2]int, error) {
 	return ranges, nil
 }
 
-// checkTCPCheck builds be.TCPCheck from "option tcp-check" and its
+// buildTCPCheck builds be.TCPCheck from "option tcp-check" and its
 // tcp-check rules (the backend's own or those from defaults).
-func (p *parser) checkTCPCheck(fc *fileConfig, be *Backend, path string) {
+func (p *parser) buildTCPCheck(fc *fileConfig, be *Backend, path string) {
 	section := backendSection(fc, be.Name)
 	steps, where := []*fileTCPStep(nil), ""
 	if section != nil && section.TCPCheck != nil {
@@ -115,8 +115,8 @@ func (p *parser) checkTCPCheck(fc *fileConfig, be *Backend, path string) {
 	}
 	if be.Options.RedisCheck {
 		// HAProxy's "option redis-check": PING, expect +PONG.
-		be.TCPCheck = []TCPStep{{Action: "connect"}, {Action: "send", Data: []byte("PING\r\n")},
-			{Action: "expect", Data: []byte("+PONG\r\n"), Pattern: "+PONG\r\n"}}
+		be.TCPCheck = []TCPStep{{Action: TCPConnect}, {Action: TCPSend, Data: []byte("PING\r\n")},
+			{Action: TCPExpect, Data: []byte("+PONG\r\n"), Pattern: "+PONG\r\n"}}
 	}
 	if !be.Options.TCPCheck {
 		if steps != nil && where != "defaults.tcp-check" {
@@ -143,18 +143,18 @@ func (p *parser) checkTCPCheck(fc *fileConfig, be *Backend, path string) {
 		}
 		switch {
 		case st.Connect != nil:
-			script = append(script, TCPStep{Action: "connect", Port: or(0, st.Connect.Port)})
+			script = append(script, TCPStep{Action: TCPConnect, Port: or(0, st.Connect.Port)})
 		case st.Send != nil:
-			script = append(script, TCPStep{Action: "send", Data: []byte(*st.Send)})
+			script = append(script, TCPStep{Action: TCPSend, Data: []byte(*st.Send)})
 		case st.SendBinary != nil:
 			b, err := hex.DecodeString(*st.SendBinary)
 			if err != nil {
 				p.at(sp+".send-binary", "%q is not hexadecimal: write bytes as pairs of 0-9, a-f", *st.SendBinary)
 			}
-			script = append(script, TCPStep{Action: "send", Data: b})
+			script = append(script, TCPStep{Action: TCPSend, Data: b})
 		default:
 			e := st.Expect
-			step := TCPStep{Action: "expect", Not: or(false, e.Not)}
+			step := TCPStep{Action: TCPExpect, Not: or(false, e.Not)}
 			kinds := 0
 			if e.String != nil {
 				kinds++
@@ -184,8 +184,8 @@ func (p *parser) checkTCPCheck(fc *fileConfig, be *Backend, path string) {
 		}
 	}
 	// As HAProxy: a script that does not start with a connect gets one.
-	if len(script) == 0 || script[0].Action != "connect" {
-		script = append([]TCPStep{{Action: "connect"}}, script...)
+	if len(script) == 0 || script[0].Action != TCPConnect {
+		script = append([]TCPStep{{Action: TCPConnect}}, script...)
 	}
 	be.TCPCheck = script
 }

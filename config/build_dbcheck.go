@@ -15,15 +15,15 @@ import (
 // so that it can be quoted into the check's query without escaping.
 var heartbeatColumn = regexp.MustCompile(`^[A-Za-z0-9_$]+\.[A-Za-z0-9_$]+\.[A-Za-z0-9_$]+$`)
 
-// checkDBCheck builds be.DBCheck from the database check option that
+// buildDBCheck builds be.DBCheck from the database check option that
 // chooses the backend's checker, if one does.
-func (p *parser) checkDBCheck(fc *fileConfig, be *Backend, path string) {
+func (p *parser) buildDBCheck(fc *fileConfig, be *Backend, path string) {
 	opts, where := checkerOptions(backendSection(fc, be.Name), fc.Defaults, path)
-	var kind string
+	var kind DBKind
 	var fd *fileDBCheck
 	set := 0
 	for _, c := range []struct {
-		kind string
+		kind DBKind
 		fd   *fileDBCheck
 	}{
 		{DBMySQL, opts.MySQLCheck}, {DBPgSQL, opts.PgSQLCheck}, {DBGalera, opts.GaleraCheck},
@@ -35,9 +35,9 @@ func (p *parser) checkDBCheck(fc *fileConfig, be *Backend, path string) {
 		}
 	}
 	if set != 1 || be.Options.HTTPChk || be.Options.TCPCheck || be.Options.RedisCheck {
-		return // none, or several: checkTCPCheck reported those
+		return // none, or several: buildTCPCheck reported those
 	}
-	kp := where + "." + kind
+	kp := where + "." + string(kind)
 	ok := true
 	fields := yamlFields(reflect.TypeOf(*fd))
 	for key, i := range fields {

@@ -62,7 +62,7 @@ type Global struct {
 // A "listen" section becomes a Frontend and a Backend of the same name.
 type Frontend struct {
 	Name           string
-	Binds          []string
+	Binds          []Bind
 	Mode           Mode
 	MaxConn        int // 0: only the global limit applies
 	DefaultBackend string
@@ -132,26 +132,16 @@ type Server struct {
 	MaxConn   int
 	MaxQueue  int
 	SlowStart time.Duration
-	// Observe is the passive check, "layer4" or "layer7" ("" for none):
-	// ErrorLimit consecutive errors seen in live traffic trigger OnError
-	// (fastinter, fail-check, sudden-death or mark-down).
-	Observe    string
+	// Observe is the passive check ("" for none): ErrorLimit consecutive
+	// errors seen in live traffic trigger OnError.
+	Observe    Observe
 	ErrorLimit int
-	OnError    string
+	OnError    OnError
 }
-
-// The database checks, as DBCheck.Kind.
-const (
-	DBMySQL        = "mysql-check"         // HAProxy's: log in, expect OK
-	DBPgSQL        = "pgsql-check"         // HAProxy's: start-up, expect an authentication request
-	DBGalera       = "galera-check"        // Galera node state, one query
-	DBMySQLReplica = "mysql-replica-check" // SHOW REPLICA STATUS, heartbeat
-	DBPgSQLStandby = "pgsql-standby-check" // pg_is_in_recovery, replay lag
-)
 
 // DBCheck is a database health check.
 type DBCheck struct {
-	Kind     string
+	Kind     DBKind
 	User     string
 	Password Secret
 	// Database is the PostgreSQL database to connect to ("" : the user's).
@@ -239,8 +229,7 @@ type Agent struct {
 
 // TCPStep is one "tcp-check" rule.
 type TCPStep struct {
-	// Action is "connect", "send" or "expect".
-	Action string
+	Action TCPAction
 	// Port is connect's port; 0 means the check port.
 	Port int
 	// Data is what send writes, or what expect looks for with "string"
@@ -267,9 +256,9 @@ type HTTPCheck struct {
 // HTTPExpect is what a check response must show. Without an expect line, a
 // 2xx or 3xx status passes, as in HAProxy.
 type HTTPExpect struct {
-	// Kind is "status", "rstatus", "string" or "rstring"; "" is the
-	// default 2xx/3xx rule.
-	Kind    string
+	// Kind is how the response is matched; "" is the default 2xx/3xx
+	// rule.
+	Kind    ExpectKind
 	Pattern string
 	// Not inverts the match ("http-check expect ! ...").
 	Not bool

@@ -72,7 +72,27 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
+// shorthand is a file type that may be written as a plain value instead of
+// a mapping: the value is its shorthandKey's (a bind's address).
+type shorthand interface {
+	shorthandKey() string
+}
+
+// takesShorthand reports whether values of t (a struct or a pointer to
+// one) may be written as a plain value.
+func takesShorthand(t reflect.Type) bool {
+	if t.Kind() != reflect.Pointer {
+		t = reflect.PointerTo(t)
+	}
+	return t.Implements(reflect.TypeFor[shorthand]())
+}
+
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.ScalarNode && takesShorthand(v.Type()) {
+		key := v.Addr().Interface().(shorthand).shorthandKey()
+		d.decode(n, v.Field(yamlFields(v.Type())[key]), path)
+		return
+	}
 	if n.Kind != yaml.MappingNode {
 		d.fail(n, path, "expected a mapping, found %s", describe(n))
 		return
@@ -121,7 +141,7 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 }
 
 func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind == yaml.ScalarNode && v.Type().Elem().Kind() == reflect.String {
+	if n.Kind == yaml.ScalarNode && (v.Type().Elem().Kind() == reflect.String || takesShorthand(v.Type().Elem())) {
 		// bind: "127.0.0.1:80" is accepted as a one-element list.
 		n = &yaml.Node{Kind: yaml.SequenceNode, Line: n.Line, Column: n.Column, Content: []*yaml.Node{n}}
 	}
@@ -155,6 +175,12 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		if n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float" {
 			d.fail(n, path, "expected a string, found %s", describe(n))
 			return
+		}
+		if e, ok := v.Interface().(enum); ok {
+			if msg := enumError(e, n.Value); msg != "" {
+				d.fail(n, path, "%s", msg)
+				return
+			}
 		}
 		v.SetString(n.Value)
 	case reflect.Bool:

@@ -23,8 +23,8 @@ type fileGlobal struct {
 // use is checked by sectionKeys, so that a frontend given "servers" gets an
 // error naming the key rather than silently ignoring it.
 type fileProxy struct {
-	Bind           []string       `yaml:"bind"`
-	Mode           *string        `yaml:"mode" validate:"omitempty,oneof=tcp http"`
+	Bind           []*fileBind    `yaml:"bind"`
+	Mode           *Mode          `yaml:"mode"`
 	MaxConn        *int           `yaml:"maxconn" validate:"omitempty,min=1"`
 	DefaultBackend *string        `yaml:"default_backend"`
 	Balance        *string        `yaml:"balance"`
@@ -37,6 +37,17 @@ type fileProxy struct {
 	TCPCheck       []*fileTCPStep `yaml:"tcp-check" validate:"dive"`
 	DefaultServer  *fileServer    `yaml:"default-server"`
 	Servers        []*fileServer  `yaml:"servers" validate:"dive"`
+}
+
+// fileBind is one entry of "bind": a mapping, or a plain string that is its
+// address (see shorthandKey).
+type fileBind struct {
+	Address     *string `yaml:"address"`
+	V4V6        *bool   `yaml:"v4v6"`
+	V6Only      *bool   `yaml:"v6only"`
+	Interface   *string `yaml:"interface"`
+	Transparent *bool   `yaml:"transparent"`
+	FreeBind    *bool   `yaml:"freebind"`
 }
 
 type fileTimeout struct {
@@ -86,12 +97,12 @@ type fileDBCheck struct {
 }
 
 // Which keys each database check accepts.
-var dbCheckKeys = map[string]map[string]bool{
-	"mysql-check":         set("user"),
-	"pgsql-check":         set("user"),
-	"galera-check":        set("user", "password", "password-file", "allow-donor", "allow-read-only", "max-recv-queue", "on-lag"),
-	"mysql-replica-check": set("user", "password", "password-file", "max-lag", "heartbeat", "on-lag"),
-	"pgsql-standby-check": set("user", "password", "password-file", "database", "max-lag", "on-lag"),
+var dbCheckKeys = map[DBKind]map[string]bool{
+	DBMySQL:        set("user"),
+	DBPgSQL:        set("user"),
+	DBGalera:       set("user", "password", "password-file", "allow-donor", "allow-read-only", "max-recv-queue", "on-lag"),
+	DBMySQLReplica: set("user", "password", "password-file", "max-lag", "heartbeat", "on-lag"),
+	DBPgSQLStandby: set("user", "password", "password-file", "database", "max-lag", "on-lag"),
 }
 
 // fileTCPStep is one "tcp-check" rule: exactly one of its keys is set.
@@ -158,9 +169,9 @@ type fileServer struct {
 	MaxConn      *int      `yaml:"maxconn" validate:"omitempty,min=0,max=1000000"`
 	MaxQueue     *int      `yaml:"maxqueue" validate:"omitempty,min=0,max=1000000"`
 	SlowStart    *Duration `yaml:"slowstart"`
-	Observe      *string   `yaml:"observe" validate:"omitempty,oneof=layer4 layer7"`
+	Observe      *Observe  `yaml:"observe"`
 	ErrorLimit   *int      `yaml:"error-limit" validate:"omitempty,min=1,max=1000000"`
-	OnError      *string   `yaml:"on-error" validate:"omitempty,oneof=fastinter fail-check sudden-death mark-down"`
+	OnError      *OnError  `yaml:"on-error"`
 }
 
 // Which keys each kind of section accepts. HAProxy's "defaults" section may

@@ -139,8 +139,8 @@ func options(s, def *fileProxy) Options {
 func resolveFrontend(name string, s, def *fileProxy) *Frontend {
 	return &Frontend{
 		Name:           name,
-		Binds:          slices.Clone(s.Bind),
-		Mode:           Mode(or(string(ModeTCP), s.Mode, def.Mode)),
+		Binds:          resolveBinds(s.Bind),
+		Mode:           or(ModeTCP, s.Mode, def.Mode),
 		MaxConn:        or(0, s.MaxConn, def.MaxConn),
 		DefaultBackend: or("", s.DefaultBackend),
 		Timeouts:       timeouts(s, def),
@@ -148,11 +148,32 @@ func resolveFrontend(name string, s, def *fileProxy) *Frontend {
 	}
 }
 
+// resolveBinds takes the binds as written; buildBinds normalizes them.
+func resolveBinds(fbs []*fileBind) []Bind {
+	binds := make([]Bind, 0, len(fbs))
+	for _, fb := range fbs {
+		if fb == nil {
+			fb = &fileBind{}
+		}
+		binds = append(binds, Bind{
+			Address: or("", fb.Address),
+			Socket: SocketOptions{
+				V4V6:        or(false, fb.V4V6),
+				V6Only:      or(false, fb.V6Only),
+				Interface:   or("", fb.Interface),
+				Transparent: or(false, fb.Transparent),
+				FreeBind:    or(false, fb.FreeBind),
+			},
+		})
+	}
+	return binds
+}
+
 func resolveBackend(name string, s, def *fileProxy) *Backend {
 	b := &Backend{
 		Name:              name,
-		Mode:              Mode(or(string(ModeTCP), s.Mode, def.Mode)),
-		Balance:           Balance{Algorithm: "roundrobin"}, // parsed by checkBalance
+		Mode:              or(ModeTCP, s.Mode, def.Mode),
+		Balance:           Balance{Algorithm: AlgoRoundRobin}, // parsed by buildBalance
 		HashConsistent:    or("map-based", s.HashType, def.HashType) == "consistent",
 		HashBalanceFactor: or(0, s.HashFactor, def.HashFactor),
 		Retries:           or(DefaultRetries, s.Retries, def.Retries),
@@ -189,7 +210,7 @@ func resolveBackend(name string, s, def *fileProxy) *Backend {
 			SlowStart:           dur(0, fs.SlowStart, bd.SlowStart, dd.SlowStart),
 			Observe:             or("", fs.Observe, bd.Observe, dd.Observe),
 			ErrorLimit:          or(DefaultErrorLimit, fs.ErrorLimit, bd.ErrorLimit, dd.ErrorLimit),
-			OnError:             or("fail-check", fs.OnError, bd.OnError, dd.OnError),
+			OnError:             or(OnErrorFailCheck, fs.OnError, bd.OnError, dd.OnError),
 		})
 	}
 	for i, fs := range s.Servers {

@@ -44,6 +44,7 @@ func Parse(file string, data []byte) (*Config, error) {
 		return nil, p.sorted()
 	}
 	cfg := p.resolve(&fc)
+	p.build(cfg, &fc)
 	p.checkCrossField(cfg, &fc)
 	if len(p.errs) > 0 {
 		return nil, p.sorted()

@@ -1,13 +1,11 @@
 package config
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net"
 	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -101,6 +99,21 @@ func sectionPath(fc *fileConfig, kind, name string) string {
 	return joinPath(kind, name)
 }
 
+// build turns what is still HAProxy's words or raw strings in cfg into typed
+// values, reporting what cannot be: the binds, and each backend's balance
+// and health checks.
+func (p *parser) build(cfg *Config, fc *fileConfig) {
+	p.buildBinds(cfg, fc)
+	for _, be := range cfg.Backends {
+		path := sectionPath(fc, "backends", be.Name)
+		p.buildBalance(fc, be, path)
+		p.buildHTTPCheck(fc, be, path)
+		p.buildTCPCheck(fc, be, path)
+		p.buildDBCheck(fc, be, path)
+	}
+}
+
+// checkCrossField checks the rules that span keys or sections.
 func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 	for name := range fc.Listen {
 		if _, ok := fc.Frontends[name]; ok {
@@ -110,42 +123,19 @@ func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 			p.at(joinPath("listen", name), "listen %q has the same name as backend %q", name, name)
 		}
 	}
-	// Binds are checked in file order so that a duplicate is reported
-	// where it is written a second time.
-	type bindRef struct {
-		path, addr string
-		pos        position
-	}
-	var refs []bindRef
-	for _, fe := range cfg.Frontends {
-		path := sectionPath(fc, "frontends", fe.Name)
-		if len(fe.Binds) == 0 {
-			p.at(path, "no bind address: a frontend needs at least one")
-		}
-		for i, bind := range fe.Binds {
-			bp := fmt.Sprintf("%s.bind[%d]", path, i)
-			refs = append(refs, bindRef{bp, bind, p.positions[bp]})
+	p.checkDefaultBackends(cfg, fc)
+	for _, be := range cfg.Backends {
+		path := sectionPath(fc, "backends", be.Name)
+		names := map[string]bool{}
+		for i := range be.Servers {
+			p.checkServer(be, i, fmt.Sprintf("%s.servers[%d]", path, i), names)
 		}
 	}
-	slices.SortFunc(refs, func(a, b bindRef) int {
-		return cmp.Or(cmp.Compare(a.pos.line, b.pos.line), cmp.Compare(a.pos.col, b.pos.col))
-	})
-	binds := map[string]string{} // normalized bind -> key path of its first use
-	for _, r := range refs {
-		norm, err := normalizeBind(r.addr)
-		if err != nil {
-			p.at(r.path, "%v", err)
-			continue
-		}
-		if strings.HasSuffix(norm, ":0") {
-			continue // each port-0 bind gets its own free port
-		}
-		if first, dup := binds[norm]; dup {
-			p.at(r.path, "%q is already bound by %s", r.addr, first)
-			continue
-		}
-		binds[norm] = r.path
-	}
+}
+
+// checkDefaultBackends checks that every frontend (but a listen section's,
+// which is its own) names a backend that exists, in its mode.
+func (p *parser) checkDefaultBackends(cfg *Config, fc *fileConfig) {
 	for _, fe := range cfg.Frontends {
 		path := sectionPath(fc, "frontends", fe.Name)
 		if _, isListen := fc.Listen[fe.Name]; isListen {
@@ -164,47 +154,41 @@ func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 			p.at(path+".default_backend", "backend %q is in mode %s but this frontend is in mode %s", be.Name, be.Mode, fe.Mode)
 		}
 	}
-	p.checkWildcardOverlap(binds)
-	for _, be := range cfg.Backends {
-		path := sectionPath(fc, "backends", be.Name)
-		p.checkBalance(fc, be, path)
-		p.checkHTTPCheck(fc, be, path)
-		p.checkTCPCheck(fc, be, path)
-		p.checkDBCheck(fc, be, path)
-		names := map[string]bool{}
-		for i, s := range be.Servers {
-			sp := fmt.Sprintf("%s.servers[%d]", path, i)
-			switch {
-			case s.Name == "":
-				p.at(sp, "server has no name")
-			case names[s.Name]:
-				p.at(sp+".name", "server name %q is used twice in this backend", s.Name)
-			}
-			names[s.Name] = true
-			if s.Address == "" {
-				p.at(sp, "server %q has no address", s.Name)
-			} else if err := checkServerAddress(s.Address); err != nil {
-				p.at(sp+".address", "%v", err)
-			}
-			if s.Agent != nil && s.Agent.Port == 0 {
-				p.at(sp, "server %q has agent-check but no agent-port", s.Name)
-			}
-			if s.Agent != nil && s.Agent.Addr != "" {
-				if err := checkServerAddress(net.JoinHostPort(s.Agent.Addr, "1")); err != nil {
-					p.at(sp+".agent-addr", "invalid agent address %q: want an IP address or a host name", s.Agent.Addr)
-				}
-			}
-			if s.Observe != "" && !s.Check {
-				p.at(sp+".observe", "observe needs check on this server: errors seen in traffic act through its health check")
-			}
-			if s.Observe == "layer7" && be.Mode != ModeHTTP {
-				p.at(sp+".observe", "observe layer7 reads HTTP responses and needs mode http; this backend is in mode %s", be.Mode)
-			}
-			if s.CheckAddr != "" {
-				if err := checkServerAddress(net.JoinHostPort(s.CheckAddr, "1")); err != nil {
-					p.at(sp+".addr", "invalid check address %q: want an IP address or a host name", s.CheckAddr)
-				}
-			}
+}
+
+// checkServer checks server i of be, at key path sp; names holds the names
+// of the servers before it.
+func (p *parser) checkServer(be *Backend, i int, sp string, names map[string]bool) {
+	s := be.Servers[i]
+	switch {
+	case s.Name == "":
+		p.at(sp, "server has no name")
+	case names[s.Name]:
+		p.at(sp+".name", "server name %q is used twice in this backend", s.Name)
+	}
+	names[s.Name] = true
+	if s.Address == "" {
+		p.at(sp, "server %q has no address", s.Name)
+	} else if err := checkServerAddress(s.Address); err != nil {
+		p.at(sp+".address", "%v", err)
+	}
+	if s.Agent != nil && s.Agent.Port == 0 {
+		p.at(sp, "server %q has agent-check but no agent-port", s.Name)
+	}
+	if s.Agent != nil && s.Agent.Addr != "" {
+		if err := checkServerAddress(net.JoinHostPort(s.Agent.Addr, "1")); err != nil {
+			p.at(sp+".agent-addr", "invalid agent address %q: want an IP address or a host name", s.Agent.Addr)
+		}
+	}
+	if s.Observe != "" && !s.Check {
+		p.at(sp+".observe", "observe needs check on this server: errors seen in traffic act through its health check")
+	}
+	if s.Observe == ObserveLayer7 && be.Mode != ModeHTTP {
+		p.at(sp+".observe", "observe layer7 reads HTTP responses and needs mode http; this backend is in mode %s", be.Mode)
+	}
+	if s.CheckAddr != "" {
+		if err := checkServerAddress(net.JoinHostPort(s.CheckAddr, "1")); err != nil {
+			p.at(sp+".addr", "invalid check address %q: want an IP address or a host name", s.CheckAddr)
 		}
 	}
 }

@@ -20,15 +20,34 @@ type AgentReport struct {
 	// WeightPercent is the weight as a percentage of the configured one,
 	// -1 when the reply has none.
 	WeightPercent int
-	// Health is "up", "down" (also for "fail" and "stopped") or "".
-	Health string
-	// Admin is "ready", "drain", "maint" or "".
-	Admin string
+	// Health is the agent's verdict on the server, "" when it gave none.
+	Health AgentHealth
+	// Admin is the admin state the agent asks for, "" when none.
+	Admin AgentAdmin
 	// MaxConn is "maxconn:N", -1 when absent.
 	MaxConn int
 	// Desc is the text after "#".
 	Desc string
 }
+
+// AgentHealth is an agent's verdict on its server.
+type AgentHealth string
+
+// The agent verdicts: "up", and "down" (also said as "fail" or "stopped").
+const (
+	AgentUp   AgentHealth = "up"
+	AgentDown AgentHealth = "down"
+)
+
+// AgentAdmin is an admin state an agent asks for.
+type AgentAdmin string
+
+// The admin states of HAProxy's agent protocol.
+const (
+	AgentReady AgentAdmin = "ready"
+	AgentDrain AgentAdmin = "drain"
+	AgentMaint AgentAdmin = "maint"
+)
 
 // ParseAgentReply reads one agent reply. Unknown words are an error that
 // names them; the words before still count, as in HAProxy.
@@ -40,12 +59,12 @@ func ParseAgentReply(line string) (AgentReport, error) {
 	for _, w := range strings.FieldsFunc(line, func(c rune) bool { return c == ' ' || c == ',' || c == '\t' }) {
 		lw := strings.ToLower(w)
 		switch {
-		case lw == "up":
-			r.Health = "up"
-		case lw == "down", lw == "fail", lw == "stopped":
-			r.Health = "down"
-		case lw == "ready", lw == "drain", lw == "maint":
-			r.Admin = lw
+		case lw == string(AgentUp):
+			r.Health = AgentUp
+		case lw == string(AgentDown), lw == "fail", lw == "stopped":
+			r.Health = AgentDown
+		case lw == string(AgentReady), lw == string(AgentDrain), lw == string(AgentMaint):
+			r.Admin = AgentAdmin(lw)
 		case strings.HasPrefix(lw, "maxconn:"):
 			n, err := strconv.Atoi(lw[len("maxconn:"):])
 			if err != nil || n < 0 {

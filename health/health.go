@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/halo-lb/halo/config"
 	"go.uber.org/zap"
 )
 
@@ -162,20 +163,8 @@ type Spec struct {
 	// ErrorLimit and OnError are the passive check: ErrorLimit consecutive
 	// errors reported by Observed trigger OnError. 0 disables it.
 	ErrorLimit int
-	OnError    OnError
+	OnError    config.OnError
 }
-
-// OnError is what a passive check does when traffic to a server has shown
-// ErrorLimit consecutive errors, as HAProxy's on-error.
-type OnError string
-
-// The on-error actions.
-const (
-	OnErrorFastInter   OnError = "fastinter"    // check again after fastinter
-	OnErrorFailCheck   OnError = "fail-check"   // count one failed check
-	OnErrorSuddenDeath OnError = "sudden-death" // leave one check before DOWN, then fail one
-	OnErrorMarkDown    OnError = "mark-down"    // DOWN at once
-)
 
 // HANA is the check status of a passive check's verdict (HAProxy's "Health
 // analyze").
@@ -275,15 +264,15 @@ func (m *Monitor) Observed(ok bool) {
 	r := Result{Status: HANA, Desc: desc}
 	m.mu.Lock()
 	switch m.spec.OnError {
-	case OnErrorFastInter:
+	case config.OnErrorFastInter:
 		// Only the sooner check below.
 		m.last.Store(&Checked{Result: r, At: time.Now(), Desc: desc})
-	case OnErrorSuddenDeath:
+	case config.OnErrorSuddenDeath:
 		if m.health > m.spec.Rise {
 			m.health = m.spec.Rise + 1
 		}
 		m.recordLocked(r)
-	case OnErrorMarkDown:
+	case config.OnErrorMarkDown:
 		m.health = m.spec.Rise
 		m.recordLocked(r)
 	default: // fail-check

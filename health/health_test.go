@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/internal/testnet"
 )
 
@@ -218,7 +219,7 @@ func TestDownInterSlowsProbesOfADownServer(t *testing.T) {
 func TestObservedAllocatesNothing(t *testing.T) {
 	ln := listen(t)
 	m := Start(Spec{Backend: "b", Server: "s", Addr: ln.Addr().String(), Inter: time.Hour, Timeout: time.Second,
-		Rise: 2, Fall: 3, Up: true, ErrorLimit: 1 << 30, OnError: OnErrorMarkDown}, TCPChecker{}, &edges{ch: make(chan bool, 8)}, zap.NewNop())
+		Rise: 2, Fall: 3, Up: true, ErrorLimit: 1 << 30, OnError: config.OnErrorMarkDown}, TCPChecker{}, &edges{ch: make(chan bool, 8)}, zap.NewNop())
 	defer m.Stop()
 	if n := testing.AllocsPerRun(1000, func() {
 		m.Observed(true)
@@ -234,7 +235,7 @@ func TestObservedAfterStop(t *testing.T) {
 	ln := listen(t)
 	e := &edges{ch: make(chan bool, 8)}
 	m := Start(Spec{Backend: "b", Server: "s", Addr: ln.Addr().String(), Inter: time.Hour, Timeout: time.Second,
-		Rise: 2, Fall: 3, Up: true, ErrorLimit: 1, OnError: OnErrorMarkDown}, TCPChecker{}, e, zap.NewNop())
+		Rise: 2, Fall: 3, Up: true, ErrorLimit: 1, OnError: config.OnErrorMarkDown}, TCPChecker{}, e, zap.NewNop())
 	m.Stop()
 	m.Observed(false)
 	if len(e.ch) != 0 {

@@ -83,7 +83,7 @@ func (h HTTPChecker) exchange(conn net.Conn, addr string) Result {
 	defer resp.Body.Close()
 	e := c.Expect
 	switch e.Kind {
-	case "string", "rstring":
+	case config.ExpectString, config.ExpectRString:
 		body, err := io.ReadAll(io.LimitReader(resp.Body, httpCheckBody))
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 			if isTimeout(err) {
@@ -92,7 +92,7 @@ func (h HTTPChecker) exchange(conn net.Conn, addr string) Result {
 			return Result{Status: L7RSP, Err: err, Desc: "Layer7 invalid response: " + err.Error()}
 		}
 		matched := bytes.Contains(body, []byte(e.Pattern))
-		if e.Kind == "rstring" {
+		if e.Kind == config.ExpectRString {
 			matched = e.Regexp.Match(body)
 		}
 		if matched == e.Not {
@@ -101,11 +101,11 @@ func (h HTTPChecker) exchange(conn net.Conn, addr string) Result {
 	default:
 		var matched bool
 		switch e.Kind {
-		case "status":
+		case config.ExpectStatus:
 			for _, rg := range e.StatusRanges {
 				matched = matched || (resp.StatusCode >= rg[0] && resp.StatusCode <= rg[1])
 			}
-		case "rstatus":
+		case config.ExpectRStatus:
 			matched = e.Regexp.MatchString(fmt.Sprint(resp.StatusCode))
 		default:
 			matched = resp.StatusCode >= 200 && resp.StatusCode < 400

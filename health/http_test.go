@@ -41,7 +41,7 @@ func (c *clustercheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func httpSpec(t *testing.T, expectKind, pattern string, not bool) *config.HTTPCheck {
 	t.Helper()
 	spec := &config.HTTPCheck{Method: "GET", URI: "/", Version: "HTTP/1.1", Headers: [][2]string{{"X-Check", "halo"}}}
-	spec.Expect = config.HTTPExpect{Kind: expectKind, Pattern: pattern, Not: not}
+	spec.Expect = config.HTTPExpect{Kind: config.ExpectKind(expectKind), Pattern: pattern, Not: not}
 	switch expectKind {
 	case "status":
 		spec.Expect.StatusRanges = [][2]int{{200, 200}, {301, 308}}

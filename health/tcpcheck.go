@@ -47,7 +47,7 @@ func (c TCPScriptChecker) run(ctx context.Context, addr string) Result {
 	var buf []byte // what the server sent since the last expect matched
 	for i, step := range c.Script {
 		switch step.Action {
-		case "connect":
+		case config.TCPConnect:
 			if conn != nil {
 				conn.Close()
 				buf = buf[:0]
@@ -64,11 +64,11 @@ func (c TCPScriptChecker) run(ctx context.Context, addr string) Result {
 				r.Desc = fmt.Sprintf("tcp-check rule %d: connection to %s failed: %v", i+1, target, err)
 				return r
 			}
-		case "send":
+		case config.TCPSend:
 			if _, err := conn.Write(step.Data); err != nil {
 				return Result{Status: L7RSP, Err: err, Desc: fmt.Sprintf("tcp-check rule %d: send failed: %v", i+1, err)}
 			}
-		case "expect":
+		case config.TCPExpect:
 			var err error
 			buf, err = expect(conn, buf, step)
 			if err != nil {

@@ -15,17 +15,17 @@ import (
 // as HAProxy falls back to round robin.
 func keyOf(b *config.Balance, header []byte, ctx *fasthttp.RequestCtx) (key uint64, ok bool) {
 	switch b.Algorithm {
-	case "source":
+	case config.AlgoSource:
 		return sourceKey(ctx.RemoteIP())
-	case "uri":
+	case config.AlgoURI:
 		return balancer.Hash(uriPart(b, ctx.Request.Header.RequestURI())), true
-	case "url_param":
+	case config.AlgoURLParam:
 		args := ctx.QueryArgs()
 		if !args.Has(b.Param) {
 			return 0, false
 		}
 		return balancer.Hash(args.Peek(b.Param)), true
-	case "hdr":
+	case config.AlgoHdr:
 		v := ctx.Request.Header.PeekBytes(header)
 		if v == nil {
 			return 0, false

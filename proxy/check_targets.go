@@ -51,20 +51,20 @@ func (c *serverChecks) AgentReport(r health.AgentReport) {
 		}
 	}
 	switch r.Admin {
-	case "ready":
+	case health.AgentReady:
 		st.SetAdmin(balancer.AdminReady)
-	case "drain":
+	case health.AgentDrain:
 		st.SetAdmin(balancer.AdminDrain)
-	case "maint":
+	case health.AgentMaint:
 		st.SetAdmin(balancer.AdminMaint)
 	}
 	if r.MaxConn >= 0 {
 		st.SetMaxConn(r.MaxConn)
 	}
 	switch r.Health {
-	case "up":
+	case health.AgentUp:
 		st.SetAgentUp(true)
-	case "down":
+	case health.AgentDown:
 		wasUp := st.AgentUp()
 		st.SetAgentUp(false)
 		if wasUp && srv.cfg.ShutdownOnDown {

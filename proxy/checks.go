@@ -152,7 +152,7 @@ func (s *Snapshot) monitorSpec(be *backend, srv *server) *health.Spec {
 		DrainOnLag: be.cfg.DBCheck != nil && be.cfg.DBCheck.DrainOnLag,
 	}
 	if srv.cfg.Observe != "" {
-		spec.ErrorLimit, spec.OnError = srv.cfg.ErrorLimit, health.OnError(srv.cfg.OnError)
+		spec.ErrorLimit, spec.OnError = srv.cfg.ErrorLimit, srv.cfg.OnError
 	}
 	return spec
 }
@@ -192,7 +192,7 @@ func checkerFor(be *config.Backend) health.Checker {
 		case config.DBPgSQLStandby:
 			return health.NewPgSQLStandbyChecker(db)
 		}
-		panic("proxy: unknown database check " + db.Kind) // config validates Kind
+		panic("proxy: unknown database check " + string(db.Kind)) // config validates Kind
 	}
 	if be.HTTPCheck != nil {
 		return health.HTTPChecker{Spec: be.HTTPCheck}

@@ -113,7 +113,7 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 			fe.access = p.log.Named("access")
 		}
 		for _, bind := range fc.Binds {
-			l, isNew, err := p.listenerFor(bind)
+			l, isNew, err := p.listenerFor(bind.Address)
 			if err != nil {
 				return s, opened, fmt.Errorf("frontend %s: %w", fc.Name, err)
 			}
@@ -164,8 +164,8 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 	be.pool = pool
 	be.queue = newQueue(pool, members, maxQueue, bc.Timeouts.Queue)
 	be.header = []byte(bc.Balance.Header)
-	be.hashed = bc.Balance.Hashed()
-	be.bySource = bc.Balance.Algorithm == "source"
+	be.hashed = bc.Balance.Algorithm.Hashed()
+	be.bySource = bc.Balance.Algorithm == config.AlgoSource
 	return be, nil
 }
 
@@ -180,9 +180,9 @@ func (p *Proxy) buildServer(be *backend, sc *config.Server, member int, backupsS
 	st := p.registry.Server(be.cfg.Name, sc.Name)
 	srv := &server{cfg: sc, addr: tcpAddr.String(), state: st, be: be, member: member, checks: p.checks.take(st)}
 	switch sc.Observe {
-	case "layer4":
+	case config.ObserveLayer4:
 		srv.observe = 4
-	case "layer7":
+	case config.ObserveLayer7:
 		srv.observe = 7
 	}
 	if sc.CheckAddr != "" {
