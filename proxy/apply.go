@@ -71,7 +71,7 @@ func (p *Proxy) swapListeners(next *Snapshot, opened []*listener) {
 		go l.serve(p)
 		p.log.Info("listening", zap.String("frontend", l.frontend.Load().cfg.Name), zap.String("bind", l.ln.Addr().String()))
 	}
-	used := map[string]bool{}
+	used := map[listenerKey]bool{}
 	for _, fe := range next.frontends {
 		for _, l := range fe.listeners {
 			used[l.key] = true

@@ -4,16 +4,19 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/halo-lb/halo/config"
 	"go.uber.org/zap"
 )
 
 // listener is one bound socket. It outlives snapshots: a reload that keeps
 // its address only repoints frontend, so no connection is ever refused.
 type listener struct {
-	key      string
+	key      listenerKey
 	ln       *net.TCPListener
 	frontend atomic.Pointer[frontend]
 	closed   atomic.Bool
@@ -55,7 +58,7 @@ func (l *listener) serve(p *Proxy) {
 			// Out of file descriptors and the like: back off as net/http does.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			if ce := p.log.Check(zap.ErrorLevel, "accept failed"); ce != nil {
-				ce.Write(zap.String("bind", l.key), zap.Error(err), zap.Duration("retry_in", backoff))
+				ce.Write(zap.String("bind", l.key.addr), zap.Error(err), zap.Duration("retry_in", backoff))
 			}
 			time.Sleep(backoff)
 			continue
@@ -79,30 +82,54 @@ func (l *listener) serve(p *Proxy) {
 }
 
 // listenerFor returns the running listener for bind, or opens a new one.
-func (p *Proxy) listenerFor(bind string) (l *listener, isNew bool, err error) {
-	host, port, _ := net.SplitHostPort(bind)
-	if host == "*" {
-		host = ""
-	}
-	addr := net.JoinHostPort(host, port)
+// listenerKey identifies a listening socket across reloads: its address and
+// the options that act on the socket. A bind with a running listener's key
+// reuses that socket, so no connection waiting in its backlog is lost.
+type listenerKey struct {
+	addr string
+	opts config.SocketOptions
+}
+
+// listenerFor returns the running listener for bind, or opens a new one.
+func (p *Proxy) listenerFor(bind config.Bind) (l *listener, isNew bool, err error) {
+	key := listenerKey{bind.Address, bind.Socket}
+	_, port, _ := net.SplitHostPort(bind.Address)
 	// Port 0 asks the kernel for a free port, so it is never "the same
 	// address" as a running listener.
 	if port != "0" {
-		if l := p.listeners[addr]; l != nil {
+		if l := p.listeners[key]; l != nil {
 			return l, false, nil
 		}
+	}
+	// An IPv4 address, the wildcard 0.0.0.0 included, takes IPv4 only, as
+	// in HAProxy (Go's "tcp" would make 0.0.0.0 a dual-stack socket); an
+	// IPv6 one follows v6only (see setSocketOptions).
+	network := "tcp4"
+	if strings.HasPrefix(bind.Address, "[") {
+		network = "tcp6"
 	}
 	// Accepted connections get no TCP keep-alive probes unless "option
 	// clitcpka" asks (as in HAProxy); Go's default would cost four
 	// setsockopt calls per connection.
-	lc := net.ListenConfig{KeepAlive: -1}
-	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	lc := net.ListenConfig{KeepAlive: -1, Control: socketControl(bind.Socket, network == "tcp6")}
+	ln, err := lc.Listen(context.Background(), network, bind.Address)
 	if err != nil {
-		return nil, false, fmt.Errorf("binding %s: %w", bind, err)
+		return nil, false, fmt.Errorf("binding %s: %w", bind.Address, err)
 	}
-	key := addr
 	if port == "0" {
-		key = ln.Addr().String()
+		key.addr = ln.Addr().String()
 	}
 	return &listener{key: key, ln: ln.(*net.TCPListener), global: p.global}, true, nil
+}
+
+// socketControl applies a bind's socket options to its socket before it is
+// bound.
+func socketControl(opts config.SocketOptions, ipv6 bool) func(network, address string, c syscall.RawConn) error {
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) { serr = setSocketOptions(int(fd), opts, ipv6) }); err != nil {
+			return err
+		}
+		return serr
+	}
 }

@@ -25,7 +25,7 @@ type Proxy struct {
 
 	mu        sync.Mutex // serializes Apply and Shutdown
 	current   atomic.Pointer[Snapshot]
-	listeners map[string]*listener // by normalized bind address
+	listeners map[listenerKey]*listener // by address and socket options
 	// The state that outlives snapshots besides server state (registry),
 	// one owner for each kind: frontend state by name, backend counters
 	// by name, and by server state each server's session set and health
@@ -50,7 +50,7 @@ func New(log *zap.Logger) *Proxy {
 		log:       log,
 		registry:  balancer.NewRegistry(),
 		global:    newLimiter(0),
-		listeners: map[string]*listener{},
+		listeners: map[listenerKey]*listener{},
 		frontends: newKept[string](func() *frontendState { return &frontendState{limit: newLimiter(0)} }),
 		backends:  newKept[string](func() *Counters { return &Counters{} }),
 		sessions:  newKept[*balancer.Server](newSessionSet),

@@ -113,7 +113,7 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 			fe.access = p.log.Named("access")
 		}
 		for _, bind := range fc.Binds {
-			l, isNew, err := p.listenerFor(bind.Address)
+			l, isNew, err := p.listenerFor(bind)
 			if err != nil {
 				return s, opened, fmt.Errorf("frontend %s: %w", fc.Name, err)
 			}

@@ -4,6 +4,7 @@ package testnet
 
 import (
 	"net"
+	"os"
 	"testing"
 )
 
@@ -30,4 +31,18 @@ func Serve(t testing.TB, addr string, handle func(net.Conn)) net.Listener {
 		}
 	}()
 	return ln
+}
+
+// NeedRoot skips a test that needs root (a privileged socket option, a
+// network namespace), or fails it under HALO_INTEGRATION=1, where CI runs
+// as root and such a test must run.
+func NeedRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("HALO_INTEGRATION") == "1" {
+		t.Fatalf("HALO_INTEGRATION=1 but not root: %s needs root", why)
+	}
+	t.Skipf("not root: %s needs root", why)
 }

@@ -1,0 +1,60 @@
+package proxy
+
+import (
+	"fmt"
+
+	"github.com/halo-lb/halo/config"
+	"golang.org/x/sys/unix"
+)
+
+// setSocketOptions sets a listening socket's options before it is bound:
+//   - SO_REUSEPORT always, as HAProxy does, so that a reload which changes
+//     an address's socket options can bind the new socket before the old
+//     one closes;
+//   - IPV6_V6ONLY on an IPv6 socket: on with v6only, otherwise off, so
+//     that the wildcard [::] takes IPv4 too whatever net.ipv6.bindv6only
+//     says (v4v6 states that default);
+//   - SO_BINDTODEVICE for interface, IP(V6)_TRANSPARENT for transparent,
+//     IP(V6)_FREEBIND for freebind.
+func setSocketOptions(fd int, o config.SocketOptions, ipv6 bool) error {
+	type opt struct {
+		level, name, value int
+		what               string
+	}
+	opts := []opt{{unix.SOL_SOCKET, unix.SO_REUSEPORT, 1, "SO_REUSEPORT"}}
+	if ipv6 {
+		opts = append(opts, opt{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolInt(o.V6Only), "v6only (IPV6_V6ONLY)"})
+	}
+	if o.Transparent {
+		if ipv6 {
+			opts = append(opts, opt{unix.SOL_IPV6, unix.IPV6_TRANSPARENT, 1, "transparent (IPV6_TRANSPARENT, needs CAP_NET_ADMIN)"})
+		} else {
+			opts = append(opts, opt{unix.SOL_IP, unix.IP_TRANSPARENT, 1, "transparent (IP_TRANSPARENT, needs CAP_NET_ADMIN)"})
+		}
+	}
+	if o.FreeBind {
+		if ipv6 {
+			opts = append(opts, opt{unix.SOL_IPV6, unix.IPV6_FREEBIND, 1, "freebind (IPV6_FREEBIND)"})
+		} else {
+			opts = append(opts, opt{unix.SOL_IP, unix.IP_FREEBIND, 1, "freebind (IP_FREEBIND)"})
+		}
+	}
+	for _, s := range opts {
+		if err := unix.SetsockoptInt(fd, s.level, s.name, s.value); err != nil {
+			return fmt.Errorf("%s: %w", s.what, err)
+		}
+	}
+	if o.Interface != "" {
+		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, o.Interface); err != nil {
+			return fmt.Errorf("interface %s (SO_BINDTODEVICE, needs CAP_NET_RAW): %w", o.Interface, err)
+		}
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

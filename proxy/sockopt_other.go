@@ -1,0 +1,17 @@
+//go:build !linux
+
+package proxy
+
+import (
+	"errors"
+
+	"github.com/halo-lb/halo/config"
+)
+
+// setSocketOptions: the bind socket options are Linux's.
+func setSocketOptions(_ int, o config.SocketOptions, _ bool) error {
+	if o != (config.SocketOptions{}) {
+		return errors.New("bind socket options (v4v6, v6only, interface, transparent, freebind) need Linux")
+	}
+	return nil
+}
