@@ -101,16 +101,7 @@ func (p *parser) buildTCPCheck(fc *fileConfig, be *Backend, path string) {
 		steps, where = fc.Defaults.TCPCheck, "defaults.tcp-check"
 	}
 	opts, _ := checkerOptions(section, fc.Defaults, path)
-	checkers := 0
-	for _, on := range []bool{be.Options.HTTPChk, be.Options.TCPCheck, be.Options.RedisCheck,
-		opts.MySQLCheck != nil, opts.PgSQLCheck != nil, opts.GaleraCheck != nil,
-		opts.MySQLReplicaCheck != nil, opts.PgSQLStandbyCheck != nil} {
-		if on {
-			checkers++
-		}
-	}
-	if checkers > 1 {
-		p.at(path+".option", "httpchk, tcp-check, redis-check, mysql-check, pgsql-check, galera-check, mysql-replica-check and pgsql-standby-check exclude each other: a server has one health check")
+	if !p.checkOneChecker(be, opts, path) {
 		return
 	}
 	if be.Options.RedisCheck {
@@ -126,60 +117,7 @@ func (p *parser) buildTCPCheck(fc *fileConfig, be *Backend, path string) {
 	}
 	script := []TCPStep{}
 	for i, st := range steps {
-		sp := fmt.Sprintf("%s[%d]", where, i)
-		if st == nil {
-			p.at(sp, "empty tcp-check rule")
-			continue
-		}
-		n := 0
-		for _, set := range []bool{st.Connect != nil, st.Send != nil, st.SendBinary != nil, st.Expect != nil} {
-			if set {
-				n++
-			}
-		}
-		if n != 1 {
-			p.at(sp, "a tcp-check rule needs exactly one of connect, send, send-binary, expect")
-			continue
-		}
-		switch {
-		case st.Connect != nil:
-			script = append(script, TCPStep{Action: TCPConnect, Port: or(0, st.Connect.Port)})
-		case st.Send != nil:
-			script = append(script, TCPStep{Action: TCPSend, Data: []byte(*st.Send)})
-		case st.SendBinary != nil:
-			b, err := hex.DecodeString(*st.SendBinary)
-			if err != nil {
-				p.at(sp+".send-binary", "%q is not hexadecimal: write bytes as pairs of 0-9, a-f", *st.SendBinary)
-			}
-			script = append(script, TCPStep{Action: TCPSend, Data: b})
-		default:
-			e := st.Expect
-			step := TCPStep{Action: TCPExpect, Not: or(false, e.Not)}
-			kinds := 0
-			if e.String != nil {
-				kinds++
-				step.Data, step.Pattern = []byte(*e.String), *e.String
-			}
-			if e.Binary != nil {
-				kinds++
-				b, err := hex.DecodeString(*e.Binary)
-				if err != nil {
-					p.at(sp+".expect.binary", "%q is not hexadecimal: write bytes as pairs of 0-9, a-f", *e.Binary)
-				}
-				step.Data, step.Pattern = b, *e.Binary
-			}
-			if e.RString != nil {
-				kinds++
-				re, err := regexp.Compile(*e.RString)
-				if err != nil {
-					p.at(sp+".expect.rstring", "invalid regular expression: %v", err)
-				}
-				step.Regexp, step.Pattern = re, *e.RString
-			}
-			if kinds != 1 {
-				p.at(sp+".expect", "expect needs exactly one of string, rstring, binary")
-				continue
-			}
+		if step, ok := p.buildTCPStep(st, fmt.Sprintf("%s[%d]", where, i)); ok {
 			script = append(script, step)
 		}
 	}
@@ -188,4 +126,85 @@ func (p *parser) buildTCPCheck(fc *fileConfig, be *Backend, path string) {
 		script = append([]TCPStep{{Action: TCPConnect}}, script...)
 	}
 	be.TCPCheck = script
+}
+
+// checkOneChecker reports whether the backend chooses at most one health
+// checker, and reports an error at its options otherwise.
+func (p *parser) checkOneChecker(be *Backend, opts *fileOptions, path string) bool {
+	checkers := 0
+	for _, on := range []bool{be.Options.HTTPChk, be.Options.TCPCheck, be.Options.RedisCheck,
+		opts.MySQLCheck != nil, opts.PgSQLCheck != nil, opts.GaleraCheck != nil,
+		opts.MySQLReplicaCheck != nil, opts.PgSQLStandbyCheck != nil} {
+		if on {
+			checkers++
+		}
+	}
+	if checkers > 1 {
+		p.at(path+".option", "httpchk, tcp-check, redis-check, mysql-check, pgsql-check, galera-check, mysql-replica-check and pgsql-standby-check exclude each other: a server has one health check")
+		return false
+	}
+	return true
+}
+
+// buildTCPStep builds one tcp-check rule, written at key path sp; false
+// when it is in error.
+func (p *parser) buildTCPStep(st *fileTCPStep, sp string) (TCPStep, bool) {
+	if st == nil {
+		p.at(sp, "empty tcp-check rule")
+		return TCPStep{}, false
+	}
+	n := 0
+	for _, set := range []bool{st.Connect != nil, st.Send != nil, st.SendBinary != nil, st.Expect != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		p.at(sp, "a tcp-check rule needs exactly one of connect, send, send-binary, expect")
+		return TCPStep{}, false
+	}
+	switch {
+	case st.Connect != nil:
+		return TCPStep{Action: TCPConnect, Port: or(0, st.Connect.Port)}, true
+	case st.Send != nil:
+		return TCPStep{Action: TCPSend, Data: []byte(*st.Send)}, true
+	case st.SendBinary != nil:
+		b, err := hex.DecodeString(*st.SendBinary)
+		if err != nil {
+			p.at(sp+".send-binary", "%q is not hexadecimal: write bytes as pairs of 0-9, a-f", *st.SendBinary)
+		}
+		return TCPStep{Action: TCPSend, Data: b}, true
+	}
+	return p.buildTCPExpect(st.Expect, sp)
+}
+
+// buildTCPExpect builds a tcp-check expect rule; false when it is in error.
+func (p *parser) buildTCPExpect(e *fileTCPExpect, sp string) (TCPStep, bool) {
+	step := TCPStep{Action: TCPExpect, Not: or(false, e.Not)}
+	kinds := 0
+	if e.String != nil {
+		kinds++
+		step.Data, step.Pattern = []byte(*e.String), *e.String
+	}
+	if e.Binary != nil {
+		kinds++
+		b, err := hex.DecodeString(*e.Binary)
+		if err != nil {
+			p.at(sp+".expect.binary", "%q is not hexadecimal: write bytes as pairs of 0-9, a-f", *e.Binary)
+		}
+		step.Data, step.Pattern = b, *e.Binary
+	}
+	if e.RString != nil {
+		kinds++
+		re, err := regexp.Compile(*e.RString)
+		if err != nil {
+			p.at(sp+".expect.rstring", "invalid regular expression: %v", err)
+		}
+		step.Regexp, step.Pattern = re, *e.RString
+	}
+	if kinds != 1 {
+		p.at(sp+".expect", "expect needs exactly one of string, rstring, binary")
+		return TCPStep{}, false
+	}
+	return step, true
 }

@@ -346,25 +346,11 @@ func (c *MySQLReplicaChecker) check(ctx context.Context, addr string) Result {
 				row[key] = vals[i]
 			}
 		}
-		channel := ""
-		if name := row["name"].String; name != "" {
-			channel = fmt.Sprintf(" (connection %q)", name)
+		behind, failed := judgeReplicaRow(row)
+		if failed != nil {
+			return *failed
 		}
-		switch {
-		case row["io"].String != "Yes":
-			return Result{Status: L7STS, Desc: fmt.Sprintf("replica IO thread is not running%s: %s%s",
-				channel, orNone(row["io"].String), errorSuffix(row["io_error"].String))}
-		case row["sql"].String != "Yes":
-			return Result{Status: L7STS, Desc: fmt.Sprintf("replica SQL thread is not running%s%s",
-				channel, errorSuffix(row["sql_error"].String))}
-		case !row["behind"].Valid:
-			return Result{Status: L7STS, Desc: "Seconds_Behind_Master is NULL" + channel}
-		}
-		secs, err := strconv.ParseInt(row["behind"].String, 10, 64)
-		if err != nil {
-			return Result{Status: L7RSP, Desc: fmt.Sprintf("Seconds_Behind_Master %q is not a number", row["behind"].String)}
-		}
-		lag = max(lag, time.Duration(secs)*time.Second)
+		lag = max(lag, behind)
 	}
 	if err := rows.Err(); err != nil {
 		return mysqlFailure(err, false)
@@ -385,6 +371,31 @@ func (c *MySQLReplicaChecker) check(ctx context.Context, addr string) Result {
 		}
 	}
 	return judgeLag(c.Spec, lag, source)
+}
+
+// judgeReplicaRow reads one row of SHOW REPLICA STATUS (one replication
+// connection): how far behind it is, or the failed check when a thread is
+// stopped or the lag unknown.
+func judgeReplicaRow(row map[string]sql.NullString) (time.Duration, *Result) {
+	channel := ""
+	if name := row["name"].String; name != "" {
+		channel = fmt.Sprintf(" (connection %q)", name)
+	}
+	switch {
+	case row["io"].String != "Yes":
+		return 0, &Result{Status: L7STS, Desc: fmt.Sprintf("replica IO thread is not running%s: %s%s",
+			channel, orNone(row["io"].String), errorSuffix(row["io_error"].String))}
+	case row["sql"].String != "Yes":
+		return 0, &Result{Status: L7STS, Desc: fmt.Sprintf("replica SQL thread is not running%s%s",
+			channel, errorSuffix(row["sql_error"].String))}
+	case !row["behind"].Valid:
+		return 0, &Result{Status: L7STS, Desc: "Seconds_Behind_Master is NULL" + channel}
+	}
+	secs, err := strconv.ParseInt(row["behind"].String, 10, 64)
+	if err != nil {
+		return 0, &Result{Status: L7RSP, Desc: fmt.Sprintf("Seconds_Behind_Master %q is not a number", row["behind"].String)}
+	}
+	return time.Duration(secs) * time.Second, nil
 }
 
 func (c *MySQLReplicaChecker) heartbeatLag(ctx context.Context, db *sql.DB) (time.Duration, error) {

@@ -283,48 +283,8 @@ backends:
 		return err == nil
 	})
 
-	var mu sync.Mutex
-	seen := map[string]int{}
-	var failures []string
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Half the workers open a new connection per request, so a
-			// refused connection during the reload would show.
-			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: w%2 == 0}}
-			for i := 0; i < 100000; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get(url)
-				var body []byte
-				if err == nil {
-					body, err = io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != 200 {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				mu.Lock()
-				if err != nil {
-					failures = append(failures, err.Error())
-				} else {
-					seen[string(body)]++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	count := func(name string) int {
-		mu.Lock()
-		defer mu.Unlock()
-		return seen[name]
-	}
+	load := startLoad(url)
+	count := load.count
 	waitUntil(t, 10*time.Second, "traffic on a and b", func() bool { return count("a") > 50 && count("b") > 50 })
 
 	writeFile(t, cfgFile, config("a", "c")) // b leaves, c joins
@@ -346,14 +306,11 @@ backends:
 	if count("c") <= cBefore {
 		t.Errorf("the old configuration stopped serving after a broken reload")
 	}
-	close(stop)
-	wg.Wait()
-	mu.Lock()
+	seen, failures := load.stop()
 	t.Logf("served by server: %v; failures: %d", seen, len(failures))
 	if len(failures) > 0 {
 		t.Errorf("%d requests failed across the reloads; first: %s", len(failures), failures[0])
 	}
-	mu.Unlock()
 	logs := h.stderr.String()
 	for _, want := range []string{
 		cfgFile + `:2:43: defaults.timeout.connect: invalid duration \"1 s\"`,
@@ -364,6 +321,72 @@ backends:
 		}
 	}
 	h.stop(t, syscall.SIGTERM)
+}
+
+// httpLoad is four workers getting a URL until stopped (at most 100,000
+// requests each), half of them on a new connection per request so that a
+// refused connection would show; it tallies the bodies and the failures.
+type httpLoad struct {
+	mu       sync.Mutex
+	seen     map[string]int
+	failures []string
+	done     chan struct{}
+	wg       sync.WaitGroup
+}
+
+func startLoad(url string) *httpLoad {
+	l := &httpLoad{seen: map[string]int{}, done: make(chan struct{})}
+	for w := range 4 {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: w%2 == 0}}
+			for i := 0; i < 100000; i++ {
+				select {
+				case <-l.done:
+					return
+				default:
+				}
+				l.get(client, url)
+			}
+		}()
+	}
+	return l
+}
+
+func (l *httpLoad) get(client *http.Client, url string) {
+	resp, err := client.Get(url)
+	var body []byte
+	if err == nil {
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode != 200 {
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.failures = append(l.failures, err.Error())
+	} else {
+		l.seen[string(body)]++
+	}
+}
+
+// count is how many responses came with body name so far.
+func (l *httpLoad) count(name string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seen[name]
+}
+
+// stop ends the load and returns the tallies.
+func (l *httpLoad) stop() (map[string]int, []string) {
+	close(l.done)
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seen, l.failures
 }
 
 // vmHWM returns a process's peak resident set size in bytes.
