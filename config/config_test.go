@@ -187,6 +187,14 @@ func FuzzParse(f *testing.F) {
 				if cfg.Backend(fe.DefaultBackend) == nil {
 					t.Fatalf("valid config routes %s to missing backend %q", fe.Name, fe.DefaultBackend)
 				}
+				for _, b := range fe.Binds {
+					if norm, err := normalizeBind(b.Address); err != nil || norm != b.Address {
+						t.Fatalf("valid config keeps bind address %q unnormalized (%q, %v)", b.Address, norm, err)
+					}
+					if b.Socket.V4V6 && b.Socket.V6Only {
+						t.Fatalf("valid config has v4v6 and v6only on %s", b.Address)
+					}
+				}
 			}
 			return
 		}
