@@ -22,12 +22,14 @@ func (fe *frontend) serve(c *net.TCPConn) {
 	fe.state.TotalConns.Add(1)
 	conn := fe.preamble(c)
 	if fe.cfg.Mode == config.ModeHTTP {
+		// nil: a reload switched the frontend to mode tcp after this
+		// connection was accepted under mode http.
 		h := fe.state.http.Load()
-		if h.conns.add(conn) {
+		if h != nil && h.conns.add(conn) {
 			_ = h.srv.ServeConn(conn)
 			h.conns.remove(conn)
 		} else {
-			conn.Close() // a retired generation past hard-stop-after
+			conn.Close() // or a retired generation past hard-stop-after
 		}
 	} else {
 		fe.serveTCP(conn)

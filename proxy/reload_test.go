@@ -351,3 +351,34 @@ backends:
 		}
 	}
 }
+
+// A frontend that a reload switches between mode http and mode tcp serves
+// in its new mode at once, on the same socket.
+func TestReloadSwitchesFrontendMode(t *testing.T) {
+	h, l := startHTTPBackend(t, "h", nil), startTCPBackend(t, "l")
+	addr := freeAddr(t)
+	asHTTP := `
+defaults: {timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe: {bind: "` + addr + `", mode: http, default_backend: web}
+backends:
+  web: {mode: http, servers: [{name: h, address: "{{h}}"}]}
+  lines: {servers: [{name: l, address: "{{l}}"}]}
+`
+	asTCP := strings.Replace(asHTTP, "mode: http, default_backend: web", "default_backend: lines", 1)
+	p := startProxy(t, asHTTP, h, l)
+	for range 2 {
+		if body, code, err := httpGet(httpClient(), "http://"+addr+"/"); err != nil || code != 200 || body != "h" {
+			t.Fatalf("mode http: %d %q %v", code, body, err)
+		}
+		if err := p.Apply(parseConfig(t, asTCP, h, l)); err != nil {
+			t.Fatal(err)
+		}
+		if name, err := tcpAsk(addr); err != nil || name != "l" {
+			t.Fatalf("mode tcp after the reload: %q, %v", name, err)
+		}
+		if err := p.Apply(parseConfig(t, asHTTP, h, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
