@@ -5,8 +5,10 @@ import (
 	"math"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/halo-lb/halo/config"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
@@ -32,6 +34,12 @@ type httpServer struct {
 	srv      *fasthttp.Server
 	settings httpSettings
 	conns    connSet
+	// last is the latest frontend in mode http this generation served
+	// for. Requests go to the frontend live now (frontendState.live);
+	// when a reload switched that one to mode tcp, the requests still
+	// arriving on the generation's connections go here instead, and
+	// their connections close as the generation retires.
+	last atomic.Pointer[frontend]
 }
 
 // httpServerFor returns the frontend's running generation if its settings
@@ -42,12 +50,15 @@ func (p *Proxy) httpServerFor(fe *frontend, hardStop time.Duration) *httpServer 
 	want := fe.httpSettings()
 	old := fs.http.Load()
 	if old != nil && old.settings == want {
+		old.last.Store(fe)
 		return old
 	}
 	if old != nil {
 		go p.retireHTTP(old, hardStop)
 	}
-	h := &httpServer{srv: newFastHTTPServer(fs, want), settings: want}
+	h := &httpServer{settings: want}
+	h.last.Store(fe)
+	h.srv = newFastHTTPServer(fs, h, want)
 	// halo accepts connections itself and hands them to ServeConn, but
 	// fasthttp's graceful shutdown only closes idle kept-alive connections
 	// of a server that has a listener: give it one that never accepts.
@@ -59,12 +70,16 @@ func (p *Proxy) httpServerFor(fe *frontend, hardStop time.Duration) *httpServer 
 	return h
 }
 
-func newFastHTTPServer(fs *frontendState, want httpSettings) *fasthttp.Server {
+func newFastHTTPServer(fs *frontendState, h *httpServer, want httpSettings) *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			// Requests are routed by the frontend live now, so kept-alive
 			// connections follow reloads.
-			fs.live.Load().handleHTTP(ctx)
+			fe := fs.live.Load()
+			if fe.cfg.Mode != config.ModeHTTP {
+				fe = h.last.Load()
+			}
+			fe.handleHTTP(ctx)
 		},
 		ReadTimeout:                   want.requestTimeout,
 		IdleTimeout:                   want.keepAliveTimeout,

@@ -382,3 +382,57 @@ backends:
 		}
 	}
 }
+
+// A request that is still arriving on a kept-alive connection when a
+// reload switches its frontend to mode tcp is answered in mode http, with
+// "Connection: close", and the connection then closes. It used to be
+// handled by the new mode tcp frontend, whose servers have no HTTP client:
+// a nil dereference that took the process down.
+func TestRequestInFlightWhenFrontendSwitchesToTCP(t *testing.T) {
+	h, l := startHTTPBackend(t, "h", nil), startTCPBackend(t, "l")
+	addr := freeAddr(t)
+	asHTTP := `
+defaults: {timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe: {bind: "` + addr + `", mode: http, default_backend: web}
+backends:
+  web: {mode: http, servers: [{name: h, address: "{{h}}"}]}
+  lines: {servers: [{name: l, address: "{{l}}"}]}
+`
+	asTCP := strings.Replace(asHTTP, "mode: http, default_backend: web", "default_backend: lines", 1)
+	p := startProxy(t, asHTTP, h, l)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	if err := sendGet(c, "/"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: test\r\n") // the head is not complete yet
+	time.Sleep(50 * time.Millisecond)
+	if err := p.Apply(parseConfig(t, asTCP, h, l)); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "\r\n")
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the request finished after the switch got no response: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "h" || !resp.Close {
+		t.Fatalf("response %d %q close=%v; want 200 from h, closing", resp.StatusCode, body, resp.Close)
+	}
+	if name, err := tcpAsk(addr); err != nil || name != "l" {
+		t.Fatalf("mode tcp on the same socket: %q, %v", name, err)
+	}
+}
