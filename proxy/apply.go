@@ -37,7 +37,9 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 	for _, fe := range next.frontends {
 		fe.state.live.Store(fe)
 		for _, l := range fe.listeners {
-			l.frontend.Store(fe)
+			if old := l.frontend.Swap(fe); old != nil && old.state != fe.state {
+				old.state.limit.wake() // its accept loop may wait for a slot of old's
+			}
 		}
 	}
 	p.swapListeners(next, opened)

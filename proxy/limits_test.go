@@ -297,3 +297,38 @@ backends:
 		t.Errorf("no-server line %q lacks %q, 503 or SC--", lines[1].Message, want)
 	}
 }
+
+// A reload that renames a frontend at its maxconn keeps the socket, and the
+// renamed frontend accepts at once: the accept loop no longer waits for a
+// slot of the removed one, which its open sessions hold.
+func TestRenamedFrontendAtMaxConnAccepts(t *testing.T) {
+	l := startTCPBackend(t, "l")
+	addr := freeAddr(t)
+	yaml := `
+defaults: {timeout: {connect: 1s, client: 30s, server: 30s}}
+frontends:
+  old: {bind: "` + addr + `", maxconn: 1, default_backend: lines}
+backends:
+  lines: {servers: [{name: l, address: "{{l}}"}]}
+`
+	p := startProxy(t, yaml, l)
+	held, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	held.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(held, "x\n")
+	if _, err := bufio.NewReader(held).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "the held session", func() bool { return p.FrontendCounters("old").CurConns.Load() == 1 })
+	time.Sleep(20 * time.Millisecond) // the accept loop waits for old's only slot
+	renamed := strings.Replace(yaml, "old: {bind: \""+addr+"\", maxconn: 1,", "new: {bind: \""+addr+"\",", 1)
+	if err := p.Apply(parseConfig(t, renamed, l)); err != nil {
+		t.Fatal(err)
+	}
+	if name, err := tcpAsk(addr); err != nil || name != "l" {
+		t.Fatalf("the renamed frontend does not accept while the removed one's session is open: %q, %v", name, err)
+	}
+}

@@ -21,6 +21,17 @@ type listener struct {
 	frontend atomic.Pointer[frontend]
 	closed   atomic.Bool
 	global   *limiter
+	// waitingFor is the frontend state whose maxconn slot the accept loop
+	// waits for; only the accept loop touches it.
+	waitingFor *frontendState
+}
+
+// waitAborted ends the accept loop's wait for a frontend slot when the
+// listener closes, or when a reload gave the listener to another frontend
+// (a renamed one, or a bind moved), whose slots are another limiter's: the
+// old frontend's may never free up. Apply wakes the old limiter.
+func (l *listener) waitAborted() bool {
+	return l.closed.Load() || l.frontend.Load().state != l.waitingFor
 }
 
 func (l *listener) close() {
@@ -37,16 +48,20 @@ func (l *listener) close() {
 // before accepting, so that at the limit new connections wait in the kernel
 // backlog, and hands each connection to the frontend live at accept time.
 func (l *listener) serve(p *Proxy) {
-	aborted := l.closed.Load
+	aborted, repointed := l.closed.Load, l.waitAborted
 	var backoff time.Duration
 	for {
 		if !l.global.acquire(aborted) {
 			return
 		}
 		fe := l.frontend.Load()
-		if !fe.state.limit.acquire(aborted) {
+		l.waitingFor = fe.state
+		if !fe.state.limit.acquire(repointed) {
 			l.global.release()
-			return
+			if l.closed.Load() {
+				return
+			}
+			continue // now another frontend's listener: wait for its slot
 		}
 		c, err := l.ln.AcceptTCP()
 		if err != nil {
