@@ -98,7 +98,7 @@ type Backend struct {
 	mu       sync.Mutex // serializes Rebuild and the ramp timer
 	ramp     *time.Timer
 	closed   bool
-	onChange func()
+	onChange atomic.Pointer[func()]
 	pool     atomic.Pointer[pool]
 }
 
@@ -137,8 +137,10 @@ func (b *Backend) Spec() Spec { return b.spec }
 // SetOnChange registers f to run after every rebuild of the pool (a server
 // changed state or weight, or a slow start advanced), outside the
 // Backend's lock. The proxy uses it to hand queued sessions to servers that
-// became usable. It must be set before the Backend is shared.
-func (b *Backend) SetOnChange(f func()) { b.onChange = f }
+// became usable. It may be set at any time: a Backend follows its servers'
+// state from NewBackend on, so a health edge can rebuild it while the
+// proxy is still wiring it up.
+func (b *Backend) SetOnChange(f func()) { b.onChange.Store(&f) }
 
 // Result says what Acquire did.
 type Result int
@@ -318,10 +320,10 @@ func (b *Backend) Rebuild() {
 		// rebuilding under a tenth of one core.
 		b.ramp = time.AfterFunc(max(next, 10*time.Since(now)), b.Rebuild)
 	}
-	onChange := b.onChange
+	onChange := b.onChange.Load()
 	b.mu.Unlock()
 	if onChange != nil {
-		onChange()
+		(*onChange)()
 	}
 }
 

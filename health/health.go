@@ -263,6 +263,14 @@ func (m *Monitor) Observed(ok bool) {
 	desc := fmt.Sprintf("%d consecutive errors in traffic (observe), on-error %s", m.spec.ErrorLimit, m.spec.OnError)
 	r := Result{Status: HANA, Desc: desc}
 	m.mu.Lock()
+	// Tested again under the lock: a monitor replaced at a reload hands
+	// its counter over under this lock once stopped (StartAfter), and a
+	// verdict recorded after that would reach the server behind the new
+	// monitor's back.
+	if m.stopped.Load() {
+		m.mu.Unlock()
+		return
+	}
 	switch m.spec.OnError {
 	case config.OnErrorFastInter:
 		// Only the sooner check below.

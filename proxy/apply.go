@@ -30,8 +30,12 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 		return err
 	}
 	// The build can no longer fail: bring kept state in line with the new
-	// file before any connection can use the new snapshot.
+	// file before any connection can use the new snapshot. Checks first:
+	// a check the new file drops is stopped (its probe in flight
+	// finished) before applyState forces its server UP, so that no late
+	// verdict of it can stick.
 	p.syncHTTPServers(next)
+	next.syncChecks(p.log.Named("health"))
 	next.applyState()
 	prev := p.current.Swap(next)
 	for _, fe := range next.frontends {
@@ -47,7 +51,6 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 	if prev != nil {
 		prev.retire()
 	}
-	next.syncChecks(p.log.Named("health"))
 	p.prune(next)
 	return nil
 }
@@ -151,6 +154,15 @@ func (s *Snapshot) applyState() {
 				// No check of this configuration can end a lag drain
 				// set under the previous one.
 				srv.state.SetLagDrain(false)
+			}
+			if srv.cfg.Agent == nil {
+				// Nor can an agent end what an agent of the previous
+				// configuration said: "down", or a maxconn. (Its
+				// weight and drain/maint are the runtime settings an
+				// operator's "set weight" and "set server state" also
+				// make, and stay as those do.)
+				srv.state.SetAgentUp(true)
+				srv.state.SetMaxConn(-1)
 			}
 		}
 	}

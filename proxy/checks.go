@@ -64,11 +64,12 @@ func (srv *server) observed(ok bool) {
 	}
 }
 
-// syncChecks brings every server's checks in line with the snapshot that
-// just went live: each server's checks report to its new view, a monitor
-// or agent whose settings are unchanged keeps running, a changed one is
+// syncChecks brings every server's checks in line with the snapshot about
+// to go live: each server's checks report to its new view, a monitor or
+// agent whose settings are unchanged keeps running, a changed one is
 // replaced (a monitor carrying its counter and last result over), and one
-// the file no longer asks for stops. Called by Apply, under p.mu.
+// the file no longer asks for stops, its probe in flight finished. Called
+// by Apply, under p.mu, once the build has succeeded.
 func (s *Snapshot) syncChecks(log *zap.Logger) {
 	for _, be := range s.backends {
 		for _, srv := range be.servers {
