@@ -96,7 +96,6 @@ func (l *listener) serve(p *Proxy) {
 	}
 }
 
-// listenerFor returns the running listener for bind, or opens a new one.
 // listenerKey identifies a listening socket across reloads: its address and
 // the options that act on the socket. A bind with a running listener's key
 // reuses that socket, so no connection waiting in its backlog is lost.
@@ -105,17 +104,18 @@ type listenerKey struct {
 	opts config.SocketOptions
 }
 
-// listenerFor returns the running listener for bind, or opens a new one.
-func (p *Proxy) listenerFor(bind config.Bind) (l *listener, isNew bool, err error) {
-	key := listenerKey{bind.Address, bind.Socket}
-	_, port, _ := net.SplitHostPort(bind.Address)
-	// Port 0 asks the kernel for a free port, so it is never "the same
-	// address" as a running listener.
-	if port != "0" {
-		if l := p.listeners[key]; l != nil {
-			return l, false, nil
-		}
+// runningListener returns the running listener for bind, or nil. Port 0
+// asks the kernel for a free port, so it is never "the same address" as a
+// running listener.
+func (p *Proxy) runningListener(bind config.Bind) *listener {
+	if strings.HasSuffix(bind.Address, ":0") {
+		return nil
 	}
+	return p.listeners[listenerKey{bind.Address, bind.Socket}]
+}
+
+// listen opens a new listener for bind.
+func (p *Proxy) listen(bind config.Bind) (*listener, error) {
 	// An IPv4 address, the wildcard 0.0.0.0 included, takes IPv4 only, as
 	// in HAProxy (Go's "tcp" would make 0.0.0.0 a dual-stack socket); an
 	// IPv6 one follows v6only (see setSocketOptions).
@@ -129,12 +129,13 @@ func (p *Proxy) listenerFor(bind config.Bind) (l *listener, isNew bool, err erro
 	lc := net.ListenConfig{KeepAlive: -1, Control: socketControl(bind.Socket, network == "tcp6")}
 	ln, err := lc.Listen(context.Background(), network, bind.Address)
 	if err != nil {
-		return nil, false, fmt.Errorf("binding %s: %w", bind.Address, err)
+		return nil, fmt.Errorf("binding %s: %w", bind.Address, err)
 	}
-	if port == "0" {
+	key := listenerKey{bind.Address, bind.Socket}
+	if strings.HasSuffix(bind.Address, ":0") {
 		key.addr = ln.Addr().String()
 	}
-	return &listener{key: key, ln: ln.(*net.TCPListener), global: p.global}, true, nil
+	return &listener{key: key, ln: ln.(*net.TCPListener), global: p.global}, nil
 }
 
 // socketControl applies a bind's socket options to its socket before it is

@@ -112,20 +112,44 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 		if (fc.Mode == config.ModeTCP && fc.Options.TCPLog) || (fc.Mode == config.ModeHTTP && fc.Options.HTTPLog) {
 			fe.access = p.log.Named("access")
 		}
-		for _, bind := range fc.Binds {
-			l, isNew, err := p.listenerFor(bind)
-			if err != nil {
-				return s, opened, fmt.Errorf("frontend %s: %w", fc.Name, err)
+		s.frontends = append(s.frontends, fe)
+		s.frontendsByName[fc.Name] = fe
+	}
+	opened, err = p.openListeners(s)
+	return s, opened, err
+}
+
+// openListeners gives every frontend of s its listeners: the running one
+// for a bind whose address and socket options are unchanged, a new one
+// otherwise. Each new socket is test-bound first (probeBind), and only once
+// every one of them can be bound do they listen: a socket that listened
+// and was closed again when a later bind failed would have reset the
+// connections the kernel had queued on it, and where SO_REUSEPORT has it
+// share the port of a running listener, those are the running
+// configuration's clients.
+func (p *Proxy) openListeners(s *Snapshot) (opened []*listener, err error) {
+	for _, fe := range s.frontends {
+		for _, bind := range fe.cfg.Binds {
+			if p.runningListener(bind) == nil {
+				if err := probeBind(bind); err != nil {
+					return nil, fmt.Errorf("frontend %s: binding %s: %w", fe.cfg.Name, bind.Address, err)
+				}
 			}
-			if isNew {
+		}
+	}
+	for _, fe := range s.frontends {
+		for _, bind := range fe.cfg.Binds {
+			l := p.runningListener(bind)
+			if l == nil {
+				if l, err = p.listen(bind); err != nil {
+					return opened, fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
+				}
 				opened = append(opened, l)
 			}
 			fe.listeners = append(fe.listeners, l)
 		}
-		s.frontends = append(s.frontends, fe)
-		s.frontendsByName[fc.Name] = fe
 	}
-	return s, opened, nil
+	return opened, nil
 }
 
 func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {

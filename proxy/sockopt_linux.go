@@ -2,6 +2,9 @@ package proxy
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
+	"os"
 
 	"github.com/halo-lb/halo/config"
 	"golang.org/x/sys/unix"
@@ -57,4 +60,48 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// probeBind binds a socket with the bind's address and options, then closes
+// it without listening: it tells whether the listener can be opened before
+// any new socket of a reload listens. A socket that does not listen takes no
+// connection, even where SO_REUSEPORT has it share the port of a running
+// listener.
+func probeBind(bind config.Bind) error {
+	ap, err := netip.ParseAddrPort(bind.Address)
+	if err != nil {
+		return err
+	}
+	ipv6 := ap.Addr().Is6()
+	var family int
+	var sa unix.Sockaddr
+	if !ipv6 {
+		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	} else {
+		sa6 := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+		if zone := ap.Addr().Zone(); zone != "" {
+			ifi, err := net.InterfaceByName(zone)
+			if err != nil {
+				return err
+			}
+			sa6.ZoneId = uint32(ifi.Index)
+		}
+		family, sa = unix.AF_INET6, sa6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	// SO_REUSEADDR as Go's net sets it on every listener.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return os.NewSyscallError("setsockopt", err)
+	}
+	if err := setSocketOptions(fd, bind.Socket, ipv6); err != nil {
+		return err
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return os.NewSyscallError("bind", err)
+	}
+	return nil
 }
