@@ -56,10 +56,16 @@ type bindRef struct {
 }
 
 // buildBinds normalizes every frontend's bind addresses and checks them:
-// valid, their options consistent, and no two binds in the way of each
-// other (the second would fail at run time with "address in use"). Binds
-// are visited in file order, so that a conflict is reported where it is
-// written a second time.
+// valid, their options consistent, and no two the same socket. Binds are
+// visited in file order, so that a conflict is reported where it is written
+// a second time.
+//
+// Two binds are the same socket when they have the same address and port
+// and the same interface, or either has none: the kernel would refuse the
+// second, or, as halo sets SO_REUSEPORT, share connections between the two
+// frontends at random. A specific address next to a wildcard on the same
+// port is not a conflict: the kernel gives each connection to the most
+// specific bind, as it does for HAProxy.
 func (p *parser) buildBinds(cfg *Config, fc *fileConfig) {
 	var refs []bindRef
 	for _, fe := range cfg.Frontends {
@@ -79,18 +85,29 @@ func (p *parser) buildBinds(cfg *Config, fc *fileConfig) {
 	slices.SortFunc(refs, func(a, b bindRef) int {
 		return cmp.Or(cmp.Compare(a.pos.line, b.pos.line), cmp.Compare(a.pos.col, b.pos.col))
 	})
-	bound := map[string]bindRef{} // normalized address -> its first bind
+	bound := map[string][]bindRef{} // normalized address -> its binds so far
 	for _, r := range refs {
 		if !p.buildBind(r) || strings.HasSuffix(r.bind.Address, ":0") {
 			continue // each port-0 bind gets its own free port
 		}
-		if first, dup := bound[r.bind.Address]; dup {
+		if first := sameSocket(bound[r.bind.Address], r); first != nil {
 			p.at(r.addressPath, "%q is already bound by %s", r.spelled, first.path)
 			continue
 		}
-		bound[r.bind.Address] = r
+		bound[r.bind.Address] = append(bound[r.bind.Address], r)
 	}
-	p.checkWildcardOverlap(bound)
+}
+
+// sameSocket returns the bind among binds (all of one address) that r
+// would share a socket with, or nil.
+func sameSocket(binds []bindRef, r bindRef) *bindRef {
+	for i, b := range binds {
+		bi, ri := b.bind.Socket.Interface, r.bind.Socket.Interface
+		if bi == ri || bi == "" || ri == "" {
+			return &binds[i]
+		}
+	}
+	return nil
 }
 
 // buildBind normalizes one bind's address and checks its options; false
@@ -126,42 +143,6 @@ func (p *parser) buildBind(r bindRef) bool {
 		ok = false
 	}
 	return ok
-}
-
-// checkWildcardOverlap rejects a bind on a port that a wildcard bind of
-// another frontend also takes: the second would fail at run time with
-// "address in use". 0.0.0.0 takes every IPv4 address; [::] every IPv6
-// address and, unless v6only, every IPv4 address too.
-func (p *parser) checkWildcardOverlap(bound map[string]bindRef) {
-	for addr, r := range bound {
-		host, port, _ := net.SplitHostPort(addr)
-		for _, wild := range []string{"0.0.0.0", "::"} {
-			w, ok := bound[net.JoinHostPort(wild, port)]
-			if !ok || w.path == r.path || !covers(w, host) {
-				continue
-			}
-			// Report it where the second of the two is written.
-			hint := ""
-			if wild == "::" && net.ParseIP(host).To4() != nil {
-				hint = " (an IPv6 wildcard takes IPv4 too unless v6only)"
-			}
-			if cmp.Or(cmp.Compare(r.pos.line, w.pos.line), cmp.Compare(r.pos.col, w.pos.col)) > 0 {
-				p.at(r.addressPath, "port %s is already bound on every address by %s%s", port, w.path, hint)
-			} else {
-				p.at(w.addressPath, "port %s on every address overlaps %s%s", port, r.path, hint)
-			}
-		}
-	}
-}
-
-// covers reports whether wildcard bind w takes connections to host.
-func covers(w bindRef, host string) bool {
-	wildHost, _, _ := net.SplitHostPort(w.bind.Address)
-	isV4 := net.ParseIP(host).To4() != nil
-	if wildHost == "0.0.0.0" {
-		return isV4 && host != wildHost
-	}
-	return host != wildHost && (!isV4 || !w.bind.Socket.V6Only)
 }
 
 // normalizeBind turns "*:80", ":80" and "0.0.0.0:80" into one spelling.

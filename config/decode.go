@@ -141,8 +141,11 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 }
 
 func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind == yaml.ScalarNode && (v.Type().Elem().Kind() == reflect.String || takesShorthand(v.Type().Elem())) {
-		// bind: "127.0.0.1:80" is accepted as a one-element list.
+	one := n.Kind == yaml.ScalarNode && (v.Type().Elem().Kind() == reflect.String || takesShorthand(v.Type().Elem()))
+	one = one || (n.Kind == yaml.MappingNode && takesShorthand(v.Type().Elem()))
+	if one {
+		// bind: "127.0.0.1:80" (or one bind's mapping) is accepted as a
+		// one-element list.
 		n = &yaml.Node{Kind: yaml.SequenceNode, Line: n.Line, Column: n.Column, Content: []*yaml.Node{n}}
 	}
 	if n.Kind != yaml.SequenceNode {

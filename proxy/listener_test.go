@@ -223,3 +223,28 @@ backends:
 		t.Fatalf("%d connections failed (%d answered) while only failed reloads happened", failed.Load(), ok.Load())
 	}
 }
+
+// A specific address and a wildcard on the same port, in two frontends,
+// both bind (SO_REUSEPORT), and the kernel gives each connection to the
+// most specific one, as with HAProxy.
+func TestSpecificAddressBesideWildcard(t *testing.T) {
+	a, b := startTCPBackend(t, "a"), startTCPBackend(t, "b")
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	startProxy(t, `
+defaults: {timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  any: {bind: "*:`+port+`", default_backend: all}
+  one: {bind: "127.0.0.1:`+port+`", default_backend: local}
+backends:
+  all: {servers: [{name: a, address: "{{a}}"}]}
+  local: {servers: [{name: b, address: "{{b}}"}]}
+`, a, b)
+	for range 5 {
+		if name, err := tcpAsk("127.0.0.1:" + port); err != nil || name != "b" {
+			t.Fatalf("127.0.0.1: %q, %v; want the specific bind's b", name, err)
+		}
+		if name, err := tcpAsk("127.0.0.2:" + port); err != nil || name != "a" {
+			t.Fatalf("127.0.0.2: %q, %v; want the wildcard's a", name, err)
+		}
+	}
+}
