@@ -190,9 +190,12 @@ func (b *Backend) Acquire(key uint64, hasKey bool) (int, Result) {
 	return -1, BackendFull
 }
 
-// AcquireExcept is Acquire for a retry: it takes the next server of the
-// weighted rotation other than except, when another one is usable and has
-// a free slot, and except itself otherwise.
+// AcquireExcept is Acquire for a retry by a caller that holds a slot on
+// except: it takes the next server of the weighted rotation other than
+// except, when another one is usable and has a free slot. Otherwise it
+// returns except itself, still in the pool, without taking anything: the
+// caller keeps the slot it holds, and the retry is not counted as another
+// session on that server.
 func (b *Backend) AcquireExcept(except int) (int, Result) {
 	p := b.pool.Load()
 	// except may have left the pool already (a passive check marks a
@@ -211,7 +214,7 @@ func (b *Backend) AcquireExcept(except int) (int, Result) {
 			}
 		}
 	}
-	if except >= 0 && except < len(b.members) && p.weight[except] > 0 && b.take(p, except) {
+	if except >= 0 && except < len(b.members) && p.weight[except] > 0 {
 		return except, Assigned
 	}
 	if len(p.usable) == 0 {

@@ -96,3 +96,27 @@ backends:
 		}
 	})
 }
+
+// Retries on a server count one session on it, with or without
+// redispatch: falling back to the same server keeps the session's slot.
+func TestRetriesCountOneSession(t *testing.T) {
+	dead := freeAddr(t)
+	for _, redispatch := range []string{"false", "true"} {
+		t.Run("redispatch="+redispatch, func(t *testing.T) {
+			p := startProxy(t, `
+defaults: {mode: http, retries: 3, option: {redispatch: `+redispatch+`}, timeout: {connect: 200ms, client: 5s, server: 5s}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be: {servers: [{name: d, address: "`+dead+`"}]}
+`)
+			if _, code, err := httpGet(httpClient(), "http://"+frontendAddr(t, p, "fe")+"/"); err != nil || code != 503 {
+				t.Fatalf("a dead server: %d, %v; want 503", code, err)
+			}
+			st := p.Registry().Lookup("be", "d")
+			if total, errs, retries, cur := st.TotalConns.Load(), st.ConnErrors.Load(), st.Retries.Load(), serverConns(st); total != 1 || errs != 4 || retries != 3 || cur != 0 {
+				t.Fatalf("server d: %d sessions, %d connection errors, %d retries, %d current; want 1, 4, 3, 0", total, errs, retries, cur)
+			}
+		})
+	}
+}

@@ -150,8 +150,9 @@ func queueTermination(err error) [2]byte {
 
 // retryTarget decides what follows a failed attempt on member idx, whose
 // slot the caller holds: the member to try next, with its slot now held
-// instead (another one when redispatching and one is usable and free), or
-// false once the backend's retries are spent, the slot on idx still held.
+// instead (another one when redispatching and one is usable and free, or
+// idx again, its slot kept), or false once the backend's retries are
+// spent, the slot on idx still held.
 func (be *backend) retryTarget(idx, attempt int) (int, bool) {
 	if attempt >= be.cfg.Retries {
 		return idx, false
@@ -159,11 +160,9 @@ func (be *backend) retryTarget(idx, attempt int) (int, bool) {
 	srv := be.servers[idx]
 	srv.state.Retries.Add(1)
 	if be.cfg.Options.Redispatch {
-		if next, r := be.pool.AcquireExcept(idx); r == balancer.Assigned {
+		if next, r := be.pool.AcquireExcept(idx); r == balancer.Assigned && next != idx {
 			be.queue.release(idx)
-			if next != idx {
-				srv.state.Redispatch.Add(1)
-			}
+			srv.state.Redispatch.Add(1)
 			return next, true
 		}
 	}
