@@ -352,12 +352,11 @@ backends:
 	}
 }
 
-// A frontend that a reload switches between mode http and mode tcp serves
-// in its new mode at once, on the same socket.
-func TestReloadSwitchesFrontendMode(t *testing.T) {
-	h, l := startHTTPBackend(t, "h", nil), startTCPBackend(t, "l")
-	addr := freeAddr(t)
-	asHTTP := `
+// modeSwitchConfigs are one frontend on addr, in mode http in front of
+// backend web (server h) and in mode tcp in front of backend lines
+// (server l).
+func modeSwitchConfigs(addr string) (asHTTP, asTCP string) {
+	asHTTP = `
 defaults: {timeout: {connect: 1s, client: 5s, server: 5s}}
 frontends:
   fe: {bind: "` + addr + `", mode: http, default_backend: web}
@@ -365,7 +364,15 @@ backends:
   web: {mode: http, servers: [{name: h, address: "{{h}}"}]}
   lines: {servers: [{name: l, address: "{{l}}"}]}
 `
-	asTCP := strings.Replace(asHTTP, "mode: http, default_backend: web", "default_backend: lines", 1)
+	return asHTTP, strings.Replace(asHTTP, "mode: http, default_backend: web", "default_backend: lines", 1)
+}
+
+// A frontend that a reload switches between mode http and mode tcp serves
+// in its new mode at once, on the same socket.
+func TestReloadSwitchesFrontendMode(t *testing.T) {
+	h, l := startHTTPBackend(t, "h", nil), startTCPBackend(t, "l")
+	addr := freeAddr(t)
+	asHTTP, asTCP := modeSwitchConfigs(addr)
 	p := startProxy(t, asHTTP, h, l)
 	for range 2 {
 		if body, code, err := httpGet(httpClient(), "http://"+addr+"/"); err != nil || code != 200 || body != "h" {
@@ -391,15 +398,7 @@ backends:
 func TestRequestInFlightWhenFrontendSwitchesToTCP(t *testing.T) {
 	h, l := startHTTPBackend(t, "h", nil), startTCPBackend(t, "l")
 	addr := freeAddr(t)
-	asHTTP := `
-defaults: {timeout: {connect: 1s, client: 5s, server: 5s}}
-frontends:
-  fe: {bind: "` + addr + `", mode: http, default_backend: web}
-backends:
-  web: {mode: http, servers: [{name: h, address: "{{h}}"}]}
-  lines: {servers: [{name: l, address: "{{l}}"}]}
-`
-	asTCP := strings.Replace(asHTTP, "mode: http, default_backend: web", "default_backend: lines", 1)
+	asHTTP, asTCP := modeSwitchConfigs(addr)
 	p := startProxy(t, asHTTP, h, l)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
