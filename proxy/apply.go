@@ -14,9 +14,9 @@ import (
 // Apply builds a snapshot from cfg and, if that succeeds, makes it the one
 // served: listeners whose address and socket options are unchanged keep
 // their socket, new ones are opened, removed ones closed; health checks
-// whose settings are
-// unchanged keep running; state the new file no longer uses is released.
-// On error nothing changes and the old snapshot keeps serving.
+// whose settings are unchanged keep running; state the new file no longer
+// uses is released. On error nothing changes and the old snapshot keeps
+// serving.
 func (p *Proxy) Apply(cfg *config.Config) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -36,7 +36,7 @@ type serverChecks struct {
 func newServerChecks() *serverChecks { return &serverChecks{} }
 
 // checkMethod is the part of a backend's configuration that decides what a
-// monitor runs (see checkerFor).
+// monitor runs (see checker).
 type checkMethod struct {
 	http *config.HTTPCheck
 	tcp  []config.TCPStep
@@ -75,7 +75,7 @@ func (s *Snapshot) syncChecks(log *zap.Logger) {
 		for _, srv := range be.servers {
 			c := srv.checks
 			c.live.Store(srv)
-			c.syncMonitor(s.monitorSpec(be, srv), methodOf(be.cfg), be.cfg, srv, log)
+			c.syncMonitor(s.monitorSpec(be, srv), methodOf(be.cfg), srv, log)
 			c.syncAgent(agentSpec(be, srv), log)
 		}
 	}
@@ -83,7 +83,7 @@ func (s *Snapshot) syncChecks(log *zap.Logger) {
 
 // syncMonitor starts, keeps, replaces or stops the server's monitor; spec
 // is nil when the server has no check.
-func (c *serverChecks) syncMonitor(spec *health.Spec, method checkMethod, bc *config.Backend, srv *server, log *zap.Logger) {
+func (c *serverChecks) syncMonitor(spec *health.Spec, method checkMethod, srv *server, log *zap.Logger) {
 	old := c.monitor.Load()
 	if spec == nil {
 		if old != nil {
@@ -101,9 +101,9 @@ func (c *serverChecks) syncMonitor(spec *health.Spec, method checkMethod, bc *co
 	var m *health.Monitor
 	if old != nil {
 		old.Stop()
-		m = health.StartAfter(old, start, checkerFor(bc), c, log)
+		m = health.StartAfter(old, start, method.checker(), c, log)
 	} else {
-		m = health.Start(start, checkerFor(bc), c, log)
+		m = health.Start(start, method.checker(), c, log)
 	}
 	c.monitor.Store(m)
 }
@@ -175,12 +175,12 @@ func agentSpec(be *backend, srv *server) *health.AgentSpec {
 	}
 }
 
-// checkerFor is the checker the backend's configuration asks for: HTTP with
+// checker is the checker the method asks for: a database check, HTTP with
 // option httpchk, a tcp-check script with option tcp-check (or
-// redis-check), a database check, otherwise a TCP connect. It is called
-// once per monitor: the database checkers keep a connection of their own.
-func checkerFor(be *config.Backend) health.Checker {
-	if db := be.DBCheck; db != nil {
+// redis-check), otherwise a TCP connect. It is called once per monitor:
+// the database checkers keep a connection of their own.
+func (m checkMethod) checker() health.Checker {
+	if db := m.db; db != nil {
 		switch db.Kind {
 		case config.DBMySQL:
 			return health.MySQLChecker{Spec: db}
@@ -195,11 +195,11 @@ func checkerFor(be *config.Backend) health.Checker {
 		}
 		panic("proxy: unknown database check " + string(db.Kind)) // config validates Kind
 	}
-	if be.HTTPCheck != nil {
-		return health.HTTPChecker{Spec: be.HTTPCheck}
+	if m.http != nil {
+		return health.HTTPChecker{Spec: m.http}
 	}
-	if be.TCPCheck != nil {
-		return health.TCPScriptChecker{Script: be.TCPCheck}
+	if m.tcp != nil {
+		return health.TCPScriptChecker{Script: m.tcp}
 	}
 	return health.TCPChecker{}
 }

@@ -104,6 +104,9 @@ type listenerKey struct {
 	opts config.SocketOptions
 }
 
+// listenerKeyOf is the key a listener for bind has (but for port 0).
+func listenerKeyOf(bind config.Bind) listenerKey { return listenerKey{bind.Address, bind.Socket} }
+
 // runningListener returns the running listener for bind, or nil. Port 0
 // asks the kernel for a free port, so it is never "the same address" as a
 // running listener.
@@ -111,7 +114,7 @@ func (p *Proxy) runningListener(bind config.Bind) *listener {
 	if strings.HasSuffix(bind.Address, ":0") {
 		return nil
 	}
-	return p.listeners[listenerKey{bind.Address, bind.Socket}]
+	return p.listeners[listenerKeyOf(bind)]
 }
 
 // listen opens a new listener for bind.
@@ -131,7 +134,7 @@ func (p *Proxy) listen(bind config.Bind) (*listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("binding %s: %w", bind.Address, err)
 	}
-	key := listenerKey{bind.Address, bind.Socket}
+	key := listenerKeyOf(bind)
 	if strings.HasSuffix(bind.Address, ":0") {
 		key.addr = ln.Addr().String()
 	}

@@ -154,6 +154,22 @@ func sendGet(c net.Conn, path string) error {
 	return err
 }
 
+// openGet opens a raw client connection to addr, closed when the test
+// ends, with a 5-second deadline, and sends one keep-alive GET / on it.
+func openGet(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := sendGet(c, "/"); err != nil {
+		t.Fatal(err)
+	}
+	return c, bufio.NewReader(c)
+}
+
 // A frontend removed by a reload serves no further request on its
 // kept-alive connections: they close, and its state is released. Before
 // the fix such a connection went on through the retired snapshot, whose
@@ -170,16 +186,7 @@ backends:
   be: {servers: [{name: a, address: "{{a}}"}, {name: b, address: "{{b}}"}]}
 `
 	p := startProxy(t, yaml, a, b)
-	c, err := net.Dial("tcp", frontendAddr(t, p, "gone"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	if err := sendGet(c, "/"); err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c, br := openGet(t, frontendAddr(t, p, "gone"))
 	if resp, err := http.ReadResponse(br, nil); err != nil {
 		t.Fatal(err)
 	} else {
@@ -246,22 +253,13 @@ backends:
   be: {servers: [{name: a, address: "{{a}}"}]}
 `
 	p := startProxy(t, yaml, a)
-	c, err := net.Dial("tcp", frontendAddr(t, p, "gone"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if err := sendGet(c, "/"); err != nil {
-		t.Fatal(err)
-	}
+	_, br := openGet(t, frontendAddr(t, p, "gone"))
 	<-arrived
 	without := strings.Replace(yaml, "  gone: {bind: \"127.0.0.1:0\", default_backend: be}\n", "", 1)
 	if err := p.Apply(parseConfig(t, without, a)); err != nil {
 		t.Fatal(err)
 	}
 	close(release)
-	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("the request in flight got no response: %v", err)
@@ -308,15 +306,7 @@ backends:
 	if line, err := r4.ReadString('\n'); err != nil || line != "lines\n" {
 		t.Fatalf("L4 session: %q, %v", line, err)
 	}
-	c7, err := net.Dial("tcp", frontendAddr(t, p, "gone7"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c7.Close()
-	c7.SetDeadline(time.Now().Add(5 * time.Second))
-	if err := sendGet(c7, "/"); err != nil {
-		t.Fatal(err)
-	}
+	c7, _ := openGet(t, frontendAddr(t, p, "gone7"))
 	waitFor(t, 2*time.Second, "the request at the server", func() bool { return p.BackendCounters("l7").CurConns.Load() == 1 })
 	only := `
 global: {hard-stop-after: 400ms}
@@ -400,16 +390,7 @@ func TestRequestInFlightWhenFrontendSwitchesToTCP(t *testing.T) {
 	addr := freeAddr(t)
 	asHTTP, asTCP := modeSwitchConfigs(addr)
 	p := startProxy(t, asHTTP, h, l)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	br := bufio.NewReader(c)
-	if err := sendGet(c, "/"); err != nil {
-		t.Fatal(err)
-	}
+	c, br := openGet(t, addr)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
