@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/halo-lb/halo/internal/testnet"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -65,12 +66,12 @@ func Need(t testing.TB, svc string) *Set {
 	prog := needs[svc]
 	if _, err := exec.LookPath(prog); err != nil {
 		if _, err2 := os.Stat("/usr/lib/postgresql"); prog != "pg_ctl" || err2 != nil {
-			skipOrFail(t, fmt.Sprintf("%s is not installed (scripts/install-deps installs it)", prog))
+			testnet.SkipOrFail(t, fmt.Sprintf("%s is not installed (scripts/install-deps installs it)", prog))
 		}
 	}
 	if svc == Galera || svc == Replica {
 		if _, err := os.Stat("/usr/lib/galera/libgalera_smm.so"); err != nil {
-			skipOrFail(t, "galera-4 is not installed (scripts/install-deps installs it)")
+			testnet.SkipOrFail(t, "galera-4 is not installed (scripts/install-deps installs it)")
 		}
 	}
 	sharedMu.Lock()
@@ -95,14 +96,6 @@ func Need(t testing.TB, svc string) *Set {
 	}
 	s.ensure(t, svc)
 	return s
-}
-
-func skipOrFail(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("HALO_INTEGRATION") == "1" {
-		t.Fatalf("HALO_INTEGRATION=1 and %s", why)
-	}
-	t.Skip(why)
 }
 
 // StopAll stops every server started by this test binary and removes

@@ -33,16 +33,22 @@ func Serve(t testing.TB, addr string, handle func(net.Conn)) net.Listener {
 	return ln
 }
 
-// NeedRoot skips a test that needs root (a privileged socket option, a
-// network namespace), or fails it under HALO_INTEGRATION=1, where CI runs
-// as root and such a test must run.
-func NeedRoot(t testing.TB, why string) {
+// SkipOrFail skips a test that lacks something it needs (a program, root),
+// or fails it under HALO_INTEGRATION=1, which CI sets: there everything
+// the tests need is installed, and such a test must run.
+func SkipOrFail(t testing.TB, why string) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
 	if os.Getenv("HALO_INTEGRATION") == "1" {
-		t.Fatalf("HALO_INTEGRATION=1 but not root: %s needs root", why)
+		t.Fatalf("HALO_INTEGRATION=1 and %s", why)
 	}
-	t.Skipf("not root: %s needs root", why)
+	t.Skip(why)
+}
+
+// NeedRoot skips or fails (SkipOrFail) a test that needs root: a
+// privileged socket option, a network namespace.
+func NeedRoot(t testing.TB, what string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		SkipOrFail(t, "not root: "+what+" needs root")
+	}
 }

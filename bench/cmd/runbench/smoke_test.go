@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 // needTools skips without the suite's tools, unless HALO_INTEGRATION=1
@@ -15,10 +17,7 @@ func needTools(t *testing.T) {
 	t.Helper()
 	for _, tool := range []string{"haproxy", "wrk", "taskset"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("HALO_INTEGRATION") == "1" {
-				t.Fatalf("%s is not installed (scripts/install-deps installs it)", tool)
-			}
-			t.Skipf("%s is not installed; run bench/setup", tool)
+			testnet.SkipOrFail(t, tool+" is not installed (bench/setup installs it)")
 		}
 	}
 }
