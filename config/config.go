@@ -32,7 +32,10 @@ const (
 	DefaultWeight        = 1
 	DefaultRetries       = 3
 	DefaultHardStopAfter = 30 * time.Second
-	DefaultErrorLimit    = 10
+	// HAProxy's defaults for tune.bufsize and tune.http.maxhdr.
+	DefaultBufSize    = 16384
+	DefaultHTTPMaxHdr = 101
+	DefaultErrorLimit = 10
 )
 
 // Config is one validated, fully resolved configuration. It is never modified
@@ -56,6 +59,12 @@ type Global struct {
 	// health checks is moved randomly by up to this many percent either
 	// way (0 to 50; 0: exact intervals).
 	SpreadChecks int
+	// BufSize is HAProxy's tune.bufsize: the largest request head (and
+	// trailer section) halo reads; a larger one is answered with 431.
+	BufSize int
+	// HTTPMaxHdr is tune.http.maxhdr: the most field lines in a request
+	// head; more are answered with 431.
+	HTTPMaxHdr int
 }
 
 // Frontend is a set of listening addresses and what to do with their traffic.

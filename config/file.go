@@ -17,6 +17,13 @@ type fileGlobal struct {
 	HardStopAfter *Duration `yaml:"hard-stop-after"`
 	LogLevel      *string   `yaml:"log-level" validate:"omitempty,oneof=debug info warn error"`
 	SpreadChecks  *int      `yaml:"spread-checks" validate:"omitempty,min=0,max=50"`
+	Tune          *fileTune `yaml:"tune"`
+}
+
+// fileTune is HAProxy's tune.* settings that halo has.
+type fileTune struct {
+	BufSize    *int `yaml:"bufsize" validate:"omitempty,min=1024,max=1048576"`
+	HTTPMaxHdr *int `yaml:"http-maxhdr" validate:"omitempty,min=1,max=32767"`
 }
 
 // fileProxy holds the keys of every proxy section. Which keys a section may

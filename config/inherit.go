@@ -41,6 +41,11 @@ func (p *parser) resolve(fc *fileConfig) *Config {
 			SpreadChecks:  or(0, g.SpreadChecks),
 		},
 	}
+	cfg.Global.BufSize, cfg.Global.HTTPMaxHdr = DefaultBufSize, DefaultHTTPMaxHdr
+	if t := g.Tune; t != nil {
+		cfg.Global.BufSize = or(DefaultBufSize, t.BufSize)
+		cfg.Global.HTTPMaxHdr = or(DefaultHTTPMaxHdr, t.HTTPMaxHdr)
+	}
 	def := fc.Defaults
 	if def == nil {
 		def = &fileProxy{}
