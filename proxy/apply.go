@@ -63,7 +63,7 @@ func (p *Proxy) syncHTTPServers(next *Snapshot) {
 	hardStop := next.cfg.Global.HardStopAfter
 	for _, fe := range next.frontends {
 		if fe.cfg.Mode == config.ModeHTTP {
-			p.httpServerFor(fe, hardStop)
+			p.httpServerFor(fe, &next.cfg.Global)
 		} else if old := fe.state.http.Swap(nil); old != nil {
 			go p.retireHTTP(old, hardStop)
 		}

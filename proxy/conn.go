@@ -26,8 +26,10 @@ func (fe *frontend) serve(c *net.TCPConn) {
 		// connection was accepted under mode http.
 		h := fe.state.http.Load()
 		if h != nil && h.conns.add(conn) {
-			_ = h.srv.ServeConn(conn)
+			gc := newGuardConn(conn, fe.state, h.settings.limits)
+			_ = h.srv.ServeConn(gc)
 			h.conns.remove(conn)
+			gc.free()
 		} else {
 			conn.Close() // or a retired generation past hard-stop-after
 		}

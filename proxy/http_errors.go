@@ -4,6 +4,9 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
+
+	"github.com/halo-lb/halo/proxy/h1"
 
 	"github.com/valyala/fasthttp"
 )
@@ -19,6 +22,24 @@ var (
 	// process the request, so a replayable one may be retried.
 	errStale = errors.New("server closed a kept-alive connection")
 )
+
+// clientError is a failure to read the request from the client after its
+// head was accepted: the guard stopped its body, the client went away or
+// was too slow. The request is answered 400 (or the guard's status, or 408)
+// and never retried.
+type clientError struct{ err error }
+
+func (e *clientError) Error() string { return "reading the request body: " + e.err.Error() }
+
+func (e *clientError) Unwrap() error { return e.err }
+
+// serverProtocolError is a response a server sent that breaks the rules of
+// package h1, or that did not end where its framing said.
+type serverProtocolError struct{ err error }
+
+func (e *serverProtocolError) Error() string { return "server response: " + e.err.Error() }
+
+func (e *serverProtocolError) Unwrap() error { return e.err }
 
 type staleError struct{ err error }
 
@@ -42,17 +63,19 @@ func (e *dialError) Unwrap() []error {
 //go:noinline
 func (fe *frontend) answerError(ctx *fasthttp.RequestCtx, be *backend, err error, srv *server) {
 	status := statusFor(err)
+	var ce *clientError
+	if errors.As(err, &ce) {
+		fe.state.Errors.Add(1)
+		setErrorResponse(&ctx.Response, status)
+		return
+	}
 	if errors.Is(err, errNoServer) || errors.Is(err, errDial) || errors.Is(err, errQueueTimeout) || errors.Is(err, errQueueFull) {
 		be.counters.Denied.Add(1)
 	} else if srv != nil {
 		srv.state.RespErrors.Add(1)
 	}
 	fe.state.Errors.Add(1)
-	ctx.Response.Reset()
-	ctx.Response.SetStatusCode(status)
-	ctx.Response.Header.SetContentTypeBytes(textHTML)
-	ctx.Response.SetBodyRaw(errorPages[status])
-	ctx.Response.SetConnectionClose()
+	setErrorResponse(&ctx.Response, status)
 }
 
 // terminationFor is HAProxy's four-character termination state for an
@@ -60,9 +83,20 @@ func (fe *frontend) answerError(ctx *fasthttp.RequestCtx, be *backend, err error
 // connecting, H: waiting for the response head), then the unused
 // persistence characters.
 func terminationFor(err error) string {
+	var ce *clientError
 	switch {
 	case err == nil:
 		return "----"
+	case errors.As(err, &ce):
+		var ge *h1.Error
+		switch {
+		case errors.As(err, &ge):
+			return "PD--" // the guard refused the body
+		case statusFor(err) == fasthttp.StatusRequestTimeout:
+			return "cD--"
+		default:
+			return "CD--"
+		}
 	case statusFor(err) == fasthttp.StatusGatewayTimeout:
 		return "sH--"
 	case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull):
@@ -78,7 +112,18 @@ func terminationFor(err error) string {
 // statusFor maps an exchange error to the status HAProxy would send.
 func statusFor(err error) int {
 	var ne net.Error
+	var ce *clientError
+	var ge *h1.Error
 	switch {
+	case errors.As(err, &ce):
+		switch {
+		case errors.As(err, &ge):
+			return ge.Status
+		case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+			return fasthttp.StatusRequestTimeout
+		default:
+			return fasthttp.StatusBadRequest
+		}
 	case errors.Is(err, errNoServer), errors.Is(err, errDial), errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull):
 		return fasthttp.StatusServiceUnavailable
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
@@ -88,11 +133,29 @@ func statusFor(err error) int {
 	}
 }
 
-var (
-	textHTML   = []byte("text/html")
-	errorPages = map[int][]byte{
-		fasthttp.StatusBadGateway:         []byte("<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n"),
-		fasthttp.StatusServiceUnavailable: []byte("<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"),
-		fasthttp.StatusGatewayTimeout:     []byte("<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n"),
+var textHTML = []byte("text/html")
+
+// errorPage is the body of halo's response with status.
+func errorPage(status int) []byte {
+	if b, ok := errorPages[status]; ok {
+		return b
 	}
-)
+	return errorPages[fasthttp.StatusBadRequest]
+}
+
+func page(status int, text string) []byte {
+	return []byte("<html><body><h1>" + strconv.Itoa(status) + " " + fasthttp.StatusMessage(status) + "</h1>\n" + text + "\n</body></html>\n")
+}
+
+var errorPages = map[int][]byte{
+	fasthttp.StatusBadRequest:                  page(400, "Your browser sent a request that halo could not read as HTTP/1.1."),
+	fasthttp.StatusMethodNotAllowed:            page(405, "This method is not allowed here."),
+	fasthttp.StatusRequestTimeout:              page(408, "The request did not arrive in time."),
+	fasthttp.StatusExpectationFailed:           page(417, "The expectation in the request cannot be met."),
+	fasthttp.StatusRequestHeaderFieldsTooLarge: page(431, "The request head is larger than this proxy accepts."),
+	fasthttp.StatusNotImplemented:              page(501, "The request uses a transfer coding this proxy does not support."),
+	fasthttp.StatusHTTPVersionNotSupported:     page(505, "The request's HTTP version is not supported."),
+	fasthttp.StatusBadGateway:                  []byte("<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n"),
+	fasthttp.StatusServiceUnavailable:          []byte("<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"),
+	fasthttp.StatusGatewayTimeout:              []byte("<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n"),
+}

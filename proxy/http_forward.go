@@ -6,8 +6,12 @@ import (
 	"io"
 	"math"
 	"net"
+	"strconv"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/halo-lb/halo/proxy/h1"
 
 	"github.com/valyala/fasthttp"
 )
@@ -57,7 +61,14 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	req := &ctx.Request
 	bigRequest := req.IsBodyStream() && !fitsSmall(req.Header.ContentLength())
 	if req.IsBodyStream() && !bigRequest {
-		req.Body() // reads the small body into fasthttp's pooled buffer
+		if err := readSmallBody(req, ex); err != nil {
+			return false, err
+		}
+	}
+	if len(req.Header.Host()) == 0 {
+		// An HTTP/1.0 request without Host: halo sends HTTP/1.1, which
+		// needs one, and names the server as nginx does.
+		req.Header.SetHost(srv.addr)
 	}
 	hc := srv.http
 	if bigRequest {
@@ -102,6 +113,11 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		err = resp.ReadBody(br, smallBody)
 		fe.countBytes(srv, 0, int64(cl))
 		ex.bytes = int64(cl)
+		if err == nil && br.Buffered() > 0 {
+			// More than Content-Length: whatever the server meant, the
+			// response cannot be trusted, nor the connection.
+			err = &serverProtocolError{errLongerThanLength}
+		}
 	default:
 		s := streamPool.Get().(*bodyStream)
 		s.start(ctx, fe, srv, hc, conn, br, cl, keepConn, clientTimeout, serverTimeout)
@@ -123,6 +139,7 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		resp.SetBodyStream(s, max(cl, -1))
 		return true, nil
 	}
+	keepConn = keepConn && br.Buffered() == 0
 	hc.ReleaseReader(br)
 	if err != nil || !keepConn {
 		hc.CloseConn(cc)
@@ -170,6 +187,9 @@ func (srv *server) sendRequest(ctx *fasthttp.RequestCtx, fe *frontend, hc *fasth
 func readResponseHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
 	h.DisableNormalizing()
 	for {
+		if err := checkResponseHead(br); err != nil {
+			return err
+		}
 		if err := h.Read(br); err != nil {
 			return err
 		}
@@ -197,3 +217,53 @@ func closedBeforeResponse(err error) bool {
 }
 
 func fitsSmall(contentLength int) bool { return contentLength >= 0 && contentLength <= smallBody }
+
+var errLongerThanLength = errors.New("body longer than its Content-Length")
+
+// smallBodies holds the buffers request bodies up to smallBody are read
+// into before they are sent.
+var smallBodies = sync.Pool{New: func() any {
+	b := make([]byte, smallBody)
+	return &b
+}}
+
+// readSmallBody reads the whole request body into a buffer the exchange
+// keeps until it ends. fasthttp's Request.Body would replace a body it
+// failed to read with the error's text, which would then be sent.
+func readSmallBody(req *fasthttp.Request, ex *exchange) error {
+	buf := smallBodies.Get().(*[]byte)
+	b := (*buf)[:req.Header.ContentLength()]
+	if _, err := io.ReadFull(req.BodyStream(), b); err != nil {
+		smallBodies.Put(buf)
+		return &clientError{err}
+	}
+	req.SetBodyRaw(b)
+	ex.body = buf
+	return nil
+}
+
+// responseLimits bound a server's response head: what the server
+// connection's read buffer holds, and no bound on fields beyond that.
+var responseLimits = h1.Limits{MaxHead: 16 << 10, MaxFields: 1 << 16}
+
+// checkResponseHead holds the response head that br starts with to
+// package h1's rules before fasthttp parses it, reading until the head is
+// complete.
+func checkResponseHead(br *bufio.Reader) error {
+	for n := 1; ; {
+		if _, err := br.Peek(n); err != nil {
+			return err
+		}
+		buf, _ := br.Peek(br.Buffered())
+		end, herr := h1.CheckResponseHead(buf, responseLimits)
+		switch {
+		case herr != nil:
+			return &serverProtocolError{herr}
+		case end > 0:
+			return nil
+		case len(buf) >= br.Size():
+			return &serverProtocolError{errors.New("response head larger than " + strconv.Itoa(br.Size()) + " bytes")}
+		}
+		n = len(buf) + 1
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/netip"
 
+	"github.com/halo-lb/halo/proxy/h1"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -50,13 +52,39 @@ func rawHasHopHeader(raw []byte) bool {
 var (
 	headerXFF    = []byte("X-Forwarded-For")
 	headerExpect = []byte("Expect")
+	http11       = []byte("HTTP/1.1")
 )
 
-func prepareRequest(ctx *fasthttp.RequestCtx, forwardFor bool) {
-	h := &ctx.Request.Header
+// prepareRequest turns the client's request into the one halo sends: its
+// own HTTP version, no hop-by-hop fields (those RFC 9110 section 7.6.1
+// names and those the client's Connection names), the path exactly as
+// received, no Content-Type the client did not send, and X-Forwarded-For
+// if configured. It refuses what the guard cannot see in one field line:
+// an absolute-form target whose authority is not the Host, and a
+// Connection that names a framing field.
+func prepareRequest(ctx *fasthttp.RequestCtx, forwardFor bool) *h1.Error {
+	req := &ctx.Request
+	h := &req.Header
+	if uri := h.RequestURI(); len(uri) > 0 && uri[0] != '/' && uri[0] != '*' {
+		// The guard let only http(s)://authority[path] through.
+		if !bytes.EqualFold(req.URI().Host(), h.Host()) {
+			return refusal("absolute-form target's authority differs from Host")
+		}
+	}
+	// fasthttp would resolve dot segments and duplicate slashes and decode
+	// the path it sends: a server must see the path the client sent.
+	req.URI().DisablePathNormalizing = true
+	req.UseHostHeader = true
+	h.SetNoDefaultContentType(true)
+	if !h.IsHTTP11() {
+		h.SetProtocolBytes(http11)
+	}
 	// Each deletion scans every header; most requests carry none of
 	// these, which one pass over the received header block tells.
-	if rawHasHopHeader(h.RawHeaders()) {
+	if raw := h.RawHeaders(); rawHasHopHeader(raw) {
+		if err := dropConnectionOptions(h, raw); err != nil {
+			return err
+		}
 		for _, k := range hopHeaders {
 			h.DelBytes(k)
 		}
@@ -73,7 +101,48 @@ func prepareRequest(ctx *fasthttp.RequestCtx, forwardFor bool) {
 			h.AddBytesKV(headerXFF, ip.Unmap().AppendTo(buf[:0]))
 		}
 	}
+	return nil
 }
+
+func refusal(reason string) *h1.Error {
+	return &h1.Error{Status: fasthttp.StatusBadRequest, Reason: reason, AtEnd: true}
+}
+
+// dropConnectionOptions deletes the fields the client's Connection fields
+// name (RFC 9110 section 7.6.1) and refuses a Connection that names
+// Content-Length, Transfer-Encoding or Host: a server honouring it would
+// frame or route the request without them.
+func dropConnectionOptions(h *fasthttp.RequestHeader, raw []byte) *h1.Error {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon < 0 || !bytes.EqualFold(line[:colon], hopHeaders[0]) {
+			continue
+		}
+		for opt := range bytes.SplitSeq(line[colon+1:], []byte(",")) {
+			opt = bytes.Trim(opt, " \t\r")
+			switch {
+			case len(opt) == 0:
+			case bytes.EqualFold(opt, headerContentLength), bytes.EqualFold(opt, headerTransferEncoding), bytes.EqualFold(opt, headerHost):
+				return refusal("Connection names " + string(opt))
+			default:
+				h.DelBytes(opt)
+			}
+		}
+	}
+	return nil
+}
+
+var (
+	headerContentLength    = []byte("Content-Length")
+	headerTransferEncoding = []byte("Transfer-Encoding")
+	headerHost             = []byte("Host")
+)
 
 func cleanResponse(h *fasthttp.ResponseHeader) {
 	// As for requests, delete only when one pass finds something to; the

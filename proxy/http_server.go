@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/proxy/h1"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
@@ -18,11 +19,12 @@ import (
 // kept-alive connections are not disturbed.
 type httpSettings struct {
 	requestTimeout, keepAliveTimeout, clientTimeout time.Duration
+	limits                                          h1.Limits
 }
 
-func (fe *frontend) httpSettings() httpSettings {
+func (fe *frontend) httpSettings(g *config.Global) httpSettings {
 	t := fe.cfg.Timeouts
-	return httpSettings{t.HTTPRequest, t.HTTPKeepAlive, t.Client}
+	return httpSettings{t.HTTPRequest, t.HTTPKeepAlive, t.Client, h1.Limits{MaxHead: g.BufSize, MaxFields: g.HTTPMaxHdr}}
 }
 
 // httpServer is one generation of a frontend's fasthttp.Server: the
@@ -45,9 +47,10 @@ type httpServer struct {
 // httpServerFor returns the frontend's running generation if its settings
 // are unchanged, or starts a new one and retires the old one in the
 // background. Called by Apply, under p.mu, once the build has succeeded.
-func (p *Proxy) httpServerFor(fe *frontend, hardStop time.Duration) *httpServer {
+func (p *Proxy) httpServerFor(fe *frontend, g *config.Global) *httpServer {
 	fs := fe.state
-	want := fe.httpSettings()
+	want := fe.httpSettings(g)
+	hardStop := g.HardStopAfter
 	old := fs.http.Load()
 	if old != nil && old.settings == want {
 		old.last.Store(fe)
@@ -81,12 +84,21 @@ func newFastHTTPServer(fs *frontendState, h *httpServer, want httpSettings) *fas
 			}
 			fe.handleHTTP(ctx)
 		},
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			fe := fs.live.Load()
+			if fe.cfg.Mode != config.ModeHTTP {
+				fe = h.last.Load()
+			}
+			fe.answerClientError(ctx, err)
+		},
 		ReadTimeout:                   want.requestTimeout,
 		IdleTimeout:                   want.keepAliveTimeout,
 		WriteTimeout:                  want.clientTimeout,
 		StreamRequestBody:             true,
 		MaxRequestBodySize:            math.MaxInt32,
-		ReadBufferSize:                16 << 10,
+		// Room for the largest head the guard lets through, and a
+		// little: the guard, not fasthttp, answers an oversized one.
+		ReadBufferSize:                want.limits.MaxHead + 4096,
 		DisableHeaderNamesNormalizing: true,
 		DisablePreParseMultipartForm:  true,
 		NoDefaultServerHeader:         true,

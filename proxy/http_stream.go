@@ -58,11 +58,11 @@ func writeStreamedRequest(ctx *fasthttp.RequestCtx, bw *bufio.Writer, upstream n
 			break
 		}
 		if rerr != nil {
-			return sent, rerr
+			return sent, &clientError{rerr}
 		}
 	}
 	if cl >= 0 && sent != int64(cl) {
-		return sent, io.ErrUnexpectedEOF
+		return sent, &clientError{io.ErrUnexpectedEOF}
 	}
 	if cl < 0 {
 		if _, err := bw.WriteString("0\r\n\r\n"); err != nil {
@@ -182,6 +182,9 @@ func (s *bodyStream) abandon() {
 }
 
 func (s *bodyStream) finish(reuse bool) {
+	// Bytes after the body's end are not a response to anything: the
+	// connection cannot be trusted with another request.
+	reuse = reuse && s.br.Buffered() == 0
 	s.hc.ReleaseReader(s.br)
 	if s.release != nil {
 		s.release(reuse)

@@ -88,7 +88,12 @@ func (fe *frontend) appendLogPrefix(b []byte, client net.Addr, at time.Time, be 
 	b = append(b, "] "...)
 	b = append(b, fe.cfg.Name...)
 	b = append(b, ' ')
-	b = append(b, be.cfg.Name...)
+	if be == nil {
+		// A request refused before routing: HAProxy names the frontend.
+		b = append(b, fe.cfg.Name...)
+	} else {
+		b = append(b, be.cfg.Name...)
+	}
 	b = append(b, '/')
 	if srv == nil {
 		return append(b, "<NOSRV>"...)
@@ -111,7 +116,11 @@ func (fe *frontend) appendConnCounts(b []byte, be *backend, srv *server, retries
 	b = append(b, '/')
 	b = strconv.AppendInt(b, fe.state.CurConns.Load(), 10)
 	b = append(b, '/')
-	b = strconv.AppendInt(b, be.counters.CurConns.Load(), 10)
+	if be != nil {
+		b = strconv.AppendInt(b, be.counters.CurConns.Load(), 10)
+	} else {
+		b = append(b, '0')
+	}
 	b = append(b, '/')
 	if srv != nil {
 		b = strconv.AppendInt(b, srv.state.CurConns(), 10)
@@ -143,4 +152,18 @@ func appendQueues(b []byte, be *backend, srv *server) []byte {
 	b = strconv.AppendInt(b, int64(s), 10)
 	b = append(b, '/')
 	return strconv.AppendInt(b, int64(q), 10)
+}
+
+// logBadRequest writes the httplog line of a request refused before it was
+// routed, as HAProxy logs one: no backend, no timers, the termination
+// state, and "<BADREQ>" for the request line.
+func (fe *frontend) logBadRequest(ctx *fasthttp.RequestCtx, status int, term string) {
+	b := fe.appendLogPrefix(make([]byte, 0, 192), ctx.RemoteAddr(), time.Now(), nil, nil)
+	b = append(b, " -1/-1/-1/-1/0 "...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, " 0 - - "...)
+	b = append(b, term...)
+	b = fe.appendConnCounts(b, nil, nil, 0)
+	b = append(b, " 0/0 \"<BADREQ>\""...)
+	fe.access.Info(string(b))
 }

@@ -38,6 +38,8 @@ type frontendState struct {
 	// that removes the frontend can close what is left of them at
 	// hard-stop-after.
 	tcp connSet
+	// badRequests keeps the last request the frontend refused.
+	badRequests badRequestLog
 }
 
 // kept holds one kind of state that outlives snapshots, by key (a name, or

@@ -1,0 +1,180 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/halo-lb/halo/proxy/h1"
+	"github.com/valyala/fasthttp"
+)
+
+// guardConn is a client connection in mode http as fasthttp sees it: every
+// read passes through an h1.Guard, so fasthttp parses only requests that
+// RFC 9112 frames one way (see package h1). When the guard stops, reads
+// return its *h1.Error; fasthttp then asks the frontend's error handler
+// for the response, or, where it closes a connection without one (a bad
+// request that starts a read on a kept-alive connection), Close sends it.
+type guardConn struct {
+	net.Conn
+	fs       *frontendState
+	g        h1.Guard
+	answered atomic.Bool
+}
+
+var guardPool = sync.Pool{New: func() any { return new(guardConn) }}
+
+func newGuardConn(c net.Conn, fs *frontendState, l h1.Limits) *guardConn {
+	gc := guardPool.Get().(*guardConn)
+	gc.Conn, gc.fs = c, fs
+	gc.g.Reset(l)
+	gc.answered.Store(false)
+	return gc
+}
+
+func (gc *guardConn) free() {
+	gc.Conn, gc.fs = nil, nil
+	guardPool.Put(gc)
+}
+
+// Read never returns 0 bytes without an error: fasthttp's first read of a
+// kept-alive request panics on that. Bytes the guard drops (a chunk
+// extension, a trailer) make it read again.
+func (gc *guardConn) Read(p []byte) (int, error) {
+	if err := gc.g.Err(); err != nil {
+		return 0, err
+	}
+	for {
+		n, rerr := gc.Conn.Read(p)
+		before := gc.g.Offset()
+		out, gerr := gc.g.Filter(p[:n])
+		if gerr != nil {
+			gc.fs.badRequests.record(gc.Conn.RemoteAddr(), gerr, p[:n], int(gerr.Offset-before))
+			if out > 0 {
+				return out, nil // the error comes with the next read
+			}
+			return 0, gerr
+		}
+		if out > 0 || rerr != nil {
+			return out, rerr
+		}
+	}
+}
+
+// Close sends the guard's error response if fasthttp closed the
+// connection without asking for one.
+func (gc *guardConn) Close() error {
+	if err := gc.g.Err(); err != nil && gc.answered.CompareAndSwap(false, true) {
+		_ = gc.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+		var resp fasthttp.Response
+		setErrorResponse(&resp, err.Status)
+		bw := bufio.NewWriterSize(gc.Conn, 512)
+		if resp.Write(bw) == nil {
+			_ = bw.Flush()
+		}
+	}
+	return gc.Conn.Close()
+}
+
+// answerClientError is fasthttp's ErrorHandler: the response to a request
+// that could not be read, because the guard stopped it, fasthttp's own
+// parser refused it, or the client was too slow. HAProxy counts these as
+// request errors and logs them with termination state PR-- (cR-- for a
+// timeout) and no backend.
+func (fe *frontend) answerClientError(ctx *fasthttp.RequestCtx, err error) {
+	status, term := fasthttp.StatusBadRequest, "PR--"
+	var ge *h1.Error
+	if gc, ok := ctx.Conn().(*guardConn); ok {
+		gc.answered.Store(true)
+		ge = gc.g.Err()
+	}
+	var ne net.Error
+	switch {
+	case ge != nil:
+		status = ge.Status
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, fasthttp.ErrTimeout), errors.As(err, &ne) && ne.Timeout():
+		status, term = fasthttp.StatusRequestTimeout, "cR--"
+	default:
+		fe.state.badRequests.record(ctx.RemoteAddr(), &h1.Error{Status: status, Reason: err.Error(), AtEnd: true}, nil, 0)
+	}
+	fe.state.Errors.Add(1)
+	fe.state.Requests.Add(1)
+	setErrorResponse(&ctx.Response, status)
+	fe.state.HTTPStatus[status/100].Add(1)
+	if fe.access != nil {
+		fe.logBadRequest(ctx, status, term)
+	}
+}
+
+// setErrorResponse makes resp halo's error page for status, closing the
+// connection.
+func setErrorResponse(resp *fasthttp.Response, status int) {
+	resp.Reset()
+	resp.SetStatusCode(status)
+	resp.Header.SetContentTypeBytes(textHTML)
+	resp.SetBodyRaw(errorPage(status))
+	resp.SetConnectionClose()
+}
+
+// badRequestLog keeps the last request a frontend refused, with the bytes
+// around the offending one, for "show errors" (HAProxy keeps the last
+// error per proxy and direction too).
+type badRequestLog struct {
+	mu   sync.Mutex
+	last *BadRequest
+}
+
+// BadRequest is a request halo refused before it reached a server.
+type BadRequest struct {
+	When   time.Time
+	Client string
+	Err    h1.Error
+	// Bytes holds up to 512 bytes of the read that held the offending
+	// byte, which is Bytes[At]; At is -1 when it is not among them.
+	Bytes []byte
+	At    int
+}
+
+func (l *badRequestLog) record(client net.Addr, err *h1.Error, read []byte, at int) {
+	b := &BadRequest{When: time.Now(), Err: *err, At: -1}
+	if client != nil {
+		b.Client = client.String()
+	}
+	if at >= 0 && at < len(read) {
+		from := max(0, at-448)
+		to := min(len(read), at+64)
+		b.Bytes, b.At = append([]byte(nil), read[from:to]...), at-from
+	}
+	l.mu.Lock()
+	l.last = b
+	l.mu.Unlock()
+}
+
+// Last is the last refused request, or nil.
+func (l *badRequestLog) Last() *BadRequest {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}
+
+// LastBadRequest is the last request the named frontend refused, for the
+// runtime API's "show errors".
+func (p *Proxy) LastBadRequest(frontend string) *BadRequest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fs, ok := p.frontends.entries[frontend]
+	if !ok {
+		return nil
+	}
+	return fs.badRequests.Last()
+}
+
+// String is the refusal as one log-friendly line.
+func (b *BadRequest) String() string {
+	return b.Client + ": " + strconv.Itoa(b.Err.Status) + " " + b.Err.Error()
+}
