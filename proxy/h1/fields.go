@@ -300,6 +300,13 @@ func (g *Guard) endValue(p []byte, i int) bool {
 			return false
 		}
 		g.endCoding()
+	case fieldHost:
+		// RFC 9112 allows an empty Host for a target without authority;
+		// fasthttp refuses one, and no origin server needs it.
+		if g.valueLen == 0 {
+			g.failAtEnd(400, "empty Host", p, i)
+			return false
+		}
 	case fieldExpect:
 		if g.sub < 0 || g.valueLen-g.ows != len("100-continue") {
 			g.failAtEnd(417, "Expect other than 100-continue", p, i)
