@@ -153,7 +153,7 @@ type exchange struct {
 	srv       *server
 	retries   int
 	err       error
-	bytes     int64 // response body bytes sent to the client
+	bytes     int64   // response body bytes sent to the client
 	body      *[]byte // the request body, read whole (a smallBodies buffer)
 }
 

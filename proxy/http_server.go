@@ -91,11 +91,11 @@ func newFastHTTPServer(fs *frontendState, h *httpServer, want httpSettings) *fas
 			}
 			fe.answerClientError(ctx, err)
 		},
-		ReadTimeout:                   want.requestTimeout,
-		IdleTimeout:                   want.keepAliveTimeout,
-		WriteTimeout:                  want.clientTimeout,
-		StreamRequestBody:             true,
-		MaxRequestBodySize:            math.MaxInt32,
+		ReadTimeout:        want.requestTimeout,
+		IdleTimeout:        want.keepAliveTimeout,
+		WriteTimeout:       want.clientTimeout,
+		StreamRequestBody:  true,
+		MaxRequestBodySize: math.MaxInt32,
 		// Room for the largest head the guard lets through, and a
 		// little: the guard, not fasthttp, answers an oversized one.
 		ReadBufferSize:                want.limits.MaxHead + 4096,
