@@ -65,6 +65,9 @@ func (fe *frontend) answerError(ctx *fasthttp.RequestCtx, be *backend, err error
 	status := statusFor(err)
 	var ce *clientError
 	if errors.As(err, &ce) {
+		if gc, ok := ctx.Conn().(*guardConn); ok {
+			gc.answered.Store(true) // this response is the guard's answer
+		}
 		fe.state.Errors.Add(1)
 		setErrorResponse(&ctx.Response, status)
 		return

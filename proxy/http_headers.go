@@ -82,15 +82,9 @@ func prepareRequest(ctx *fasthttp.RequestCtx, forwardFor bool) *h1.Error {
 	// Each deletion scans every header; most requests carry none of
 	// these, which one pass over the received header block tells.
 	if raw := h.RawHeaders(); rawHasHopHeader(raw) {
-		if err := dropConnectionOptions(h, raw); err != nil {
+		if err := dropHopFields(h, raw); err != nil {
 			return err
 		}
-		for _, k := range hopHeaders {
-			h.DelBytes(k)
-		}
-		// halo answered any "Expect: 100-continue" itself while reading
-		// the body.
-		h.DelBytes(headerExpect)
 	}
 	// The server connection is ours to keep alive whatever the client
 	// asked; fasthttp has already noted a client's "Connection: close".
@@ -108,34 +102,66 @@ func refusal(reason string) *h1.Error {
 	return &h1.Error{Status: fasthttp.StatusBadRequest, Reason: reason, AtEnd: true}
 }
 
-// dropConnectionOptions deletes the fields the client's Connection fields
-// name (RFC 9110 section 7.6.1) and refuses a Connection that names
-// Content-Length, Transfer-Encoding or Host: a server honouring it would
-// frame or route the request without them.
-func dropConnectionOptions(h *fasthttp.RequestHeader, raw []byte) *h1.Error {
-	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon < 0 || !bytes.EqualFold(line[:colon], hopHeaders[0]) {
+// dropHopFields deletes the hop-by-hop fields, the fields the client's
+// Connection fields name (RFC 9110 section 7.6.1), and Expect (halo
+// answered any "Expect: 100-continue" itself while reading the body). It
+// deletes each by the name as received: with names not normalised,
+// fasthttp matches them case-sensitively. It refuses a Connection that
+// names Content-Length, Transfer-Encoding or Host: a server honouring it
+// would frame or route the request without them.
+func dropHopFields(h *fasthttp.RequestHeader, raw []byte) *h1.Error {
+	for line := range rawLines(raw) {
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !bytes.EqualFold(name, hopHeaders[0]) {
 			continue
 		}
-		for opt := range bytes.SplitSeq(line[colon+1:], []byte(",")) {
+		for opt := range bytes.SplitSeq(value, []byte(",")) {
 			opt = bytes.Trim(opt, " \t\r")
-			switch {
-			case len(opt) == 0:
-			case bytes.EqualFold(opt, headerContentLength), bytes.EqualFold(opt, headerTransferEncoding), bytes.EqualFold(opt, headerHost):
+			if bytes.EqualFold(opt, headerContentLength) || bytes.EqualFold(opt, headerTransferEncoding) || bytes.EqualFold(opt, headerHost) {
 				return refusal("Connection names " + string(opt))
-			default:
-				h.DelBytes(opt)
 			}
 		}
 	}
+	for line := range rawLines(raw) {
+		if name, _, ok := bytes.Cut(line, []byte(":")); ok && (isHopHeader(name) || namedByConnection(name, raw)) {
+			h.DelBytes(name)
+		}
+	}
 	return nil
+}
+
+// namedByConnection reports whether a Connection field in raw names name.
+func namedByConnection(name, raw []byte) bool {
+	for line := range rawLines(raw) {
+		n, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !bytes.EqualFold(n, hopHeaders[0]) {
+			continue
+		}
+		for opt := range bytes.SplitSeq(value, []byte(",")) {
+			if bytes.EqualFold(bytes.Trim(opt, " \t\r"), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// rawLines yields the field lines of a received header block, which the
+// guard has already held to "Name: value" CRLF lines.
+func rawLines(raw []byte) func(func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for len(raw) > 0 {
+			line := raw
+			if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+				line, raw = raw[:i], raw[i+1:]
+			} else {
+				raw = nil
+			}
+			if !yield(bytes.TrimRight(line, "\r")) {
+				return
+			}
+		}
+	}
 }
 
 var (
@@ -145,18 +171,22 @@ var (
 )
 
 func cleanResponse(h *fasthttp.ResponseHeader) {
-	// As for requests, delete only when one pass finds something to; the
-	// header must not change while it is being iterated.
-	found := false
-	for k := range h.All() {
-		if found = isHopHeader(k); found {
+	// As for requests, delete only when a pass finds something to, and by
+	// the name as the server sent it; the header must not change while it
+	// is being iterated, so each pass deletes one.
+	for range 64 {
+		var name [32]byte
+		n := 0
+		for k := range h.All() {
+			if isHopHeader(k) {
+				n = copy(name[:], k)
+				break
+			}
+		}
+		if n == 0 {
 			break
 		}
-	}
-	if found {
-		for _, k := range hopHeaders {
-			h.DelBytes(k)
-		}
+		h.DelBytes(name[:n])
 	}
 	// Whether the client connection stays open is decided on the client
 	// side; the server closing its connection does not close the client's.
