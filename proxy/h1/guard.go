@@ -40,9 +40,8 @@ type Guard struct {
 	// The request line.
 	method  method
 	target  target
-	authAt  bool // an '@' in an absolute-form authority
-	idx     int  // position inside the word being matched
-	sub     int  // position inside a field value's grammar
+	idx     int // position inside the word being matched
+	sub     int // position inside a field value's grammar
 	major   byte
 	http10  bool
 	trailer bool // the field machine is reading a trailer section
@@ -65,7 +64,6 @@ type Guard struct {
 	teLast    bool // the last coding was "chunked"
 	teTok     int  // length of the coding being read; -1 once it cannot be "chunked"
 	hosts     int
-	expectOK  bool
 
 	// The body.
 	remaining int64 // Content-Length bytes, or chunk data bytes, left
