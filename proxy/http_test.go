@@ -248,6 +248,7 @@ func (r *forwardRig) forward(tb testing.TB) {
 	ctx.Request.Header.SetMethod("POST")
 	ctx.Request.Header.Set("X-Auth-Project", "demo")
 	ctx.Request.SetBodyString(`{"auth": {}}`)
+	ctx.Request.URI() // fasthttp's server parses every request's URI before the handler
 	ctx.Response.Reset()
 	r.fe.handleHTTP(ctx)
 	if ctx.Response.StatusCode() != 200 || !bytes.Equal(ctx.Response.Body(), []byte("hello")) {

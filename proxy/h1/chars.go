@@ -4,6 +4,7 @@ package h1
 // the hot loops test one byte with one load.
 var (
 	isTchar      [256]bool // token characters (RFC 9110 5.6.2)
+	isPlainName  [256]bool // token characters but '_', which classify must see
 	isFieldValue [256]bool // field-vchar, obs-text, SP and HTAB (RFC 9110 5.5)
 	isTargetChar [256]bool // what RFC 3986 allows in a request-target, less '#'
 	isHostChar   [256]bool // uri-host and port: reg-name, IP-literal, ':'
@@ -15,6 +16,7 @@ func init() {
 		hexValue[c] = -1
 		alnum := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 		isTchar[c] = alnum || c < 128 && c > 0 && contains("!#$%&'*+-.^_`|~", byte(c))
+		isPlainName[c] = isTchar[c] && c != '_'
 		isFieldValue[c] = c == ' ' || c == '\t' || c >= 0x21 && c != 0x7f
 		unreserved := alnum || c < 128 && c > 0 && contains("-._~", byte(c))
 		subDelim := c < 128 && c > 0 && contains("!$&'()*+,;=", byte(c))

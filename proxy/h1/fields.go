@@ -1,5 +1,7 @@
 package h1
 
+import "encoding/binary"
+
 // fieldLines consumes bytes of field lines (RFC 9112 section 5) and the
 // empty line that ends a head or a trailer section. Trailer lines are
 // checked and dropped; only the trailer section's final CRLF passes.
@@ -17,6 +19,10 @@ func (g *Guard) fieldLines(p []byte, i int) (int, bool) {
 			if g.fields > g.limits.MaxFields {
 				g.fail(g.statusFor(431), "more fields than tune.http.maxhdr", p, i)
 				return i, false
+			}
+			if end := plainLine(p, i); end > 0 {
+				i = end // the common case: a whole ordinary line at once
+				break
 			}
 			g.nameLen, g.nameUnd, g.st = 0, false, stName
 		case c == ' ' || c == '\t':
@@ -64,9 +70,7 @@ func (g *Guard) fieldLines(p []byte, i int) (int, bool) {
 		}
 	case stValue:
 		if g.field == fieldOther {
-			for i < len(p) && isFieldValue[p[i]] {
-				i++
-			}
+			i = valueRun(p, i)
 		} else {
 			for i < len(p) && isFieldValue[p[i]] {
 				if !g.valueByte(p, i) {
@@ -118,8 +122,71 @@ func (g *Guard) fieldLines(p []byte, i int) (int, bool) {
 	return i, !g.trailer || g.st == stHeadLF
 }
 
+// plainLine returns where the field line at p[i] ends if all of it, CRLF
+// included, is in p and valid, and its name is not one the guard reads
+// the value of; else 0, and the byte-at-a-time states read it (and name
+// what is wrong). Most lines of most heads take this path, which tests
+// each byte once against one table.
+func plainLine(p []byte, i int) int {
+	j := i
+	for j < len(p) && isPlainName[p[j]] {
+		j++
+	}
+	if j >= len(p) || p[j] != ':' || readsValue(p[i:j]) {
+		return 0
+	}
+	j = valueRun(p, j+1)
+	if j+1 >= len(p) || p[j] != '\r' || p[j+1] != '\n' {
+		return 0
+	}
+	return j + 2
+}
+
+// valueRun returns the index of the first byte at or after p[j] that may
+// not be in a field value. It tests eight bytes at a time for one below
+// 0x20 or equal to 0x7f (bytes of 0x80 and above, obs-text, are allowed),
+// then leaves the word that has one, HTAB included, to the table.
+func valueRun(p []byte, j int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for j+8 <= len(p) {
+		x := binary.LittleEndian.Uint64(p[j:])
+		y := x ^ 0x7f*ones
+		if ((x-0x20*ones)&^x|(y-ones)&^y)&highs != 0 {
+			break
+		}
+		j += 8
+	}
+	for j < len(p) && isFieldValue[p[j]] {
+		j++
+	}
+	return j
+}
+
+// readsValue reports whether name is one the guard reads the value of.
+func readsValue(name []byte) bool {
+	var want string
+	switch len(name) {
+	case len(nameHost):
+		want = nameHost
+	case len(nameExpect):
+		want = nameExpect
+	case len(nameContentLength):
+		want = nameContentLength
+	case len(nameTransferEncoding):
+		want = nameTransferEncoding
+	default:
+		return false
+	}
+	for k, c := range name {
+		if lower(c) != want[k] {
+			return false
+		}
+	}
+	return true
+}
+
 // Names the guard reads the values of.
-var (
+const (
 	nameContentLength    = "content-length"
 	nameTransferEncoding = "transfer-encoding"
 	nameHost             = "host"

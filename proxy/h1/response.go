@@ -5,6 +5,10 @@ package h1
 // that send no reason do, the CRLF at once.
 func (g *Guard) statusLine(p []byte, i int) (int, bool) {
 	start := i
+	if end := plainStatusLine(p, i); end > 0 && g.st == stStatusVersion && g.idx == 0 {
+		g.st = stFieldStart
+		return end, g.counted(p, start, end-start)
+	}
 	for ; i < len(p) && g.st < stFieldStart && g.err == nil; i++ {
 		c := p[i]
 		switch g.st {
@@ -62,6 +66,24 @@ func (g *Guard) statusLine(p []byte, i int) (int, bool) {
 	}
 	return i, g.counted(p, start, i-start)
 }
+
+// plainStatusLine returns where the status line at p[i] ends if all of it
+// is in p and it is "HTTP/1.x NNN reason" CRLF with a valid reason; else 0,
+// and the byte-at-a-time states read it.
+func plainStatusLine(p []byte, i int) int {
+	b := p[i:]
+	if len(b) < 15 || string(b[:7]) != "HTTP/1." || !isDigit(b[7]) || b[8] != ' ' ||
+		!isDigit(b[9]) || !isDigit(b[10]) || !isDigit(b[11]) || b[12] != ' ' {
+		return 0
+	}
+	j := valueRun(p, i+13)
+	if j+1 >= len(p) || p[j] != '\r' || p[j+1] != '\n' {
+		return 0
+	}
+	return j + 2
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // CheckResponseHead checks the response head at the start of buf. It
 // returns the head's length once buf holds all of it, 0 while more is
