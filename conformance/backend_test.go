@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 // recorder is the backend: it keeps every byte each connection brings,
@@ -15,7 +17,6 @@ type recorder struct {
 	mu       sync.Mutex
 	conns    []*recorded
 	answered int // requests answered, over all connections
-	wg       sync.WaitGroup
 }
 
 type recorded struct {
@@ -25,38 +26,22 @@ type recorded struct {
 
 func startRecorder(t *testing.T) *recorder {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &recorder{ln: ln}
-	go r.accept()
-	t.Cleanup(func() { ln.Close(); r.wg.Wait() })
+	r := &recorder{}
+	r.ln = testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		rec := &recorded{}
+		r.mu.Lock()
+		r.conns = append(r.conns, rec)
+		r.mu.Unlock()
+		r.serve(c, rec)
+	})
 	return r
 }
 
 func (r *recorder) addr() string { return r.ln.Addr().String() }
 
-func (r *recorder) accept() {
-	for {
-		c, err := r.ln.Accept()
-		if err != nil {
-			return
-		}
-		rec := &recorded{}
-		r.mu.Lock()
-		r.conns = append(r.conns, rec)
-		r.mu.Unlock()
-		r.wg.Add(1)
-		go r.serve(c, rec)
-	}
-}
-
 var recResponse = []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Rec: 1\r\n\r\n") // no body, so HEAD needs no care
 
 func (r *recorder) serve(c net.Conn, rec *recorded) {
-	defer r.wg.Done()
-	defer c.Close()
 	buf := make([]byte, 64<<10)
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))

@@ -65,9 +65,11 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 			return false, err
 		}
 	}
-	if len(req.Header.Host()) == 0 {
+	if ex.hostless || len(req.Header.Host()) == 0 {
 		// An HTTP/1.0 request without Host: halo sends HTTP/1.1, which
-		// needs one, and names the server as nginx does.
+		// needs one, and names the server it goes to (each retry's), as
+		// nginx does.
+		ex.hostless = true
 		req.Header.SetHost(srv.addr)
 	}
 	hc := srv.http

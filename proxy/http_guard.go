@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,9 +171,4 @@ func (p *Proxy) LastBadRequest(frontend string) *BadRequest {
 		return nil
 	}
 	return fs.badRequests.Last()
-}
-
-// String is the refusal as one log-friendly line.
-func (b *BadRequest) String() string {
-	return b.Client + ": " + strconv.Itoa(b.Err.Status) + " " + b.Err.Error()
 }

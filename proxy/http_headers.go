@@ -32,22 +32,35 @@ func isHopHeader(name []byte) bool {
 	return bytes.EqualFold(name, headerExpect)
 }
 
-// rawHasHopHeader reports whether a header block as received ("Name:
-// value" lines, CRLF or LF separated) names a hop-by-hop header or Expect.
+// rawHasHopHeader reports whether a header block as received names a
+// hop-by-hop header or Expect. It does not rely on the guard for the
+// whitespace before a colon: a name is read as a server lenient about it
+// would read it.
 func rawHasHopHeader(raw []byte) bool {
 	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
-		if i := bytes.IndexByte(line, ':'); i > 0 && isHopHeader(bytes.TrimRight(line[:i], " \t")) {
+		var line []byte
+		line, raw = nextLine(raw)
+		if name, _, ok := bytes.Cut(line, colon); ok && isHopHeader(bytes.TrimRight(name, " \t")) {
 			return true
 		}
 	}
 	return false
 }
+
+// nextLine splits the first line off a received header block, which the
+// guard has held to "Name: value" CRLF lines.
+func nextLine(raw []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+		return bytes.TrimSuffix(raw[:i], cr), raw[i+1:]
+	}
+	return bytes.TrimSuffix(raw, cr), nil
+}
+
+var (
+	colon = []byte(":")
+	comma = []byte(",")
+	cr    = []byte("\r")
+)
 
 var (
 	headerXFF    = []byte("X-Forwarded-For")
@@ -110,20 +123,20 @@ func refusal(reason string) *h1.Error {
 // names Content-Length, Transfer-Encoding or Host: a server honouring it
 // would frame or route the request without them.
 func dropHopFields(h *fasthttp.RequestHeader, raw []byte) *h1.Error {
-	for line := range rawLines(raw) {
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok || !bytes.EqualFold(name, hopHeaders[0]) {
-			continue
+	var framing []byte
+	connectionOptions(raw, func(opt []byte) bool {
+		if bytes.EqualFold(opt, headerContentLength) || bytes.EqualFold(opt, headerTransferEncoding) || bytes.EqualFold(opt, headerHost) {
+			framing = opt
 		}
-		for opt := range bytes.SplitSeq(value, []byte(",")) {
-			opt = bytes.Trim(opt, " \t\r")
-			if bytes.EqualFold(opt, headerContentLength) || bytes.EqualFold(opt, headerTransferEncoding) || bytes.EqualFold(opt, headerHost) {
-				return refusal("Connection names " + string(opt))
-			}
-		}
+		return framing == nil
+	})
+	if framing != nil {
+		return refusal("Connection names " + string(framing))
 	}
-	for line := range rawLines(raw) {
-		if name, _, ok := bytes.Cut(line, []byte(":")); ok && (isHopHeader(name) || namedByConnection(name, raw)) {
+	for rest := raw; len(rest) > 0; {
+		var line []byte
+		line, rest = nextLine(rest)
+		if name, _, ok := bytes.Cut(line, colon); ok && (isHopHeader(name) || namedByConnection(name, raw)) {
 			h.DelBytes(name)
 		}
 	}
@@ -132,32 +145,28 @@ func dropHopFields(h *fasthttp.RequestHeader, raw []byte) *h1.Error {
 
 // namedByConnection reports whether a Connection field in raw names name.
 func namedByConnection(name, raw []byte) bool {
-	for line := range rawLines(raw) {
-		n, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok || !bytes.EqualFold(n, hopHeaders[0]) {
-			continue
-		}
-		for opt := range bytes.SplitSeq(value, []byte(",")) {
-			if bytes.EqualFold(bytes.Trim(opt, " \t\r"), name) {
-				return true
-			}
-		}
-	}
-	return false
+	named := false
+	connectionOptions(raw, func(opt []byte) bool {
+		named = bytes.EqualFold(opt, name)
+		return !named
+	})
+	return named
 }
 
-// rawLines yields the field lines of a received header block, which the
-// guard has already held to "Name: value" CRLF lines.
-func rawLines(raw []byte) func(func([]byte) bool) {
-	return func(yield func([]byte) bool) {
-		for len(raw) > 0 {
-			line := raw
-			if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-				line, raw = raw[:i], raw[i+1:]
-			} else {
-				raw = nil
-			}
-			if !yield(bytes.TrimRight(line, "\r")) {
+// connectionOptions calls f with each option of the Connection fields in
+// raw until f returns false.
+func connectionOptions(raw []byte, f func(opt []byte) bool) {
+	for len(raw) > 0 {
+		var line []byte
+		line, raw = nextLine(raw)
+		name, value, ok := bytes.Cut(line, colon)
+		if !ok || !bytes.EqualFold(name, hopHeaders[0]) {
+			continue
+		}
+		for len(value) > 0 {
+			var opt []byte
+			opt, value, _ = bytes.Cut(value, comma)
+			if opt = bytes.Trim(opt, " \t"); len(opt) > 0 && !f(opt) {
 				return
 			}
 		}

@@ -155,6 +155,7 @@ type exchange struct {
 	err       error
 	bytes     int64   // response body bytes sent to the client
 	body      *[]byte // the request body, read whole (a smallBodies buffer)
+	hostless  bool    // the client sent no Host: each attempt names its server
 }
 
 func (ex *exchange) now() time.Time {

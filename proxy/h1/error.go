@@ -24,7 +24,11 @@ type Error struct {
 func (e *Error) Error() string {
 	s := "invalid HTTP/1 message: " + e.Reason + " at byte " + strconv.FormatInt(e.HeadOffset, 10)
 	if !e.AtEnd {
-		s += " (" + strconv.QuoteRune(rune(e.Byte)) + ")"
+		s += " (byte 0x" + strconv.FormatUint(uint64(e.Byte)|0x100, 16)[1:]
+		if e.Byte >= 0x21 && e.Byte < 0x7f {
+			s += " '" + string(rune(e.Byte)) + "'"
+		}
+		s += ")"
 	}
 	return s
 }

@@ -227,35 +227,29 @@ func (g *Guard) classify(p []byte, i int) bool {
 			g.field = fieldHost
 		}
 	case nameExpect:
-		if !g.resp {
+		// Only a request head's Expect asks something of halo.
+		if !g.resp && !g.trailer {
 			g.field = fieldExpect
 		}
 	}
-	if g.field == fieldOther {
-		return true
-	}
-	if g.trailer && g.field != fieldExpect {
+	switch {
+	case g.field == fieldOther || g.field == fieldExpect:
+	case g.trailer:
 		g.failAtEnd(g.statusFor(400), "framing or routing field in a trailer", p, i)
 		return false
-	}
-	switch g.field {
-	case fieldContentLength:
+	case g.field == fieldContentLength:
 		if g.clSeen {
 			g.failAtEnd(g.statusFor(400), "more than one Content-Length", p, i)
 			return false
 		}
 		g.clSeen = true
-	case fieldTransferEncoding:
+	case g.field == fieldTransferEncoding:
 		g.teSeen = true
-	case fieldHost:
+	case g.field == fieldHost:
 		g.hosts++
 		if g.hosts > 1 {
 			g.failAtEnd(400, "more than one Host", p, i)
 			return false
-		}
-	case fieldExpect:
-		if g.trailer {
-			g.field = fieldOther
 		}
 	}
 	return true

@@ -38,10 +38,9 @@ type Guard struct {
 	fields int
 
 	// The request line.
-	method  method
-	target  target
-	idx     int // position inside the word being matched
-	sub     int // position inside a field value's grammar
+	options bool // the method is OPTIONS, the only one "*" may follow
+	idx     int  // position inside the word being matched
+	sub     int  // position inside a field value's grammar
 	major   byte
 	http10  bool
 	trailer bool // the field machine is reading a trailer section
@@ -84,10 +83,6 @@ func (g *Guard) Err() *Error { return g.err }
 
 // Offset is the number of bytes the guard has consumed.
 func (g *Guard) Offset() int64 { return g.off }
-
-// Idle reports whether the guard is between requests: every byte it has
-// passed on belongs to a complete request.
-func (g *Guard) Idle() bool { return g.st == stStart && g.err == nil }
 
 // Filter checks p, the next bytes read from the client, and rewrites it in
 // place: p[:n] is what may be passed on. After an error, n counts the
@@ -224,22 +219,6 @@ const (
 	// A response head is complete; the guard stopped.
 	stDone
 	stFailed
-)
-
-type method uint8
-
-const (
-	methodOther method = iota
-	methodConnect
-	methodOptions
-)
-
-type target uint8
-
-const (
-	targetOrigin target = iota
-	targetAbsolute
-	targetAsterisk
 )
 
 type fieldKind uint8

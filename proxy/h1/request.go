@@ -46,7 +46,7 @@ func (g *Guard) requestLine(p []byte, i int) (int, bool) {
 				g.failAtEnd(405, "CONNECT is not allowed", p, i)
 				return i, false
 			case "OPTIONS":
-				g.method = methodOptions
+				g.options = true
 			}
 			g.idx = 0
 			g.st = stTargetStart
@@ -58,9 +58,9 @@ func (g *Guard) requestLine(p []byte, i int) (int, bool) {
 		case c == '/':
 			g.st = stOrigin
 		case c == '*':
-			g.target, g.st = targetAsterisk, stAsterisk
+			g.st = stAsterisk
 		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-			g.target, g.st = targetAbsolute, stScheme
+			g.st = stScheme
 			g.name[0] = lower(c)
 			g.idx = 1
 		default:
@@ -137,7 +137,7 @@ func (g *Guard) requestLine(p []byte, i int) (int, bool) {
 			g.badByte(400, "request-target: only \"*\" may start with '*'", p, i)
 			return i, false
 		}
-		if g.method != methodOptions {
+		if !g.options {
 			g.failAtEnd(400, "request-target \"*\" is only for OPTIONS", p, i)
 			return i, false
 		}
