@@ -25,20 +25,7 @@ var currentCase atomic.Value
 
 func TestMain(m *testing.M) {
 	currentCase.Store("")
-	dir, err := os.MkdirTemp("", "halo-conformance")
-	if err != nil {
-		panic(err)
-	}
-	haloBin = filepath.Join(dir, "halo")
-	build := exec.Command("go", "build", "-o", haloBin, "../cmd/halo")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building halo:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testnet.MainWithBinary(m, "../cmd/halo", &haloBin)
 }
 
 // outcome is what one case did through one proxy.

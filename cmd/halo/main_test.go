@@ -16,28 +16,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 var haloBin string
 
 // TestMain builds the real binary once; these tests drive it as an operator
 // would, with files, signals and sockets.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "halo-test")
-	if err != nil {
-		panic(err)
-	}
-	haloBin = filepath.Join(dir, "halo")
-	build := exec.Command("go", "build", "-o", haloBin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building halo:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testnet.MainWithBinary(m, ".", &haloBin) }
 
 // syncBuffer collects a process's output while the test reads it.
 type syncBuffer struct {

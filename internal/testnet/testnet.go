@@ -1,10 +1,15 @@
-// Package testnet holds the loopback servers that tests of several
-// packages need: a listener that runs a handler on each connection.
+// Package testnet holds what tests of several packages need: a loopback
+// listener that runs a handler on each connection, the rule for tests that
+// lack something (skip, or fail in CI), and the TestMain of tests that
+// drive a real binary.
 package testnet
 
 import (
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -51,4 +56,27 @@ func NeedRoot(t testing.TB, what string) {
 	if os.Geteuid() != 0 {
 		SkipOrFail(t, "not root: "+what+" needs root")
 	}
+}
+
+// MainWithBinary is the TestMain of tests that drive a real binary: it
+// builds the Go package at pkg (a path as "go build" takes it) into a
+// temporary directory, sets *bin to the binary, runs the tests and removes
+// the directory.
+func MainWithBinary(m *testing.M, pkg string, bin *string) {
+	dir, err := os.MkdirTemp("", "halo-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*bin = filepath.Join(dir, "halo")
+	build := exec.Command("go", "build", "-o", *bin, pkg)
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building", pkg+":", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
