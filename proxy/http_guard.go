@@ -21,8 +21,11 @@ import (
 // request that starts a read on a kept-alive connection), Close sends it.
 type guardConn struct {
 	net.Conn
-	fs       *frontendState
-	g        h1.Guard
+	fs *frontendState
+	g  h1.Guard // only the serving goroutine touches it
+	// failed is the guard's error, published for Close, which fasthttp's
+	// Shutdown calls from another goroutine on idle connections.
+	failed   atomic.Pointer[h1.Error]
 	answered atomic.Bool
 }
 
@@ -32,6 +35,7 @@ func newGuardConn(c net.Conn, fs *frontendState, l h1.Limits) *guardConn {
 	gc := guardPool.Get().(*guardConn)
 	gc.Conn, gc.fs = c, fs
 	gc.g.Reset(l)
+	gc.failed.Store(nil)
 	gc.answered.Store(false)
 	return gc
 }
@@ -53,6 +57,7 @@ func (gc *guardConn) Read(p []byte) (int, error) {
 		before := gc.g.Offset()
 		out, gerr := gc.g.Filter(p[:n])
 		if gerr != nil {
+			gc.failed.Store(gerr)
 			gc.fs.badRequests.record(gc.Conn.RemoteAddr(), gerr, p[:n], int(gerr.Offset-before))
 			if out > 0 {
 				return out, nil // the error comes with the next read
@@ -68,7 +73,7 @@ func (gc *guardConn) Read(p []byte) (int, error) {
 // Close sends the guard's error response if fasthttp closed the
 // connection without asking for one.
 func (gc *guardConn) Close() error {
-	if err := gc.g.Err(); err != nil && gc.answered.CompareAndSwap(false, true) {
+	if err := gc.failed.Load(); err != nil && gc.answered.CompareAndSwap(false, true) {
 		_ = gc.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		var resp fasthttp.Response
 		setErrorResponse(&resp, err.Status)
