@@ -88,6 +88,21 @@ type Server struct {
 	Redispatch atomic.Uint64
 	HTTPStatus [6]atomic.Uint64 // index 1..5: 1xx..5xx responses; 0: other
 	ChecksDown atomic.Uint64    // UP to DOWN transitions
+	// ChecksFailed counts failed health checks (HAProxy's chkfail).
+	ChecksFailed atomic.Uint64
+	// MaxServed is the most sessions the server had at once (smax),
+	// MaxQueued the most waiting for it (qmax).
+	MaxServed Max
+	MaxQueued Max
+	// Timings are the server's latency histograms, written only when
+	// something reads them (a stats socket, page or metrics endpoint).
+	Timings Timings
+	// downtime is how long the server was DOWN before its last UP edge,
+	// in nanoseconds.
+	downtime atomic.Int64
+	// noLB is "set server ... health stopping": UP, but given no new
+	// sessions (HAProxy's NOLB).
+	noLB atomic.Bool
 
 	mu        sync.Mutex
 	observers map[*Backend]struct{}
@@ -126,9 +141,53 @@ func (s *Server) SetHealthy(up bool) {
 		s.ChecksDown.Add(1)
 	} else {
 		s.rampFrom.Store(now)
+		s.downtime.Add(now - s.lastChange.Load())
 	}
 	s.lastChange.Store(now)
 	s.notify()
+}
+
+// CheckFailed counts one failed health check; the health monitor calls it.
+func (s *Server) CheckFailed() { s.ChecksFailed.Add(1) }
+
+// Downtime is how long the server has been DOWN in all, up to now.
+func (s *Server) Downtime() time.Duration {
+	d := s.downtime.Load()
+	if !s.up.Load() {
+		d += time.Now().UnixNano() - s.lastChange.Load()
+	}
+	return time.Duration(d)
+}
+
+// SetNoLB is "set server ... health stopping" (true) and the way back to
+// "up" (false): a stopping server is UP but takes no new sessions.
+func (s *Server) SetNoLB(on bool) {
+	if s.noLB.Swap(on) != on {
+		s.notify()
+	}
+}
+
+// NoLB reports whether the server is stopping (NOLB).
+func (s *Server) NoLB() bool { return s.noLB.Load() }
+
+// ClearCounters resets the server's counters ("clear counters all");
+// with maxOnly, only the maxima ("clear counters").
+func (s *Server) ClearCounters(maxOnly bool) {
+	s.MaxServed.Reset(s.served.Load())
+	s.MaxQueued.Reset(0)
+	s.Timings.ClearMax()
+	if maxOnly {
+		return
+	}
+	for _, u := range []*atomic.Uint64{&s.TotalConns, &s.BytesIn, &s.BytesOut, &s.ConnErrors, &s.RespErrors,
+		&s.Retries, &s.Redispatch, &s.ChecksDown, &s.ChecksFailed} {
+		u.Store(0)
+	}
+	for i := range s.HTTPStatus {
+		s.HTTPStatus[i].Store(0)
+	}
+	s.Timings.Clear()
+	s.downtime.Store(0)
 }
 
 // SetAdmin changes the operator-set state and rebuilds affected pools.
@@ -245,7 +304,7 @@ const MaxWeight = 256
 // maxconn (0: no limit).
 func (s *Server) acquire(maxconn int) bool {
 	if maxconn <= 0 {
-		s.served.Add(1)
+		s.MaxServed.Note(s.served.Add(1))
 		s.TotalConns.Add(1)
 		return true
 	}
@@ -255,6 +314,7 @@ func (s *Server) acquire(maxconn int) bool {
 			return false
 		}
 		if s.served.CompareAndSwap(n, n+1) {
+			s.MaxServed.Note(n + 1)
 			s.TotalConns.Add(1)
 			return true
 		}
@@ -263,7 +323,7 @@ func (s *Server) acquire(maxconn int) bool {
 
 // usable reports whether the server may take new traffic.
 func (s *Server) usable() bool {
-	return s.up.Load() && !s.agentDown.Load() && !s.lagDrain.Load() && s.Admin() == AdminReady
+	return s.up.Load() && !s.agentDown.Load() && !s.lagDrain.Load() && !s.noLB.Load() && s.Admin() == AdminReady
 }
 
 // SetLagDrain drains the server while a database check with "on-lag

@@ -65,6 +65,9 @@ type Global struct {
 	// HTTPMaxHdr is tune.http.maxhdr: the most field lines in a request
 	// head; more are answered with 431.
 	HTTPMaxHdr int
+	// Stats is the runtime API's sockets ("stats socket", "stats
+	// timeout").
+	Stats Stats
 }
 
 // Frontend is a set of listening addresses and what to do with their traffic.
@@ -77,6 +80,9 @@ type Frontend struct {
 	DefaultBackend string
 	Timeouts       Timeouts
 	Options        Options
+	// Stats is the stats page served on the frontend's binds, nil
+	// without "stats enable".
+	Stats *StatsPage
 }
 
 // Backend is a pool of servers and how to balance and reach them.

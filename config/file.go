@@ -13,11 +13,37 @@ type fileConfig struct {
 }
 
 type fileGlobal struct {
-	MaxConn       *int      `yaml:"maxconn" validate:"omitempty,min=1"`
-	HardStopAfter *Duration `yaml:"hard-stop-after"`
-	LogLevel      *string   `yaml:"log-level" validate:"omitempty,oneof=debug info warn error"`
-	SpreadChecks  *int      `yaml:"spread-checks" validate:"omitempty,min=0,max=50"`
-	Tune          *fileTune `yaml:"tune"`
+	MaxConn       *int             `yaml:"maxconn" validate:"omitempty,min=1"`
+	HardStopAfter *Duration        `yaml:"hard-stop-after"`
+	LogLevel      *string          `yaml:"log-level" validate:"omitempty,oneof=debug info warn error"`
+	SpreadChecks  *int             `yaml:"spread-checks" validate:"omitempty,min=0,max=50"`
+	Tune          *fileTune        `yaml:"tune"`
+	Stats         *fileGlobalStats `yaml:"stats"`
+}
+
+// fileGlobalStats is HAProxy's "stats socket" lines and "stats timeout".
+type fileGlobalStats struct {
+	Socket  []*fileStatsSocket `yaml:"socket" validate:"dive"`
+	Timeout *Duration          `yaml:"timeout" validate:"omitempty,min=1"`
+}
+
+type fileStatsSocket struct {
+	Path  *string `yaml:"path"`
+	Mode  *string `yaml:"mode"`
+	Level *string `yaml:"level" validate:"omitempty,oneof=user operator admin"`
+}
+
+// fileStats is a proxy's "stats ..." lines: the HTTP stats page.
+type fileStats struct {
+	Enable       *bool     `yaml:"enable"`
+	URI          *string   `yaml:"uri" validate:"omitempty,startswith=/"`
+	Realm        *string   `yaml:"realm" validate:"omitempty,min=1,max=256"`
+	Auth         []string  `yaml:"auth"`
+	PasswordFile *string   `yaml:"password-file" validate:"omitempty,min=1"`
+	Refresh      *Duration `yaml:"refresh" validate:"omitempty,min=1"`
+	Admin        *bool     `yaml:"admin"`
+	HideVersion  *bool     `yaml:"hide-version"`
+	Prometheus   *string   `yaml:"prometheus" validate:"omitempty,startswith=/"`
 }
 
 // fileTune is HAProxy's tune.* settings that halo has.
@@ -44,6 +70,7 @@ type fileProxy struct {
 	TCPCheck       []*fileTCPStep `yaml:"tcp-check" validate:"dive"`
 	DefaultServer  *fileServer    `yaml:"default-server"`
 	Servers        []*fileServer  `yaml:"servers" validate:"dive"`
+	Stats          *fileStats     `yaml:"stats"`
 }
 
 // fileBind is one entry of "bind": a mapping, or a plain string that is its
@@ -186,9 +213,9 @@ type fileServer struct {
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
 	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server"),
-	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option"),
+	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats"),
 	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.

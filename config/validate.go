@@ -104,6 +104,8 @@ func sectionPath(fc *fileConfig, kind, name string) string {
 // and health checks.
 func (p *parser) build(cfg *Config, fc *fileConfig) {
 	p.buildBinds(cfg, fc)
+	p.buildGlobalStats(cfg, fc)
+	p.buildStatsPages(cfg, fc)
 	for _, be := range cfg.Backends {
 		path := sectionPath(fc, "backends", be.Name)
 		p.buildBalance(fc, be, path)

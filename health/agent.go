@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -115,6 +116,7 @@ type Agent struct {
 	target AgentTarget
 	log    *zap.Logger
 	loop   *loop
+	paused atomic.Bool // "disable agent"
 }
 
 // StartAgent begins asking the agent, the first time after a random part
@@ -129,6 +131,9 @@ func StartAgent(spec AgentSpec, target AgentTarget, log *zap.Logger) *Agent {
 func (a *Agent) Stop() { a.loop.stop() }
 
 func (a *Agent) probe(ctx context.Context) (time.Duration, bool) {
+	if a.paused.Load() {
+		return a.spec.Inter, true
+	}
 	line, err := a.ask(ctx)
 	if ctx.Err() != nil {
 		return 0, false

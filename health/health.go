@@ -188,6 +188,8 @@ type Monitor struct {
 	// stopped keeps sessions of a retired configuration, which still hold
 	// this monitor, from reporting to the server after Stop.
 	stopped atomic.Bool
+	// paused is "disable health": probes run but change nothing.
+	paused atomic.Bool
 
 	mu       sync.Mutex // guards health and draining: probes and traffic both report
 	health   int        // HAProxy's counter: 0..rise+fall-1, UP when >= rise
@@ -400,6 +402,9 @@ func (m *Monitor) Last() (Checked, bool) {
 func (m *Monitor) record(r Result) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.paused.Load() {
+		return
+	}
 	if m.spec.DrainOnLag {
 		drain := r.Lagging
 		if drain {
@@ -430,6 +435,9 @@ func (m *Monitor) recordLocked(r Result) {
 		desc = describe(r)
 	}
 	m.last.Store(&Checked{Result: r, At: time.Now(), Desc: desc})
+	if fc, ok := m.setter.(FailureCounter); ok && !r.OK {
+		fc.CheckFailed()
+	}
 	top := m.spec.Rise + m.spec.Fall - 1
 	wasUp := m.health >= m.spec.Rise
 	if r.OK {

@@ -18,7 +18,7 @@ import (
 // own, so that idle connections stay on 4 KiB stacks.
 func (fe *frontend) serve(c *net.TCPConn) {
 	fe.active.Add(1)
-	fe.state.CurConns.Add(1)
+	fe.state.MaxConns.Note(fe.state.CurConns.Add(1))
 	fe.state.TotalConns.Add(1)
 	conn := fe.preamble(c)
 	if fe.cfg.Mode == config.ModeHTTP {

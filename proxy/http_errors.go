@@ -35,7 +35,10 @@ func (e *clientError) Unwrap() error { return e.err }
 
 // serverProtocolError is a response a server sent that breaks the rules of
 // package h1, or that did not end where its framing said.
-type serverProtocolError struct{ err error }
+type serverProtocolError struct {
+	err  error
+	head []byte // the response head as read, when err is an *h1.Error
+}
 
 func (e *serverProtocolError) Error() string { return "server response: " + e.err.Error() }
 
@@ -76,6 +79,11 @@ func (fe *frontend) answerError(ctx *fasthttp.RequestCtx, be *backend, err error
 		be.counters.Denied.Add(1)
 	} else if srv != nil {
 		srv.state.RespErrors.Add(1)
+		var pe *serverProtocolError
+		var he *h1.Error
+		if errors.As(err, &pe) && errors.As(pe.err, &he) {
+			be.state.badResponses.last.Store(h1.NewCapture(srv.addr, he, pe.head, int(he.HeadOffset)))
+		}
 	}
 	fe.state.Errors.Add(1)
 	setErrorResponse(&ctx.Response, status)

@@ -118,7 +118,7 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		if err == nil && br.Buffered() > 0 {
 			// More than Content-Length: whatever the server meant, the
 			// response cannot be trusted, nor the connection.
-			err = &serverProtocolError{errLongerThanLength}
+			err = &serverProtocolError{err: errLongerThanLength}
 		}
 	default:
 		s := streamPool.Get().(*bodyStream)
@@ -260,11 +260,11 @@ func checkResponseHead(br *bufio.Reader) error {
 		end, herr := h1.CheckResponseHead(buf, responseLimits)
 		switch {
 		case herr != nil:
-			return &serverProtocolError{herr}
+			return &serverProtocolError{err: herr, head: append([]byte(nil), buf...)}
 		case end > 0:
 			return nil
 		case len(buf) >= br.Size():
-			return &serverProtocolError{errors.New("response head larger than " + strconv.Itoa(br.Size()) + " bytes")}
+			return &serverProtocolError{err: errors.New("response head larger than " + strconv.Itoa(br.Size()) + " bytes")}
 		}
 		n = len(buf) + 1
 	}

@@ -125,55 +125,42 @@ func setErrorResponse(resp *fasthttp.Response, status int) {
 	resp.SetConnectionClose()
 }
 
-// badRequestLog keeps the last request a frontend refused, with the bytes
-// around the offending one, for "show errors" (HAProxy keeps the last
-// error per proxy and direction too).
-type badRequestLog struct {
-	mu   sync.Mutex
-	last *BadRequest
+// captureLog keeps the last message a frontend (requests) or backend
+// (responses) refused, with the bytes around the offending one, for "show
+// errors" (HAProxy keeps the last error per proxy and direction too).
+type captureLog struct {
+	last atomic.Pointer[h1.Capture]
 }
 
-// BadRequest is a request halo refused before it reached a server.
-type BadRequest struct {
-	When   time.Time
-	Client string
-	Err    h1.Error
-	// Bytes holds up to 512 bytes of the read that held the offending
-	// byte, which is Bytes[At]; At is -1 when it is not among them.
-	Bytes []byte
-	At    int
-}
-
-func (l *badRequestLog) record(client net.Addr, err *h1.Error, read []byte, at int) {
-	b := &BadRequest{When: time.Now(), Err: *err, At: -1}
-	if client != nil {
-		b.Client = client.String()
+func (l *captureLog) record(peer net.Addr, err *h1.Error, read []byte, at int) {
+	who := ""
+	if peer != nil {
+		who = peer.String()
 	}
-	if at >= 0 && at < len(read) {
-		from := max(0, at-448)
-		to := min(len(read), at+64)
-		b.Bytes, b.At = append([]byte(nil), read[from:to]...), at-from
-	}
-	l.mu.Lock()
-	l.last = b
-	l.mu.Unlock()
+	l.last.Store(h1.NewCapture(who, err, read, at))
 }
 
-// Last is the last refused request, or nil.
-func (l *badRequestLog) Last() *BadRequest {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.last
-}
+// Last returns the last refused message, or nil.
+func (l *captureLog) Last() *h1.Capture { return l.last.Load() }
 
 // LastBadRequest is the last request the named frontend refused, for the
 // runtime API's "show errors".
-func (p *Proxy) LastBadRequest(frontend string) *BadRequest {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fs, ok := p.frontends.entries[frontend]
-	if !ok {
-		return nil
+func (p *Proxy) LastBadRequest(frontend string) *h1.Capture {
+	if s := p.current.Load(); s != nil {
+		if fe := s.frontendsByName[frontend]; fe != nil {
+			return fe.state.badRequests.Last()
+		}
 	}
-	return fs.badRequests.Last()
+	return nil
+}
+
+// LastBadResponse is the last response a server of the named backend sent
+// that halo refused (502), for "show errors".
+func (p *Proxy) LastBadResponse(backend string) *h1.Capture {
+	if s := p.current.Load(); s != nil {
+		if be := s.backendsByName[backend]; be != nil {
+			return be.state.badResponses.Last()
+		}
+	}
+	return nil
 }

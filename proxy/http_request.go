@@ -39,7 +39,11 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		fe.refuseRequest(ctx, err)
 		return
 	}
-	ex := exchange{timed: fe.access != nil, be: fe.route()}
+	if fe.stats != nil && fe.stats.serves(ctx) {
+		fe.serveStats(ctx)
+		return
+	}
+	ex := exchange{timed: fe.timed, be: fe.route()}
 	ex.start = ex.now()
 	fe.state.Requests.Add(1)
 	ex.be.counters.Requests.Add(1)
@@ -100,6 +104,9 @@ func (fe *frontend) endExchange(ctx *fasthttp.RequestCtx, ex *exchange, streamed
 	if streamed {
 		return
 	}
+	if ex.timed && srv != nil && err == nil {
+		srv.recordTimes(ex)
+	}
 	// Logged before the slot is freed, so that the line counts this
 	// request in beconn and srv_conn as HAProxy does.
 	if fe.access != nil {
@@ -142,7 +149,8 @@ func (be *backend) acquireFor(ctx *fasthttp.RequestCtx, ex *exchange) (int, erro
 }
 
 // exchange records one request's way through halo for its httplog line.
-// Times are only taken when the frontend logs.
+// Times are only taken when the frontend logs or something reads the
+// servers' timings (frontend.timed).
 type exchange struct {
 	timed     bool
 	be        *backend      // where the request was routed
@@ -156,6 +164,16 @@ type exchange struct {
 	bytes     int64   // response body bytes sent to the client
 	body      *[]byte // the request body, read whole (a smallBodies buffer)
 	hostless  bool    // the client sent no Host: each attempt names its server
+}
+
+// recordTimes adds a finished exchange's times to the server's latency
+// histograms, as HAProxy's Tw, Tc, Tr and Tt. A reused connection's
+// connect time is the wait for it from the pool.
+//
+//go:noinline
+func (srv *server) recordTimes(ex *exchange) {
+	connect := ex.connected.Sub(ex.start) - ex.queued
+	srv.state.Timings.Observe(ex.queued, connect, ex.responded.Sub(ex.connected), time.Since(ex.start))
 }
 
 func (ex *exchange) now() time.Time {

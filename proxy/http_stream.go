@@ -166,6 +166,9 @@ func (s *bodyStream) Close() error {
 		}
 		s.fe.logHTTP(s.ctx, &s.ex, term)
 	}
+	if s.ex.timed {
+		s.srv.recordTimes(&s.ex)
+	}
 	// The server slot and the backend's session were the handler's until
 	// the stream took over; an abandoned stream leaves them to the
 	// handler.

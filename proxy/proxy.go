@@ -32,13 +32,18 @@ type Proxy struct {
 	// checks. Only Apply and Shutdown touch these (under mu); readers go
 	// through the live snapshot.
 	frontends *kept[string, *frontendState]
-	backends  *kept[string, *Counters]
+	backends  *kept[string, *backendState]
 	sessions  *kept[*balancer.Server, *sessionSet]
 	checks    *kept[*balancer.Server, *serverChecks]
 	conns     sync.WaitGroup // every client connection being served
 	stopping  atomic.Bool
 	workers   *workers      // goroutines that serve connections
 	stopSweep chan struct{} // closed by Shutdown
+
+	// statsOn is whether the configuration being built has a stats
+	// socket or page (statsRead); only build touches it, under mu.
+	statsOn   bool
+	statsPage atomic.Pointer[StatsPage]
 
 	httpMu      sync.Mutex
 	httpServers map[*fasthttp.Server]struct{} // running, including retiring ones
@@ -52,7 +57,7 @@ func New(log *zap.Logger) *Proxy {
 		global:    newLimiter(0),
 		listeners: map[listenerKey]*listener{},
 		frontends: newKept[string](func() *frontendState { return &frontendState{limit: newLimiter(0)} }),
-		backends:  newKept[string](func() *Counters { return &Counters{} }),
+		backends:  newKept[string](func() *backendState { return &backendState{} }),
 		sessions:  newKept[*balancer.Server](newSessionSet),
 		checks:    newKept[*balancer.Server](newServerChecks),
 		workers:   newWorkers(),
@@ -122,7 +127,7 @@ func (p *Proxy) Snapshot() *Snapshot { return p.current.Load() }
 // FrontendCounters returns the counters of the named frontend in the live
 // configuration, or nil. It reads the live snapshot, so it never waits on
 // a reload.
-func (p *Proxy) FrontendCounters(name string) *Counters {
+func (p *Proxy) FrontendCounters(name string) *balancer.Counters {
 	if s := p.current.Load(); s != nil {
 		if fe := s.frontendsByName[name]; fe != nil {
 			return &fe.state.Counters
@@ -133,7 +138,7 @@ func (p *Proxy) FrontendCounters(name string) *Counters {
 
 // BackendCounters returns the counters of the named backend in the live
 // configuration, or nil, without waiting on a reload.
-func (p *Proxy) BackendCounters(name string) *Counters {
+func (p *Proxy) BackendCounters(name string) *balancer.Counters {
 	if s := p.current.Load(); s != nil {
 		if be := s.backendsByName[name]; be != nil {
 			return be.counters

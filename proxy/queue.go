@@ -35,6 +35,8 @@ type queue struct {
 	// maxQueue bounds each server's list (0: no bound); the list for any
 	// server is bounded by their sum when every member has a bound.
 	maxQueue []int
+	members  []balancer.Member
+	counters *balancer.Counters // the backend's, for qmax
 }
 
 type waitList struct {
@@ -54,8 +56,8 @@ type waiter struct {
 
 var waiterPool = sync.Pool{New: func() any { return &waiter{ready: make(chan int, 1)} }}
 
-func newQueue(pool *balancer.Backend, members []balancer.Member, maxQueue []int, timeout time.Duration) *queue {
-	q := &queue{pool: pool, timeout: timeout, servers: make([]waitList, len(members)), maxQueue: maxQueue}
+func newQueue(pool *balancer.Backend, members []balancer.Member, maxQueue []int, timeout time.Duration, counters *balancer.Counters) *queue {
+	q := &queue{pool: pool, timeout: timeout, servers: make([]waitList, len(members)), maxQueue: maxQueue, members: members, counters: counters}
 	pool.SetOnChange(q.redistribute)
 	return q
 }
@@ -232,6 +234,11 @@ func (q *queue) enqueue(w *waiter, target int) bool {
 	list.tail = w
 	list.n++
 	q.waiting.Add(1)
+	if target >= 0 {
+		q.members[target].State.MaxQueued.Note(int64(list.n))
+	} else {
+		q.counters.MaxQueued.Note(int64(list.n))
+	}
 	return true
 }
 

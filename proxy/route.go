@@ -11,7 +11,7 @@ package proxy
 // there, through the balancer's Acquire and Release, in both modes.
 func (fe *frontend) route() *backend {
 	be := fe.defaultBackend
-	be.counters.CurConns.Add(1)
+	be.counters.MaxConns.Note(be.counters.CurConns.Add(1))
 	be.counters.TotalConns.Add(1)
 	return be
 }

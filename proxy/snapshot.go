@@ -35,6 +35,13 @@ type frontend struct {
 	listeners      []*listener
 	log            *zap.Logger
 	access         *zap.Logger   // nil unless option tcplog / httplog
+	// timed is whether requests are timed: for the access log, or for
+	// the servers' latency histograms when a stats socket, page or
+	// metrics endpoint can read them. Otherwise nobody would, and the
+	// clock reads are spared.
+	timed bool
+	// stats is the frontend's stats page, nil without "stats enable".
+	stats *statsRoute
 	workers        *workers      // the Proxy's, for the second direction of L4 sessions
 	active         *atomic.Int64 // the Proxy's count of client connections
 }
@@ -44,7 +51,8 @@ type backend struct {
 	pool     *balancer.Backend
 	queue    *queue
 	servers  []*server // indexed like the members given to pool
-	counters *Counters
+	counters *balancer.Counters // state's
+	state    *backendState
 	dialer   net.Dialer
 	header   []byte // balance hdr(NAME)'s NAME
 	hashed   bool   // the balance algorithm hashes a key of the request
@@ -91,6 +99,7 @@ type server struct {
 // succeeds).
 func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err error) {
 	s = &Snapshot{cfg: cfg, frontendsByName: map[string]*frontend{}, backendsByName: map[string]*backend{}}
+	p.statsOn = statsRead(cfg)
 	defer func() {
 		if err != nil {
 			for _, be := range s.backends {
@@ -112,11 +121,29 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 		if (fc.Mode == config.ModeTCP && fc.Options.TCPLog) || (fc.Mode == config.ModeHTTP && fc.Options.HTTPLog) {
 			fe.access = p.log.Named("access")
 		}
+		fe.timed = fe.access != nil || p.statsOn
+		if fc.Stats != nil {
+			fe.stats = &statsRoute{page: fc.Stats, handler: &p.statsPage}
+		}
 		s.frontends = append(s.frontends, fe)
 		s.frontendsByName[fc.Name] = fe
 	}
 	opened, err = p.openListeners(s)
 	return s, opened, err
+}
+
+// statsRead reports whether cfg has a way to read counters and timings: a
+// stats socket or a stats page.
+func statsRead(cfg *config.Config) bool {
+	if len(cfg.Global.Stats.Sockets) > 0 {
+		return true
+	}
+	for _, fc := range cfg.Frontends {
+		if fc.Stats != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // openListeners gives every frontend of s its listeners: the running one
@@ -153,7 +180,8 @@ func (p *Proxy) openListeners(s *Snapshot) (opened []*listener, err error) {
 }
 
 func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
-	be := &backend{cfg: bc, counters: p.backends.take(bc.Name), log: p.log.Named("proxy")}
+	st := p.backends.take(bc.Name)
+	be := &backend{cfg: bc, counters: &st.Counters, state: st, log: p.log.Named("proxy")}
 	be.dialer = net.Dialer{Timeout: bc.Timeouts.Connect, KeepAlive: -1}
 	if bc.Options.SrvTCPKA {
 		be.dialer.KeepAlive = 0 // Go's default keep-alive probes
@@ -186,7 +214,7 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 		return nil, err
 	}
 	be.pool = pool
-	be.queue = newQueue(pool, members, maxQueue, bc.Timeouts.Queue)
+	be.queue = newQueue(pool, members, maxQueue, bc.Timeouts.Queue, be.counters)
 	be.header = []byte(bc.Balance.Header)
 	be.hashed = bc.Balance.Algorithm.Hashed()
 	be.bySource = bc.Balance.Algorithm == config.AlgoSource
@@ -223,7 +251,9 @@ func (p *Proxy) buildServer(be *backend, sc *config.Server, member int, backupsS
 		}
 		srv.agentHost = ip.String()
 	}
-	if sc.ShutdownOnDown || (sc.Backup && backupsShutDown) {
+	// The runtime API's "shutdown sessions server" needs an L4 server's
+	// sessions too.
+	if sc.ShutdownOnDown || (sc.Backup && backupsShutDown) || (be.cfg.Mode == config.ModeTCP && p.statsOn) {
 		srv.sessions = p.sessions.take(st)
 	}
 	if be.cfg.Mode == config.ModeHTTP {

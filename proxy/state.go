@@ -5,27 +5,14 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-)
+	"time"
 
-// Counters are the traffic counters of a frontend or backend. They are kept
-// by name across reloads, like server state.
-type Counters struct {
-	// CurConns and TotalConns count client connections on a frontend; on
-	// a backend, sessions routed to it: L4 connections, or L7 requests
-	// (streams, as HAProxy counts them), waiting in the queue included.
-	CurConns   atomic.Int64
-	TotalConns atomic.Uint64
-	BytesIn    atomic.Uint64 // client to server
-	BytesOut   atomic.Uint64 // server to client
-	Requests   atomic.Uint64 // HTTP requests
-	Denied     atomic.Uint64 // requests or connections answered with no server (503)
-	Errors     atomic.Uint64 // connections or requests that ended in an error
-	HTTPStatus [6]atomic.Uint64
-}
+	"github.com/halo-lb/halo/balancer"
+)
 
 // frontendState is what a frontend keeps across reloads.
 type frontendState struct {
-	Counters
+	balancer.Counters
 	limit *limiter
 	// live is this frontend in the snapshot being served; HTTP requests on
 	// kept-alive connections are routed through it so they follow reloads.
@@ -39,7 +26,15 @@ type frontendState struct {
 	// hard-stop-after.
 	tcp connSet
 	// badRequests keeps the last request the frontend refused.
-	badRequests badRequestLog
+	badRequests captureLog
+}
+
+// backendState is what a backend keeps across reloads.
+type backendState struct {
+	balancer.Counters
+	// badResponses keeps the last response a server sent that halo
+	// refused.
+	badResponses captureLog
 }
 
 // kept holds one kind of state that outlives snapshots, by key (a name, or
@@ -86,8 +81,10 @@ func (k *kept[K, V]) retain(keep func(K) bool, drop func(K, V)) {
 // server generation a reload replaced) once hard-stop-after runs out. A
 // connection costs a lock to join and one to leave; requests cost nothing.
 type connSet struct {
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
+	mu sync.Mutex
+	// conns maps each connection to when it joined, in unix nanoseconds
+	// (the age "show sess" prints).
+	conns   map[net.Conn]int64
 	retired bool
 	empty   chan struct{} // closed once retired and empty
 }
@@ -101,9 +98,9 @@ func (s *connSet) add(c net.Conn) bool {
 		return false
 	}
 	if s.conns == nil {
-		s.conns = map[net.Conn]struct{}{}
+		s.conns = map[net.Conn]int64{}
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = time.Now().UnixNano()
 	return true
 }
 
@@ -115,6 +112,16 @@ func (s *connSet) remove(c net.Conn) {
 		s.empty = nil
 	}
 	s.mu.Unlock()
+}
+
+// each calls f for every connection in the set, with when it joined, under
+// the set's lock: f must be quick and must not call back into the set.
+func (s *connSet) each(f func(c net.Conn, since int64)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c, since := range s.conns {
+		f(c, since)
+	}
 }
 
 // drain retires the set and waits until its connections have ended or ctx

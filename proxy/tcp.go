@@ -52,6 +52,9 @@ func (fe *frontend) serveTCP(c net.Conn) {
 	ss.srv = srv
 	ss.connected = time.Now()
 	fe.relay(c, sc, &ss)
+	if fe.timed {
+		srv.state.Timings.Observe(ss.queued, ss.connected.Sub(ss.accepted)-ss.queued, 0, time.Since(ss.accepted))
+	}
 	fe.logTCP(c, &ss)
 }
 
