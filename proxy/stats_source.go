@@ -346,3 +346,13 @@ func (fe *frontend) serveStats(ctx *fasthttp.RequestCtx) {
 	}
 	fe.state.HTTPStatus[class].Add(1)
 }
+
+// EffectiveWeight is the weight the server has in its backend's pool now:
+// its weight during a slow start, 0 while it is not usable.
+func (p *Proxy) EffectiveWeight(backend, server string) int {
+	srv, err := p.liveServer(backend, server)
+	if err != nil {
+		return 0
+	}
+	return srv.be.pool.EffectiveWeight(srv.member)
+}

@@ -12,12 +12,23 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/proxy"
+	"github.com/halo-lb/halo/stats"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
+
+// The proxy is what the stats read and steer.
+var (
+	_ stats.Source = (*proxy.Proxy)(nil)
+	_ stats.Admin  = (*proxy.Proxy)(nil)
+)
+
+// started is when the process started, for show info's uptime.
+var started = time.Now()
 
 // version is set at link time (-ldflags "-X main.version=v1.2.3").
 var version = "dev"
@@ -29,6 +40,8 @@ const usage = `usage: halo <command> [flags]
 commands:
   run     -c FILE   run in the foreground (SIGHUP reloads, SIGTERM/SIGINT stop gracefully)
   check   -c FILE   validate a configuration file, like haproxy -c
+  ctl     [-s SOCKET] [COMMAND...]
+                    send a runtime API command (none: an interactive prompt)
   demo              run three demo HTTP servers behind halo on 127.0.0.1:8080
   version           print the version
 `
@@ -47,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "ctl":
+		return cmdCtl(args[1:], os.Stdin, stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
 	case "version", "-v", "--version":
@@ -139,11 +154,18 @@ func serve(log *zap.Logger, cfg *config.Config, load func() (*config.Config, err
 		log.Error("cannot start", zap.Error(err))
 		return 1
 	}
+	st := stats.New(p, p, log.Named("stats"), stats.Options{Version: version, Started: started})
+	defer st.Close()
+	p.SetStatsPage(st)
+	if err := st.ServeSockets(cfg.Global.Stats); err != nil {
+		log.Error("cannot start", zap.Error(err))
+		return 1
+	}
 	log.Info("halo started", zap.String("version", version), zap.String("config", cfg.File),
 		zap.Int("frontends", len(cfg.Frontends)), zap.Int("backends", len(cfg.Backends)), zap.Int("maxconn", cfg.Global.MaxConn))
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			reload(log, p, load)
+			reload(log, p, st, load)
 			continue
 		}
 		hardStop := p.Snapshot().Config().Global.HardStopAfter
@@ -162,7 +184,7 @@ func serve(log *zap.Logger, cfg *config.Config, load func() (*config.Config, err
 	return 0
 }
 
-func reload(log *zap.Logger, p *proxy.Proxy, load func() (*config.Config, error)) {
+func reload(log *zap.Logger, p *proxy.Proxy, st *stats.Stats, load func() (*config.Config, error)) {
 	cfg, err := load()
 	if err != nil {
 		if errs := config.Errors(err); errs != nil {
@@ -177,6 +199,9 @@ func reload(log *zap.Logger, p *proxy.Proxy, load func() (*config.Config, error)
 	if err := p.Apply(withDefaultMaxConn(cfg)); err != nil {
 		log.Error("reload failed; still serving the previous configuration", zap.Error(err))
 		return
+	}
+	if err := st.ServeSockets(cfg.Global.Stats); err != nil {
+		log.Error("reloaded, but a stats socket could not be opened", zap.Error(err))
 	}
 	log.Info("reloaded", zap.String("config", cfg.File),
 		zap.Int("frontends", len(cfg.Frontends)), zap.Int("backends", len(cfg.Backends)))
