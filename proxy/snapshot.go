@@ -34,23 +34,23 @@ type frontend struct {
 	defaultBackend *backend
 	listeners      []*listener
 	log            *zap.Logger
-	access         *zap.Logger   // nil unless option tcplog / httplog
+	access         *zap.Logger // nil unless option tcplog / httplog
 	// timed is whether requests are timed: for the access log, or for
 	// the servers' latency histograms when a stats socket, page or
 	// metrics endpoint can read them. Otherwise nobody would, and the
 	// clock reads are spared.
 	timed bool
 	// stats is the frontend's stats page, nil without "stats enable".
-	stats *statsRoute
-	workers        *workers      // the Proxy's, for the second direction of L4 sessions
-	active         *atomic.Int64 // the Proxy's count of client connections
+	stats   *statsRoute
+	workers *workers      // the Proxy's, for the second direction of L4 sessions
+	active  *atomic.Int64 // the Proxy's count of client connections
 }
 
 type backend struct {
 	cfg      *config.Backend
 	pool     *balancer.Backend
 	queue    *queue
-	servers  []*server // indexed like the members given to pool
+	servers  []*server          // indexed like the members given to pool
 	counters *balancer.Counters // state's
 	state    *backendState
 	dialer   net.Dialer

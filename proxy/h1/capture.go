@@ -7,7 +7,7 @@ import "time"
 type Capture struct {
 	When time.Time
 	Peer string // the client, or the server of a refused response
-	Err Error
+	Err  Error
 	// Bytes holds up to 512 bytes of what was read around the offending
 	// byte, which is Bytes[At]; At is -1 when it is not among them.
 	Bytes []byte
