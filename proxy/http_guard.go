@@ -27,6 +27,11 @@ type guardConn struct {
 	// Shutdown calls from another goroutine on idle connections.
 	failed   atomic.Pointer[h1.Error]
 	answered atomic.Bool
+	// tail holds the last bytes of the previous read, so that "show
+	// errors" shows what came just before a read that the guard stopped
+	// (fasthttp reads a request's first byte on its own).
+	tail  [64]byte
+	tailN int
 }
 
 var guardPool = sync.Pool{New: func() any { return new(guardConn) }}
@@ -37,6 +42,7 @@ func newGuardConn(c net.Conn, fs *frontendState, l h1.Limits) *guardConn {
 	gc.g.Reset(l)
 	gc.failed.Store(nil)
 	gc.answered.Store(false)
+	gc.tailN = 0
 	return gc
 }
 
@@ -58,16 +64,29 @@ func (gc *guardConn) Read(p []byte) (int, error) {
 		out, gerr := gc.g.Filter(p[:n])
 		if gerr != nil {
 			gc.failed.Store(gerr)
-			gc.fs.badRequests.record(gc.Conn.RemoteAddr(), gerr, p[:n], int(gerr.Offset-before))
+			read := append(append(make([]byte, 0, gc.tailN+n), gc.tail[:gc.tailN]...), p[:n]...)
+			gc.fs.badRequests.record(gc.Conn.RemoteAddr(), gerr, read, gc.tailN+int(gerr.Offset-before))
 			if out > 0 {
 				return out, nil // the error comes with the next read
 			}
 			return 0, gerr
 		}
+		gc.keepTail(p[:n])
 		if out > 0 || rerr != nil {
 			return out, rerr
 		}
 	}
+}
+
+// keepTail keeps the end of a read for the next one's capture.
+func (gc *guardConn) keepTail(b []byte) {
+	if len(b) >= len(gc.tail) {
+		gc.tailN = copy(gc.tail[:], b[len(b)-len(gc.tail):])
+		return
+	}
+	keep := min(gc.tailN, len(gc.tail)-len(b))
+	copy(gc.tail[:], gc.tail[gc.tailN-keep:gc.tailN])
+	gc.tailN = keep + copy(gc.tail[keep:], b)
 }
 
 // Close sends the guard's error response if fasthttp closed the

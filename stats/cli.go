@@ -27,8 +27,8 @@ import (
 // MaxLine is the longest command line a socket accepts, HAProxy's limit.
 const MaxLine = 16 << 10
 
-// writeTimeout bounds each write to a client.
-const writeTimeout = 10 * time.Second
+// writeTimeout bounds each write to a client (a variable for tests).
+var writeTimeout = 10 * time.Second
 
 // sockets are the listening runtime API sockets, by path. A reload that
 // keeps a path keeps its listener and updates its mode and level.

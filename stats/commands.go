@@ -27,7 +27,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{words: []string{"help"}, level: config.LevelUser, usage: "help", help: "list the commands", run: func(s *Stats, _ *session, _ []string) string { return helpText(config.LevelAdmin) }},
+		{words: []string{"help"}, level: config.LevelUser, usage: "help", help: "list the commands", run: cmdHelp},
 		{words: []string{"prompt"}, level: config.LevelUser, usage: "prompt", help: "toggle interactive mode with a prompt", run: nil},
 		{words: []string{"quit"}, level: config.LevelUser, usage: "quit", help: "leave the session", run: nil},
 		{words: []string{"set", "timeout", "cli"}, level: config.LevelUser, usage: "set timeout cli <delay>", help: "change this session's idle timeout", run: cmdSetTimeout},
@@ -108,6 +108,14 @@ func helpText(level config.Level) string {
 		}
 	}
 	return b.String()
+}
+
+func cmdHelp(_ *Stats, sess *session, _ []string) string {
+	level := config.LevelAdmin
+	if sess != nil {
+		level = sess.level
+	}
+	return helpText(level)
 }
 
 func cmdSetTimeout(_ *Stats, sess *session, args []string) string {

@@ -146,7 +146,9 @@ func (s *Stats) frontendRow(p proxyEntry, cfg *config.Config) Row {
 	if slim == 0 {
 		slim = s.src.GlobalMaxConn()
 	}
-	r.setN(FSlim, int64(slim))
+	if slim > 0 {
+		r.setN(FSlim, int64(slim))
+	}
 	r.setU(FStot, c.TotalConns.Load())
 	r.setU(FBin, c.BytesIn.Load())
 	r.setU(FBout, c.BytesOut.Load())

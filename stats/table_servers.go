@@ -243,7 +243,9 @@ func (s *Stats) backendRow(p proxyEntry, queued int, a *backendTotals) Row {
 	// A backend's session limit is HAProxy's fullconn default: a tenth
 	// of the frontends' maxconn; halo has no fullconn, and shows the
 	// global limit's tenth the same way.
-	r.setN(FSlim, int64(max(1, s.src.GlobalMaxConn()/10)))
+	if g := s.src.GlobalMaxConn(); g > 0 {
+		r.setN(FSlim, int64(max(1, g/10)))
+	}
 	r.setU(FStot, c.TotalConns.Load())
 	r.setU(FBin, c.BytesIn.Load())
 	r.setU(FBout, c.BytesOut.Load())
