@@ -47,4 +47,3 @@ func FuzzCommandLine(f *testing.F) {
 		}
 	})
 }
-
