@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -36,9 +35,7 @@ type Stats struct {
 	sockets sockets
 	page    pageState
 
-	metricsOnce sync.Once
-	metricsMu   sync.Mutex // one scrape at a time
-	registry    *prometheus.Registry
+	metrics metricsState
 }
 
 // Options are what Stats needs to know about the process.

@@ -72,12 +72,18 @@ func (s *Stats) Table(f Filter) Table {
 	if cfg == nil {
 		return t
 	}
+	n := len(cfg.Frontends) + len(cfg.Backends)
+	for _, be := range cfg.Backends {
+		n += len(be.Servers)
+	}
+	t.Rows = make([]Row, 0, n)
 	for _, p := range s.proxies(cfg) {
 		if f.Proxy != "" && f.Proxy != "-1" && f.Proxy != p.name && f.Proxy != itoa(p.iid) {
 			continue
 		}
 		if p.fe != nil && f.wants(ObjFrontend) {
-			t.Rows = append(t.Rows, s.frontendRow(p, cfg))
+			t.Rows = append(t.Rows, Row{})
+			s.frontendRow(&t.Rows[len(t.Rows)-1], p)
 		}
 		if p.be == nil {
 			continue
@@ -85,22 +91,23 @@ func (s *Stats) Table(f Filter) Table {
 		queues := make([]int, len(p.be.Servers))
 		anyQueued := s.src.QueueLengths(p.be.Name, queues)
 		agg := backendTotals{}
-		var servers []Row
 		for i := range p.be.Servers {
 			sc := &p.be.Servers[i]
 			st := s.src.Server(p.be.Name, sc.Name)
 			if st == nil {
 				continue
 			}
-			r := s.serverRow(p, sc, st, queues[i])
-			agg.add(&r, sc, st)
-			if f.wants(ObjServer) && (f.SID < 0 || f.SID == r.SID) {
-				servers = append(servers, r)
+			t.Rows = append(t.Rows, Row{})
+			r := &t.Rows[len(t.Rows)-1]
+			s.serverRow(r, p, sc, st, queues[i])
+			agg.add(r, sc, st)
+			if !f.wants(ObjServer) || (f.SID >= 0 && f.SID != r.SID) {
+				t.Rows = t.Rows[:len(t.Rows)-1]
 			}
 		}
-		t.Rows = append(t.Rows, servers...)
 		if f.wants(ObjBackend) {
-			t.Rows = append(t.Rows, s.backendRow(p, anyQueued, &agg))
+			t.Rows = append(t.Rows, Row{})
+			s.backendRow(&t.Rows[len(t.Rows)-1], p, anyQueued, &agg)
 		}
 	}
 	return t
@@ -131,8 +138,8 @@ func moduleZeros(r *Row) {
 	}
 }
 
-func (s *Stats) frontendRow(p proxyEntry, cfg *config.Config) Row {
-	r := Row{Type: ObjFrontend, IID: p.iid}
+func (s *Stats) frontendRow(r *Row, p proxyEntry) {
+	r.Type, r.IID = ObjFrontend, p.iid
 	r.setS(FPxname, p.name)
 	r.setS(FSvname, "FRONTEND")
 	c := s.src.FrontendCounters(p.name)
@@ -172,12 +179,11 @@ func (s *Stats) frontendRow(p proxyEntry, cfg *config.Config) Row {
 	r.setU(FReqRateMax, v.reqMax)
 	r.setU(FReqTot, c.Requests.Load())
 	if p.fe.Mode == config.ModeHTTP {
-		setStatusClasses(&r, &c.HTTPStatus)
+		setStatusClasses(r, &c.HTTPStatus)
 		r.zero(httpFrontendZeros)
 	}
 	r.zero(frontendZeros)
-	moduleZeros(&r)
-	return r
+	moduleZeros(r)
 }
 
 func setStatusClasses(r *Row, st *[6]atomic.Uint64) {

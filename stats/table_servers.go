@@ -10,9 +10,9 @@ import (
 )
 
 // serverRow reads one server's row.
-func (s *Stats) serverRow(p proxyEntry, sc *config.Server, st *balancer.Server, queued int) Row {
+func (s *Stats) serverRow(r *Row, p proxyEntry, sc *config.Server, st *balancer.Server, queued int) {
 	be := p.be
-	r := Row{Type: ObjServer, IID: p.iid, SID: s.ids.server(be.Name, sc.Name)}
+	r.Type, r.IID, r.SID = ObjServer, p.iid, s.ids.server(be.Name, sc.Name)
 	r.setS(FPxname, be.Name)
 	r.setS(FSvname, sc.Name)
 	v := s.samples.view(sampleKey{ObjServer, be.Name, sc.Name})
@@ -66,7 +66,7 @@ func (s *Stats) serverRow(p proxyEntry, sc *config.Server, st *balancer.Server, 
 			r.setN(FCheckHealth, int64(progress.Health))
 		}
 		if last, ok := s.src.LastCheck(be.Name, sc.Name); ok {
-			setCheck(&r, last, checked && progress.Paused)
+			setCheck(r, last, checked && progress.Paused)
 		}
 	}
 	if hasAgent {
@@ -87,20 +87,19 @@ func (s *Stats) serverRow(p proxyEntry, sc *config.Server, st *balancer.Server, 
 		r.setS(FAgentStatus, status)
 	}
 	if be.Mode == config.ModeHTTP {
-		setStatusClasses(&r, &st.HTTPStatus)
+		setStatusClasses(r, &st.HTTPStatus)
 		var total uint64
 		for i := range st.HTTPStatus {
 			total += st.HTTPStatus[i].Load()
 		}
 		r.setU(FReqTot, total)
 	}
-	setTimes(&r, v, st)
+	setTimes(r, v, st)
 	r.setN(FUsedConnCur, st.CurConns())
 	if n := s.src.ServerConns(be.Name, sc.Name); be.Mode == config.ModeHTTP {
 		r.setN(FIdleConnCur, max(0, int64(n)-st.CurConns()))
 	}
 	r.zero(serverZeros)
-	return r
 }
 
 // serverMaxConn is the server's maxconn as applied now: an agent's or the
@@ -226,9 +225,9 @@ func (a *backendTotals) add(r *Row, sc *config.Server, st *balancer.Server) {
 	}
 }
 
-func (s *Stats) backendRow(p proxyEntry, queued int, a *backendTotals) Row {
+func (s *Stats) backendRow(r *Row, p proxyEntry, queued int, a *backendTotals) {
 	be := p.be
-	r := Row{Type: ObjBackend, IID: p.iid}
+	r.Type, r.IID = ObjBackend, p.iid
 	r.setS(FPxname, be.Name)
 	r.setS(FSvname, "BACKEND")
 	c := s.src.BackendCounters(be.Name)
@@ -276,7 +275,7 @@ func (s *Stats) backendRow(p proxyEntry, queued int, a *backendTotals) Row {
 	r.setS(FMode, string(be.Mode))
 	r.setS(FAlgo, string(be.Balance.Algorithm))
 	if be.Mode == config.ModeHTTP {
-		setStatusClasses(&r, &c.HTTPStatus)
+		setStatusClasses(r, &c.HTTPStatus)
 		r.setU(FReqTot, c.Requests.Load())
 		r.zero(httpBackendZeros)
 	}
@@ -297,6 +296,5 @@ func (s *Stats) backendRow(p proxyEntry, queued int, a *backendTotals) Row {
 		r.setN(FAggServerStatus, 1)
 	}
 	r.zero(backendZeros)
-	moduleZeros(&r)
-	return r
+	moduleZeros(r)
 }
