@@ -30,7 +30,7 @@ func init() {
 		{words: []string{"help"}, level: config.LevelUser, usage: "help", help: "list the commands", run: cmdHelp},
 		{words: []string{"prompt"}, level: config.LevelUser, usage: "prompt", help: "toggle interactive mode with a prompt", run: nil},
 		{words: []string{"quit"}, level: config.LevelUser, usage: "quit", help: "leave the session", run: nil},
-		{words: []string{"set", "timeout", "cli"}, level: config.LevelUser, usage: "set timeout cli <delay>", help: "change this session's idle timeout", run: cmdSetTimeout},
+		{words: []string{"set", "timeout", "cli"}, level: config.LevelUser, usage: "set timeout cli <delay>", help: "change this session's idle timeout (seconds unless a unit is given)", run: cmdSetTimeout},
 		{words: []string{"show", "info"}, level: config.LevelUser, usage: "show info [typed|json]", help: "report on the running process", run: cmdShowInfo},
 		{words: []string{"show", "stat"}, level: config.LevelUser, usage: "show stat [{<iid>|<proxy>} <type> <sid>] [typed|json]", help: "report counters of every frontend, backend and server (CSV)", run: cmdShowStat},
 		{words: []string{"show", "servers", "state"}, level: config.LevelUser, usage: "show servers state [<backend>]", help: "dump server state in the server-state-file format", run: cmdServersState},
@@ -122,7 +122,14 @@ func cmdSetTimeout(_ *Stats, sess *session, args []string) string {
 	if len(args) != 1 {
 		return "Expects an integer value.\n"
 	}
-	d, err := config.ParseDuration(args[0])
+	// HAProxy reads this delay in seconds unless a unit is given (hatop
+	// sends "set timeout cli 60"), unlike the configuration's timeouts,
+	// whose bare numbers are milliseconds.
+	arg := args[0]
+	if arg != "" && arg[len(arg)-1] >= '0' && arg[len(arg)-1] <= '9' {
+		arg += "s"
+	}
+	d, err := config.ParseDuration(arg)
 	if err != nil || d <= 0 {
 		return "Invalid timeout value " + args[0] + ": " + errText(err, "it must be positive") + "\n"
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -81,13 +82,28 @@ func (in *Info) Get(name string) string {
 	return ""
 }
 
+// releaseDate is show info's Release_date, never empty, as HAProxy's never
+// is (hatop refuses a show info without one): the day of the commit the
+// binary was built from, written as HAProxy writes it (2022/05/13), or
+// "unknown" for a build without version control information.
+var releaseDate = func() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if t, err := time.Parse(time.RFC3339, s.Value); s.Key == "vcs.time" && err == nil {
+				return t.UTC().Format("2006/01/02")
+			}
+		}
+	}
+	return "unknown"
+}()
+
 // Info reads the process's figures.
 func (s *Stats) Info() Info {
 	var in Info
 	up := time.Since(s.started)
 	in.str("Name", "halo")
 	in.str("Version", s.version)
-	in.str("Release_date", "")
+	in.str("Release_date", releaseDate)
 	in.num("Nbthread", int64(runtime.GOMAXPROCS(0)))
 	in.num("Nbproc", 1)
 	in.num("Process_num", 1)
