@@ -176,7 +176,17 @@ func (s *Stats) servePageAction(ctx *fasthttp.RequestCtx, page *config.StatsPage
 		ctx.SetBodyString("The stats page does not allow actions (stats admin is off).\n")
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(ctx.RequestBodyStream(), 64<<10))
+	// The proxy's servers stream request bodies, but fasthttp gives a
+	// request without Content-Length or Transfer-Encoding no stream at
+	// all: such a post has an empty form (reading a nil stream would
+	// crash the process).
+	var body []byte
+	var err error
+	if r := ctx.RequestBodyStream(); r != nil {
+		body, err = io.ReadAll(io.LimitReader(r, 64<<10))
+	} else {
+		body = ctx.PostBody()
+	}
 	if err != nil {
 		ctx.SetStatusCode(fasthttp.StatusBadRequest)
 		return
@@ -235,8 +245,8 @@ func serverClass(r *Row) string {
 		class = "nocheck"
 	case strings.HasPrefix(st, "UP "):
 		class = "goingdown"
-	case strings.HasPrefix(st, "DOWN "):
-		class = "goingup"
+	case strings.HasPrefix(st, "DOWN ") && st[len("DOWN ")] >= '0' && st[len("DOWN ")] <= '9':
+		class = "goingup" // "DOWN 1/2", not "DOWN (agent)"
 	case strings.HasPrefix(st, "DOWN"):
 		class = "down"
 	}

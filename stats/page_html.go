@@ -52,6 +52,10 @@ func (s *Stats) renderPage(t *Table, in *Info, page *config.StatsPage, o pageOpt
 	if page.Refresh > 0 && !o.noRefresh {
 		b.WriteString(`<meta http-equiv="refresh" content="` + strconv.Itoa(int((page.Refresh+time.Second-1)/time.Second)) + `">` + "\n")
 	}
+	// The page has no icon of its own: saying so keeps the browser from
+	// asking for /favicon.ico, which is not the page's and would go to the
+	// frontend's backend.
+	b.WriteString(`<link rel="icon" href="data:,">` + "\n")
 	b.WriteString("<title>Statistics Report for halo on " + esc(in.Get("node")) + "</title>\n<style>\n" + pageCSS + "</style></head>\n<body>\n")
 	b.WriteString("<h1>halo statistics report")
 	if !page.HideVersion {
