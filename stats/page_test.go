@@ -146,7 +146,7 @@ backends:
 			t.Logf("halo output:\n%s", h.stderr.String())
 		}
 	})
-	waitFor(t, 10*time.Second, "halo's stats page and admin socket", func() bool {
+	waitForHalo(t, 10*time.Second, "halo's stats page and admin socket", func() bool {
 		resp, err := http.Get(h.page)
 		if err != nil {
 			return false
@@ -161,7 +161,7 @@ backends:
 	}, h)
 	// A server starts UP at the edge of going down ("UP 1/3"), as in
 	// HAProxy; its checks take it to plain UP within a second.
-	waitFor(t, 10*time.Second, "every server to be checked UP", func() bool {
+	waitForHalo(t, 10*time.Second, "every server to be checked UP", func() bool {
 		st := h.showStat(t)
 		for name := range h.backends {
 			if st.get(t, "be", name, "status") != "UP" {
@@ -173,9 +173,9 @@ backends:
 	return h
 }
 
-// waitFor polls cond every 50ms until it holds or timeout passes; it
+// waitForHalo polls cond every 50ms until it holds or timeout passes; it
 // fails at once if halo (when given) has exited.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool, h *liveHalo) {
+func waitForHalo(t testing.TB, timeout time.Duration, what string, cond func() bool, h *liveHalo) {
 	t.Helper()
 	for deadline := time.Now().Add(timeout); !cond(); {
 		if h != nil {
@@ -606,7 +606,7 @@ func TestPageFormats(t *testing.T) {
 	}
 
 	h.backends["s1"].Close()
-	waitFor(t, 10*time.Second, "be/s1 to go DOWN", func() bool {
+	waitForHalo(t, 10*time.Second, "be/s1 to go DOWN", func() bool {
 		return h.showStat(t).get(t, "be", "s1", "status") == "DOWN"
 	}, h)
 	_, all := do(t, http.MethodGet, h.page, adminUser, adminPass, "")

@@ -227,9 +227,9 @@ func waitStatus(t *testing.T, sock string, want map[string]string) {
 	})
 }
 
-// ctl runs "halo ctl -s SOCK WORDS..." and fails the test unless it
+// ctlQuiet runs "halo ctl -s SOCK WORDS..." and fails the test unless it
 // succeeds with an empty answer, as an admin command's is.
-func ctl(t *testing.T, sock string, words ...string) {
+func ctlQuiet(t *testing.T, sock string, words ...string) {
 	t.Helper()
 	out, err := exec.Command(haloBin, append([]string{"ctl", "-s", sock}, words...)...).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "" {
@@ -391,13 +391,13 @@ func TestPrometheusHAProxyExporter(t *testing.T) {
 	}
 	expect(map[string]float64{"s1": 1, "s2": 1, "s3": 1})
 
-	ctl(t, h.sock, "disable", "server", "be/s2")
+	ctlQuiet(t, h.sock, "disable", "server", "be/s2")
 	expect(map[string]float64{"s1": 1, "s2": 0, "s3": 1})
 
 	bes[2].stop()
 	expect(map[string]float64{"s1": 1, "s2": 0, "s3": 0})
 
-	ctl(t, h.sock, "enable", "server", "be/s2")
+	ctlQuiet(t, h.sock, "enable", "server", "be/s2")
 	expect(map[string]float64{"s1": 1, "s2": 1, "s3": 0})
 }
 
@@ -414,7 +414,7 @@ func TestHatop(t *testing.T) {
 		toolServer{"s-nocheck", nocheck.addr(), false},
 	)
 	down.stop()
-	ctl(t, h.sock, "disable", "server", "be/s-maint")
+	ctlQuiet(t, h.sock, "disable", "server", "be/s-maint")
 	waitStatus(t, h.sock, map[string]string{"s-up": "UP", "s-maint": "MAINT", "s-down": "DOWN", "s-nocheck": "no check"})
 
 	// A tmux server of its own (-L), so that no other session is touched;
@@ -471,7 +471,7 @@ func TestHatop(t *testing.T) {
 	}
 	// hatop keeps one interactive session ("prompt", "set timeout cli 60")
 	// and asks show info and show stat each second: a change shows in it.
-	ctl(t, h.sock, "enable", "server", "be/s-maint")
+	ctlQuiet(t, h.sock, "enable", "server", "be/s-maint")
 	wantScreen("s-maint back UP", map[string]string{"s-up": "UP", "s-maint": "UP", "s-down": "DOWN", "s-nocheck": "-"})
 }
 
