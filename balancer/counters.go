@@ -87,7 +87,11 @@ const (
 // compares. A value at or below the first bound lands in no bucket: the
 // first bucket is the observations count minus all the others, so the
 // fast, common case writes nothing but the count and the sum.
-var TimingBuckets = [...]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+//
+// Eleven buckets from 1 ms to 30 s: enough to tell a fast API call from a
+// slow one and a stuck upload from both, and few enough that a scrape of
+// thousands of servers stays small.
+var TimingBuckets = [...]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30}
 
 // timingBounds are TimingBuckets in nanoseconds.
 var timingBounds = func() (b [len(TimingBuckets)]int64) {

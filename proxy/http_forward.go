@@ -80,7 +80,7 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	if err != nil {
 		return false, err
 	}
-	ex.connected = ex.now()
+	ex.connected = ex.since()
 	reused := !cc.LastUseTime().IsZero()
 	conn := cc.Conn()
 	if err = srv.sendRequest(ctx, fe, hc, conn, bigRequest, serverTimeout); err != nil {
@@ -100,7 +100,7 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		}
 		return false, err
 	}
-	ex.responded = ex.now()
+	ex.responded = ex.since()
 	cl := resp.Header.ContentLength()
 	// A body delimited by the server closing (neither Content-Length nor
 	// chunked, cl == -2) leaves nothing to reuse.

@@ -47,20 +47,20 @@ func (fe *frontend) logTCP(c net.Conn, ss *session) {
 // waiting for a server slot (-1 when it ran out), Tc is 0 for a reused server connection as in HAProxy, -1 when none
 // was obtained; bytes are the response body bytes sent to the client.
 func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string) {
-	end := time.Now()
+	total := time.Since(ex.start)
 	srv := ex.srv
-	if ex.connected.IsZero() {
+	if ex.connected == 0 {
 		srv = nil // never connected: HAProxy logs <NOSRV>
 	}
 	b := fe.appendLogPrefix(make([]byte, 0, 256), ctx.RemoteAddr(), ex.start, ex.be, srv)
 	b = append(b, " 0/"...)
 	b = appendQueued(b, ex.queued, srv == nil && (term[1] == 'Q'))
 	b = append(b, '/')
-	b = appendSpan(b, ex.start.Add(ex.queued), ex.connected)
+	b = appendOffsetSpan(b, ex.queued, ex.connected)
 	b = append(b, '/')
-	b = appendSpan(b, ex.connected, ex.responded)
+	b = appendOffsetSpan(b, ex.connected, ex.responded)
 	b = append(b, '/')
-	b = appendMs(b, end.Sub(ex.start))
+	b = appendMs(b, total)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
 	b = append(b, ' ')
@@ -108,6 +108,15 @@ func appendSpan(b []byte, from, to time.Time) []byte {
 		return append(b, "-1"...)
 	}
 	return appendMs(b, to.Sub(from))
+}
+
+// appendOffsetSpan is appendSpan for two offsets from a request's start
+// (0: not reached).
+func appendOffsetSpan(b []byte, from, to time.Duration) []byte {
+	if to == 0 {
+		return append(b, "-1"...)
+	}
+	return appendMs(b, to-from)
 }
 
 func (fe *frontend) appendConnCounts(b []byte, be *backend, srv *server, retries int) []byte {

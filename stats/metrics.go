@@ -117,9 +117,12 @@ func (fs *familySet) addHistogram(name, help string, labels []*dto.LabelPair, sl
 	fs.hists = append(fs.hists, slot)
 }
 
-// serverHistograms are the timings each server's histograms show; a
-// backend's show all four (see docs/operations.md for why).
-var serverHistograms = []balancer.TimingKind{balancer.TimeResponse, balancer.TimeTotal}
+// serverHistograms are the timings each server has a histogram of: the
+// response time. A backend has all four (queue, connect, response, total):
+// queueing and connecting are the backend's concerns, and a histogram per
+// server and kind would make a scrape of 1,000 backends × 3 servers too
+// big to answer quickly (docs/operations.md).
+var serverHistograms = []balancer.TimingKind{balancer.TimeResponse}
 
 // buildFamilies lays out the families of t.
 func buildFamilies(t *Table) *familySet {
@@ -325,17 +328,19 @@ type metricsState struct {
 	runtime  *prometheus.Registry // the Go runtime's metrics
 	once     sync.Once
 	bufs     []bytes.Buffer // one per encoder, reused by every scrape
+	rows     []Row          // the table's rows, reused likewise
 }
 
-// Metrics gathers every family of one scrape.
-func (s *Stats) Metrics() []*dto.MetricFamily {
+// gather reads every family of one scrape; serveMetrics holds the lock.
+func (s *Stats) gather() []*dto.MetricFamily {
 	m := &s.metrics
 	m.once.Do(func() {
 		m.runtime = prometheus.NewRegistry()
 		m.runtime.MustRegister(collectors.NewGoCollector())
 	})
 	in := s.Info()
-	t := s.Table(AllRows)
+	t := s.tableInto(m.rows, AllRows)
+	m.rows = t.Rows
 	if !m.families.matches(&t) {
 		m.families = buildFamilies(&t)
 	}
@@ -413,7 +418,7 @@ func (s *Stats) serveMetrics(ctx *fasthttp.RequestCtx) {
 	if len(m.bufs) != runtime.GOMAXPROCS(0) {
 		m.bufs = make([]bytes.Buffer, runtime.GOMAXPROCS(0))
 	}
-	if err := encodeFamilies(s.Metrics(), m.bufs); err != nil {
+	if err := encodeFamilies(s.gather(), m.bufs); err != nil {
 		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
 		ctx.SetBodyString("encoding metrics: " + err.Error() + "\n")
 		return

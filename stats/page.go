@@ -52,6 +52,20 @@ type pageOptions struct {
 	status    string // the result of the last action (st=DONE ...)
 }
 
+// switches are the display switches to keep in the page's own links and
+// forms (";norefresh", ";up"), so that an action or a reload does not lose
+// them.
+func (o pageOptions) switches() string {
+	s := ""
+	if o.noRefresh {
+		s += ";norefresh"
+	}
+	if o.upOnly {
+		s += ";up"
+	}
+	return s
+}
+
 func parsePageOptions(rest string) pageOptions {
 	o := pageOptions{format: "html"}
 	for _, part := range strings.Split(rest, ";") {
@@ -92,7 +106,7 @@ func (s *Stats) ServeStats(ctx *fasthttp.RequestCtx, frontend string, page *conf
 	opts := parsePageOptions(strings.TrimPrefix(uri, page.URI))
 	switch {
 	case ctx.IsPost():
-		s.servePageAction(ctx, page, user)
+		s.servePageAction(ctx, page, user, opts)
 		return
 	case !ctx.IsGet() && !ctx.IsHead():
 		ctx.Response.Header.Set("Allow", "GET, HEAD, POST")
@@ -170,7 +184,7 @@ var pageActions = map[string]string{
 // servePageAction applies a posted action to the servers ticked in one
 // backend's table, then sends the browser back to the page with the
 // result (st=DONE, st=NONE, st=PART, st=ERRP), as HAProxy does.
-func (s *Stats) servePageAction(ctx *fasthttp.RequestCtx, page *config.StatsPage, user string) {
+func (s *Stats) servePageAction(ctx *fasthttp.RequestCtx, page *config.StatsPage, user string, opts pageOptions) {
 	if !page.Admin || user == "" {
 		ctx.SetStatusCode(fasthttp.StatusForbidden)
 		ctx.SetBodyString("The stats page does not allow actions (stats admin is off).\n")
@@ -225,7 +239,7 @@ func (s *Stats) servePageAction(ctx *fasthttp.RequestCtx, page *config.StatsPage
 		s.log.Info("stats page action", zap.String("user", user), zap.String("action", form.Get("action")),
 			zap.String("backend", backend), zap.Strings("servers", servers), zap.String("result", status))
 	}
-	ctx.Response.Header.Set("Location", page.URI+";st="+status)
+	ctx.Response.Header.Set("Location", page.URI+opts.switches()+";st="+status)
 	ctx.SetStatusCode(fasthttp.StatusSeeOther)
 }
 

@@ -50,7 +50,10 @@ func (s *Stats) renderPage(t *Table, in *Info, page *config.StatsPage, o pageOpt
 	b.Grow(4096 + len(t.Rows)*900)
 	b.WriteString("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n")
 	if page.Refresh > 0 && !o.noRefresh {
-		b.WriteString(`<meta http-equiv="refresh" content="` + strconv.Itoa(int((page.Refresh+time.Second-1)/time.Second)) + `">` + "\n")
+		// Reloading goes to the page without the last action's result,
+		// which is news only once.
+		b.WriteString(`<meta http-equiv="refresh" content="` + strconv.Itoa(int((page.Refresh+time.Second-1)/time.Second)) +
+			`;url=` + esc(page.URI+o.switches()) + `">` + "\n")
 	}
 	// The page has no icon of its own: saying so keeps the browser from
 	// asking for /favicon.ico, which is not the page's and would go to the
@@ -137,7 +140,7 @@ func (s *Stats) writeProxy(b *strings.Builder, rows []Row, page *config.StatsPag
 	}
 	admin := token != "" && hasServers
 	if admin {
-		b.WriteString(`<form class="actions" method="post" action="` + esc(page.URI) + `">` + "\n")
+		b.WriteString(`<form class="actions" method="post" action="` + esc(page.URI+o.switches()) + `">` + "\n")
 		b.WriteString(`<input type="hidden" name="b" value="` + esc(name) + `"><input type="hidden" name="token" value="` + esc(token) + `">` + "\n")
 	}
 	b.WriteString(`<table class="proxy" id="proxy-` + esc(name) + `"><tr><th class="pxname" colspan="` + strconv.Itoa(pageColumnCount(admin)) + `">` + esc(name) + "</th></tr>\n<tr>")

@@ -30,7 +30,10 @@ func seconds(name, help string, f Field, scale float64) metricDef {
 	return metricDef{name, help, prometheus.GaugeValue, f, scale}
 }
 
-// Metrics common to backends and servers.
+// Metrics common to backends and servers. HAProxy's exporter also has
+// some that halo's table always has at 0 (denied responses, aborts,
+// connection attempts and reuses, internal errors): those are left out, as
+// they would be a tenth of a large scrape saying nothing.
 var sharedMetrics = []metricDef{
 	gauge("current_queue", "Number of sessions waiting in the queue.", FQcur),
 	gauge("max_queue", "Most sessions seen waiting in the queue.", FQmax),
@@ -40,7 +43,6 @@ var sharedMetrics = []metricDef{
 	counter("sessions_total", "Total number of sessions.", FStot),
 	counter("bytes_in_total", "Bytes received from clients.", FBin),
 	counter("bytes_out_total", "Bytes sent to clients.", FBout),
-	counter("responses_denied_total", "Responses denied.", FDresp),
 	counter("connection_errors_total", "Failed connections to servers.", FEcon),
 	counter("response_errors_total", "Responses aborted or refused.", FEresp),
 	counter("retry_warnings_total", "Connection retries.", FWretr),
@@ -52,8 +54,6 @@ var sharedMetrics = []metricDef{
 	counter("downtime_seconds_total", "Total time DOWN, in seconds.", FDowntime),
 	counter("loadbalanced_total", "Times chosen by load balancing.", FLbtot),
 	gauge("max_session_rate", "Highest sessions per second seen.", FRateMax),
-	counter("client_aborts_total", "Transfers aborted by the client.", FCliAbrt),
-	counter("server_aborts_total", "Transfers aborted by the server.", FSrvAbrt),
 	seconds("last_session_seconds", "Seconds since the last session (-1: none).", FLastsess, 1),
 	seconds("queue_time_average_seconds", "Average queue time of the last 1024 sessions.", FQtime, 0.001),
 	seconds("connect_time_average_seconds", "Average connect time of the last 1024 sessions.", FCtime, 0.001),
@@ -64,9 +64,6 @@ var sharedMetrics = []metricDef{
 	seconds("max_response_time_seconds", "Longest response time seen.", FRtimeMax, 0.001),
 	seconds("max_total_time_seconds", "Longest total time seen.", FTtimeMax, 0.001),
 	counter("http_requests_total", "HTTP requests.", FReqTot),
-	counter("connection_attempts_total", "Connection attempts.", FConnect),
-	counter("connection_reuses_total", "Connection reuses.", FReuse),
-	counter("internal_errors_total", "Internal errors.", FEint),
 }
 
 var frontendMetrics = []metricDef{

@@ -66,8 +66,12 @@ func (s *Stats) proxies(cfg *config.Config) []proxyEntry {
 }
 
 // Table reads the rows that f selects.
-func (s *Stats) Table(f Filter) Table {
-	t := Table{At: time.Now()}
+func (s *Stats) Table(f Filter) Table { return s.tableInto(nil, f) }
+
+// tableInto is Table appending to rows[:0], so that a caller reading
+// tables often (the metrics endpoint) reuses one array.
+func (s *Stats) tableInto(rows []Row, f Filter) Table {
+	t := Table{At: time.Now(), Rows: rows[:0]}
 	cfg := s.src.Config()
 	if cfg == nil {
 		return t
@@ -76,7 +80,9 @@ func (s *Stats) Table(f Filter) Table {
 	for _, be := range cfg.Backends {
 		n += len(be.Servers)
 	}
-	t.Rows = make([]Row, 0, n)
+	if cap(t.Rows) < n {
+		t.Rows = make([]Row, 0, n)
+	}
 	for _, p := range s.proxies(cfg) {
 		if f.Proxy != "" && f.Proxy != "-1" && f.Proxy != p.name && f.Proxy != itoa(p.iid) {
 			continue

@@ -41,6 +41,7 @@ type options struct {
 	out            string
 	readme         string
 	microbench     bool
+	statsCost      bool
 }
 
 func main() {
@@ -60,6 +61,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "bench/results", "directory the dated results directory is written under")
 	flag.StringVar(&o.readme, "readme", "", "README whose benchmark section is replaced by these results (empty: none)")
 	flag.BoolVar(&o.microbench, "microbench", true, "also run the Go micro-benchmarks of the hot paths")
+	flag.BoolVar(&o.statsCost, "stats-cost", false, "instead of the tables, measure what the stats (sockets, page, metrics) cost: halo with and without them, pinned, alternating")
 	flag.Parse()
 	if scenarios != "" {
 		o.scenarios = strings.Split(scenarios, ",")
@@ -157,6 +159,9 @@ func run(o options) error {
 	s.wrkScript = filepath.Join(work, "report.lua")
 	if err := os.WriteFile(s.wrkScript, []byte(bench.WrkScript), 0o644); err != nil {
 		return err
+	}
+	if o.statsCost {
+		return s.measureStatsCost()
 	}
 	machine := describeMachine(o)
 	started := time.Now().UTC()

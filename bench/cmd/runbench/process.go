@@ -31,6 +31,9 @@ type configParams struct {
 	ULimit                int
 	Servers               []namedAddr
 	Backends              []string
+	// StatsDir and StatsListen are where l7-stats.halo.yaml puts its
+	// sockets and its stats page.
+	StatsDir, StatsListen string
 }
 
 type namedAddr struct{ Name, Addr string }
@@ -92,7 +95,7 @@ func (s *suite) startProxy(kind string, sc *scenario, params configParams, maste
 		return nil, err
 	}
 	var args []string
-	if kind == bench.Halo {
+	if kind == bench.Halo || kind == haloStats {
 		args = []string{s.halo, "run", "-c", p.config}
 	} else {
 		args = []string{"haproxy", "-db", "-f", p.config}
