@@ -152,8 +152,8 @@ func (be *backend) acquireFor(ctx *fasthttp.RequestCtx, ex *exchange) (int, erro
 // Times are only taken when the frontend logs or something reads the
 // servers' timings (frontend.timed).
 type exchange struct {
-	timed     bool
-	be        *backend      // where the request was routed
+	timed  bool
+	be     *backend      // where the request was routed
 	start  time.Time     // request handed to halo's handler
 	queued time.Duration // waiting for a server slot
 	// connected (a server connection is ready, dialed or reused) and

@@ -74,16 +74,12 @@ listen:
 // type and help.
 func metricList(fams []*dto.MetricFamily) string {
 	groups := map[string][]*dto.MetricFamily{}
-	var order []string
 	for _, f := range fams {
 		prefix := "go_"
 		for _, p := range []string{"haproxy_process_", "haproxy_frontend_", "haproxy_backend_", "haproxy_server_"} {
 			if strings.HasPrefix(f.GetName(), p) {
 				prefix = p
 			}
-		}
-		if groups[prefix] == nil {
-			order = append(order, prefix)
 		}
 		groups[prefix] = append(groups[prefix], f)
 	}

@@ -27,11 +27,10 @@ import (
 
 // rowKey identifies a row and which of its columns are set.
 type rowKey struct {
-	typ          ObjType
-	proxy, name  string
-	setColumns   uint64
-	moreColumns  uint64
-	statusPrefix string
+	typ         ObjType
+	proxy, name string
+	setColumns  uint64
+	moreColumns uint64
 }
 
 func keyOf(r *Row) rowKey {
