@@ -35,16 +35,6 @@ type outcome struct {
 	forward  int   // requests the backend answered
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // proxyProc is a proxy process the corpus runs through; exited is closed
 // when it ends, so that a crash during a case is seen at once.
 type proxyProc struct {
@@ -94,7 +84,7 @@ func startProxy(t *testing.T, addr string, cmd *exec.Cmd) *proxyProc {
 }
 
 func startHalo(t *testing.T, backend string) (string, *proxyProc) {
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(testnet.FreePort(t))
 	cfg := filepath.Join(t.TempDir(), "halo.yaml")
 	yaml := fmt.Sprintf(`defaults: {mode: http, timeout: {connect: 1s, client: 2s, server: 2s, http-request: 2s}}
 frontends:
@@ -113,7 +103,7 @@ func startHAProxy(t *testing.T, backend string) (string, *proxyProc) {
 	if err != nil {
 		testnet.SkipOrFail(t, "haproxy is not installed (scripts/install-deps installs it)")
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(testnet.FreePort(t))
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
 	text := fmt.Sprintf(`global
     maxconn 1000

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/balancer"
+	"github.com/halo-lb/halo/internal/testnet"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -100,7 +101,7 @@ backends:
 // Retries on a server count one session on it, with or without
 // redispatch: falling back to the same server keeps the session's slot.
 func TestRetriesCountOneSession(t *testing.T) {
-	dead := freeAddr(t)
+	dead := testnet.FreeAddr(t)
 	for _, redispatch := range []string{"false", "true"} {
 		t.Run("redispatch="+redispatch, func(t *testing.T) {
 			p := startProxy(t, `

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halo-lb/halo/internal/testnet"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -303,7 +304,7 @@ backends:
 // slot of the removed one, which its open sessions hold.
 func TestRenamedFrontendAtMaxConnAccepts(t *testing.T) {
 	l := startTCPBackend(t, "l")
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	yaml := `
 defaults: {timeout: {connect: 1s, client: 30s, server: 30s}}
 frontends:

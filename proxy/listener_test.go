@@ -36,7 +36,7 @@ func answers(addr string) bool {
 // changed; the frontend answers throughout and the old socket is closed.
 func TestListenerKeptUnlessSocketOptionsChange(t *testing.T) {
 	a := startTCPBackend(t, "a")
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	plain := oneBindConfig(`"` + addr + `"`)
 	p := startProxy(t, plain, a)
 	first := listenerOf(p)
@@ -172,7 +172,7 @@ func sockoptInt(t *testing.T, l *listener, level, opt int) int {
 // failed over 300 such reloads.
 func TestFailedReloadLosesNoConnection(t *testing.T) {
 	l := startTCPBackend(t, "l")
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	blocker, err := net.Listen("tcp", "127.0.0.1:0") // no SO_REUSEPORT: binding its port fails
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +229,7 @@ backends:
 // most specific one, as with HAProxy.
 func TestSpecificAddressBesideWildcard(t *testing.T) {
 	a, b := startTCPBackend(t, "a"), startTCPBackend(t, "b")
-	_, port, _ := net.SplitHostPort(freeAddr(t))
+	_, port, _ := net.SplitHostPort(testnet.FreeAddr(t))
 	startProxy(t, `
 defaults: {timeout: {connect: 1s, client: 5s, server: 5s}}
 frontends:

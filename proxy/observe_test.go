@@ -12,6 +12,7 @@ import (
 
 	"github.com/halo-lb/halo/health"
 	"github.com/halo-lb/halo/internal/testdb"
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 // TestObserveLayer4: a server whose traffic port refuses connections while
@@ -22,7 +23,7 @@ import (
 func TestObserveLayer4(t *testing.T) {
 	b := startTCPBackend(t, "b")
 	check := startCheckListener(t, "127.0.0.1:0")
-	dead := &testBackend{name: "dead", addr: freeAddr(t)}
+	dead := &testBackend{name: "dead", addr: testnet.FreeAddr(t)}
 	p := startProxy(t, `
 defaults: {timeout: {connect: 1s, client: 5s, server: 5s, check: 500ms}}
 frontends:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/health"
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 // checkRig is a backend whose server a is checked with option httpchk by a
@@ -361,7 +362,7 @@ backends:
 // in its new mode at once, on the same socket.
 func TestReloadSwitchesFrontendMode(t *testing.T) {
 	h, l := startHTTPBackend(t, "h", nil), startTCPBackend(t, "l")
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	asHTTP, asTCP := modeSwitchConfigs(addr)
 	p := startProxy(t, asHTTP, h, l)
 	for range 2 {
@@ -387,7 +388,7 @@ func TestReloadSwitchesFrontendMode(t *testing.T) {
 // a nil dereference that took the process down.
 func TestRequestInFlightWhenFrontendSwitchesToTCP(t *testing.T) {
 	h, l := startHTTPBackend(t, "h", nil), startTCPBackend(t, "l")
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	asHTTP, asTCP := modeSwitchConfigs(addr)
 	p := startProxy(t, asHTTP, h, l)
 	c, br := openGet(t, addr)

@@ -102,7 +102,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			cfg := `
 defaults: {mode: ` + m.mode + `, timeout: {connect: 1s, client: 5s, server: 5s}}
 frontends:
-  fe: {bind: "` + freeAddr(t) + `", default_backend: be}
+  fe: {bind: "` + testnet.FreeAddr(t) + `", default_backend: be}
 backends:
   be:
     servers:
@@ -183,18 +183,6 @@ func TestApplyFailureKeepsServing(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address with a port that was free a moment
-// ago, for configurations that must keep their bind across reloads.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func TestTerminationState(t *testing.T) {
 	for _, tc := range []struct {
 		up, down error
@@ -250,7 +238,7 @@ func TestFailedApplyKeepsFrontendState(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer blocker.Close()
-	bind := freeAddr(t)
+	bind := testnet.FreeAddr(t)
 	cfg := `
 frontends:
   fe: {bind: "` + bind + `", maxconn: 5, default_backend: be}

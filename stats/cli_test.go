@@ -59,7 +59,7 @@ func TestShowStatHeaderIsHAProxys(t *testing.T) {
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "h.sock")
 	cfg := fmt.Sprintf("global\n  stats socket %s mode 600 level admin\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"+
-		"frontend fe\n  bind %s\n  default_backend be\nbackend be\n  server s1 127.0.0.1:9 check\n", sock, freeAddr(t))
+		"frontend fe\n  bind %s\n  default_backend be\nbackend be\n  server s1 127.0.0.1:9 check\n", sock, testnet.FreeAddr(t))
 	file := filepath.Join(dir, "h.cfg")
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

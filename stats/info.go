@@ -182,11 +182,7 @@ func (in *Info) Text() []byte {
 		}
 		b = append(b, f.name...)
 		b = append(b, ": "...)
-		if v.isStr {
-			b = append(b, v.s...)
-		} else {
-			b = strconv.AppendInt(b, v.n, 10)
-		}
+		b = v.appendTo(b)
 		b = append(b, '\n')
 	}
 	return b
@@ -208,11 +204,7 @@ func (in *Info) Typed() []byte {
 		b = append(b, ':')
 		b = append(b, f.typ.String()...)
 		b = append(b, ':')
-		if v.isStr {
-			b = append(b, v.s...)
-		} else {
-			b = strconv.AppendInt(b, v.n, 10)
-		}
+		b = v.appendTo(b)
 		b = append(b, '\n')
 	}
 	return b
@@ -232,13 +224,7 @@ func (in *Info) JSON() []byte {
 		if !v.set {
 			continue
 		}
-		jf := field{Field: jsonPosition{i, f.name}, ProcessNum: 1, Tags: tagsOf(f.tags), Value: jsonValue{Type: f.typ.String()}}
-		if v.isStr {
-			jf.Value.Value = v.s
-		} else {
-			jf.Value.Value = v.n
-		}
-		out = append(out, jf)
+		out = append(out, field{Field: jsonPosition{i, f.name}, ProcessNum: 1, Tags: tagsOf(f.tags), Value: v.jsonValue(f.typ)})
 	}
 	b, _ := json.Marshal(out)
 	return append(b, '\n')

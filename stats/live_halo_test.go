@@ -65,16 +65,6 @@ type liveHalo struct {
 	exited   chan struct{}
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startLiveHalo starts servers s1..sN, each a real HTTP server on
 // loopback, and a halo balancing them with checks every 500ms.
 func startLiveHalo(t *testing.T, servers int) *liveHalo {
@@ -92,8 +82,8 @@ func startLiveHalo(t *testing.T, servers int) *liveHalo {
 		h.backends[name] = bs
 		fmt.Fprintf(&srvs, "      - {name: %s, address: %q, check: true, inter: 500ms}\n", name, bs.Listener.Addr().String())
 	}
-	statsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	webAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	statsAddr := fmt.Sprintf("127.0.0.1:%d", testnet.FreePort(t))
+	webAddr := fmt.Sprintf("127.0.0.1:%d", testnet.FreePort(t))
 	h.addr = statsAddr
 	h.page, h.metrics = "http://"+statsAddr+"/stats", "http://"+statsAddr+"/metrics"
 	cfg := fmt.Sprintf(`global:

@@ -281,8 +281,8 @@ func TestPageFormats(t *testing.T) {
 
 	_, html := do(t, http.MethodGet, h.page, adminUser, adminPass, "")
 	_, noRefresh := do(t, http.MethodGet, h.page+";norefresh", adminUser, adminPass, "")
-	if !strings.Contains(html, `<meta http-equiv="refresh" content="10">`) {
-		t.Error("the page does not reload itself every 10s")
+	if !strings.Contains(html, `<meta http-equiv="refresh" content="10;url=/stats">`) {
+		t.Error("the page does not reload itself (without an action's result) every 10s")
 	}
 	if strings.Contains(noRefresh, `http-equiv="refresh"`) {
 		t.Error(";norefresh still reloads")

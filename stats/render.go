@@ -99,11 +99,7 @@ func (t *Table) Typed() []byte {
 			b = append(b, ':')
 			b = append(b, columns[f].typ.String()...)
 			b = append(b, ':')
-			if v.isStr {
-				b = append(b, v.s...)
-			} else {
-				b = strconv.AppendInt(b, v.n, 10)
-			}
+			b = v.appendTo(b)
 			b = append(b, '\n')
 		}
 		b = append(b, '\n')
@@ -163,12 +159,7 @@ func (t *Table) JSON() []byte {
 				continue
 			}
 			jf := jsonField{ObjType: r.Type.objName(), ProxyID: r.IID, ID: r.SID, Field: jsonPosition{int(f), columns[f].name},
-				ProcessNum: 1, Tags: tagsOf(r.tags(f)), Value: jsonValue{Type: columns[f].typ.String()}}
-			if v.isStr {
-				jf.Value.Value = v.s
-			} else {
-				jf.Value.Value = v.n
-			}
+				ProcessNum: 1, Tags: tagsOf(r.tags(f)), Value: v.jsonValue(columns[f].typ)}
 			fields = append(fields, jf)
 		}
 		out = append(out, fields)

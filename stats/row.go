@@ -54,6 +54,22 @@ func (r *Row) zero(fields []Field) {
 	}
 }
 
+// appendTo writes the value as show stat typed and show info write it.
+func (v value) appendTo(b []byte) []byte {
+	if v.isStr {
+		return append(b, v.s...)
+	}
+	return strconv.AppendInt(b, v.n, 10)
+}
+
+// jsonValue is the value as the JSON outputs carry it.
+func (v value) jsonValue(typ valueType) jsonValue {
+	if v.isStr {
+		return jsonValue{Type: typ.String(), Value: v.s}
+	}
+	return jsonValue{Type: typ.String(), Value: v.n}
+}
+
 // Set reports whether column f has a value.
 func (r *Row) Set(f Field) bool { return r.v[f].set }
 

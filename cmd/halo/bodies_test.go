@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 // repeatReader yields n bytes cheaply, so the test measures halo rather
@@ -66,7 +68,7 @@ func startBulkBackend(t *testing.T) string {
 // arguments for "halo run", and returns it and its base URL once it listens.
 func startHTTPHalo(t *testing.T, backend string, extra ...string) (*haloProc, string) {
 	t.Helper()
-	port := freePort(t)
+	port := testnet.FreePort(t)
 	cfg := filepath.Join(t.TempDir(), "halo.yaml")
 	writeFile(t, cfg, fmt.Sprintf(`
 defaults: {mode: http, timeout: {connect: 1s, client: 30s, server: 30s}}
@@ -166,7 +168,7 @@ func TestL4PayloadBypassesUserSpace(t *testing.T) {
 			}()
 		}
 	}()
-	port := freePort(t)
+	port := testnet.FreePort(t)
 	cfg := filepath.Join(t.TempDir(), "halo.yaml")
 	writeFile(t, cfg, fmt.Sprintf(`
 defaults: {timeout: {connect: 1s, client: 30s, server: 30s}}

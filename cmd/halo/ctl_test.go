@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 // statsConfig is a frontend with two servers and an admin socket.
@@ -73,7 +75,7 @@ func TestCtlAndCountersAcrossSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	port := freePort(t)
+	port := testnet.FreePort(t)
 	servers := startBackends(t, "s1", "s2")
 	file := filepath.Join(dir, "halo.yaml")
 	writeFile(t, file, statsConfig(t, dir, port, servers, ""))

@@ -95,16 +95,6 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -185,7 +175,7 @@ backends:
 // The demo answers on its frontend and consecutive requests are served by
 // all three demo servers in turn.
 func TestDemo(t *testing.T) {
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testnet.FreePort(t))
 	h := startHalo(t, "demo", "-listen", addr, "-backend-ports", "0,0,0")
 	client := &http.Client{Timeout: 2 * time.Second}
 	var first string
@@ -242,7 +232,7 @@ func startBackends(t *testing.T, names ...string) map[string]string {
 // configuration serving and logs the positioned errors.
 func TestSIGHUPReload(t *testing.T) {
 	be := startBackends(t, "a", "b", "c")
-	port := freePort(t)
+	port := testnet.FreePort(t)
 	cfgFile := filepath.Join(t.TempDir(), "halo.yaml")
 	config := func(servers ...string) string {
 		var b strings.Builder

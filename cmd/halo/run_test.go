@@ -11,12 +11,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 // tcpConfigFile writes a one-frontend mode tcp configuration on a free port
 // and returns the port and the file.
 func tcpConfigFile(t *testing.T) (int, string) {
-	port := freePort(t)
+	port := testnet.FreePort(t)
 	cfg := filepath.Join(t.TempDir(), "halo.yaml")
 	writeFile(t, cfg, fmt.Sprintf(`
 defaults: {mode: tcp, timeout: {connect: 1s, client: 10s, server: 10s}}
@@ -29,7 +31,7 @@ backends:
 }
 
 func TestPprofFlagServesProfiles(t *testing.T) {
-	pprofPort := freePort(t)
+	pprofPort := testnet.FreePort(t)
 	_, cfg := tcpConfigFile(t)
 	startHalo(t, "run", "-c", cfg, "-pprof", fmt.Sprintf("127.0.0.1:%d", pprofPort))
 	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/goroutine?debug=1", pprofPort)
@@ -87,7 +89,7 @@ func TestSIGHUPAsSoonAsListeningReloads(t *testing.T) {
 // connections that is 40 MiB; benchmark scenario 7 found it once). The
 // real binary is measured through -pprof, so that no test goroutine counts.
 func TestIdleConnectionsKeepSmallStacks(t *testing.T) {
-	pprofPort := freePort(t)
+	pprofPort := testnet.FreePort(t)
 	_, base := startHTTPHalo(t, startBulkBackend(t), "-pprof", fmt.Sprintf("127.0.0.1:%d", pprofPort))
 	addr := strings.TrimPrefix(base, "http://")
 	stack := func() int64 {

@@ -97,8 +97,8 @@ func startStatsHalo(t *testing.T, servers ...toolServer) *statsHalo {
 	dir := shortTempDir(t)
 	sh := &statsHalo{
 		sock:      filepath.Join(dir, "admin.sock"),
-		frontend:  fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-		statsAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		frontend:  fmt.Sprintf("http://127.0.0.1:%d", testnet.FreePort(t)),
+		statsAddr: fmt.Sprintf("127.0.0.1:%d", testnet.FreePort(t)),
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `global:

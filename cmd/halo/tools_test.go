@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halo-lb/halo/internal/testnet"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -39,7 +40,7 @@ func TestPrometheusHAProxyExporter(t *testing.T) {
 	}
 	exporters := map[string]string{} // scrape kind → the exporter's metrics URL
 	for kind, uri := range scrapeURIs {
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		addr := fmt.Sprintf("127.0.0.1:%d", testnet.FreePort(t))
 		startTool(t, exporter, "--haproxy.scrape-uri="+uri, "--web.listen-address="+addr, "--haproxy.timeout=2s")
 		exporters[kind] = "http://" + addr + "/metrics"
 	}

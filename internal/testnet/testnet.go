@@ -80,3 +80,21 @@ func MainWithBinary(m *testing.M, pkg string, bin *string) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// FreePort returns a loopback TCP port that was free a moment ago, for
+// programs and configurations that cannot bind port 0 (HAProxy, a bind
+// kept across reloads).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// FreeAddr is FreePort as "127.0.0.1:PORT".
+func FreeAddr(t testing.TB) string {
+	return fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+}
