@@ -92,7 +92,8 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	}
 	br := hc.AcquireReader(conn)
 	resp := &ctx.Response
-	if err = readResponseHead(&resp.Header, br); err != nil {
+	var head int64 // the response heads' bytes, counted with the body's
+	if head, err = readResponseHead(&resp.Header, br); err != nil {
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
 		if reused && !bigRequest && idempotent(req) && closedBeforeResponse(err) {
@@ -111,9 +112,10 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	switch {
 	case noBody:
 		resp.SkipBody = req.Header.IsHead()
+		fe.countBytes(srv, 0, head)
 	case fitsSmall(cl):
 		err = resp.ReadBody(br, smallBody)
-		fe.countBytes(srv, 0, int64(cl))
+		fe.countBytes(srv, 0, int64(cl)+head)
 		ex.bytes = int64(cl)
 		if err == nil && br.Buffered() > 0 {
 			// More than Content-Length: whatever the server meant, the
@@ -121,6 +123,7 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 			err = &serverProtocolError{err: errLongerThanLength}
 		}
 	default:
+		fe.countBytes(srv, 0, head)
 		s := streamPool.Get().(*bodyStream)
 		s.start(ctx, fe, srv, hc, conn, br, cl, keepConn, clientTimeout, serverTimeout)
 		s.ex = *ex
@@ -174,7 +177,7 @@ func (srv *server) sendRequest(ctx *fasthttp.RequestCtx, fe *frontend, hc *fasth
 	if err != nil {
 		return err
 	}
-	fe.countBytes(srv, sent, 0)
+	fe.countBytes(srv, sent+requestHeadLen(&req.Header), 0)
 	// The wait for the response starts now, however long the request
 	// body took to send. A request sent from memory took no time worth
 	// a second deadline update.
@@ -184,25 +187,37 @@ func (srv *server) sendRequest(ctx *fasthttp.RequestCtx, fe *frontend, hc *fasth
 	return nil
 }
 
+// requestHeadLen is how many bytes the request's head took as the client
+// sent it (its request line and fields), counted in bin as HAProxy counts
+// them: what fasthttp parsed, read off without serializing anything.
+func requestHeadLen(h *fasthttp.RequestHeader) int64 {
+	line := len(h.Method()) + 1 + len(h.RequestURI()) + 1 + len(h.Protocol()) + 2
+	return int64(line + len(h.RawHeaders()))
+}
+
 // readResponseHead reads the server's response head, skipping interim
-// (1xx) responses.
-func readResponseHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
+// (1xx) responses, and returns how many bytes the heads took (counted in
+// bout as HAProxy counts them).
+func readResponseHead(h *fasthttp.ResponseHeader, br *bufio.Reader) (int64, error) {
 	h.DisableNormalizing()
+	var total int64
 	for {
-		if err := checkResponseHead(br); err != nil {
-			return err
+		n, err := checkResponseHead(br)
+		if err != nil {
+			return total, err
 		}
+		total += int64(n)
 		if err := h.Read(br); err != nil {
-			return err
+			return total, err
 		}
 		// 101 would be a protocol switch, which is not supported yet and
 		// fails as an invalid exchange.
 		sc := h.StatusCode()
 		if sc == fasthttp.StatusSwitchingProtocols {
-			return errors.New("server switched protocols: upgrades are not supported in mode http yet")
+			return total, errors.New("server switched protocols: upgrades are not supported in mode http yet")
 		}
 		if sc >= 200 || sc < 100 {
-			return nil
+			return total, nil
 		}
 	}
 }
@@ -250,21 +265,21 @@ var responseLimits = h1.Limits{MaxHead: 16 << 10, MaxFields: 1 << 16}
 
 // checkResponseHead holds the response head that br starts with to
 // package h1's rules before fasthttp parses it, reading until the head is
-// complete.
-func checkResponseHead(br *bufio.Reader) error {
+// complete, and returns the head's length.
+func checkResponseHead(br *bufio.Reader) (int, error) {
 	for n := 1; ; {
 		if _, err := br.Peek(n); err != nil {
-			return err
+			return 0, err
 		}
 		buf, _ := br.Peek(br.Buffered())
 		end, herr := h1.CheckResponseHead(buf, responseLimits)
 		switch {
 		case herr != nil:
-			return &serverProtocolError{err: herr, head: append([]byte(nil), buf...)}
+			return 0, &serverProtocolError{err: herr, head: append([]byte(nil), buf...)}
 		case end > 0:
-			return nil
+			return end, nil
 		case len(buf) >= br.Size():
-			return &serverProtocolError{err: errors.New("response head larger than " + strconv.Itoa(br.Size()) + " bytes")}
+			return 0, &serverProtocolError{err: errors.New("response head larger than " + strconv.Itoa(br.Size()) + " bytes")}
 		}
 		n = len(buf) + 1
 	}

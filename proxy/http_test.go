@@ -176,14 +176,15 @@ func TestHTTPStreamingBodies(t *testing.T) {
 			t.Errorf("download (chunked=%v): %d bytes, err %v, sum match %v", chunked, n, err, fmt.Sprintf("%x", h.Sum(nil)) == wantSum)
 		}
 	}
-	// Body bytes are counted on the frontend, backend and server alike.
+	// Bytes, heads included as HAProxy counts them, are counted on the
+	// frontend, backend and server alike.
 	for what, c := range map[string][2]uint64{
 		"frontend": {p.FrontendCounters("fe").BytesIn.Load(), p.FrontendCounters("fe").BytesOut.Load()},
 		"backend":  {p.BackendCounters("be").BytesIn.Load(), p.BackendCounters("be").BytesOut.Load()},
 		"server":   {p.Registry().Lookup("be", "a").BytesIn.Load(), p.Registry().Lookup("be", "a").BytesOut.Load()},
 	} {
-		if c[0] != 2*size || c[1] < 2*size || c[1] > 2*size+1000 {
-			t.Errorf("%s bytes in/out = %d/%d, want %d in and a little over %d out", what, c[0], c[1], 2*size, 2*size)
+		if c[0] < 2*size || c[0] > 2*size+1000 || c[1] < 2*size || c[1] > 2*size+1000 {
+			t.Errorf("%s bytes in/out = %d/%d, want a little over %d both ways (the bodies and the heads)", what, c[0], c[1], 2*size)
 		}
 	}
 	// The server connection that carried a streamed response went back to

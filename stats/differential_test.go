@@ -1,0 +1,108 @@
+package stats
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halo-lb/halo/internal/testnet"
+)
+
+// TestShowStatMatchesHAProxy sends the same requests through halo and
+// through the real HAProxy, in front of the same two servers, and compares
+// what show stat counts: sessions, status classes, load-balanced totals
+// exactly; bytes both ways (heads included) within a fifth: halo counts the
+// bytes as they cross the wire, HAProxy 2.6 those of its internal form of
+// each message (HTX), a few bytes per message apart.
+func TestShowStatMatchesHAProxy(t *testing.T) {
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		testnet.SkipOrFail(t, "haproxy is not installed (bench/setup installs it)")
+	}
+	s1, s2 := startBackend(t, "s1"), startBackend(t, "s2")
+	dir, err := os.MkdirTemp("", "hx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock, feAddr := filepath.Join(dir, "h.sock"), testnet.FreeAddr(t)
+	cfg := fmt.Sprintf(`global
+  stats socket %s mode 600 level admin
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 5s
+  timeout server 5s
+frontend fe
+  bind %s
+  default_backend be
+backend be
+  balance roundrobin
+  server s1 %s
+  server s2 %s
+`, sock, feAddr, s1.addr(), s2.addr())
+	file := filepath.Join(dir, "h.cfg")
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(haproxy, "-f", file)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	haproxyStat := func() string {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			return ""
+		}
+		defer c.Close()
+		io.WriteString(c, "show stat\n")
+		out, _ := io.ReadAll(c)
+		return string(out)
+	}
+	waitFor(t, 5*time.Second, "HAProxy's stats socket", func() bool { return strings.HasPrefix(haproxyStat(), "# ") })
+	r := newRig(t, strings.Replace(twoServers, "check: true, inter: 100ms, fall: 2", "", 2), map[string]string{"S1": s1.addr(), "S2": s2.addr()})
+
+	// The same bytes to both: a fixed Host, so that the heads are the
+	// same length whatever the ports.
+	send := func(addr string) {
+		for i := 0; i < 10; i++ {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(c, "GET /item/%d HTTP/1.1\r\nHost: api.example\r\nUser-Agent: python-keystoneclient\r\nAccept: application/json\r\nConnection: close\r\n\r\n", i)
+			resp, err := io.ReadAll(bufio.NewReader(c))
+			c.Close()
+			if err != nil || !strings.HasPrefix(string(resp), "HTTP/1.1 200") {
+				t.Fatalf("through %s: %q %v", addr, resp, err)
+			}
+		}
+	}
+	send(feAddr)
+	send(r.frontend("fe"))
+	_, want, _ := csvRows(t, haproxyStat())
+	_, got, _ := csvRows(t, r.cmd("admin.sock", "show stat"))
+	for _, row := range []string{"fe/FRONTEND", "be/BACKEND", "be/s1", "be/s2"} {
+		for _, col := range []string{"stot", "hrsp_2xx", "hrsp_5xx", "req_tot", "lbtot", "status", "act", "bck", "weight", "type", "sid", "mode", "algo"} {
+			if got[row][col] != want[row][col] {
+				t.Errorf("%s %s: halo %q, HAProxy %q", row, col, got[row][col], want[row][col])
+			}
+		}
+		for _, col := range []string{"bin", "bout"} {
+			g, _ := strconv.ParseFloat(got[row][col], 64)
+			w, _ := strconv.ParseFloat(want[row][col], 64)
+			if w == 0 || g < 0.8*w || g > 1.2*w {
+				t.Errorf("%s %s: halo %q, HAProxy %q: more than a fifth apart", row, col, got[row][col], want[row][col])
+			}
+		}
+	}
+}
