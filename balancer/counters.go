@@ -46,8 +46,7 @@ func (c *Counters) ClearMax() {
 }
 
 // Max is the largest value a gauge reached. Note is on the data path: it
-// costs a load of a line the caller's gauge update has just written, and a
-// store only on a new maximum.
+// costs a load, and a store only on a new maximum.
 type Max struct{ v atomic.Int64 }
 
 // Note records n if it is a new maximum.
@@ -104,6 +103,8 @@ var timingBounds = func() (b [len(TimingBuckets)]int64) {
 // Timings are fixed-bucket histograms of a server's times, one per
 // TimingKind, written lock-free and allocation-free by the data path and
 // read by stats (Prometheus histograms, show stat's averages and maxima).
+// They are the one thing the data path writes for stats that it did not
+// before: a few cache lines of the server's, per request.
 type Timings struct {
 	// Count is how many sessions were timed; every kind has one
 	// observation per session.

@@ -10,6 +10,7 @@ package balancer
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -364,6 +365,7 @@ func (s *Server) SetMaxConn(n int) {
 	if n < 0 {
 		n = -1
 	}
+	n = min(n, math.MaxInt32)
 	if s.maxConn.Swap(int32(n)) != int32(n) {
 		s.notify()
 	}

@@ -28,9 +28,10 @@ type fileGlobalStats struct {
 }
 
 type fileStatsSocket struct {
-	Path  *string `yaml:"path"`
-	Mode  *string `yaml:"mode"`
-	Level *string `yaml:"level" validate:"omitempty,oneof=user operator admin"`
+	Path    *string `yaml:"path"`
+	Mode    *string `yaml:"mode"`
+	Level   *string `yaml:"level" validate:"omitempty,oneof=user operator admin"`
+	MaxConn *int    `yaml:"maxconn" validate:"omitempty,min=1,max=10000"`
 }
 
 // fileStats is a proxy's "stats ..." lines: the HTTP stats page.

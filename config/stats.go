@@ -40,6 +40,9 @@ const (
 	DefaultStatsURI     = "/haproxy?stats"
 	DefaultStatsRealm   = "halo statistics"
 	DefaultSocketMode   = 0o600
+	// DefaultSocketMaxConn is how many sessions a stats socket serves at
+	// once, as HAProxy's default for a stats socket's maxconn.
+	DefaultSocketMaxConn = 10
 )
 
 // StatsSocket is one "stats socket" line: a UNIX socket serving the
@@ -48,6 +51,9 @@ type StatsSocket struct {
 	Path  string
 	Mode  os.FileMode // the socket file's permission bits
 	Level Level
+	// MaxConn is how many sessions it serves at once; more wait in the
+	// kernel's backlog.
+	MaxConn int
 }
 
 // Stats holds the process-wide stats settings.
@@ -104,7 +110,7 @@ func (p *parser) buildGlobalStats(cfg *Config, fc *fileConfig) {
 			p.at(path, "a stats socket needs a path")
 			continue
 		}
-		s := StatsSocket{Path: *sock.Path, Mode: DefaultSocketMode, Level: LevelUser}
+		s := StatsSocket{Path: *sock.Path, Mode: DefaultSocketMode, Level: LevelOperator, MaxConn: or(DefaultSocketMaxConn, sock.MaxConn)}
 		if !filepath.IsAbs(s.Path) {
 			p.at(path+".path", "socket path %q is not absolute", s.Path)
 		} else if st, err := os.Stat(filepath.Dir(s.Path)); err != nil || !st.IsDir() {
@@ -121,9 +127,10 @@ func (p *parser) buildGlobalStats(cfg *Config, fc *fileConfig) {
 			}
 			s.Mode = os.FileMode(m)
 		}
-		switch or("user", sock.Level) {
-		case "operator":
-			s.Level = LevelOperator
+		// As in HAProxy, a socket without a level is operator's.
+		switch or("operator", sock.Level) {
+		case "user":
+			s.Level = LevelUser
 		case "admin":
 			s.Level = LevelAdmin
 		}

@@ -93,6 +93,7 @@ func (p *Proxy) swapListeners(next *Snapshot, opened []*listener) {
 	for _, l := range opened {
 		p.listeners[l.key] = l
 	}
+	p.listenerCount.Store(int64(len(p.listeners)))
 }
 
 // prune releases the kept state that next no longer uses: frontends it

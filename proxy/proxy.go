@@ -26,6 +26,8 @@ type Proxy struct {
 	mu        sync.Mutex // serializes Apply and Shutdown
 	current   atomic.Pointer[Snapshot]
 	listeners map[listenerKey]*listener // by address and socket options
+	// listenerCount is len(listeners), for readers that must not take mu.
+	listenerCount atomic.Int64
 	// The state that outlives snapshots besides server state (registry),
 	// one owner for each kind: frontend state by name, backend counters
 	// by name, and by server state each server's session set and health
@@ -178,6 +180,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		l.close()
 		delete(p.listeners, key)
 	}
+	p.listenerCount.Store(0)
 	checks := make([]*serverChecks, 0, len(p.checks.entries))
 	for _, c := range p.checks.entries {
 		checks = append(checks, c)

@@ -123,7 +123,7 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 		}
 		fe.timed = fe.access != nil || p.statsOn
 		if fc.Stats != nil {
-			fe.stats = &statsRoute{page: fc.Stats, handler: &p.statsPage}
+			fe.stats = &statsRoute{page: fc.Stats, uri: []byte(fc.Stats.URI), handler: &p.statsPage}
 		}
 		s.frontends = append(s.frontends, fe)
 		s.frontendsByName[fc.Name] = fe
@@ -251,9 +251,7 @@ func (p *Proxy) buildServer(be *backend, sc *config.Server, member int, backupsS
 		}
 		srv.agentHost = ip.String()
 	}
-	// The runtime API's "shutdown sessions server" needs an L4 server's
-	// sessions too.
-	if sc.ShutdownOnDown || (sc.Backup && backupsShutDown) || (be.cfg.Mode == config.ModeTCP && p.statsOn) {
+	if sc.ShutdownOnDown || (sc.Backup && backupsShutDown) {
 		srv.sessions = p.sessions.take(st)
 	}
 	if be.cfg.Mode == config.ModeHTTP {

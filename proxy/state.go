@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"maps"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -82,25 +83,35 @@ func (k *kept[K, V]) retain(keep func(K) bool, drop func(K, V)) {
 // connection costs a lock to join and one to leave; requests cost nothing.
 type connSet struct {
 	mu sync.Mutex
-	// conns maps each connection to when it joined, in unix nanoseconds
-	// (the age "show sess" prints).
-	conns   map[net.Conn]int64
+	// conns maps each connection to what "show sess" and "shutdown
+	// sessions server" need of it.
+	conns   map[net.Conn]connEntry
 	retired bool
 	empty   chan struct{} // closed once retired and empty
 }
 
+// connEntry is one tracked connection: when it joined (unix nanoseconds)
+// and, for an L4 session, the server it is relayed to.
+type connEntry struct {
+	since int64
+	srv   *server
+}
+
 // add tracks c; false means the set was retired already and the caller
 // must close c instead of serving it.
-func (s *connSet) add(c net.Conn) bool {
+func (s *connSet) add(c net.Conn) bool { return s.addSession(c, nil) }
+
+// addSession is add for an L4 session relayed to srv.
+func (s *connSet) addSession(c net.Conn, srv *server) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.retired {
 		return false
 	}
 	if s.conns == nil {
-		s.conns = map[net.Conn]int64{}
+		s.conns = map[net.Conn]connEntry{}
 	}
-	s.conns[c] = time.Now().UnixNano()
+	s.conns[c] = connEntry{since: time.Now().UnixNano(), srv: srv}
 	return true
 }
 
@@ -114,14 +125,13 @@ func (s *connSet) remove(c net.Conn) {
 	s.mu.Unlock()
 }
 
-// each calls f for every connection in the set, with when it joined, under
-// the set's lock: f must be quick and must not call back into the set.
-func (s *connSet) each(f func(c net.Conn, since int64)) {
+// snapshot copies the set's entries, so that a reader (show sess) holds
+// the set's lock, which connections joining and leaving take, only for the
+// copy.
+func (s *connSet) snapshot() map[net.Conn]connEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for c, since := range s.conns {
-		f(c, since)
-	}
+	return maps.Clone(s.conns)
 }
 
 // drain retires the set and waits until its connections have ended or ctx

@@ -133,12 +133,9 @@ func (p *Proxy) GlobalMaxConn() int {
 	return 0
 }
 
-// Listeners is how many listening sockets are open.
-func (p *Proxy) Listeners() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.listeners)
-}
+// Listeners is how many listening sockets are open. It reads a count that
+// Apply keeps, so that it never waits on a reload.
+func (p *Proxy) Listeners() int { return int(p.listenerCount.Load()) }
 
 // Stopping reports whether Shutdown has begun.
 func (p *Proxy) Stopping() bool { return p.stopping.Load() }
@@ -153,14 +150,14 @@ func (p *Proxy) EachSession(f func(id, frontend, mode string, client, local net.
 	}
 	now := time.Now().UnixNano()
 	for _, fe := range s.frontends {
-		visit := func(mode string) func(net.Conn, int64) {
-			return func(c net.Conn, since int64) {
-				f(sessionID(c), fe.cfg.Name, mode, c.RemoteAddr(), c.LocalAddr(), time.Duration(now-since))
+		visit := func(mode string, conns map[net.Conn]connEntry) {
+			for c, e := range conns {
+				f(sessionID(c), fe.cfg.Name, mode, c.RemoteAddr(), c.LocalAddr(), time.Duration(now-e.since))
 			}
 		}
-		fe.state.tcp.each(visit("tcp"))
+		visit("tcp", fe.state.tcp.snapshot())
 		if h := fe.state.http.Load(); h != nil {
-			h.conns.each(visit("http"))
+			visit("http", h.conns.snapshot())
 		}
 	}
 }
@@ -174,23 +171,21 @@ func (p *Proxy) ShutdownSession(id string) bool {
 	if s == nil {
 		return false
 	}
-	var found net.Conn
 	for _, fe := range s.frontends {
-		match := func(c net.Conn, _ int64) {
-			if found == nil && sessionID(c) == id {
-				found = c
+		sets := []map[net.Conn]connEntry{fe.state.tcp.snapshot()}
+		if h := fe.state.http.Load(); h != nil {
+			sets = append(sets, h.conns.snapshot())
+		}
+		for _, conns := range sets {
+			for c := range conns {
+				if sessionID(c) == id {
+					c.Close()
+					return true
+				}
 			}
 		}
-		fe.state.tcp.each(match)
-		if h := fe.state.http.Load(); h != nil {
-			h.conns.each(match)
-		}
 	}
-	if found == nil {
-		return false
-	}
-	found.Close()
-	return true
+	return false
 }
 
 // SetHealthPaused is "disable health" (true) and "enable health".
@@ -253,19 +248,27 @@ func (p *Proxy) SetGlobalMaxConn(n int) { p.global.setMax(n) }
 // ShutdownServerSessions is "shutdown sessions server B/S": it closes the
 // server's established sessions (every L4 session through it, and its
 // idle kept-alive connections in mode http) and returns how many L4
-// sessions it closed. An L4 server's sessions are tracked whenever the
-// configuration has a stats socket or page (see buildServer).
+// sessions it closed.
 func (p *Proxy) ShutdownServerSessions(backend, server string) (int, error) {
 	srv, err := p.liveServer(backend, server)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	if srv.sessions != nil {
-		n = srv.sessions.closeAll()
-	}
 	if srv.http != nil {
 		srv.http.CloseIdleConnections()
+	}
+	// An L4 session ends when its client connection closes (the relay
+	// closes the server side); they are found in the frontends' sets.
+	// Sessions a reload carried over are under the previous snapshot's
+	// server, of the same state.
+	for _, fe := range p.current.Load().frontends {
+		for c, e := range fe.state.tcp.snapshot() {
+			if e.srv != nil && e.srv.state == srv.state {
+				c.Close()
+				n++
+			}
+		}
 	}
 	return n, nil
 }
@@ -311,6 +314,7 @@ func (p *Proxy) SetStatsPage(h StatsPage) { p.statsPage.Store(&h) }
 // page's, and the handler that serves them.
 type statsRoute struct {
 	page    *config.StatsPage
+	uri     []byte // page.URI, as the request's bytes are compared with it
 	handler *atomic.Pointer[StatsPage]
 }
 
@@ -319,7 +323,7 @@ type statsRoute struct {
 // matches), or its path is the metrics path.
 func (r *statsRoute) serves(ctx *fasthttp.RequestCtx) bool {
 	uri := ctx.Request.Header.RequestURI()
-	if bytes.HasPrefix(uri, []byte(r.page.URI)) {
+	if bytes.HasPrefix(uri, r.uri) {
 		return true
 	}
 	if r.page.Prometheus == "" {

@@ -30,10 +30,6 @@ type session struct {
 // does.
 func (fe *frontend) serveTCP(c net.Conn) {
 	defer c.Close()
-	if !fe.state.tcp.add(c) {
-		return // the frontend was removed and is past hard-stop-after
-	}
-	defer fe.state.tcp.remove(c)
 	be := fe.route()
 	defer be.endSession()
 	ss := session{be: be, accepted: time.Now(), termination: [2]byte{'-', '-'}}
@@ -45,6 +41,13 @@ func (fe *frontend) serveTCP(c net.Conn) {
 	}
 	defer be.queue.release(srv.member)
 	defer sc.Close()
+	// The session joins the frontend's set once it has its server, in
+	// the one lock it takes there, so that "shutdown sessions server"
+	// finds it without a set of each server's.
+	if !fe.state.tcp.addSession(c, srv) {
+		return // the frontend was removed and is past hard-stop-after
+	}
+	defer fe.state.tcp.remove(c)
 	if srv.sessions != nil {
 		srv.sessions.add(c, sc)
 		defer srv.sessions.remove(c)

@@ -40,10 +40,15 @@ type sockets struct {
 
 type socket struct {
 	ln    *net.UnixListener
+	path  string
 	mu    sync.Mutex
 	level config.Level
 	conns map[net.Conn]struct{}
-	done  chan struct{}
+	// slots bounds the sessions served at once (the socket's maxconn);
+	// the accept loop takes one before it accepts, so that the others
+	// wait in the kernel's backlog and a local client cannot use up
+	// halo's file descriptors.
+	slots chan struct{}
 }
 
 func (s *socket) getLevel() config.Level {
@@ -72,6 +77,8 @@ func (s *Stats) ServeSockets(cfg config.Stats) error {
 			sock.mu.Lock()
 			sock.level = sc.Level
 			sock.mu.Unlock()
+			// A new maxconn applies from the next restart of halo: the
+			// slots in use belong to the running sessions.
 			if err := os.Chmod(sc.Path, sc.Mode); err != nil {
 				errs = append(errs, fmt.Errorf("stats socket %s: %w", sc.Path, err))
 			}
@@ -108,20 +115,34 @@ func listenSocket(sc config.StatsSocket) (*socket, error) {
 		}
 		_ = os.Remove(sc.Path)
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sc.Path, Net: "unix"})
+	// The socket is made under a temporary name and given its mode
+	// before it takes its name, so that no one connects to it while it
+	// still has the mode the umask gave it (HAProxy does the same).
+	tmp := fmt.Sprintf("%s.%d.tmp", sc.Path, os.Getpid())
+	_ = os.Remove(tmp)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("stats socket %s: %w", sc.Path, err)
 	}
-	if err := os.Chmod(sc.Path, sc.Mode); err != nil {
+	ln.SetUnlinkOnClose(false) // close removes it by its final name
+	if err := os.Chmod(tmp, sc.Mode); err != nil {
 		ln.Close()
+		os.Remove(tmp)
 		return nil, fmt.Errorf("stats socket %s: %w", sc.Path, err)
 	}
-	return &socket{ln: ln, level: sc.Level, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}, nil
+	if err := os.Rename(tmp, sc.Path); err != nil {
+		ln.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("stats socket %s: %w", sc.Path, err)
+	}
+	return &socket{ln: ln, path: sc.Path, level: sc.Level, conns: map[net.Conn]struct{}{},
+		slots: make(chan struct{}, max(1, sc.MaxConn))}, nil
 }
 
 // close stops listening, removes the socket file and ends its sessions.
 func (sock *socket) close() {
-	sock.ln.Close() // also unlinks the file: Go's UnixListener owns it
+	sock.ln.Close()
+	os.Remove(sock.path)
 	sock.mu.Lock()
 	for c := range sock.conns {
 		c.Close()
@@ -146,10 +167,12 @@ func (ss *sockets) idleTimeout() time.Duration {
 
 func (s *Stats) accept(sock *socket) {
 	for {
+		sock.slots <- struct{}{}
 		c, err := sock.ln.Accept()
 		if err != nil {
+			<-sock.slots
 			if !errors.Is(err, net.ErrClosed) {
-				s.log.Warn("stats socket accept failed", zap.String("socket", sock.ln.Addr().String()), zap.Error(err))
+				s.log.Warn("stats socket accept failed", zap.String("socket", sock.path), zap.Error(err))
 				time.Sleep(100 * time.Millisecond) // no busy loop on EMFILE
 				continue
 			}
@@ -159,7 +182,8 @@ func (s *Stats) accept(sock *socket) {
 		sock.conns[c] = struct{}{}
 		sock.mu.Unlock()
 		go func() {
-			s.serveCLI(c, sock.getLevel())
+			defer func() { <-sock.slots }()
+			s.serveCLI(c, sock)
 			c.Close()
 			sock.mu.Lock()
 			delete(sock.conns, c)
@@ -171,6 +195,7 @@ func (s *Stats) accept(sock *socket) {
 // session is one client of the runtime API.
 type session struct {
 	s           *Stats
+	sock        *socket // nil for commands that come from the page
 	level       config.Level
 	interactive bool
 	timeout     time.Duration // idle timeout of an interactive session
@@ -178,10 +203,11 @@ type session struct {
 	conn        io.Writer
 }
 
-// ServeCLI runs the runtime API on one connection at the given level until
-// the client leaves: halo ctl's and the tests' way in, besides the sockets.
-func (s *Stats) serveCLI(c net.Conn, level config.Level) {
-	sess := &session{s: s, level: level, timeout: s.sockets.idleTimeout(), out: bufio.NewWriterSize(c, 32<<10), conn: c}
+// serveCLI runs the runtime API on one connection until the client
+// leaves. Each command runs at the socket's level as it is then, so a
+// reload that lowers it applies to sessions already open too.
+func (s *Stats) serveCLI(c net.Conn, sock *socket) {
+	sess := &session{s: s, sock: sock, timeout: s.sockets.idleTimeout(), out: bufio.NewWriterSize(c, 8<<10), conn: c}
 	r := bufio.NewReaderSize(c, 4096)
 	for {
 		if sess.timeout > 0 {
@@ -226,6 +252,9 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 			continue
 		}
 		if err != nil {
+			if len(line) > MaxLine {
+				return nil, errLineTooLong
+			}
 			return line, err
 		}
 		line = bytes.TrimSuffix(line, []byte("\n"))
@@ -273,6 +302,9 @@ func (sess *session) run(words []string) bool {
 		sess.interactive = !sess.interactive
 		sess.out.WriteString("\n")
 		return true
+	}
+	if sess.sock != nil {
+		sess.level = sess.sock.getLevel()
 	}
 	out := sess.s.Exec(words, sess.level, sess)
 	sess.out.Write(out)

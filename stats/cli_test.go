@@ -316,3 +316,50 @@ func TestIdleAndStuckClients(t *testing.T) {
 		t.Fatalf("after a stuck client: %q", out)
 	}
 }
+
+// TestSocketMaxConn: a socket serves at most maxconn sessions at once; the
+// next waits until one ends.
+func TestSocketMaxConn(t *testing.T) {
+	r := newRig(t, `
+global:
+  stats:
+    socket:
+      - {path: "{{DIR}}/s.sock", level: user, maxconn: 2}
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be: {servers: [{name: a, address: "127.0.0.1:9"}]}
+`, nil)
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("unix", r.sock("s.sock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "prompt\n")
+		buf := make([]byte, 3)
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "\n> " {
+			t.Fatalf("interactive session: %q %v", buf, err)
+		}
+		held = append(held, c)
+	}
+	third, err := net.Dial("unix", r.sock("s.sock")) // waits in the backlog
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	io.WriteString(third, "show backend\n")
+	_ = third.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _ := third.Read(make([]byte, 64)); n != 0 {
+		t.Fatal("a third session was served while two held the socket's maxconn of 2")
+	}
+	held[0].Close()
+	_ = third.SetReadDeadline(time.Now().Add(3 * time.Second))
+	out, _ := io.ReadAll(third)
+	if !strings.HasPrefix(string(out), "# name\nbe\n") {
+		t.Fatalf("once a session ended, the waiting one got %q", out)
+	}
+}

@@ -21,7 +21,9 @@ type command struct {
 	levelFor func(args []string) config.Level
 }
 
-// commands is the runtime API, HAProxy's commands with HAProxy's levels.
+// commands is the runtime API, HAProxy's commands with HAProxy's levels:
+// "show errors" and "show sess" need operator, as in HAProxy, because what
+// they show (captured requests, client addresses) may hold secrets.
 // Commands are matched on their longest list of words.
 var commands []command
 
@@ -36,8 +38,8 @@ func init() {
 		{words: []string{"show", "servers", "state"}, level: config.LevelUser, usage: "show servers state [<backend>]", help: "dump server state in the server-state-file format", run: cmdServersState},
 		{words: []string{"show", "servers", "conn"}, level: config.LevelUser, usage: "show servers conn [<backend>]", help: "dump server connection counts", run: cmdServersConn},
 		{words: []string{"show", "backend"}, level: config.LevelUser, usage: "show backend", help: "list backends", run: cmdShowBackend},
-		{words: []string{"show", "sess"}, level: config.LevelUser, usage: "show sess", help: "list the client connections being served", run: cmdShowSess},
-		{words: []string{"show", "errors"}, level: config.LevelUser, usage: "show errors [<proxy>] [request|response]", help: "show the last request and response refused per proxy", run: cmdShowErrors},
+		{words: []string{"show", "sess"}, level: config.LevelOperator, usage: "show sess", help: "list the client connections being served", run: cmdShowSess},
+		{words: []string{"show", "errors"}, level: config.LevelOperator, usage: "show errors [<proxy>] [request|response]", help: "show the last request and response refused per proxy", run: cmdShowErrors},
 		{words: []string{"get", "weight"}, level: config.LevelUser, usage: "get weight <backend>/<server>", help: "report a server's current and configured weight", run: cmdGetWeight},
 		{words: []string{"set", "weight"}, level: config.LevelOperator, usage: "set weight <backend>/<server> <weight>[%]", help: "change a server's weight", run: cmdSetWeight},
 		{words: []string{"set", "server"}, level: config.LevelAdmin, usage: "set server <backend>/<server> state|weight|health|agent|maxconn <value>", help: "change a server's state, weight, health, agent or maxconn", run: cmdSetServer, levelFor: setServerLevel},

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -160,8 +161,8 @@ func cmdSetServer(s *Stats, sess *session, args []string) string {
 
 func setServerMaxConn(st *balancer.Server, val string) string {
 	n, err := strconv.Atoi(val)
-	if err != nil || n < 0 {
-		return "Invalid maxconn value '" + val + "': want a number from 0 (no limit) up.\n"
+	if err != nil || n < 0 || n > math.MaxInt32 {
+		return "Invalid maxconn value '" + val + "': want a number from 0 (no limit) to 2147483647.\n"
 	}
 	st.SetMaxConn(n)
 	return ""
@@ -210,8 +211,8 @@ func cmdMaxConnFrontend(s *Stats, _ *session, args []string) string {
 		return "Frontend name and an integer value expected.\n"
 	}
 	n, err := strconv.Atoi(args[1])
-	if err != nil || n < 0 {
-		return "Integer value expected.\n"
+	if err != nil || n < 0 || n > math.MaxInt32 {
+		return "Integer value expected, from 0 (no limit) to 2147483647.\n"
 	}
 	if err := s.admin.SetFrontendMaxConn(args[0], n); err != nil {
 		return "No such frontend.\n"
@@ -224,8 +225,8 @@ func cmdMaxConnGlobal(s *Stats, _ *session, args []string) string {
 		return "Expects an integer value.\n"
 	}
 	n, err := strconv.Atoi(args[0])
-	if err != nil || n <= 0 {
-		return "Expects an integer value.\n"
+	if err != nil || n <= 0 || n > math.MaxInt32 {
+		return "Expects an integer value from 1 to 2147483647.\n"
 	}
 	s.admin.SetGlobalMaxConn(n)
 	return ""
@@ -256,6 +257,9 @@ const serversStateHeader = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_s
 // format of HAProxy's server-state-file, so that a state dump can seed
 // another process (load-server-state-from-file).
 func cmdServersState(s *Stats, _ *session, args []string) string {
+	if msg := s.knownBackend(args); msg != "" {
+		return msg
+	}
 	var b strings.Builder
 	b.WriteString(serversStateHeader)
 	s.eachServer(args, func(p proxyEntry, sc *config.Server, st *balancer.Server, sid int) {
@@ -327,6 +331,9 @@ func splitHostPort(addr string) (string, string) {
 
 // cmdServersConn is "show servers conn [backend]".
 func cmdServersConn(s *Stats, _ *session, args []string) string {
+	if msg := s.knownBackend(args); msg != "" {
+		return msg
+	}
 	var b strings.Builder
 	b.WriteString("# bkname/svname bkid/svid addr port - purge_delay used_cur used_max need_est unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[1]\n")
 	s.eachServer(args, func(p proxyEntry, sc *config.Server, st *balancer.Server, sid int) {
@@ -339,6 +346,18 @@ func cmdServersConn(s *Stats, _ *session, args []string) string {
 			st.CurConns(), st.MaxServed.Load(), idle, idle, idle)
 	})
 	return b.String()
+}
+
+// knownBackend answers HAProxy's way when args name a backend that does
+// not exist.
+func (s *Stats) knownBackend(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	if cfg := s.src.Config(); cfg == nil || cfg.Backend(args[0]) == nil {
+		return "Can't find backend.\n"
+	}
+	return ""
 }
 
 // eachServer visits the servers of every backend, or of the one named in

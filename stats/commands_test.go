@@ -62,15 +62,17 @@ func TestServerCommands(t *testing.T) {
 		}
 	}
 	for cmd, want := range map[string]string{
-		"set server be/nope state ready":  "No such server.",
-		"set server nope/s1 state ready":  "No such backend.",
-		"set server be/s1 state sleeping": "expects 'ready', 'drain' and 'maint'",
-		"set weight be/s1 300":            "out of range",
-		"set weight be/s1 x":              "is not a number",
-		"get weight be":                   "Require 'backend/server'.",
-		"set maxconn frontend nope 5":     "No such frontend.",
-		"shutdown session 0x1":            "No such session",
-		"disable agent be/s1":             "has no agent-check",
+		"set server be/nope state ready":      "No such server.",
+		"set server nope/s1 state ready":      "No such backend.",
+		"set server be/s1 state sleeping":     "expects 'ready', 'drain' and 'maint'",
+		"set weight be/s1 300":                "out of range",
+		"set weight be/s1 x":                  "is not a number",
+		"get weight be":                       "Require 'backend/server'.",
+		"set maxconn frontend nope 5":         "No such frontend.",
+		"shutdown session 0x1":                "No such session",
+		"disable agent be/s1":                 "has no agent-check",
+		"set maxconn server be/s1 4294967297": "to 2147483647",
+		"show servers state nope":             "Can't find backend.",
 	} {
 		if out := r.cmd("admin.sock", cmd); !strings.Contains(out, want) {
 			t.Errorf("%s: %q, want it to say %q", cmd, out, want)
@@ -94,7 +96,10 @@ func TestShowSessAndShutdownSession(t *testing.T) {
 	}
 	var id string
 	local := c.LocalAddr().String()
-	for _, l := range strings.Split(r.cmd("user.sock", "show sess"), "\n") {
+	if out := r.cmd("user.sock", "show sess"); !strings.HasPrefix(out, "Permission denied") {
+		t.Errorf("show sess at level user: %q, want Permission denied (it shows clients' addresses)", out)
+	}
+	for _, l := range strings.Split(r.cmd("oper.sock", "show sess"), "\n") {
 		if strings.Contains(l, "src="+local+" ") {
 			id, _, _ = strings.Cut(l, ":")
 			if !strings.Contains(l, "fe=fe") || !strings.Contains(l, "mode=http") || !strings.Contains(l, "age=") {
@@ -103,7 +108,7 @@ func TestShowSessAndShutdownSession(t *testing.T) {
 		}
 	}
 	if id == "" {
-		t.Fatalf("the client %s is not in show sess:\n%s", local, r.cmd("user.sock", "show sess"))
+		t.Fatalf("the client %s is not in show sess:\n%s", local, r.cmd("oper.sock", "show sess"))
 	}
 	if out := r.cmd("user.sock", "shutdown session "+id); !strings.Contains(out, "Permission denied") {
 		t.Fatalf("shutdown session at level user: %q", out)
@@ -120,7 +125,10 @@ func TestShowSessAndShutdownSession(t *testing.T) {
 // TestShowErrors: a refused request shows with its offending byte.
 func TestShowErrors(t *testing.T) {
 	r, _, _ := twoServerRig(t)
-	if out := r.cmd("user.sock", "show errors"); !strings.Contains(out, "Total events captured on [") || !strings.HasSuffix(out, ": 0\n\n") {
+	if out := r.cmd("user.sock", "show errors"); !strings.HasPrefix(out, "Permission denied") {
+		t.Errorf("show errors at level user: %q, want Permission denied (captured requests may hold secrets)", out)
+	}
+	if out := r.cmd("oper.sock", "show errors"); !strings.Contains(out, "Total events captured on [") || !strings.HasSuffix(out, ": 0\n\n") {
 		t.Fatalf("show errors with none: %q", out)
 	}
 	c, err := net.Dial("tcp", r.frontend("fe"))
@@ -130,14 +138,14 @@ func TestShowErrors(t *testing.T) {
 	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n")
 	io.ReadAll(c)
 	c.Close()
-	out := r.cmd("user.sock", "show errors")
+	out := r.cmd("oper.sock", "show errors")
 	for _, want := range []string{": 1\n", "frontend fe (#", "invalid request", "src 127.0.0.1:", "status 400",
 		"error at position 28", `00000  GET / HTTP/1.1\r\n`, "Bad Header: 1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show errors lacks %q:\n%s", want, out)
 		}
 	}
-	if out := r.cmd("user.sock", "show errors fe response"); strings.Contains(out, "invalid request") {
+	if out := r.cmd("oper.sock", "show errors fe response"); strings.Contains(out, "invalid request") {
 		t.Errorf("show errors fe response shows the request:\n%s", out)
 	}
 }

@@ -58,16 +58,17 @@ backend be
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	haproxyStat := func() string {
+	haproxyCmd := func(line string) string {
 		c, err := net.Dial("unix", sock)
 		if err != nil {
 			return ""
 		}
 		defer c.Close()
-		io.WriteString(c, "show stat\n")
+		io.WriteString(c, line+"\n")
 		out, _ := io.ReadAll(c)
 		return string(out)
 	}
+	haproxyStat := func() string { return haproxyCmd("show stat") }
 	waitFor(t, 5*time.Second, "HAProxy's stats socket", func() bool { return strings.HasPrefix(haproxyStat(), "# ") })
 	r := newRig(t, strings.Replace(twoServers, "check: true, inter: 100ms, fall: 2", "", 2), map[string]string{"S1": s1.addr(), "S2": s2.addr()})
 
@@ -104,5 +105,39 @@ backend be
 				t.Errorf("%s %s: halo %q, HAProxy %q: more than a fifth apart", row, col, got[row][col], want[row][col])
 			}
 		}
+	}
+
+	// show stat typed: the same tags and types for every field both set,
+	// and one empty line, at the end, as the end of the answer.
+	typed := func(out string) map[string]string {
+		m := map[string]string{}
+		for _, l := range strings.Split(out, "\n") {
+			key, rest, ok := strings.Cut(l, ":")
+			if !ok {
+				continue
+			}
+			f := strings.Split(key, ".") // type.iid.sid.pos.name.process
+			tags, typ, _ := strings.Cut(rest, ":")
+			typ, _, _ = strings.Cut(typ, ":")
+			m[f[0]+"."+f[3]+"."+f[4]] = tags + ":" + typ
+		}
+		return m
+	}
+	hOut, gOut := haproxyCmd("show stat typed"), r.cmd("admin.sock", "show stat typed")
+	if strings.Count(gOut, "\n\n") != 1 || !strings.HasSuffix(gOut, "\n\n") || strings.Count(hOut, "\n\n") != 1 {
+		t.Errorf("show stat typed must end with its only empty line: halo has %d, HAProxy %d", strings.Count(gOut, "\n\n"), strings.Count(hOut, "\n\n"))
+	}
+	hTyped, gTyped := typed(hOut), typed(gOut)
+	same := 0
+	for k, v := range gTyped {
+		if hv, ok := hTyped[k]; ok {
+			same++
+			if hv != v {
+				t.Errorf("show stat typed %s: halo %s, HAProxy %s", k, v, hv)
+			}
+		}
+	}
+	if same < 100 {
+		t.Errorf("only %d typed fields in common with HAProxy's", same)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"syscall"
 	"time"
@@ -111,11 +112,10 @@ func (s *Stats) Info() Info {
 	secs := int64(up / time.Second)
 	in.str("Uptime", fmt.Sprintf("%dd %dh%02dm%02ds", secs/86400, secs/3600%24, secs/60%60, secs%60))
 	in.num("Uptime_sec", secs)
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
+	heapSys, heapUsed := heapBytes()
 	in.num("Memmax_MB", 0)
-	in.num("PoolAlloc_MB", int64(ms.HeapSys>>20))
-	in.num("PoolUsed_MB", int64(ms.HeapAlloc>>20))
+	in.num("PoolAlloc_MB", int64(heapSys>>20))
+	in.num("PoolUsed_MB", int64(heapUsed>>20))
 	in.num("PoolFailed", 0)
 	var lim syscall.Rlimit
 	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
@@ -165,11 +165,34 @@ func (s *Stats) Info() Info {
 	in.num("Listeners", int64(s.src.Listeners()))
 	in.num("TotalBytesOut", int64(bytesOut))
 	in.str("Build info", s.version+" "+runtime.Version())
-	in.num("PoolAlloc_bytes", int64(ms.HeapSys))
-	in.num("PoolUsed_bytes", int64(ms.HeapAlloc))
+	in.num("PoolAlloc_bytes", int64(heapSys))
+	in.num("PoolUsed_bytes", int64(heapUsed))
 	in.num("Start_time_sec", s.started.Unix())
 	in.str("Tainted", "0")
 	return in
+}
+
+// heapBytes reads the heap obtained from the system and the part of it in
+// use from runtime/metrics, which, unlike runtime.ReadMemStats, does not
+// stop the world: show info, the page and every scrape read it.
+func heapBytes() (sys, used uint64) {
+	samples := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}
+	metrics.Read(samples)
+	for i, s := range samples {
+		if s.Value.Kind() != metrics.KindUint64 {
+			continue
+		}
+		sys += s.Value.Uint64()
+		if i == 0 {
+			used = s.Value.Uint64()
+		}
+	}
+	return sys, used
 }
 
 // Text renders "show info".

@@ -79,7 +79,11 @@ func parsePageOptions(rest string) pageOptions {
 		case part == "up":
 			o.upOnly = true
 		case strings.HasPrefix(part, "st="):
-			o.status = strings.TrimPrefix(part, "st=")
+			// Only the results halo itself sends back: the page shows no
+			// text a link could make up.
+			if st := strings.TrimPrefix(part, "st="); actionStatusText(st) != st {
+				o.status = st
+			}
 		}
 	}
 	return o
@@ -89,6 +93,9 @@ func parsePageOptions(rest string) pageOptions {
 // endpoint (proxy.StatsPage).
 func (s *Stats) ServeStats(ctx *fasthttp.RequestCtx, frontend string, page *config.StatsPage) {
 	ctx.Response.Header.Set("Cache-Control", "no-cache")
+	// No other site may frame the page (clickjacking its admin actions).
+	ctx.Response.Header.Set("X-Frame-Options", "DENY")
+	ctx.Response.Header.Set("Content-Security-Policy", "frame-ancestors 'none'")
 	user, ok := s.authorize(ctx, page)
 	if !ok {
 		ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="`+strings.ReplaceAll(page.Realm, `"`, `'`)+`"`)

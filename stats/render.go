@@ -102,7 +102,6 @@ func (t *Table) Typed() []byte {
 			b = v.appendTo(b)
 			b = append(b, '\n')
 		}
-		b = append(b, '\n')
 	}
 	return b
 }

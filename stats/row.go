@@ -1,6 +1,9 @@
 package stats
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // ObjType is HAProxy's "type" column: what a row describes.
 type ObjType int
@@ -42,7 +45,23 @@ func (r *Row) setN(f Field, n int64) { r.v[f] = value{set: true, n: n} }
 func (r *Row) setU(f Field, n uint64) {
 	r.v[f] = value{set: true, n: int64(min(n, 1<<63-1))}
 }
-func (r *Row) setS(f Field, s string) { r.v[f] = value{set: true, isStr: true, s: s} }
+
+// setS sets a string column. Control characters (a server's check reply
+// may hold a line break) become spaces: a line break would end an answer
+// of the runtime API early.
+func (r *Row) setS(f Field, s string) {
+	if strings.ContainsFunc(s, isControl) {
+		s = strings.Map(func(c rune) rune {
+			if isControl(c) {
+				return ' '
+			}
+			return c
+		}, s)
+	}
+	r.v[f] = value{set: true, isStr: true, s: s}
+}
+
+func isControl(c rune) bool { return c < 0x20 || c == 0x7f }
 
 // zero sets fields to 0 where nothing more precise is known: the columns
 // HAProxy fills for this kind of row even when nothing happened.

@@ -140,8 +140,21 @@ func setCheck(r *Row, last health.Checked, paused bool) {
 	}
 	r.setS(FCheckStatus, status)
 	r.setN(FCheckDuration, int64(last.Duration/time.Millisecond))
-	r.setS(FCheckDesc, last.Desc)
+	// As HAProxy: check_desc says what the status means, last_chk what
+	// the check found.
+	desc, ok := checkDescs[last.Status]
+	if !ok {
+		desc = last.Desc
+	}
+	r.setS(FCheckDesc, desc)
 	r.setS(FLastChk, last.Desc)
+}
+
+// checkDescs are the statuses' meanings, for check_desc.
+var checkDescs = map[health.Status]string{
+	health.L4OK: "Layer4 check passed", health.L4TOUT: "Layer4 timeout", health.L4CON: "Layer4 connection problem",
+	health.L7OK: "Layer7 check passed", health.L7STS: "Layer7 wrong status", health.L7RSP: "Layer7 invalid response",
+	health.L7TOUT: "Layer7 timeout", health.HANA: "Health analyze",
 }
 
 // serverStatus is the status word HAProxy shows for a server: MAINT,
