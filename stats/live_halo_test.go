@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -243,6 +244,16 @@ var client = &http.Client{
 	Timeout: 5 * time.Second,
 	// The page answers an action with 303: the tests look at it.
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Jar:           newJar(),
+}
+
+// newJar keeps the page's session cookie, as a browser does.
+func newJar() http.CookieJar {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		panic(err)
+	}
+	return jar
 }
 
 // do sends a request with basic auth (user "" for none) and returns the

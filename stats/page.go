@@ -19,7 +19,8 @@ import (
 // enable"): HAProxy's page, recognisably, with its URI switches (;csv,
 // ;json, ;norefresh, ;up), basic auth checked in constant time, and with
 // "admin" the actions on servers. Unlike HAProxy's, an action form carries
-// a token bound to the logged-in user and this process, so a page on
+// a token bound to the logged-in user, the browser session (a SameSite
+// cookie) and this process, so a page on
 // another site cannot make a logged-in browser post one (a cross-site
 // request forgery): such a post is refused with 403.
 
@@ -35,13 +36,48 @@ func (p *pageState) init() {
 	}
 }
 
-// token is the action token of a logged-in user: an HMAC of the user
-// name under the process's key. Only a page served to that user carries
-// it, and a page of another origin cannot read it.
-func (p *pageState) token(user string) string {
+// token is the action token of a logged-in user in one browser session:
+// an HMAC of the user name and the session's cookie under the process's
+// key. Only a page served to that user in that session carries it, and a
+// page of another origin can read neither the page nor the cookie.
+func (p *pageState) token(user, session string) string {
 	m := hmac.New(sha256.New, p.key[:])
-	m.Write([]byte("halo stats admin\x00" + user))
+	m.Write([]byte("halo stats admin\x00" + user + "\x00" + session))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// sessionCookie names the browser session an action token belongs to.
+// SameSite=Strict keeps a browser from sending it with a request another
+// site makes, so even a stolen token is useless from there.
+const sessionCookie = "halo_stats_session"
+
+// pageSession returns the request's browser session, starting one (and
+// setting its cookie on the response) when it has none.
+func pageSession(ctx *fasthttp.RequestCtx) string {
+	if sid := string(ctx.Request.Header.Cookie(sessionCookie)); validSession(sid) {
+		return sid
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("stats: no randomness for a page session: " + err.Error())
+	}
+	sid := base64.RawURLEncoding.EncodeToString(b[:])
+	var c fasthttp.Cookie
+	c.SetKey(sessionCookie)
+	c.SetValue(sid)
+	// Path "/": the page's own URIs (/stats;norefresh, /stats;st=DONE)
+	// do not path-match a cookie of Path=/stats.
+	c.SetPath("/")
+	c.SetHTTPOnly(true)
+	c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
+	ctx.Response.Header.SetCookie(&c)
+	return sid
+}
+
+// validSession reports whether sid has the shape pageSession gives one.
+func validSession(sid string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(sid)
+	return err == nil && len(b) == 16
 }
 
 // pageOptions are the switches after the page's URI.
@@ -132,7 +168,7 @@ func (s *Stats) ServeStats(ctx *fasthttp.RequestCtx, frontend string, page *conf
 		ctx.Response.Header.SetContentType("text/html; charset=utf-8")
 		token := ""
 		if page.Admin && user != "" {
-			token = s.page.token(user)
+			token = s.page.token(user, pageSession(ctx))
 		}
 		info := s.Info()
 		ctx.SetBody(s.renderPage(&t, &info, page, opts, frontend, uri, token))
@@ -218,10 +254,11 @@ func (s *Stats) servePageAction(ctx *fasthttp.RequestCtx, page *config.StatsPage
 		ctx.SetBodyString("The form could not be read: " + err.Error() + "\n")
 		return
 	}
-	want := s.page.token(user)
-	if got := form.Get("token"); subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+	sid := string(ctx.Request.Header.Cookie(sessionCookie))
+	want := s.page.token(user, sid)
+	if got := form.Get("token"); !validSession(sid) || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 		ctx.SetStatusCode(fasthttp.StatusForbidden)
-		ctx.SetBodyString("The form's token is missing or wrong: actions must come from this stats page.\n")
+		ctx.SetBodyString("The form's token or session cookie is missing or wrong: actions must come from this stats page, in the browser session that loaded it.\n")
 		s.log.Warn("stats page action refused: bad token", zap.String("user", user), zap.String("client", ctx.RemoteAddr().String()))
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -172,6 +173,16 @@ func TestPageCSRF(t *testing.T) {
 		case <-h.exited:
 			t.Fatalf("halo exited after the raw POST %q", raw)
 		default:
+		}
+	}
+	// The right token and credentials, but not the browser session the
+	// token was given to: without the session cookie, or with another.
+	post := "b=be&s=s2&action=maint&token=" + url.QueryEscape(token)
+	for _, cookie := range []string{"", "Cookie: halo_stats_session=AAAAAAAAAAAAAAAAAAAAAA\r\n"} {
+		raw := "POST /stats HTTP/1.1\r\nHost: x\r\n" + auth + cookie + "Content-Type: application/x-www-form-urlencoded\r\n" +
+			"Content-Length: " + strconv.Itoa(len(post)) + "\r\nConnection: close\r\n\r\n" + post
+		if got := rawStatus(t, h.addr, raw); got != http.StatusForbidden {
+			t.Fatalf("POST with the token but cookie %q: status %d, want 403", cookie, got)
 		}
 	}
 	// The right token without credentials is still no login.
