@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 )
@@ -32,6 +33,11 @@ listen:
     bind: ["127.0.0.1:0"]
     stats: {enable: true, uri: /stats, prometheus: /metrics}
 `, map[string]string{"S1": s1.addr(), "S2": "127.0.0.1:9"})
+	// Every metric a server can have: its checks have run.
+	waitFor(t, 3*time.Second, "both servers checked", func() bool {
+		_, rows, _ := csvRows(t, r.cmd("admin.sock", "show stat"))
+		return rows["be/s1"]["check_status"] != "" && rows["be/s2"]["check_status"] != ""
+	})
 	resp, err := http.Get("http://" + r.frontend("fe") + "/")
 	if err != nil {
 		t.Fatal(err)
