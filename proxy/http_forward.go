@@ -80,8 +80,14 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	if err != nil {
 		return false, err
 	}
-	ex.connected = ex.since()
 	reused := !cc.LastUseTime().IsZero()
+	if reused {
+		// A kept-alive connection was there at once: Tc is 0, as HAProxy
+		// logs it, and the clock need not be read for it.
+		ex.connected = ex.queued + reusedAtOnce
+	} else {
+		ex.connected = ex.since()
+	}
 	conn := cc.Conn()
 	if err = srv.sendRequest(ctx, fe, hc, conn, bigRequest, serverTimeout); err != nil {
 		hc.CloseConn(cc)
