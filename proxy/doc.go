@@ -6,9 +6,9 @@
 // retires. It never parses YAML.
 //
 // State that outlives a snapshot has one owner each: server state in the
-// balancer's Registry; frontend state and counters, backend counters, each
-// server's session set and health checks in a kept (state.go); listeners in
-// the Proxy. A snapshot only references them.
+// balancer's Registry; frontend state and counters, backend counters and
+// refused responses, each server's session set and health checks in a kept
+// (state.go); listeners in the Proxy. A snapshot only references them.
 //
 // Where things are, by phase:
 //
@@ -24,6 +24,8 @@
 //	snapshot.go      building a snapshot; apply.go swapping it in and releasing the old
 //	state.go         the kept state and counters; checks.go, check_targets.go health checks
 //	sessions.go      L4 sessions a check may shut down; log.go tcplog and httplog lines
+//	stats_source.go  what the stats package reads (its Source) and the runtime API's setters,
+//	                 over the live snapshot; the stats page's route on a frontend
 //
 // Concurrency: a Proxy's exported methods may be called from any goroutine;
 // Apply and Shutdown serialize among themselves. The data path and readers
