@@ -146,6 +146,7 @@ func (s *Snapshot) applyState() {
 	}
 	for _, be := range s.backends {
 		be.pool.Activate()
+		be.noteUsable()
 		for _, srv := range be.servers {
 			srv.state.SetConfigWeight(srv.cfg.Weight)
 			srv.state.SetConfigAdmin(srv.cfg.Disabled)

@@ -57,9 +57,8 @@ type waiter struct {
 var waiterPool = sync.Pool{New: func() any { return &waiter{ready: make(chan int, 1)} }}
 
 func newQueue(pool *balancer.Backend, members []balancer.Member, maxQueue []int, timeout time.Duration, counters *balancer.Counters) *queue {
-	q := &queue{pool: pool, timeout: timeout, servers: make([]waitList, len(members)), maxQueue: maxQueue, members: members, counters: counters}
-	pool.SetOnChange(q.redistribute)
-	return q
+	// The caller sets the pool's OnChange to call redistribute.
+	return &queue{pool: pool, timeout: timeout, servers: make([]waitList, len(members)), maxQueue: maxQueue, members: members, counters: counters}
 }
 
 // acquire returns a member with a slot counted for the session, waiting in

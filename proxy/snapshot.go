@@ -60,6 +60,12 @@ type backend struct {
 	log      *zap.Logger
 }
 
+// noteUsable tells the kept state whether the backend has a usable server
+// (a backend without servers counts as UP, as HAProxy shows it).
+func (be *backend) noteUsable() {
+	be.state.noteUsable(len(be.servers) == 0 || be.pool.UsableCount() > 0)
+}
+
 func (be *backend) hasServer(name string) bool {
 	for _, s := range be.servers {
 		if s.cfg.Name == name {
@@ -215,6 +221,10 @@ func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
 	}
 	be.pool = pool
 	be.queue = newQueue(pool, members, maxQueue, bc.Timeouts.Queue, be.counters)
+	pool.SetOnChange(func() {
+		be.queue.redistribute()
+		be.noteUsable()
+	})
 	be.header = []byte(bc.Balance.Header)
 	be.hashed = bc.Balance.Algorithm.Hashed()
 	be.bySource = bc.Balance.Algorithm == config.AlgoSource

@@ -36,6 +36,48 @@ type backendState struct {
 	// badResponses keeps the last response a server sent that halo
 	// refused.
 	badResponses captureLog
+	// Whether the backend has a usable server, as HAProxy's backend
+	// status (UP/DOWN): its DOWN transitions, when it last changed and
+	// how long it has been DOWN in all (unix nanoseconds).
+	upDown     sync.Mutex // serializes noteUsable's edges
+	down       bool
+	downs      atomic.Uint64
+	lastChange atomic.Int64
+	downSince  atomic.Int64 // 0 while UP
+	downtime   atomic.Int64 // before downSince
+}
+
+// noteUsable records whether the backend has a usable server now, after
+// a pool rebuild (cold path: health edges, admin changes, reloads).
+func (st *backendState) noteUsable(usable bool) {
+	st.upDown.Lock()
+	defer st.upDown.Unlock()
+	if st.lastChange.Load() == 0 {
+		st.lastChange.Store(time.Now().UnixNano())
+	}
+	if st.down == !usable {
+		return
+	}
+	now := time.Now().UnixNano()
+	st.down = !usable
+	st.lastChange.Store(now)
+	if st.down {
+		st.downs.Add(1)
+		st.downSince.Store(now)
+	} else {
+		st.downtime.Add(now - st.downSince.Load())
+		st.downSince.Store(0)
+	}
+}
+
+// upDownTimes returns the backend's DOWN transitions, its last change and
+// its total time DOWN up to now.
+func (st *backendState) upDownTimes() (downs uint64, lastChange time.Time, downtime time.Duration) {
+	d := st.downtime.Load()
+	if since := st.downSince.Load(); since != 0 {
+		d += time.Now().UnixNano() - since
+	}
+	return st.downs.Load(), time.Unix(0, st.lastChange.Load()), time.Duration(d)
 }
 
 // kept holds one kind of state that outlives snapshots, by key (a name, or

@@ -351,6 +351,18 @@ func (fe *frontend) serveStats(ctx *fasthttp.RequestCtx) {
 	fe.state.HTTPStatus[class].Add(1)
 }
 
+// BackendUpDown returns how often the backend went DOWN (no usable
+// server), when its state last changed and how long it has been DOWN in
+// all; false for a backend the live configuration does not have.
+func (p *Proxy) BackendUpDown(name string) (downs uint64, lastChange time.Time, downtime time.Duration, ok bool) {
+	s := p.current.Load()
+	if s == nil || s.backendsByName[name] == nil {
+		return 0, time.Time{}, 0, false
+	}
+	downs, lastChange, downtime = s.backendsByName[name].state.upDownTimes()
+	return downs, lastChange, downtime, true
+}
+
 // EffectiveWeight is the weight the server has in its backend's pool now:
 // its weight during a slow start, 0 while it is not usable.
 func (p *Proxy) EffectiveWeight(backend, server string) int {

@@ -161,6 +161,21 @@ func TestShowStatCountsAKnownScenario(t *testing.T) {
 	_, rows, _ = csvRows(t, r.cmd("admin.sock", "show stat"))
 	expect(rows["be/s1"], "chkdown", 1)
 	expect(rows["be/BACKEND"], "act", 1)
+	expect(rows["be/BACKEND"], "chkdown", 0) // the backend itself never went DOWN
+
+	// With no server left, the backend is DOWN: its own transition, its
+	// own last change and downtime, as HAProxy counts them.
+	if out := r.cmd("admin.sock", "disable server be/s2"); out != "\n" {
+		t.Fatalf("disable server be/s2: %q", out)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	_, rows, _ = csvRows(t, r.cmd("admin.sock", "show stat"))
+	if rows["be/BACKEND"]["status"] != "DOWN" {
+		t.Fatalf("backend with no usable server: %q", rows["be/BACKEND"]["status"])
+	}
+	expect(rows["be/BACKEND"], "chkdown", 1)
+	expect(rows["be/BACKEND"], "lastchg", 1)
+	expect(rows["be/BACKEND"], "downtime", 1)
 }
 
 // TestLevels checks that each socket's level allows what HAProxy's does:

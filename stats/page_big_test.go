@@ -50,6 +50,9 @@ func (f *fakeSource) AgentPaused(backend, server string) (bool, bool) { return f
 func (f *fakeSource) QueueLengths(backend string, servers []int) int  { return 0 }
 func (f *fakeSource) ServerConns(backend, server string) int          { return 0 }
 func (f *fakeSource) EffectiveWeight(backend, server string) int      { return 1 }
+func (f *fakeSource) BackendUpDown(string) (uint64, time.Time, time.Duration, bool) {
+	return 0, time.Now(), 0, true
+}
 func (f *fakeSource) FrontendMaxConn(name string) int                 { return 1000 }
 func (f *fakeSource) ActiveConns() int64                              { return 0 }
 func (f *fakeSource) GlobalMaxConn() int                              { return 1000 }

@@ -28,6 +28,9 @@ type Source interface {
 	// sessions wait for each and returns how many wait for any.
 	QueueLengths(backend string, servers []int) int
 	ServerConns(backend, server string) int
+	// BackendUpDown is the backend's own UP/DOWN history: how often it
+	// had no usable server, its last change, its total time DOWN.
+	BackendUpDown(name string) (downs uint64, lastChange time.Time, downtime time.Duration, ok bool)
 	EffectiveWeight(backend, server string) int
 	FrontendMaxConn(name string) int
 	ActiveConns() int64

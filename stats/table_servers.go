@@ -203,7 +203,6 @@ func serverStatus(st *balancer.Server, sc *config.Server, p health.Progress, che
 type backendTotals struct {
 	act, bck, weight, uweight int64
 	econ, eresp, retr, redis  uint64
-	chkdown                   uint64
 	usable                    int
 	servers                   int
 	timings                   [4]float64 // weighted by each server's count
@@ -217,7 +216,6 @@ func (a *backendTotals) add(r *Row, sc *config.Server, st *balancer.Server) {
 	a.eresp += uint64(r.Num(FEresp))
 	a.retr += uint64(r.Num(FWretr))
 	a.redis += uint64(r.Num(FWredis))
-	a.chkdown += st.ChecksDown.Load()
 	if w := r.Num(FWeight); w > 0 {
 		a.usable++
 		a.weight += w
@@ -274,9 +272,13 @@ func (s *Stats) backendRow(r *Row, p proxyEntry, queued int, a *backendTotals) {
 	r.setN(FUweight, a.uweight)
 	r.setN(FAct, a.act)
 	r.setN(FBck, a.bck)
-	r.setU(FChkdown, a.chkdown)
-	r.setN(FLastchg, int64(time.Since(s.started)/time.Second))
-	r.setN(FDowntime, 0)
+	// The backend's own history, as HAProxy's: DOWN when no server is
+	// usable.
+	if downs, lastChange, downtime, ok := s.src.BackendUpDown(be.Name); ok {
+		r.setU(FChkdown, downs)
+		r.setN(FLastchg, int64(time.Since(lastChange)/time.Second))
+		r.setN(FDowntime, int64(downtime/time.Second))
+	}
 	r.setN(FPid, 1)
 	r.setN(FIid, int64(p.iid))
 	r.setN(FSid, 0)
