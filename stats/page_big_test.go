@@ -53,11 +53,11 @@ func (f *fakeSource) EffectiveWeight(backend, server string) int      { return 1
 func (f *fakeSource) BackendUpDown(string) (uint64, time.Time, time.Duration, bool) {
 	return 0, time.Now(), 0, true
 }
-func (f *fakeSource) FrontendMaxConn(name string) int                 { return 1000 }
-func (f *fakeSource) ActiveConns() int64                              { return 0 }
-func (f *fakeSource) GlobalMaxConn() int                              { return 1000 }
-func (f *fakeSource) Listeners() int                                  { return 1 }
-func (f *fakeSource) Stopping() bool                                  { return false }
+func (f *fakeSource) FrontendMaxConn(name string) int { return 1000 }
+func (f *fakeSource) ActiveConns() int64              { return 0 }
+func (f *fakeSource) GlobalMaxConn() int              { return 1000 }
+func (f *fakeSource) Listeners() int                  { return 1 }
+func (f *fakeSource) Stopping() bool                  { return false }
 func (f *fakeSource) EachSession(func(id, frontend, mode string, client, local net.Addr, age time.Duration)) {
 }
 func (f *fakeSource) LastBadRequest(frontend string) *h1.Capture         { return nil }
