@@ -46,6 +46,8 @@ type Config struct {
 	Global    Global
 	Frontends []*Frontend // sorted by name
 	Backends  []*Backend  // sorted by name
+	// Cluster is the cluster section, nil when there is none.
+	Cluster *Cluster
 }
 
 // Global holds process-wide settings.
