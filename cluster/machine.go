@@ -12,7 +12,7 @@ type Params struct {
 	// started (0 for a new node): assignments at or before it are from a
 	// previous life of this process and are released, never held.
 	StartIndex uint64
-	VIPs    []VIPParams
+	VIPs       []VIPParams
 	// Lease: a grant lets a node hold its VIPs until it sent the ping + Lease;
 	// a node not heard from for Lease is suspect.
 	Lease int64

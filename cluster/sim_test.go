@@ -621,7 +621,7 @@ func runSims(t *testing.T, watchdog bool) {
 	t.Logf("%d schedules from seed %d: %d faults, %d fence runs, VIP held %.1f%% of %d ticks; every step checked", schedules, base, total.faults, total.fences, 100*float64(total.heldTicks)/float64(total.ticks), total.ticks)
 }
 
-func TestSimulation(t *testing.T)         { runSims(t, false) }
+func TestSimulation(t *testing.T) { runSims(t, false) }
 
 // TestSimulationCatchesALyingFenceAgent: with an agent that says "off" and
 // does nothing, the takeover it allows must show up as two holders.

@@ -24,10 +24,10 @@ const (
 // Entry is one committed change of the table, as it travels through the raft
 // log.
 type Entry struct {
-	Op     Op     `json:"op"`
-	VIP    string `json:"vip,omitempty"`
-	Node   string `json:"node"`
-	Epoch  uint64 `json:"epoch,omitempty"`
+	Op    Op     `json:"op"`
+	VIP   string `json:"vip,omitempty"`
+	Node  string `json:"node"`
+	Epoch uint64 `json:"epoch,omitempty"`
 	// Fence, in an unfence entry, is the index of the fencing it undoes: a
 	// request to unfence an earlier fencing of the node does nothing.
 	Fence  uint64 `json:"fence,omitempty"`
@@ -61,7 +61,7 @@ type Table struct {
 	VIPs map[string]Holding `json:"vips"`
 	// Fenced: the fenced nodes, each with the index of its fencing.
 	Fenced map[string]uint64 `json:"fenced"`
-	Index  uint64             `json:"index"`
+	Index  uint64            `json:"index"`
 }
 
 // NewTable is the empty table: every VIP free, nobody fenced.
