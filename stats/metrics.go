@@ -349,6 +349,11 @@ func (s *Stats) gather() []*dto.MetricFamily {
 	if goFams, err := m.runtime.Gather(); err == nil {
 		out = append(out, goFams...)
 	}
+	if c := s.clusterOf(); c != nil {
+		if fams, err := c.Gatherer().Gather(); err == nil {
+			out = append(out, fams...)
+		}
+	}
 	return out
 }
 

@@ -36,6 +36,7 @@ type Stats struct {
 	page    pageState
 
 	metrics metricsState
+	cluster clusterRef
 }
 
 // Options are what Stats needs to know about the process.
