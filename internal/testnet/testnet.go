@@ -1,7 +1,9 @@
 // Package testnet holds what tests of several packages need: a loopback
 // listener that runs a handler on each connection, the rule for tests that
-// lack something (skip, or fail in CI), and the TestMain of tests that
-// drive a real binary.
+// lack something (skip, or fail in CI), the TestMain of tests that drive a
+// real binary, and network namespaces (netns.go): creating one that is
+// deleted by name when the test ends, running code inside it, and veth
+// pairs between them.
 package testnet
 
 import (
