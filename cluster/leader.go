@@ -146,7 +146,7 @@ func (m *Machine) eligible(n, v string) bool {
 		return false
 	}
 	if n == m.p.Self {
-		return m.healthy[v] && m.LeaseValid()
+		return m.healthy[v] // the leader's own lease follows its next ping
 	}
 	return m.peerStatus(n).Healthy[v]
 }
@@ -163,6 +163,10 @@ func (m *Machine) assignFree() {
 		pick := ""
 		if vp.Prefer != "" && m.eligible(vp.Prefer, vp.Name) {
 			pick = vp.Prefer
+		} else if vp.Prefer != "" && vp.Prefer != m.p.Self && !m.heardEver(vp.Prefer) && m.now-m.leaderSince <= m.p.Lease {
+			// A new leader has not heard the preferred node yet (the
+			// cluster is starting): give it a lease to show up.
+			continue
 		} else {
 			for _, n := range m.p.Peers {
 				if m.eligible(n, vp.Name) && (pick == "" || held[n] < held[pick]) {

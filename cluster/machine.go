@@ -291,6 +291,11 @@ func (m *Machine) LastHeard(peer string) int64 {
 	return t
 }
 
+func (m *Machine) heardEver(peer string) bool {
+	_, ok := m.status[peer]
+	return ok
+}
+
 // Fencing reports, for each node this leader is fencing, the attempts so far.
 func (m *Machine) Fencing() map[string]int {
 	out := map[string]int{}

@@ -40,11 +40,10 @@ func (m *Machine) Step(ev Event) []Action {
 			}
 			m.resetLeader(false)
 		case e.Ready:
-			if !m.leader {
-				m.resetLeader(true)
+			if m.leader && !m.ready { // a Ready after a loss is stale
+				m.ready = true
+				m.logf("info", "leader: the table is current, acting as leader")
 			}
-			m.ready = true
-			m.logf("info", "leader: the table is current, acting as leader")
 		default:
 			m.resetLeader(true)
 		}
@@ -80,6 +79,7 @@ func (m *Machine) Step(ev Event) []Action {
 	case ProposeFailed:
 		delete(m.inflight, e.Entry.String())
 	}
+	m.promoteGrants()
 	m.reconcile()
 	return m.take()
 }
@@ -263,4 +263,23 @@ func (m *Machine) hold(v string, epoch uint64) {
 	default:
 		m.nextARP[v] = 1 << 62
 	}
+}
+
+// Leave is a clean stop: every VIP this node holds is removed and reported
+// released at once, so the leader moves it without fencing anyone.
+func (m *Machine) Leave() []Action {
+	for _, vp := range m.p.VIPs {
+		v := vp.Name
+		h := m.table.VIPs[v]
+		if m.kernel[v] {
+			m.emit(RemoveVIP{VIP: v, Reason: "halo is stopping"})
+			m.kernel[v] = false
+		}
+		if h.Holder == m.p.Self {
+			m.released[v] = h.Epoch
+		}
+		m.healthy[v] = false
+	}
+	m.ping()
+	return m.take()
 }

@@ -10,10 +10,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime/debug"
 	"syscall"
 	"time"
 
+	"github.com/halo-lb/halo/cluster"
 	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/proxy"
 	"github.com/halo-lb/halo/stats"
@@ -42,6 +44,8 @@ commands:
   check   -c FILE   validate a configuration file, like haproxy -c
   ctl     [-s SOCKET] [COMMAND...]
                     send a runtime API command (none: an interactive prompt)
+  cluster [-c FILE] status [json] | unfence NODE
+                    show the cluster as the local node sees it; let a fenced node back
   demo              run three demo HTTP servers behind halo on 127.0.0.1:8080
   version           print the version
 `
@@ -62,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "ctl":
 		return cmdCtl(args[1:], os.Stdin, stdout, stderr)
+	case "cluster":
+		return cmdCluster(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
 	case "version", "-v", "--version":
@@ -161,12 +167,29 @@ func serve(log *zap.Logger, cfg *config.Config, load func() (*config.Config, err
 		log.Error("cannot start", zap.Error(err))
 		return 1
 	}
+	var cl *cluster.Cluster
+	if cfg.Cluster != nil {
+		var err error
+		// After the proxy: the listeners are open (VIP binds with
+		// IP_FREEBIND), so local health is true from the first tick.
+		if cl, err = cluster.Start(cfg.Cluster, p, log); err != nil {
+			log.Error("cannot start the cluster node", zap.Error(err))
+			return 1
+		}
+		st.SetCluster(cl)
+	}
 	log.Info("halo started", zap.String("version", version), zap.String("config", cfg.File),
 		zap.Int("frontends", len(cfg.Frontends)), zap.Int("backends", len(cfg.Backends)), zap.Int("maxconn", cfg.Global.MaxConn))
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			reload(log, p, st, load)
 			continue
+		}
+		if cl != nil {
+			// First: the VIPs leave this node, released, so they move at
+			// once without a fence while the connections drain.
+			cl.Stop()
+			log.Info("left the cluster")
 		}
 		hardStop := p.Snapshot().Config().Global.HardStopAfter
 		log.Info("stopping: no longer accepting, waiting for connections to finish",
@@ -196,12 +219,16 @@ func reload(log *zap.Logger, p *proxy.Proxy, st *stats.Stats, load func() (*conf
 		}
 		return
 	}
+	oldCluster := p.Snapshot().Config().Cluster
 	if err := p.Apply(withDefaultMaxConn(cfg)); err != nil {
 		log.Error("reload failed; still serving the previous configuration", zap.Error(err))
 		return
 	}
 	if err := st.ServeSockets(cfg.Global.Stats); err != nil {
 		log.Error("reloaded, but a stats socket could not be opened", zap.Error(err))
+	}
+	if !reflect.DeepEqual(oldCluster, cfg.Cluster) {
+		log.Warn("the cluster section changed: it takes effect when halo restarts; the cluster keeps running as started")
 	}
 	log.Info("reloaded", zap.String("config", cfg.File),
 		zap.Int("frontends", len(cfg.Frontends)), zap.Int("backends", len(cfg.Backends)))
