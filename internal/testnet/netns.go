@@ -5,6 +5,7 @@ package testnet
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -30,7 +31,7 @@ func NewNetNS(t testing.TB, label string) NetNS {
 	t.Helper()
 	NeedRoot(t, "a network namespace")
 	name := fmt.Sprintf("halo-%s-%d-%d", label, os.Getpid(), netnsSeq.Add(1))
-	_ = netns.DeleteNamed(name) // a leftover of a run whose PID this one reuses
+	removeNetNS(name) // a leftover of a run whose PID this one reuses
 
 	// netns.NewNamed moves the calling thread into the new namespace: call
 	// it on a throwaway thread (see Do).
@@ -44,6 +45,7 @@ func NewNetNS(t testing.TB, label string) NetNS {
 	}()
 	<-done
 	if err != nil {
+		removeNetNS(name) // NewNamed may fail after creating the file
 		t.Fatalf("creating network namespace %s: %v", name, err)
 	}
 	t.Cleanup(func() {
@@ -53,6 +55,14 @@ func NewNetNS(t testing.TB, label string) NetNS {
 		}
 	})
 	return NetNS{Name: name, Handle: h}
+}
+
+// removeNetNS deletes a named namespace if there is one, and its file in
+// /run/netns even if nothing is mounted on it.
+func removeNetNS(name string) {
+	if netns.DeleteNamed(name) != nil {
+		os.Remove(filepath.Join("/run/netns", name))
+	}
 }
 
 // Do runs f on a goroutine whose OS thread is in the namespace, waits for
