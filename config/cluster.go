@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"net/netip"
 	"time"
 )
@@ -98,4 +99,20 @@ type FenceAgent struct {
 type Watchdog struct {
 	Device  string
 	Timeout time.Duration
+}
+
+// MarshalJSON shows a fence agent with its secrets redacted, as Secret
+// does: a configuration dump never carries a password.
+func (a FenceAgent) MarshalJSON() ([]byte, error) {
+	opts := make(map[string]string, len(a.Options))
+	for k, v := range a.Options {
+		if a.Secret[k] {
+			v = Secret(v).String()
+		}
+		opts[k] = v
+	}
+	return json.Marshal(struct {
+		Agent   string
+		Options map[string]string
+	}{a.Agent, opts})
 }

@@ -10,6 +10,7 @@ type fileConfig struct {
 	Frontends map[string]*fileProxy `yaml:"frontends" validate:"dive"`
 	Backends  map[string]*fileProxy `yaml:"backends" validate:"dive"`
 	Listen    map[string]*fileProxy `yaml:"listen" validate:"dive"`
+	Cluster   *fileCluster          `yaml:"cluster"`
 }
 
 type fileGlobal struct {

@@ -106,6 +106,8 @@ func (p *parser) build(cfg *Config, fc *fileConfig) {
 	p.buildBinds(cfg, fc)
 	p.buildGlobalStats(cfg, fc)
 	p.buildStatsPages(cfg, fc)
+	p.buildCluster(cfg, fc)
+	freeBindVIPs(cfg)
 	for _, be := range cfg.Backends {
 		path := sectionPath(fc, "backends", be.Name)
 		p.buildBalance(fc, be, path)

@@ -1,0 +1,307 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Defaults of the cluster section: lease and the ARP burst are IPaddr2's
+// and a two-second lease (so failover well inside three seconds), fencing
+// Pacemaker's stonith-timeout.
+const (
+	DefaultClusterDataDir = "/var/lib/halo/cluster"
+	DefaultLease          = 2 * time.Second
+	DefaultARPCount       = 5
+	DefaultARPInterval    = 200 * time.Millisecond
+	DefaultARPRefresh     = 10 * time.Second
+	DefaultFenceTimeout   = 60 * time.Second
+	DefaultFenceAction    = "off"
+	DefaultWatchdogTime   = 10 * time.Second
+	maxVoters             = 7
+)
+
+// buildCluster checks and converts the cluster section.
+func (p *parser) buildCluster(cfg *Config, fc *fileConfig) {
+	f := fc.Cluster
+	if f == nil {
+		return
+	}
+	const path = "cluster"
+	c := &Cluster{
+		Node:       or("", f.Node),
+		Bind:       or("", f.Bind),
+		DataDir:    p.relative(or(DefaultClusterDataDir, f.DataDir)),
+		EvenVoters: or("", f.EvenVoters),
+		Lease:      dur(DefaultLease, f.Lease),
+	}
+	peers := p.buildPeers(c, f)
+	if c.Node == "" {
+		p.at(path, "the cluster needs node: the name of this node, one of peers")
+	} else if _, ok := peers[c.Node]; !ok {
+		p.at(path+".node", "node %q is not one of peers (%s)", c.Node, strings.Join(sortedNames(peers), ", "))
+	}
+	if c.Bind == "" {
+		p.at(path, "the cluster needs bind: the HOST:PORT its consensus transport listens on")
+	} else if err := hostPort(c.Bind); err != nil {
+		p.at(path+".bind", "bind %q: %v", c.Bind, err)
+	}
+	if c.Lease < 500*time.Millisecond || c.Lease > time.Minute {
+		p.at(path+".lease", "lease %s: between 500ms and 1m", c.Lease)
+	}
+	p.buildVIPs(c, f, peers)
+	c.ARP = ARP{Count: DefaultARPCount, Interval: DefaultARPInterval, Refresh: DefaultARPRefresh}
+	if a := f.ARP; a != nil {
+		c.ARP = ARP{Count: or(DefaultARPCount, a.Count), Interval: dur(DefaultARPInterval, a.Interval), Refresh: dur(DefaultARPRefresh, a.Refresh)}
+		if c.ARP.Interval < 10*time.Millisecond || c.ARP.Interval > 10*time.Second {
+			p.at(path+".arp.interval", "interval %s: between 10ms and 10s", c.ARP.Interval)
+		}
+		if c.ARP.Refresh != 0 && c.ARP.Refresh < time.Second {
+			p.at(path+".arp.refresh", "refresh %s: 0 (none) or at least 1s", c.ARP.Refresh)
+		}
+	}
+	p.buildFencing(c, f, peers)
+	if w := f.Watchdog; w != nil {
+		c.Watchdog = &Watchdog{Device: or("", w.Device), Timeout: dur(DefaultWatchdogTime, w.Timeout)}
+		if c.Watchdog.Device == "" {
+			p.at(path+".watchdog", "a watchdog needs device (for example /dev/watchdog)")
+		} else if !filepath.IsAbs(c.Watchdog.Device) {
+			p.at(path+".watchdog.device", "device %q is not an absolute path", c.Watchdog.Device)
+		}
+		if c.Watchdog.Timeout < time.Second || c.Watchdog.Timeout > time.Minute {
+			p.at(path+".watchdog.timeout", "timeout %s: between 1s and 1m", c.Watchdog.Timeout)
+		}
+	}
+	cfg.Cluster = c
+}
+
+// relative resolves a path relative to the configuration file's directory.
+func (p *parser) relative(file string) string {
+	if file != "" && !filepath.IsAbs(file) && p.file != "" {
+		return filepath.Join(filepath.Dir(p.file), file)
+	}
+	return file
+}
+
+func hostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("want HOST:PORT (%v)", err)
+	}
+	if host == "" {
+		return fmt.Errorf("the host is empty: the other voters dial this address")
+	}
+	if port == "" || port == "0" {
+		return fmt.Errorf("needs a fixed port: the other voters dial it")
+	}
+	return nil
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// buildPeers converts the voters and checks their number: 3, 5 or 7, or
+// an even number with a stated reason; never fewer than 3.
+func (p *parser) buildPeers(c *Cluster, f *fileCluster) map[string]Peer {
+	peers := map[string]Peer{}
+	addrs := map[string]string{}
+	for i, fp := range f.Peers {
+		pp := fmt.Sprintf("cluster.peers[%d]", i)
+		if fp == nil || fp.Name == nil || *fp.Name == "" {
+			p.at(pp, "a peer needs a name")
+			continue
+		}
+		peer := Peer{Name: *fp.Name, Address: or("", fp.Address), Witness: or(false, fp.Witness)}
+		if _, dup := peers[peer.Name]; dup {
+			p.at(pp+".name", "peer %q is listed twice", peer.Name)
+			continue
+		}
+		if peer.Address == "" {
+			p.at(pp, "peer %q needs an address (HOST:PORT of its bind)", peer.Name)
+		} else if err := hostPort(peer.Address); err != nil {
+			p.at(pp+".address", "address %q: %v", peer.Address, err)
+		} else if other, dup := addrs[peer.Address]; dup {
+			p.at(pp+".address", "address %s is also peer %q's", peer.Address, other)
+		}
+		addrs[peer.Address] = peer.Name
+		peers[peer.Name] = peer
+	}
+	for _, name := range sortedNames(peers) {
+		c.Peers = append(c.Peers, peers[name])
+	}
+	holders := 0
+	for _, peer := range peers {
+		if !peer.Witness {
+			holders++
+		}
+	}
+	n := len(peers)
+	switch {
+	case len(f.Peers) == 0:
+		p.at("cluster", "the cluster needs peers: every voter, this node included (3 or 5)")
+	case n == 2:
+		p.at("cluster.peers", "a two-node cluster cannot tell a dead peer from a cut link, so it has no quorum after one failure: add a third voter, a quorum-only witness (a peer with witness: true, running `halo run` with a cluster section and no frontends; see docs/cluster.md)")
+	case n < 3:
+		p.at("cluster.peers", "%d voter: a cluster needs at least 3 (or 2 and a witness)", n)
+	case n > maxVoters:
+		p.at("cluster.peers", "%d voters: at most %d (each one slows every commit; use 3 or 5)", n, maxVoters)
+	case n%2 == 0 && c.EvenVoters == "":
+		p.at("cluster.peers", "%d voters survive no more failures than %d: use an odd number, or say why with even-voters: \"REASON\"", n, n-1)
+	}
+	if n >= 3 && holders < 2 {
+		p.at("cluster.peers", "only %d peer can hold a VIP (the others are witnesses): a VIP could never move", holders)
+	}
+	return peers
+}
+
+func (p *parser) buildVIPs(c *Cluster, f *fileCluster, peers map[string]Peer) {
+	seen := map[netip.Addr]int{}
+	for i, fv := range f.VIPs {
+		vp := fmt.Sprintf("cluster.vips[%d]", i)
+		if fv == nil || fv.Address == nil {
+			p.at(vp, "a VIP needs an address (ADDRESS/PREFIXLEN)")
+			continue
+		}
+		pfx, err := netip.ParsePrefix(*fv.Address)
+		if err != nil {
+			p.at(vp+".address", "address %q: want ADDRESS/PREFIXLEN, such as 10.0.0.100/24 or 2001:db8::100/64", *fv.Address)
+			continue
+		}
+		a := pfx.Addr()
+		if a.Is4In6() {
+			a = a.Unmap()
+			pfx = netip.PrefixFrom(a, pfx.Bits()-96)
+		}
+		switch {
+		case a.IsUnspecified() || a.IsLoopback() || a.IsMulticast():
+			p.at(vp+".address", "%s cannot be a VIP", a)
+		case a.Is4() && pfx.Bits() < 31 && (a == pfx.Masked().Addr() || isBroadcast(pfx)):
+			p.at(vp+".address", "%s is the network's %s address, not a host's", a, map[bool]string{true: "network", false: "broadcast"}[a == pfx.Masked().Addr()])
+		}
+		if j, dup := seen[a]; dup {
+			p.at(vp+".address", "VIP %s is also cluster.vips[%d]", a, j)
+		}
+		seen[a] = i
+		v := VIP{Prefix: pfx, Interface: or("", fv.Interface), Prefer: or("", fv.Prefer), Require: VIPRequire(or(string(RequireListening), fv.Require))}
+		if v.Interface == "" {
+			p.at(vp, "VIP %s needs interface: the network interface it is added to", pfx)
+		}
+		if v.Prefer != "" {
+			if peer, ok := peers[v.Prefer]; !ok {
+				p.at(vp+".prefer", "prefer %q is not one of peers", v.Prefer)
+			} else if peer.Witness {
+				p.at(vp+".prefer", "prefer %q is a witness, which never holds a VIP", v.Prefer)
+			}
+		}
+		c.VIPs = append(c.VIPs, v)
+	}
+}
+
+func isBroadcast(pfx netip.Prefix) bool {
+	b := pfx.Addr().As4()
+	host := 32 - pfx.Bits()
+	for i := 0; i < host; i++ {
+		if b[3-i/8]&(1<<(i%8)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *parser) buildFencing(c *Cluster, f *fileCluster, peers map[string]Peer) {
+	c.Fencing = Fencing{Timeout: DefaultFenceTimeout, Action: DefaultFenceAction, Nodes: map[string]FenceAgent{}}
+	ff := f.Fencing
+	if ff != nil {
+		c.Fencing.Timeout = dur(DefaultFenceTimeout, ff.Timeout)
+		c.Fencing.Action = or(DefaultFenceAction, ff.Action)
+		if c.Fencing.Timeout < time.Second || c.Fencing.Timeout > 10*time.Minute {
+			p.at("cluster.fencing.timeout", "timeout %s: between 1s and 10m", c.Fencing.Timeout)
+		}
+	}
+	var nodes map[string]*fileFenceAgent
+	if ff != nil {
+		nodes = ff.Nodes
+	}
+	for _, name := range sortedNames(nodes) {
+		np := "cluster.fencing.nodes." + name
+		peer, ok := peers[name]
+		switch {
+		case !ok:
+			p.at(np, "%q is not one of peers", name)
+			continue
+		case peer.Witness:
+			p.at(np, "%q is a witness: it never holds a VIP, so it is never fenced", name)
+			continue
+		}
+		fa := nodes[name]
+		if fa == nil || fa.Agent == nil || *fa.Agent == "" {
+			p.at(np, "node %s needs agent: the fence agent's absolute path (such as /usr/sbin/fence_ipmilan)", name)
+			continue
+		}
+		a := FenceAgent{Agent: *fa.Agent, Options: map[string]string{}, Secret: map[string]bool{}}
+		if !filepath.IsAbs(a.Agent) {
+			p.at(np+".agent", "agent %q is not an absolute path", a.Agent)
+		} else if st, err := os.Stat(a.Agent); err != nil {
+			p.at(np+".agent", "agent %s: %v", a.Agent, err)
+		} else if st.IsDir() || st.Mode()&0o111 == 0 {
+			p.at(np+".agent", "agent %s is not an executable file", a.Agent)
+		}
+		for _, key := range sortedNames(fa.Options) {
+			val := fa.Options[key]
+			kp := np + ".options." + key
+			if key == "action" || key == "option" {
+				p.at(kp, "%q is set by halo for each run (off, status, on), not in options", key)
+				continue
+			}
+			if strings.ContainsAny(val, "\r\n\x00") {
+				p.at(kp, "option %s has a line break or NUL: each option is one line on the agent's stdin", key)
+				continue
+			}
+			name, isFile := strings.CutSuffix(key, "-file")
+			if !isFile {
+				a.Options[key] = val
+				continue
+			}
+			data, err := os.ReadFile(p.relative(val))
+			if err != nil {
+				// The error names the file, never its content.
+				p.at(kp, "reading %s: %v", key, err)
+				continue
+			}
+			secret := strings.TrimRight(string(data), "\r\n")
+			if strings.ContainsAny(secret, "\r\n\x00") {
+				p.at(kp, "%s %s has more than one line", key, val)
+				continue
+			}
+			a.Options[name] = secret
+			a.Secret[name] = true
+		}
+		c.Fencing.Nodes[name] = a
+	}
+	for _, peer := range c.Peers {
+		if _, ok := c.Fencing.Nodes[peer.Name]; !ok && !peer.Witness {
+			if _, listed := nodes[peer.Name]; listed {
+				continue // already reported
+			}
+			at := "cluster"
+			if ff != nil {
+				at = "cluster.fencing"
+				if ff.Nodes != nil {
+					at = "cluster.fencing.nodes"
+				}
+			}
+			p.at(at, "no fence agent for peer %s: a VIP moves off a silent node only once it is fenced, so every node that can hold one needs fencing.nodes.%s", peer.Name, peer.Name)
+		}
+	}
+}
