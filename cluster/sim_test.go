@@ -97,7 +97,7 @@ type sim struct {
 }
 
 type simStats struct {
-	faults, fences, expiries, takeovers, heldTicks, ticks int
+	faults, fences, heldTicks, ticks int
 }
 
 func newSim(t *testing.T, seed uint64, watchdog bool) *sim {

@@ -3,7 +3,6 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -198,13 +197,4 @@ func (st Status) Text() string {
 func (st Status) JSON() string {
 	b, _ := json.MarshalIndent(st, "", "  ")
 	return string(b) + "\n"
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
