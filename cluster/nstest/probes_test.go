@@ -2,12 +2,13 @@ package nstest
 
 import (
 	"bufio"
-	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,97 +17,196 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+// This file watches the VIP from outside halo: the client's HTTP requests,
+// an ARP watcher that collects every MAC answering one request, iputils
+// arping as a cross-check, and the ground truth sampled from the kernels.
+// What they see goes to a recorder; invariants_test.go judges it.
 
-// answer is one client request to the VIP: who answered, or "" for an
-// error.
+// answer is one client request: who answered, or the error.
 type answer struct {
-	at   time.Time // when the answer (or the error) came
-	sent time.Time
-	node string
+	sent, at time.Time
+	node     string // "" on error
+	err      string
 }
 
-// arpProbe is one ARP request for the VIP from the client, with every MAC
-// that replied within the window.
+// arpProbe is one ARP request from the client with every node (or MAC)
+// that answered it within the window.
 type arpProbe struct {
-	at   time.Time
-	macs []string
+	at    time.Time
+	nodes []string
 }
 
-// truth is one sample of who really holds the VIP: whose kernel has it
-// while its port on the bridge is up and attached.
+// truth is one sample of the ground truth, taken between start and end:
+// the nodes whose kernel has the VIP (kernels) and, of them, those whose
+// link reaches the bridge (holders: they answer clients), and those whose
+// kernel could not be read (unknown: judged as maybe holding).
 type truth struct {
-	at      time.Time
-	holders []string
+	start, end time.Time
+	kernels    []string
+	holders    []string
+	unknown    []string
 }
 
-type recorder struct {
-	mu      sync.Mutex
+// arpingDup is a duplicate iputils arping found.
+type arpingDup struct {
+	at   time.Time
+	what string
+}
+
+// recording is everything the probes saw, in time order per kind.
+type recording struct {
 	answers []answer
 	probes  []arpProbe
 	truths  []truth
-	arping  []string // arping cross-checks that saw more than one MAC, or arping -D finding a duplicate
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	dups    []arpingDup
+	arpings int // arping runs
 }
 
-func newRecorder() *recorder { return &recorder{stop: make(chan struct{})} }
+type recorder struct {
+	mu   sync.Mutex
+	rec  recording
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
 
+// The probes' periods and bounds.
+const (
+	pollEvery   = 25 * time.Millisecond
+	pollTimeout = 300 * time.Millisecond
+	arpEvery    = 50 * time.Millisecond
+	arpWindow   = 40 * time.Millisecond
+	truthEvery  = 20 * time.Millisecond
+)
+
+// startProbes starts every probe; stop them with close.
+func (w *topo) startProbes() *recorder {
+	w.t.Helper()
+	r := &recorder{stop: make(chan struct{})}
+	w.t.Cleanup(r.close)
+	w.poll(r)
+	if err := w.watchARP(r); err != nil {
+		w.t.Fatalf("ARP watcher: %v", err)
+	}
+	w.sample(r)
+	w.arping(r)
+	return r
+}
+
+// close stops the probes and waits for them; it may be called twice.
 func (r *recorder) close() {
-	close(r.stop)
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
 	r.wg.Wait()
 }
 
-// poll sends GET / to the VIP every 25 ms from the client namespace, each on
-// a new connection (so a moved VIP is seen at once), with a 300 ms bound.
-func (w *world) poll(r *recorder) {
+func (r *recorder) stopped() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// snapshot is a copy of what was recorded so far.
+func (r *recorder) snapshot() recording {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return recording{
+		answers: slices.Clone(r.rec.answers), probes: slices.Clone(r.rec.probes),
+		truths: slices.Clone(r.rec.truths), dups: slices.Clone(r.rec.dups), arpings: r.rec.arpings,
+	}
+}
+
+// answersSince are the answers to requests sent at or after t0.
+func (r *recorder) answersSince(t0 time.Time) []answer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(r.rec.answers, t0, func(a answer, t time.Time) int { return a.sent.Compare(t) })
+	return slices.Clone(r.rec.answers[i:])
+}
+
+func (r *recorder) every(d time.Duration, f func()) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		_ = inNS(w.client, func() error {
-			d := net.Dialer{Timeout: 300 * time.Millisecond}
-			for {
-				select {
-				case <-r.stop:
-					return nil
-				default:
-				}
-				sent := time.Now()
-				got := get(d)
-				r.mu.Lock()
-				r.answers = append(r.answers, answer{at: time.Now(), sent: sent, node: got})
-				r.mu.Unlock()
-				time.Sleep(25 * time.Millisecond)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.stop:
+				return
+			case <-t.C:
+				f()
 			}
+		}
+	}()
+}
+
+// poll sends GET / to the VIP from the client every pollEvery, each on a
+// new connection (so a moved VIP and a changed ARP entry are seen at
+// once), each bounded by pollTimeout.
+func (w *topo) poll(r *recorder) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		// The whole loop runs on a thread in the client's namespace: a
+		// dial from there opens its socket there.
+		_ = inNS(w.client, func() error {
+			d := net.Dialer{Timeout: pollTimeout}
+			for !r.stopped() {
+				sent := time.Now()
+				node, err := get(d)
+				a := answer{sent: sent, at: time.Now(), node: node}
+				if err != nil {
+					a.err = err.Error()
+				}
+				r.mu.Lock()
+				r.rec.answers = append(r.rec.answers, a)
+				r.mu.Unlock()
+				time.Sleep(time.Until(sent.Add(pollEvery)))
+			}
+			return nil
 		})
 	}()
 }
 
-func get(d net.Dialer) string {
+// get asks the VIP once and returns the body (the backend's node name).
+func get(d net.Dialer) (string, error) {
 	c, err := d.Dial("tcp", vip+":80")
 	if err != nil {
-		return ""
+		return "", err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(300 * time.Millisecond))
+	_ = c.SetDeadline(time.Now().Add(pollTimeout))
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: vip\r\nConnection: close\r\n\r\n"); err != nil {
-		return ""
+		return "", err
 	}
-	b, err := io.ReadAll(bufio.NewReader(c))
-	if err != nil && len(b) == 0 {
-		return ""
-	}
+	b, err := io.ReadAll(bufio.NewReader(io.LimitReader(c, 4096)))
 	s := string(b)
 	if !strings.HasPrefix(s, "HTTP/1.1 200") {
-		return ""
+		if err == nil {
+			err = errShort(s)
+		}
+		return "", err
 	}
-	body := strings.TrimSpace(s[strings.LastIndex(s, "\r\n\r\n")+4:])
-	return body
+	_, body, _ := strings.Cut(s, "\r\n\r\n")
+	return strings.TrimSpace(body), nil
 }
 
-// watchARP asks "who has the VIP" every 50 ms from the client and records
-// every distinct MAC answering within 40 ms.
-func (w *world) watchARP(r *recorder) error {
+type errShort string
+
+func (e errShort) Error() string {
+	line, _, _ := strings.Cut(string(e), "\r\n")
+	return "not a 200: " + line
+}
+
+// watchARP asks who has the VIP every arpEvery from the client's eth0 and
+// records every MAC answering within arpWindow: two is a dual holder.
+func (w *topo) watchARP(r *recorder) error {
 	var c *arp.Client
 	err := inNS(w.client, func() error {
 		ifi, err := net.InterfaceByName("eth0")
@@ -124,143 +224,200 @@ func (w *world) watchARP(r *recorder) error {
 	go func() {
 		defer r.wg.Done()
 		defer c.Close()
-		for {
-			select {
-			case <-r.stop:
-				return
-			default:
-			}
+		for !r.stopped() {
 			start := time.Now()
-			if err := c.Request(target); err != nil {
-				time.Sleep(50 * time.Millisecond)
-				continue
-			}
-			seen := map[string]bool{}
-			_ = c.SetReadDeadline(start.Add(40 * time.Millisecond))
-			for {
-				p, _, err := c.Read()
-				if err != nil {
-					break
+			if err := c.Request(target); err == nil {
+				seen := map[string]bool{}
+				_ = c.SetReadDeadline(start.Add(arpWindow))
+				for {
+					p, _, err := c.Read()
+					if err != nil {
+						break // the deadline
+					}
+					if p.Operation == arp.OperationReply && p.SenderIP == target {
+						seen[w.nodeOfMAC(p.SenderHardwareAddr.String())] = true
+					}
 				}
-				if p.Operation == arp.OperationReply && p.SenderIP == target {
-					seen[p.SenderHardwareAddr.String()] = true
+				pr := arpProbe{at: start}
+				for n := range seen {
+					pr.nodes = append(pr.nodes, n)
 				}
+				slices.Sort(pr.nodes)
+				r.mu.Lock()
+				r.rec.probes = append(r.rec.probes, pr)
+				r.mu.Unlock()
 			}
-			var macs []string
-			for m := range seen {
-				macs = append(macs, m)
-			}
-			r.mu.Lock()
-			r.probes = append(r.probes, arpProbe{at: start, macs: macs})
-			r.mu.Unlock()
-			time.Sleep(time.Until(start.Add(50 * time.Millisecond)))
+			time.Sleep(time.Until(start.Add(arpEvery)))
 		}
 	}()
 	return nil
 }
 
-// sample records the ground truth every 20 ms, from the kernels.
-func (w *world) sample(r *recorder) {
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		for {
-			select {
-			case <-r.stop:
-				return
-			case <-time.After(20 * time.Millisecond):
+// sample records the ground truth every truthEvery.
+func (w *topo) sample(r *recorder) {
+	r.every(truthEvery, func() {
+		tr := truth{start: time.Now()}
+		for _, n := range w.nodes {
+			s := w.state(n)
+			if s.unknown {
+				tr.unknown = append(tr.unknown, n.name)
 			}
-			tr := truth{at: time.Now(), holders: w.holders()}
-			r.mu.Lock()
-			r.truths = append(r.truths, tr)
-			r.mu.Unlock()
+			if s.kernel {
+				tr.kernels = append(tr.kernels, n.name)
+				if s.reach {
+					tr.holders = append(tr.holders, n.name)
+				}
+			}
 		}
-	}()
+		tr.end = time.Now()
+		r.mu.Lock()
+		r.rec.truths = append(r.rec.truths, tr)
+		r.mu.Unlock()
+	})
 }
 
-// holders are the nodes whose kernel has the VIP and whose link reaches
-// the bridge: those that answer clients for it.
-func (w *world) holders() []string {
+// nodeState is the ground truth for one node.
+type nodeState struct {
+	kernel  bool   // some interface of the node has the VIP
+	reach   bool   // its eth0 gets frames to and from the bridge
+	unknown bool   // the kernel could not be read (netlink failed 10 times)
+	why     string // why not
+}
+
+// state reads n's ground truth from the kernels: the VIP on any of its
+// interfaces; its eth0 up; its bridge port up and attached (a fabric fence
+// sets it down); no frames dropped by tc at either end (silentCut). A
+// netlink dump that a concurrent change interrupted (as adding the VIP
+// does) is read again: its partial answer may lack the very address.
+func (w *topo) state(n *node) nodeState {
+	var err error
+	for range 10 {
+		var s nodeState
+		if s, err = w.readState(n); err == nil {
+			return s
+		}
+	}
+	return nodeState{unknown: true, why: "netlink: " + err.Error()}
+}
+
+func (w *topo) readState(n *node) (nodeState, error) {
+	var s nodeState
+	addrs, err := n.h.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return s, err
+	}
+	for _, a := range addrs {
+		s.kernel = s.kernel || a.IP.String() == vip
+	}
+	eth0, err := n.h.LinkByName("eth0")
+	if err != nil {
+		return s, err
+	}
+	lossyEth0, err := lossy(n.h, eth0)
+	if err != nil {
+		return s, err
+	}
+	port, err := w.swh.LinkByName(n.port)
+	if err != nil {
+		return s, err
+	}
+	lossyPort, err := lossy(w.swh, port)
+	if err != nil {
+		return s, err
+	}
+	switch {
+	case eth0.Attrs().Flags&net.FlagUp == 0:
+		s.why = "eth0 down"
+	case lossyEth0:
+		s.why = "frames dropped by tc on eth0"
+	case port.Attrs().Flags&net.FlagUp == 0:
+		s.why = "bridge port down (fenced)"
+	case port.Attrs().MasterIndex == 0:
+		s.why = "detached from the bridge"
+	case lossyPort:
+		s.why = "frames dropped by tc on the bridge port"
+	default:
+		s.reach = true
+	}
+	return s, nil
+}
+
+// lossy: l drops frames by tc, as silentCut makes it: a netem qdisc with
+// loss, or an ingress qdisc (the test adds one only to drop everything).
+func lossy(h *netlink.Handle, l netlink.Link) (bool, error) {
+	qs, err := h.QdiscList(l)
+	if err != nil {
+		return false, err
+	}
+	for _, q := range qs {
+		switch q := q.(type) {
+		case *netlink.Netem:
+			if q.Loss > 0 {
+				return true, nil
+			}
+		case *netlink.Ingress:
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// holders are the nodes that hold the VIP now, by the ground truth.
+func (w *topo) holders() []string {
 	var out []string
 	for _, n := range w.nodes {
-		if w.hasVIP(n) && w.linked(n) {
+		if s := w.state(n); s.kernel && s.reach {
 			out = append(out, n.name)
 		}
 	}
 	return out
 }
 
-func (w *world) hasVIP(n *node) bool {
-	l, err := n.h.LinkByName("eth0")
-	if err != nil {
-		return false
-	}
-	addrs, err := n.h.AddrList(l, netlink.FAMILY_V4)
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if a.IP.String() == vip {
-			return true
-		}
-	}
-	return false
-}
+var arpingReply = regexp.MustCompile(`reply from \S+ \[([0-9A-Fa-f:]{17})\]`)
 
-// linked: the node's eth0 is up and its bridge port is up and attached.
-func (w *world) linked(n *node) bool {
-	l, err := n.h.LinkByName("eth0")
-	if err != nil || l.Attrs().Flags&net.FlagUp == 0 {
-		return false
-	}
-	p, err := w.swh.LinkByName("p-" + n.name)
-	return err == nil && p.Attrs().Flags&net.FlagUp != 0 && p.Attrs().MasterIndex != 0
-}
-
-var arpingReply = regexp.MustCompile(`reply from \S+ \[([0-9A-Fa-f:]+)\]`)
-
-// crossCheck runs iputils arping every 2 s: from the client, more than
-// one MAC replying is a dual holder; on the holder, arping -D finding any
-// reply is another host claiming the address.
-func (w *world) crossCheck(r *recorder) {
+// arping cross-checks the ARP watcher with iputils arping, back to back:
+// every node that holds the VIP runs duplicate address detection for it
+// (arping -D -c 1 -w 1, one probe from 0.0.0.0, a second for replies),
+// and a reply while it still holds the VIP is another node answering for
+// the same address. (arping without -D cannot be the check: it stops at
+// the first reply, so it never sees a second MAC.)
+func (w *topo) arping(r *recorder) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		for {
-			select {
-			case <-r.stop:
-				return
-			case <-time.After(2 * time.Second):
+		for !r.stopped() {
+			hs := w.holders()
+			if len(hs) == 0 {
+				time.Sleep(100 * time.Millisecond)
+				continue
 			}
-			out, _ := exec.Command("ip", "netns", "exec", w.client, "arping", "-c", "2", "-w", "1", "-I", "eth0", vip).CombinedOutput()
-			macs := map[string]bool{}
-			for _, m := range arpingReply.FindAllStringSubmatch(string(out), -1) {
-				macs[strings.ToLower(m[1])] = true
-			}
-			if len(macs) > 1 {
-				r.mu.Lock()
-				r.arping = append(r.arping, time.Now().Format(time.RFC3339Nano)+" arping from the client: "+strings.TrimSpace(string(out)))
-				r.mu.Unlock()
-			}
-			if hs := w.holders(); len(hs) == 1 {
-				n := w.node(hs[0])
-				cmd := exec.Command("ip", "netns", "exec", n.ns, "arping", "-D", "-c", "2", "-w", "1", "-I", "eth0", vip)
-				out, err := cmd.CombinedOutput()
-				if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 1 && w.hasVIP(n) && len(arpingReply.FindAllString(string(out), -1)) > 0 {
+			var wg sync.WaitGroup
+			for _, name := range hs {
+				n := w.node(name)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					out, err := exec.Command("ip", "netns", "exec", n.ns, "arping", "-D", "-c", "1", "-w", "1", "-I", "eth0", vip).CombinedOutput()
+					var macs []string
+					for _, m := range arpingReply.FindAllStringSubmatch(string(out), -1) {
+						macs = append(macs, w.nodeOfMAC(strings.ToLower(m[1])))
+					}
+					ee, ok := err.(*exec.ExitError)
+					dup := ok && ee.ExitCode() == 1 && len(macs) > 0
+					if s := w.state(n); dup && !(s.kernel && s.reach) {
+						dup = false // it gave the VIP up meanwhile: a handover, not two holders
+					}
 					r.mu.Lock()
-					r.arping = append(r.arping, time.Now().Format(time.RFC3339Nano)+" arping -D on "+n.name+": "+strings.TrimSpace(string(out)))
+					r.rec.arpings++
+					if dup {
+						r.rec.dups = append(r.rec.dups, arpingDup{at: time.Now(), what: fmt.Sprintf("arping -D on %s answered by %v: %s", n.name, macs, oneLine(out))})
+					}
 					r.mu.Unlock()
-				}
+				}()
 			}
+			wg.Wait()
 		}
 	}()
 }
 
-func (w *world) node(name string) *node {
-	for _, n := range w.nodes {
-		if n.name == name {
-			return n
-		}
-	}
-	return nil
-}
+func oneLine(b []byte) string { return strings.Join(strings.Fields(string(b)), " ") }

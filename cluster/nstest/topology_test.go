@@ -1,13 +1,14 @@
 package nstest
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,120 +17,205 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/halo-lb/halo/cluster"
 	"github.com/halo-lb/halo/internal/testnet"
 )
 
-// The topology: a switch namespace with a bridge, three node namespaces
-// (10.99.0.1-3 on their eth0, port p-ctlN on the bridge) and a client
-// (10.99.0.200). Names carry the test's PID so a leftover of a crashed run
-// never collides, and everything is deleted by name at the end.
+// The topology: a switch namespace with a bridge br0, three node
+// namespaces (eth0 = 10.99.0.1-3/24, whose peer p-ctlN is a port of the
+// bridge) and a client namespace (10.99.0.200/24, port p-client). Every
+// name starts with hn<PID>- so that runs never collide, everything is
+// deleted by name (and every process in it killed by PID) when the test
+// ends, and a run sweeps what a crashed run with a dead PID left behind.
 
-const vip = "10.99.0.100"
+const (
+	vip       = "10.99.0.100"
+	vipPrefix = vip + "/24"
+	nsPrefix  = "hn"
+	// backendAddr is where each node's backend listens, in its namespace.
+	backendAddr = "127.0.0.1:8000"
+)
 
-var haloBin string
-
-func TestMain(m *testing.M) { testnet.MainWithBinary(m, "../../cmd/halo", &haloBin) }
-
+// node is one controller: its namespace, its address and MAC on the
+// bridge, and its halo process (halo_test.go).
 type node struct {
-	name, ns, dir, cfg string
-	cmd                *exec.Cmd
-	log                *os.File
-	mac                net.HardwareAddr
-	stopped            bool // SIGSTOPped
-	h                  *netlink.Handle
+	name    string // ctl1
+	ns      string // hn<PID>-n1
+	addr    string // 10.99.0.1
+	port    string // its veth's peer on the bridge, in the switch namespace
+	mac     net.HardwareAddr
+	h       *netlink.Handle // netlink in ns
+	dir     string          // the cluster's data-dir
+	cfg     string          // halo's configuration file
+	logPath string
+	proc    *proc // the running halo, nil when none
 }
 
-type world struct {
-	t      *testing.T
+// topo is the network of one test.
+type topo struct {
+	t      testing.TB
+	prefix string // hn<PID>
 	dir    string
-	sw     string // switch namespace
+	sw     string // the switch namespace
+	swh    *netlink.Handle
 	client string
 	nodes  []*node
-	swh    *netlink.Handle
-	ctrl   string // the fence agent's control directory
+	closer []func()
+	netem  bool            // the kernel has sch_netem
+	sinks  map[string]bool // namespaces that have the hsink device
 }
 
-func run(t *testing.T, args ...string) string {
+// newTopo builds the network, skipping (or failing under HALO_INTEGRATION)
+// without root or ip. It is torn down when the test ends.
+func newTopo(t testing.TB) *topo {
 	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-func handleIn(t *testing.T, ns string) *netlink.Handle {
-	t.Helper()
-	nsh, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatalf("namespace %s: %v", ns, err)
-	}
-	h, err := netlink.NewHandleAt(nsh)
-	nsh.Close()
-	if err != nil {
-		t.Fatalf("netlink in %s: %v", ns, err)
-	}
-	return h
-}
-
-func newWorld(t *testing.T) *world {
-	testnet.NeedRoot(t, "the cluster test creates network namespaces")
-	for _, tool := range []string{"ip", "arping"} {
+	testnet.NeedRoot(t, "the cluster's namespace test creates network namespaces")
+	for _, tool := range []string{"ip", "tc", "arping"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			testnet.SkipOrFail(t, tool+" is not installed (scripts/install-deps installs it)")
 		}
 	}
-	prefix := fmt.Sprintf("hn%d", os.Getpid())
-	w := &world{t: t, dir: t.TempDir(), sw: prefix + "-sw", client: prefix + "-c"}
-	w.ctrl = filepath.Join(w.dir, "fence-control")
-	if err := os.Mkdir(w.ctrl, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// A previous run killed halfway may have left namespaces behind.
-	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
-		for _, line := range strings.Split(string(out), "\n") {
-			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "hn") && strings.Contains(f[0], "-") {
-				if pid := strings.TrimPrefix(strings.SplitN(f[0], "-", 2)[0], "hn"); !processAlive(pid) {
-					_ = exec.Command("ip", "netns", "del", f[0]).Run()
-				}
-			}
-		}
+	sweepLeftovers(t)
+	w := &topo{t: t, prefix: fmt.Sprintf("%s%d", nsPrefix, os.Getpid()), dir: t.TempDir()}
+	w.sw, w.client = w.prefix+"-sw", w.prefix+"-c"
+	// Names of this PID, left by an earlier test of this process that
+	// failed halfway through its cleanup.
+	for _, ns := range w.namespaces() {
+		removeNamespace(ns)
 	}
 	t.Cleanup(w.teardown)
-	run(t, "ip", "netns", "add", w.sw)
-	run(t, "ip", "-n", w.sw, "link", "add", "br0", "type", "bridge")
-	run(t, "ip", "-n", w.sw, "link", "set", "br0", "up")
-	w.swh = handleIn(t, w.sw)
-	port := func(ns, peer, addr string) {
-		run(t, "ip", "netns", "add", ns)
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-		run(t, "ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", peer, "netns", w.sw)
-		run(t, "ip", "-n", w.sw, "link", "set", peer, "master", "br0")
-		run(t, "ip", "-n", w.sw, "link", "set", peer, "up")
-		run(t, "ip", "-n", ns, "addr", "add", addr+"/24", "dev", "eth0")
-		run(t, "ip", "-n", ns, "link", "set", "eth0", "up")
+	w.ip("netns", "add", w.sw)
+	w.ip("-n", w.sw, "link", "set", "lo", "up")
+	w.ip("-n", w.sw, "link", "add", "br0", "type", "bridge")
+	w.ip("-n", w.sw, "link", "set", "br0", "up")
+	w.swh = w.handle(w.sw)
+	w.netem = exec.Command("ip", "netns", "exec", w.sw, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "loss", "0%").Run() == nil
+	if w.netem {
+		w.tc(w.sw, "qdisc", "del", "dev", "lo", "root")
 	}
-	port(w.client, "p-client", "10.99.0.200")
+	w.attach(w.client, "p-client", "10.99.0.200")
 	for i := 1; i <= 3; i++ {
-		n := &node{name: fmt.Sprintf("ctl%d", i), ns: fmt.Sprintf("%s-n%d", prefix, i), dir: filepath.Join(w.dir, fmt.Sprintf("ctl%d", i))}
-		port(n.ns, "p-"+n.name, fmt.Sprintf("10.99.0.%d", i))
-		n.h = handleIn(t, n.ns)
+		n := &node{name: fmt.Sprintf("ctl%d", i), ns: fmt.Sprintf("%s-n%d", w.prefix, i), addr: fmt.Sprintf("10.99.0.%d", i)}
+		n.port = "p-" + n.name
+		n.dir = filepath.Join(w.dir, n.name)
+		n.logPath = filepath.Join(w.dir, n.name+".log")
+		w.attach(n.ns, n.port, n.addr)
+		n.h = w.handle(n.ns)
 		l, err := n.h.LinkByName("eth0")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("eth0 in %s: %v", n.ns, err)
 		}
 		n.mac = l.Attrs().HardwareAddr
 		w.nodes = append(w.nodes, n)
-		w.backend(n)
-		w.writeConfig(n, i)
+		w.serve(n, backendAddr)
 	}
 	return w
 }
 
-// inNS runs f on a thread in the named namespace and waits for it. The
-// thread stays locked and dies with the goroutine. Sockets f opens stay in
-// the namespace.
+// namespaces are this topology's namespace names, whether they exist or not.
+func (w *topo) namespaces() []string {
+	out := []string{w.sw, w.client}
+	for i := 1; i <= 3; i++ {
+		out = append(out, fmt.Sprintf("%s-n%d", w.prefix, i))
+	}
+	return out
+}
+
+// attach makes namespace ns with lo up and an eth0 whose peer is port on
+// the bridge.
+func (w *topo) attach(ns, port, addr string) {
+	w.ip("netns", "add", ns)
+	w.ip("-n", ns, "link", "set", "lo", "up")
+	w.ip("link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port, "netns", w.sw)
+	w.ip("-n", w.sw, "link", "set", port, "master", "br0")
+	w.ip("-n", w.sw, "link", "set", port, "up")
+	w.ip("-n", ns, "addr", "add", addr+"/24", "dev", "eth0")
+	w.ip("-n", ns, "link", "set", "eth0", "up")
+}
+
+// ip runs ip(8) and fails the test if it fails.
+func (w *topo) ip(args ...string) {
+	w.t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		w.t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// tc runs tc(8) in namespace ns and fails the test if it fails.
+func (w *topo) tc(ns string, args ...string) {
+	w.t.Helper()
+	args = append([]string{"netns", "exec", ns, "tc"}, args...)
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		w.t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// silentCut drops every frame through dev in namespace ns while its link
+// stays up, and returns the undo. With netem (tc qdisc netem loss 100%)
+// it drops what dev sends; where the kernel has no sch_netem (this
+// project's machines: CONFIG_NET_SCH_NETEM is off) an ingress u32 filter
+// redirects every frame dev receives to a veth that is down, which drops
+// it. A partition cuts both ends of a node's cable, so both work: egress
+// at eth0 and the bridge port, or ingress at both. The ground truth reads
+// either back from the kernel (lossy).
+func (w *topo) silentCut(ns, dev string) func() {
+	w.t.Helper()
+	if w.netem {
+		w.tc(ns, "qdisc", "add", "dev", dev, "root", "netem", "loss", "100%")
+		return func() { w.tc(ns, "qdisc", "del", "dev", dev, "root") }
+	}
+	if !w.sinks[ns] {
+		w.ip("-n", ns, "link", "add", "hsink", "type", "veth", "peer", "name", "hsink-peer")
+		if w.sinks == nil {
+			w.sinks = map[string]bool{}
+		}
+		w.sinks[ns] = true
+	}
+	w.tc(ns, "qdisc", "add", "dev", dev, "ingress")
+	w.tc(ns, "filter", "add", "dev", dev, "parent", "ffff:", "protocol", "all", "u32", "match", "u32", "0", "0",
+		"action", "mirred", "egress", "redirect", "dev", "hsink")
+	return func() { w.tc(ns, "qdisc", "del", "dev", dev, "ingress") }
+}
+
+// handle is a netlink handle in ns, closed at teardown.
+func (w *topo) handle(ns string) *netlink.Handle {
+	w.t.Helper()
+	nsh, err := netns.GetFromName(ns)
+	if err != nil {
+		w.t.Fatalf("namespace %s: %v", ns, err)
+	}
+	defer nsh.Close()
+	h, err := netlink.NewHandleAt(nsh)
+	if err != nil {
+		w.t.Fatalf("netlink in %s: %v", ns, err)
+	}
+	w.closer = append(w.closer, h.Close)
+	return h
+}
+
+// serve runs an HTTP server in n's namespace on addr that answers every
+// request with the node's name. The socket is opened in the namespace and
+// served from the test process: nothing to build, nothing to reap.
+func (w *topo) serve(n *node, addr string) {
+	w.t.Helper()
+	var ln net.Listener
+	err := inNS(n.ns, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	if err != nil {
+		w.t.Fatalf("backend in %s on %s: %v", n.ns, addr, err)
+	}
+	name := n.name
+	srv := &http.Server{
+		Handler:     http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprintln(rw, name) }),
+		ReadTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second,
+	}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	w.closer = append(w.closer, func() { srv.Close() })
+}
+
+// inNS runs f on a locked thread in the named namespace and waits for it.
+// Sockets f opens stay in the namespace wherever they are used.
 func inNS(name string, f func() error) error {
 	h, err := netns.GetFromName(name)
 	if err != nil {
@@ -139,160 +225,147 @@ func inNS(name string, f func() error) error {
 	return testnet.NetNS{Name: name, Handle: h}.Do(f)
 }
 
-func processAlive(pid string) bool {
-	var p int
-	if _, err := fmt.Sscan(pid, &p); err != nil || p <= 0 {
-		return false
+func (w *topo) node(name string) *node {
+	for _, n := range w.nodes {
+		if n.name == name {
+			return n
+		}
 	}
-	return syscall.Kill(p, 0) == nil
+	return nil
 }
 
-// backend serves the node's name on 127.0.0.1:8000 inside its namespace:
-// the socket stays in the namespace it was opened in.
-func (w *world) backend(n *node) {
-	var ln net.Listener
-	err := inNS(n.ns, func() (err error) {
-		ln, err = net.Listen("tcp", "127.0.0.1:8000")
-		return err
-	})
-	if err != nil {
-		w.t.Fatalf("backend in %s: %v", n.ns, err)
+// nodeOfMAC names the node whose eth0 has mac, or returns mac itself.
+func (w *topo) nodeOfMAC(mac string) string {
+	for _, n := range w.nodes {
+		if n.mac.String() == mac {
+			return n.name
+		}
 	}
-	name := n.name
-	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprintln(rw, name) })}
-	go srv.Serve(ln) //nolint:errcheck // ends with Close
-	w.t.Cleanup(func() { srv.Close() })
+	return mac
 }
 
-func (w *world) writeConfig(n *node, i int) {
-	var peers, fencing strings.Builder
-	for j := 1; j <= 3; j++ {
-		fmt.Fprintf(&peers, "    - {name: ctl%d, address: \"10.99.0.%d:7946\"}\n", j, j)
-		fmt.Fprintf(&fencing, "      ctl%d: {agent: %s, options: {plug: ctl%d, switch: %s, control: %s}}\n", j, agentPath(w.t), j, w.sw, w.ctrl)
+// teardown stops every halo, kills whatever still runs in the namespaces
+// (a hung fence agent outlives a halo killed with -9), and deletes them.
+func (w *topo) teardown() {
+	for _, n := range w.nodes {
+		if n.proc != nil {
+			n.proc.kill()
+		}
 	}
-	cfg := fmt.Sprintf(`global: {log-level: info}
-frontends:
-  api:
-    bind: ["%s:80"]
-    mode: http
-    default_backend: local
-backends:
-  local:
-    mode: http
-    servers:
-      - {name: %s, address: "127.0.0.1:8000"}
-cluster:
-  node: %s
-  bind: "10.99.0.%d:7946"
-  data-dir: %s
-  peers:
-%s  lease: 2s
-  vips:
-    - {address: "%s/24", interface: eth0, prefer: ctl1, require: listening}
-  arp: {count: 5, interval: 200ms, refresh: 10s}
-  fencing:
-    timeout: 3s
-    nodes:
-%s`, vip, n.name, n.name, i, n.dir, peers.String(), vip, fencing.String())
-	n.cfg = filepath.Join(w.dir, n.name+".yaml")
-	if err := os.WriteFile(n.cfg, []byte(cfg), 0o644); err != nil {
-		w.t.Fatal(err)
+	for i := len(w.closer) - 1; i >= 0; i-- {
+		w.closer[i]()
 	}
+	for _, ns := range w.namespaces() {
+		if err := removeNamespace(ns); err != nil {
+			w.t.Errorf("cleanup: %v", err)
+		}
+	}
+	w.keepLogs()
 }
 
-func agentPath(t *testing.T) string {
-	p, err := filepath.Abs("testdata/fence_fabric")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// start runs halo in n's namespace (ip netns exec execs it: the PID is
-// halo's).
-func (w *world) start(n *node) {
-	w.t.Helper()
-	f, err := os.OpenFile(filepath.Join(w.dir, n.name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	fmt.Fprintf(f, "==== start at %s\n", time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command("ip", "netns", "exec", n.ns, haloBin, "run", "-c", n.cfg)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		w.t.Fatal(err)
-	}
-	n.cmd, n.log, n.stopped = cmd, f, false
-	go cmd.Wait() //nolint:errcheck // reaped; state is read from the kernel
-}
-
-func (w *world) kill(n *node) {
-	if n.cmd == nil {
+// keepLogs copies the halos' logs and configurations and the fence
+// agent's calls into $HALO_NSTEST_LOGS/<test>/, when it is set.
+func (w *topo) keepLogs() {
+	root := os.Getenv("HALO_NSTEST_LOGS")
+	if root == "" {
 		return
 	}
-	_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
-	_ = syscall.Kill(n.cmd.Process.Pid, syscall.SIGKILL)
-	for i := 0; i < 100 && syscall.Kill(n.cmd.Process.Pid, 0) == nil; i++ {
-		time.Sleep(10 * time.Millisecond)
+	dst := filepath.Join(root, strings.ReplaceAll(w.t.Name(), "/", "_"))
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		w.t.Logf("HALO_NSTEST_LOGS: %v", err)
+		return
 	}
-	n.cmd, n.stopped = nil, false
-	if n.log != nil {
-		n.log.Close()
-	}
-}
-
-func (w *world) signal(n *node, sig syscall.Signal) {
-	if n.cmd != nil {
-		_ = syscall.Kill(n.cmd.Process.Pid, sig)
-		n.stopped = sig == syscall.SIGSTOP
-	}
-}
-
-func (w *world) teardown() {
-	for _, n := range w.nodes {
-		if n.stopped {
-			w.signal(n, syscall.SIGCONT)
+	_ = filepath.WalkDir(w.dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !(strings.HasSuffix(p, ".log") || strings.HasSuffix(p, ".yaml")) {
+			return nil
 		}
-		w.kill(n)
-		if n.h != nil {
-			n.h.Close()
+		if b, err := os.ReadFile(p); err == nil {
+			_ = os.WriteFile(filepath.Join(dst, filepath.Base(p)), b, 0o644)
+		}
+		return nil
+	})
+	w.t.Logf("logs kept in %s", dst)
+}
+
+// removeNamespace kills every process in ns by PID and deletes it. A
+// namespace that does not exist is no error.
+func removeNamespace(ns string) error {
+	if _, err := os.Stat(filepath.Join("/run/netns", ns)); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	for range 50 {
+		pids := nsPIDs(ns)
+		if len(pids) == 0 {
+			break
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pids := nsPIDs(ns); len(pids) > 0 {
+		return fmt.Errorf("processes %v still run in namespace %s", pids, ns)
+	}
+	if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+		// A file left without a mount (a creation that failed halfway).
+		if rmErr := os.Remove(filepath.Join("/run/netns", ns)); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+			return fmt.Errorf("deleting namespace %s: %v: %s", ns, err, out)
 		}
 	}
-	if w.swh != nil {
-		w.swh.Close()
+	return nil
+}
+
+// nsPIDs are the processes in ns, as ip netns pids lists them.
+func nsPIDs(ns string) []int {
+	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
+			pids = append(pids, pid)
+		}
 	}
-	for _, ns := range append([]string{w.sw, w.client}, w.nsNames()...) {
-		_ = exec.Command("ip", "netns", "del", ns).Run()
+	return pids
+}
+
+// sweepLeftovers removes the namespaces of earlier runs, named
+// hn<PID>-..., whose PID no longer runs: a test killed before its cleanup
+// (a timeout's panic, SIGKILL) leaves them, with its halos inside.
+func sweepLeftovers(t testing.TB) {
+	t.Helper()
+	for _, ns := range listNamespaces() {
+		pid, ok := leftoverPID(ns)
+		if !ok || pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		if err := removeNamespace(ns); err != nil {
+			t.Logf("sweeping a crashed run's leftover: %v", err)
+		} else {
+			t.Logf("swept %s, left by a run (PID %d) that no longer runs", ns, pid)
+		}
 	}
 }
 
-func (w *world) nsNames() []string {
-	var out []string
-	for _, n := range w.nodes {
-		out = append(out, n.ns)
+// leftoverPID parses hn<PID>-<suffix>.
+func leftoverPID(ns string) (int, bool) {
+	rest, ok := strings.CutPrefix(ns, nsPrefix)
+	if !ok {
+		return 0, false
 	}
-	return out
+	num, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(num)
+	return pid, err == nil && pid > 1
 }
 
-// status asks n's halo for its view, through its control socket (a file:
-// no namespace needed).
-func (n *node) status() (cluster.Status, error) {
-	var st cluster.Status
-	out, err := cluster.Ask(n.dir, []string{"status", "json"})
-	if err != nil {
-		return st, err
+func listNamespaces() []string {
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	var names []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			names = append(names, f[0])
+		}
 	}
-	err = jsonUnmarshal([]byte(out), &st)
-	return st, err
-}
-
-// logTail is the end of n's log, for failure messages.
-func (w *world) logTail(n *node, lines int) string {
-	b, _ := os.ReadFile(filepath.Join(w.dir, n.name+".log"))
-	all := bytes.Split(b, []byte("\n"))
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return string(bytes.Join(all, []byte("\n")))
+	return names
 }
