@@ -37,7 +37,7 @@ func TestFailoverCampaign(t *testing.T) {
 		}
 		seed = s
 	}
-	w := newWorld(t, clusterOpts{lease: 2 * time.Second, fenceTimeout: 3 * time.Second})
+	w := newWorld(t, clusterOpts{lease: 2 * time.Second, fenceTimeout: 2 * time.Second})
 	t.Logf("%d faults from seed %d (HALO_NSTEST_SEED=%d replays the order)", faults, seed, seed)
 	for _, n := range w.nodes {
 		w.startHalo(n)
@@ -70,21 +70,29 @@ func TestFailoverCampaign(t *testing.T) {
 		}
 	}
 	w.steady(60 * time.Second) // the last repair took
+	w.finish(t, done, seed, start)
+	if stoppedEarly != "" {
+		t.Error(stoppedEarly)
+	}
+}
+
+// finish stops the probes, judges the whole recording, logs the report
+// (and adds it to HALO_NSTEST_REPORT) and fails the test on every
+// violation.
+func (w *world) finish(t *testing.T, done []fault, seed uint64, start time.Time) {
+	t.Helper()
 	w.r.close()
 	rec := w.r.snapshot()
 	v := judge(rec)
 	text := report(done, v, rec, time.Since(start), seed)
 	t.Log("\n" + text)
-	if err := writeReport(text); err != nil {
+	if err := writeReport(t.Name(), text); err != nil {
 		t.Errorf("HALO_NSTEST_REPORT: %v", err)
 	}
 	failOn(t, "an ARP request answered by two MACs", v.dualARP)
 	failOn(t, "two holders at once (ground truth)", v.dualHolder)
 	failOn(t, "an answer from a node that did not hold the VIP", v.nonHolder)
 	failOn(t, "a duplicate found by arping", v.arpingDup)
-	if stoppedEarly != "" {
-		t.Error(stoppedEarly)
-	}
 }
 
 // failOn reports the first violations of one invariant.

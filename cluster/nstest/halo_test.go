@@ -13,17 +13,37 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/cluster"
-	"github.com/halo-lb/halo/internal/testnet"
 )
 
 // This file runs halo in the node namespaces: the configuration (the
 // contract of the issue, with a frontend on the VIP), the process (kill -9,
 // SIGSTOP, SIGCONT, restart) and what the test asks it (status, unfence).
 
-// haloBin is built once, by TestMain.
-var haloBin string
+// The programs the tests run, built once by TestMain: halo, and the fake
+// watchdog (cluster/watchdog/fakewatchdog) that stands in for
+// /dev/watchdog by killing a halo's process group when its pets stop.
+var haloBin, fakeDogBin string
 
-func TestMain(m *testing.M) { testnet.MainWithBinary(m, "../../cmd/halo", &haloBin) }
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "halo-nstest")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	haloBin, fakeDogBin = filepath.Join(dir, "halo"), filepath.Join(dir, "fakewatchdog")
+	for bin, pkg := range map[string]string{haloBin: "../../cmd/halo", fakeDogBin: "../watchdog/fakewatchdog"} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building", pkg+":", err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 // clusterOpts are the parts of the configuration a scenario chooses.
 type clusterOpts struct {

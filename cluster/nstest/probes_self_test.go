@@ -85,6 +85,15 @@ func TestProbesSeeHoldersAndDuplicates(t *testing.T) {
 	}
 	w.waitFor(time.Second, "ctl2 a holder again", truthIs(n2.name))
 
+	// An ingress qdisc without its filter drops nothing (silentCut adds
+	// the qdisc first): still the holder, still answering.
+	w.tc(n2.ns, "qdisc", "add", "dev", "eth0", "ingress")
+	if !slices.Equal(w.holders(), []string{n2.name}) {
+		t.Fatalf("an ingress qdisc with no filter made ctl2 no holder: %+v", w.state(n2))
+	}
+	w.waitFor(2*time.Second, "the client answered by ctl2 through an empty ingress qdisc", answeredBy(n2.name))
+	w.tc(n2.ns, "qdisc", "del", "dev", "eth0", "ingress")
+
 	// Partitioned by tc, its link up: no holder either.
 	heal := w.partition(n2, "part-tc")
 	t2 := time.Now()

@@ -343,7 +343,9 @@ func (w *topo) readState(n *node) (nodeState, error) {
 }
 
 // lossy: l drops frames by tc, as silentCut makes it: a netem qdisc with
-// loss, or an ingress qdisc (the test adds one only to drop everything).
+// loss, or a filter on its ingress qdisc (the test adds one only to drop
+// everything). The filter, not the qdisc: silentCut adds the qdisc first,
+// and until the filter follows, frames still pass.
 func lossy(h *netlink.Handle, l netlink.Link) (bool, error) {
 	qs, err := h.QdiscList(l)
 	if err != nil {
@@ -356,7 +358,13 @@ func lossy(h *netlink.Handle, l netlink.Link) (bool, error) {
 				return true, nil
 			}
 		case *netlink.Ingress:
-			return true, nil
+			fs, err := h.FilterList(l, netlink.HANDLE_MIN_INGRESS)
+			if err != nil {
+				return false, err
+			}
+			if len(fs) > 0 {
+				return true, nil
+			}
 		}
 	}
 	return false, nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -107,11 +108,24 @@ func ms(d time.Duration) string {
 	return fmt.Sprint(d.Milliseconds())
 }
 
-// writeReport writes the report to HALO_NSTEST_REPORT, if set.
-func writeReport(text string) error {
+var truncateReport sync.Once
+
+// writeReport adds a test's report to HALO_NSTEST_REPORT, if set: the
+// first report of the run replaces what the file had.
+func writeReport(title, text string) error {
 	p := os.Getenv("HALO_NSTEST_REPORT")
 	if p == "" {
 		return nil
 	}
-	return os.WriteFile(p, []byte(text), 0o644)
+	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	truncateReport.Do(func() { flags |= os.O_TRUNC })
+	f, err := os.OpenFile(p, flags, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "== %s\n%s\n", title, text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

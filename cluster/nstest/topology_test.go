@@ -48,6 +48,7 @@ type node struct {
 	cfg     string          // halo's configuration file
 	logPath string
 	proc    *proc // the running halo, nil when none
+	dog     *proc // its fake watchdog, in the watchdog scenario
 }
 
 // topo is the network of one test.
@@ -248,8 +249,10 @@ func (w *topo) nodeOfMAC(mac string) string {
 // (a hung fence agent outlives a halo killed with -9), and deletes them.
 func (w *topo) teardown() {
 	for _, n := range w.nodes {
-		if n.proc != nil {
-			n.proc.kill()
+		for _, p := range []*proc{n.proc, n.dog} {
+			if p != nil {
+				p.kill()
+			}
 		}
 	}
 	for i := len(w.closer) - 1; i >= 0; i-- {
