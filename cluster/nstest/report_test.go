@@ -22,7 +22,7 @@ func report(faults []fault, v verdict, rec recording, took time.Duration, seed u
 			kinds = append(kinds, f.kind)
 		}
 	}
-	slices.SortFunc(kinds, func(a, b string) int { return slices.Index(allKinds, a) - slices.Index(allKinds, b) })
+	slices.SortStableFunc(kinds, func(a, b string) int { return slices.Index(allKinds, a) - slices.Index(allKinds, b) })
 	var b strings.Builder
 	unknown := 0
 	for _, tr := range rec.truths {

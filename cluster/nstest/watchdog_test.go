@@ -31,9 +31,8 @@ func TestWatchdogSelfFencing(t *testing.T) {
 		faults = n
 	}
 	const dogTimeout = time.Second
-	var w *world
-	w = newWorld(t, clusterOpts{lease: 2 * time.Second, fenceTimeout: 2 * time.Second, watchdog: func(n *node) string {
-		return fmt.Sprintf("  watchdog: {device: %s, timeout: %s}\n", dogPath(w.topo, n), dogTimeout)
+	w := newWorld(t, clusterOpts{lease: 2 * time.Second, fenceTimeout: 2 * time.Second, watchdog: func(n *node) string {
+		return fmt.Sprintf("  watchdog: {device: %s, timeout: %s}\n", dogPath(n), dogTimeout)
 	}})
 	for _, n := range w.nodes {
 		w.startGuarded(n, dogTimeout)
@@ -72,7 +71,8 @@ func TestWatchdogSelfFencing(t *testing.T) {
 	w.finish(t, done, 0, start)
 }
 
-func dogPath(w *topo, n *node) string { return filepath.Join(w.dir, n.name+".watchdog") }
+// dogPath is the FIFO n's halo opens as its watchdog, beside its data-dir.
+func dogPath(n *node) string { return filepath.Join(filepath.Dir(n.dir), n.name+".watchdog") }
 
 // startGuarded starts n's halo and then its fake watchdog, aimed at the
 // halo's process group (halo opens the FIFO on its first pet, and retries
@@ -85,7 +85,7 @@ func (w *world) startGuarded(n *node, timeout time.Duration) {
 	}
 	w.startHalo(n)
 	d, err := startIn(n.ns, filepath.Join(w.dir, n.name+"-watchdog.log"), fakeDogBin,
-		"-fifo", dogPath(w.topo, n), "-timeout", timeout.String(), "-pgid", strconv.Itoa(n.proc.pid()))
+		"-fifo", dogPath(n), "-timeout", timeout.String(), "-pgid", strconv.Itoa(n.proc.pid()))
 	if err != nil {
 		w.t.Fatalf("starting the fake watchdog of %s: %v", n.name, err)
 	}
