@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -78,14 +77,6 @@ func (p *parser) buildCluster(cfg *Config, fc *fileConfig) {
 		}
 	}
 	cfg.Cluster = c
-}
-
-// relative resolves a path relative to the configuration file's directory.
-func (p *parser) relative(file string) string {
-	if file != "" && !filepath.IsAbs(file) && p.file != "" {
-		return filepath.Join(filepath.Dir(p.file), file)
-	}
-	return file
 }
 
 func hostPort(s string) error {
@@ -217,91 +208,4 @@ func isBroadcast(pfx netip.Prefix) bool {
 		}
 	}
 	return true
-}
-
-func (p *parser) buildFencing(c *Cluster, f *fileCluster, peers map[string]Peer) {
-	c.Fencing = Fencing{Timeout: DefaultFenceTimeout, Action: DefaultFenceAction, Nodes: map[string]FenceAgent{}}
-	ff := f.Fencing
-	if ff != nil {
-		c.Fencing.Timeout = dur(DefaultFenceTimeout, ff.Timeout)
-		c.Fencing.Action = or(DefaultFenceAction, ff.Action)
-		if c.Fencing.Timeout < time.Second || c.Fencing.Timeout > 10*time.Minute {
-			p.at("cluster.fencing.timeout", "timeout %s: between 1s and 10m", c.Fencing.Timeout)
-		}
-	}
-	var nodes map[string]*fileFenceAgent
-	if ff != nil {
-		nodes = ff.Nodes
-	}
-	for _, name := range sortedNames(nodes) {
-		np := "cluster.fencing.nodes." + name
-		peer, ok := peers[name]
-		switch {
-		case !ok:
-			p.at(np, "%q is not one of peers", name)
-			continue
-		case peer.Witness:
-			p.at(np, "%q is a witness: it never holds a VIP, so it is never fenced", name)
-			continue
-		}
-		fa := nodes[name]
-		if fa == nil || fa.Agent == nil || *fa.Agent == "" {
-			p.at(np, "node %s needs agent: the fence agent's absolute path (such as /usr/sbin/fence_ipmilan)", name)
-			continue
-		}
-		a := FenceAgent{Agent: *fa.Agent, Options: map[string]string{}, Secret: map[string]bool{}}
-		if !filepath.IsAbs(a.Agent) {
-			p.at(np+".agent", "agent %q is not an absolute path", a.Agent)
-		} else if st, err := os.Stat(a.Agent); err != nil {
-			p.at(np+".agent", "agent %s: %v", a.Agent, err)
-		} else if st.IsDir() || st.Mode()&0o111 == 0 {
-			p.at(np+".agent", "agent %s is not an executable file", a.Agent)
-		}
-		for _, key := range sortedNames(fa.Options) {
-			val := fa.Options[key]
-			kp := np + ".options." + key
-			if key == "action" || key == "option" {
-				p.at(kp, "%q is set by halo for each run (off, status, on), not in options", key)
-				continue
-			}
-			if strings.ContainsAny(val, "\r\n\x00") {
-				p.at(kp, "option %s has a line break or NUL: each option is one line on the agent's stdin", key)
-				continue
-			}
-			name, isFile := strings.CutSuffix(key, "-file")
-			if !isFile {
-				a.Options[key] = val
-				continue
-			}
-			data, err := os.ReadFile(p.relative(val))
-			if err != nil {
-				// The error names the file, never its content.
-				p.at(kp, "reading %s: %v", key, err)
-				continue
-			}
-			secret := strings.TrimRight(string(data), "\r\n")
-			if strings.ContainsAny(secret, "\r\n\x00") {
-				p.at(kp, "%s %s has more than one line", key, val)
-				continue
-			}
-			a.Options[name] = secret
-			a.Secret[name] = true
-		}
-		c.Fencing.Nodes[name] = a
-	}
-	for _, peer := range c.Peers {
-		if _, ok := c.Fencing.Nodes[peer.Name]; !ok && !peer.Witness {
-			if _, listed := nodes[peer.Name]; listed {
-				continue // already reported
-			}
-			at := "cluster"
-			if ff != nil {
-				at = "cluster.fencing"
-				if ff.Nodes != nil {
-					at = "cluster.fencing.nodes"
-				}
-			}
-			p.at(at, "no fence agent for peer %s: a VIP moves off a silent node only once it is fenced, so every node that can hold one needs fencing.nodes.%s", peer.Name, peer.Name)
-		}
-	}
 }
