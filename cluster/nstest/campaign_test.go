@@ -365,9 +365,12 @@ func (w *world) report(r *recorder, results []result, took time.Duration) {
 	for _, a := range r.arping {
 		t.Errorf("arping: %s", a)
 	}
+	for _, a := range r.handovers {
+		t.Logf("arping saw a handover inside its one-second wait (replies more than 40 ms apart): %s", a)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%d faults in %s; %d client requests, %d ARP probes, %d ground-truth samples\n", len(results), took.Round(time.Second), len(r.answers), len(r.probes), len(r.truths))
-	fmt.Fprintf(&b, "ARP probes answered by two MACs: %d; samples with two holders: %d; answers from a non-holder: %d; arping duplicates: %d\n", dualARP, dualKernel, stale, len(r.arping))
+	fmt.Fprintf(&b, "ARP probes answered by two MACs: %d; samples with two holders: %d; answers from a non-holder: %d; arping duplicates: %d (and %d arping runs spanning a handover, replies >40 ms apart)\n", dualARP, dualKernel, stale, len(r.arping), len(r.handovers))
 	fmt.Fprintf(&b, "%-26s %5s %9s %9s %9s %s\n", "fault (moved)", "count", "median", "p99", "max", "requests lost (median)")
 	for _, k := range kinds {
 		var ds []time.Duration

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"os/exec"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,9 +47,11 @@ type recorder struct {
 	answers []answer
 	probes  []arpProbe
 	truths  []truth
-	arping  []string // arping cross-checks that saw more than one MAC, or arping -D finding a duplicate
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	arping  []string // arping cross-checks that saw two MACs within 40 ms, or arping -D finding a duplicate
+	// handovers: arping runs answered by two MACs more than 40 ms apart.
+	handovers []string
+	stop      chan struct{}
+	wg        sync.WaitGroup
 }
 
 func newRecorder() *recorder { return &recorder{stop: make(chan struct{})} }
@@ -217,11 +221,13 @@ func (w *world) linked(n *node) bool {
 	return err == nil && p.Attrs().Flags&net.FlagUp != 0 && p.Attrs().MasterIndex != 0
 }
 
-var arpingReply = regexp.MustCompile(`reply from \S+ \[([0-9A-Fa-f:]+)\]`)
+var arpingReply = regexp.MustCompile(`reply from \S+ \[([0-9A-Fa-f:]+)\]\s+([0-9.]+)ms`)
 
-// crossCheck runs iputils arping every 2 s: from the client, more than
-// one MAC replying is a dual holder; on the holder, arping -D finding any
-// reply is another host claiming the address.
+// crossCheck runs iputils arping every 2 s: from the client, two MACs
+// replying to one probe within 40 ms of each other (the ARP watcher's
+// window) is a dual holder; replies further apart are a handover inside
+// arping's one-second wait, and are only counted. On the holder, arping -D
+// finding any reply is another host claiming the address.
 func (w *world) crossCheck(r *recorder) {
 	r.wg.Add(1)
 	go func() {
@@ -233,13 +239,26 @@ func (w *world) crossCheck(r *recorder) {
 			case <-time.After(2 * time.Second):
 			}
 			out, _ := exec.Command("ip", "netns", "exec", w.client, "arping", "-c", "2", "-w", "1", "-I", "eth0", vip).CombinedOutput()
-			macs := map[string]bool{}
+			first := map[string]float64{}
 			for _, m := range arpingReply.FindAllStringSubmatch(string(out), -1) {
-				macs[strings.ToLower(m[1])] = true
+				mac := strings.ToLower(m[1])
+				if _, seen := first[mac]; !seen {
+					first[mac], _ = strconv.ParseFloat(m[2], 64)
+				}
 			}
-			if len(macs) > 1 {
+			if len(first) > 1 {
+				var at []float64
+				for _, ms := range first {
+					at = append(at, ms)
+				}
+				sort.Float64s(at)
 				r.mu.Lock()
-				r.arping = append(r.arping, time.Now().Format(time.RFC3339Nano)+" arping from the client: "+strings.TrimSpace(string(out)))
+				what := time.Now().Format(time.RFC3339Nano) + " arping from the client: " + strings.TrimSpace(string(out))
+				if at[1]-at[0] <= 40 {
+					r.arping = append(r.arping, what)
+				} else {
+					r.handovers = append(r.handovers, what)
+				}
 				r.mu.Unlock()
 			}
 			if hs := w.holders(); len(hs) == 1 {
