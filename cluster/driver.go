@@ -157,8 +157,10 @@ func (c *Cluster) startRaft() error {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.Node)
 	// Failure detection is the lease's job; raft's timeouts are set so an
-	// election finishes well inside one lease.
-	rc.HeartbeatTimeout = max(cfg.Lease/4, 100*time.Millisecond)
+	// election (a follower notices within 1-2 heartbeat timeouts, then a
+	// pre-vote and a vote round) finishes well inside one lease, and a
+	// holder keeps its lease while the leader that granted it is replaced.
+	rc.HeartbeatTimeout = max(cfg.Lease/8, 50*time.Millisecond)
 	rc.ElectionTimeout = rc.HeartbeatTimeout
 	rc.LeaderLeaseTimeout = rc.HeartbeatTimeout / 2
 	rc.CommitTimeout = 20 * time.Millisecond

@@ -3,7 +3,6 @@ package config
 import (
 	"maps"
 	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -55,11 +54,7 @@ func (p *parser) buildDBCheck(fc *fileConfig, be *Backend, path string) {
 		p.at(kp+".password-file", "password and password-file exclude each other")
 		ok = false
 	} else if fd.PasswordFile != nil {
-		file := *fd.PasswordFile
-		if !filepath.IsAbs(file) && p.file != "" {
-			file = filepath.Join(filepath.Dir(p.file), file)
-		}
-		data, err := os.ReadFile(file)
+		data, err := os.ReadFile(p.relative(*fd.PasswordFile))
 		if err != nil {
 			// The error names the file, never its content.
 			p.at(kp+".password-file", "reading the password file: %v", err)

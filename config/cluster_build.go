@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -43,7 +43,7 @@ func (p *parser) buildCluster(cfg *Config, fc *fileConfig) {
 	peers := p.buildPeers(c, f)
 	if c.Node == "" {
 		p.at(path, "the cluster needs node: the name of this node, one of peers")
-	} else if _, ok := peers[c.Node]; !ok {
+	} else if _, ok := peers[c.Node]; !ok && len(peers) > 0 {
 		p.at(path+".node", "node %q is not one of peers (%s)", c.Node, strings.Join(sortedNames(peers), ", "))
 	}
 	if c.Bind == "" {
@@ -80,14 +80,6 @@ func (p *parser) buildCluster(cfg *Config, fc *fileConfig) {
 	cfg.Cluster = c
 }
 
-// relative resolves a path relative to the configuration file's directory.
-func (p *parser) relative(file string) string {
-	if file != "" && !filepath.IsAbs(file) && p.file != "" {
-		return filepath.Join(filepath.Dir(p.file), file)
-	}
-	return file
-}
-
 func hostPort(s string) error {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
@@ -99,8 +91,16 @@ func hostPort(s string) error {
 	if port == "" || port == "0" {
 		return fmt.Errorf("needs a fixed port: the other voters dial it")
 	}
-	return nil
+	return checkPort(port)
 }
+
+// peerName is what a node's name may be: it names the node in raft, in
+// fencing.nodes, in logs and in `halo cluster status`.
+var peerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// interfaceName is a Linux network interface name (IFNAMSIZ): at most 15
+// bytes, no '/', no white space, and no ':' (an alias label names no link).
+var interfaceName = regexp.MustCompile(`^[^/:\s]{1,15}$`)
 
 func sortedNames[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
@@ -116,15 +116,21 @@ func sortedNames[V any](m map[string]V) []string {
 func (p *parser) buildPeers(c *Cluster, f *fileCluster) map[string]Peer {
 	peers := map[string]Peer{}
 	addrs := map[string]string{}
+	dropped := false // an entry was refused: counting the rest says nothing
 	for i, fp := range f.Peers {
 		pp := fmt.Sprintf("cluster.peers[%d]", i)
 		if fp == nil || fp.Name == nil || *fp.Name == "" {
 			p.at(pp, "a peer needs a name")
+			dropped = true
 			continue
 		}
 		peer := Peer{Name: *fp.Name, Address: or("", fp.Address), Witness: or(false, fp.Witness)}
+		if !peerName.MatchString(peer.Name) {
+			p.at(pp+".name", "peer name %q: letters, digits, '-', '_' and '.', at most 63, starting with a letter or digit", peer.Name)
+		}
 		if _, dup := peers[peer.Name]; dup {
 			p.at(pp+".name", "peer %q is listed twice", peer.Name)
+			dropped = true
 			continue
 		}
 		if peer.Address == "" {
@@ -150,16 +156,20 @@ func (p *parser) buildPeers(c *Cluster, f *fileCluster) map[string]Peer {
 	switch {
 	case len(f.Peers) == 0:
 		p.at("cluster", "the cluster needs peers: every voter, this node included (3 or 5)")
+	case dropped:
+	case n == 1:
+		p.at("cluster.peers", "a one-node cluster has no node to move a VIP to: list every voter, this node included (3 or 5; two nodes need a third, quorum-only witness)")
 	case n == 2:
 		p.at("cluster.peers", "a two-node cluster cannot tell a dead peer from a cut link, so it has no quorum after one failure: add a third voter, a quorum-only witness (a peer with witness: true, running `halo run` with a cluster section and no frontends; see docs/cluster.md)")
-	case n < 3:
-		p.at("cluster.peers", "%d voter: a cluster needs at least 3 (or 2 and a witness)", n)
 	case n > maxVoters:
 		p.at("cluster.peers", "%d voters: at most %d (each one slows every commit; use 3 or 5)", n, maxVoters)
 	case n%2 == 0 && c.EvenVoters == "":
 		p.at("cluster.peers", "%d voters survive no more failures than %d: use an odd number, or say why with even-voters: \"REASON\"", n, n-1)
+	case n%2 == 1 && c.EvenVoters != "":
+		p.at("cluster.even-voters", "even-voters states why the number of voters is even, but there are %d", n)
+		c.EvenVoters = ""
 	}
-	if n >= 3 && holders < 2 {
+	if !dropped && n >= 3 && holders < 2 {
 		p.at("cluster.peers", "only %d peer can hold a VIP (the others are witnesses): a VIP could never move", holders)
 	}
 	return peers
@@ -180,14 +190,15 @@ func (p *parser) buildVIPs(c *Cluster, f *fileCluster, peers map[string]Peer) {
 		}
 		a := pfx.Addr()
 		if a.Is4In6() {
-			a = a.Unmap()
-			pfx = netip.PrefixFrom(a, pfx.Bits()-96)
+			if pfx.Bits() >= 96 {
+				p.at(vp+".address", "%s is an IPv4-mapped IPv6 address: write %s", pfx, netip.PrefixFrom(a.Unmap(), pfx.Bits()-96))
+			} else {
+				p.at(vp+".address", "%s is an IPv4-mapped IPv6 address: write the IPv4 address with its own prefix length", pfx)
+			}
+			continue
 		}
-		switch {
-		case a.IsUnspecified() || a.IsLoopback() || a.IsMulticast():
-			p.at(vp+".address", "%s cannot be a VIP", a)
-		case a.Is4() && pfx.Bits() < 31 && (a == pfx.Masked().Addr() || isBroadcast(pfx)):
-			p.at(vp+".address", "%s is the network's %s address, not a host's", a, map[bool]string{true: "network", false: "broadcast"}[a == pfx.Masked().Addr()])
+		if msg := notHostAddress(pfx); msg != "" {
+			p.at(vp+".address", "%s", msg)
 		}
 		if j, dup := seen[a]; dup {
 			p.at(vp+".address", "VIP %s is also cluster.vips[%d]", a, j)
@@ -196,6 +207,8 @@ func (p *parser) buildVIPs(c *Cluster, f *fileCluster, peers map[string]Peer) {
 		v := VIP{Prefix: pfx, Interface: or("", fv.Interface), Prefer: or("", fv.Prefer), Require: VIPRequire(or(string(RequireListening), fv.Require))}
 		if v.Interface == "" {
 			p.at(vp, "VIP %s needs interface: the network interface it is added to", pfx)
+		} else if !interfaceName.MatchString(v.Interface) || v.Interface == "." || v.Interface == ".." {
+			p.at(vp+".interface", "interface %q is not a network interface name (at most 15 characters, no '/', ':' or white space)", v.Interface)
 		}
 		if v.Prefer != "" {
 			if peer, ok := peers[v.Prefer]; !ok {
@@ -208,6 +221,24 @@ func (p *parser) buildVIPs(c *Cluster, f *fileCluster, peers map[string]Peer) {
 	}
 }
 
+// notHostAddress says why pfx's address cannot be held by a host as a VIP,
+// or "". IPv4's /31 and /32 and IPv6's /127 and /128 have no network or
+// broadcast address to avoid (RFC 3021, RFC 6164).
+func notHostAddress(pfx netip.Prefix) string {
+	a := pfx.Addr()
+	switch {
+	case a.IsUnspecified() || a.IsLoopback() || a.IsMulticast():
+		return fmt.Sprintf("%s cannot be a VIP", a)
+	case a.Is4() && pfx.Bits() < 31 && a == pfx.Masked().Addr():
+		return fmt.Sprintf("%s is the network address of %s, not a host's", a, pfx.Masked())
+	case a.Is4() && pfx.Bits() < 31 && isBroadcast(pfx):
+		return fmt.Sprintf("%s is the broadcast address of %s, not a host's", a, pfx.Masked())
+	case a.Is6() && pfx.Bits() < 127 && a == pfx.Masked().Addr():
+		return fmt.Sprintf("%s is the subnet-router anycast address of %s, not a host's", a, pfx.Masked())
+	}
+	return ""
+}
+
 func isBroadcast(pfx netip.Prefix) bool {
 	b := pfx.Addr().As4()
 	host := 32 - pfx.Bits()
@@ -217,91 +248,4 @@ func isBroadcast(pfx netip.Prefix) bool {
 		}
 	}
 	return true
-}
-
-func (p *parser) buildFencing(c *Cluster, f *fileCluster, peers map[string]Peer) {
-	c.Fencing = Fencing{Timeout: DefaultFenceTimeout, Action: DefaultFenceAction, Nodes: map[string]FenceAgent{}}
-	ff := f.Fencing
-	if ff != nil {
-		c.Fencing.Timeout = dur(DefaultFenceTimeout, ff.Timeout)
-		c.Fencing.Action = or(DefaultFenceAction, ff.Action)
-		if c.Fencing.Timeout < time.Second || c.Fencing.Timeout > 10*time.Minute {
-			p.at("cluster.fencing.timeout", "timeout %s: between 1s and 10m", c.Fencing.Timeout)
-		}
-	}
-	var nodes map[string]*fileFenceAgent
-	if ff != nil {
-		nodes = ff.Nodes
-	}
-	for _, name := range sortedNames(nodes) {
-		np := "cluster.fencing.nodes." + name
-		peer, ok := peers[name]
-		switch {
-		case !ok:
-			p.at(np, "%q is not one of peers", name)
-			continue
-		case peer.Witness:
-			p.at(np, "%q is a witness: it never holds a VIP, so it is never fenced", name)
-			continue
-		}
-		fa := nodes[name]
-		if fa == nil || fa.Agent == nil || *fa.Agent == "" {
-			p.at(np, "node %s needs agent: the fence agent's absolute path (such as /usr/sbin/fence_ipmilan)", name)
-			continue
-		}
-		a := FenceAgent{Agent: *fa.Agent, Options: map[string]string{}, Secret: map[string]bool{}}
-		if !filepath.IsAbs(a.Agent) {
-			p.at(np+".agent", "agent %q is not an absolute path", a.Agent)
-		} else if st, err := os.Stat(a.Agent); err != nil {
-			p.at(np+".agent", "agent %s: %v", a.Agent, err)
-		} else if st.IsDir() || st.Mode()&0o111 == 0 {
-			p.at(np+".agent", "agent %s is not an executable file", a.Agent)
-		}
-		for _, key := range sortedNames(fa.Options) {
-			val := fa.Options[key]
-			kp := np + ".options." + key
-			if key == "action" || key == "option" {
-				p.at(kp, "%q is set by halo for each run (off, status, on), not in options", key)
-				continue
-			}
-			if strings.ContainsAny(val, "\r\n\x00") {
-				p.at(kp, "option %s has a line break or NUL: each option is one line on the agent's stdin", key)
-				continue
-			}
-			name, isFile := strings.CutSuffix(key, "-file")
-			if !isFile {
-				a.Options[key] = val
-				continue
-			}
-			data, err := os.ReadFile(p.relative(val))
-			if err != nil {
-				// The error names the file, never its content.
-				p.at(kp, "reading %s: %v", key, err)
-				continue
-			}
-			secret := strings.TrimRight(string(data), "\r\n")
-			if strings.ContainsAny(secret, "\r\n\x00") {
-				p.at(kp, "%s %s has more than one line", key, val)
-				continue
-			}
-			a.Options[name] = secret
-			a.Secret[name] = true
-		}
-		c.Fencing.Nodes[name] = a
-	}
-	for _, peer := range c.Peers {
-		if _, ok := c.Fencing.Nodes[peer.Name]; !ok && !peer.Witness {
-			if _, listed := nodes[peer.Name]; listed {
-				continue // already reported
-			}
-			at := "cluster"
-			if ff != nil {
-				at = "cluster.fencing"
-				if ff.Nodes != nil {
-					at = "cluster.fencing.nodes"
-				}
-			}
-			p.at(at, "no fence agent for peer %s: a VIP moves off a silent node only once it is fenced, so every node that can hold one needs fencing.nodes.%s", peer.Name, peer.Name)
-		}
-	}
 }

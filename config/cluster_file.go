@@ -41,9 +41,16 @@ type fileFencing struct {
 }
 
 type fileFenceAgent struct {
-	Agent   *string           `yaml:"agent"`
-	Options map[string]string `yaml:"options"`
+	Agent *string `yaml:"agent"`
+	// Options are nil where the file wrote no value (ip: ~), so that
+	// the build step can say so.
+	Options map[string]*fenceOptionValue `yaml:"options"`
 }
+
+// fenceOptionValue is a fence agent option's value: any YAML scalar, kept
+// as written, since every option reaches the agent as text (port: 623 and
+// lanplus: true are "623" and "true").
+type fenceOptionValue string
 
 type fileWatchdog struct {
 	Device  *string   `yaml:"device"`

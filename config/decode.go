@@ -24,7 +24,10 @@ type decoder struct {
 	positions map[string]position
 }
 
-var durationType = reflect.TypeOf(Duration(0))
+var (
+	durationType    = reflect.TypeOf(Duration(0))
+	anyScalarString = reflect.TypeOf(fenceOptionValue(""))
+)
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
 	d.errs = append(d.errs, &Error{File: d.file, Line: n.Line, Col: n.Column, Path: path, Msg: fmt.Sprintf(format, args...)})
@@ -175,6 +178,10 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 	}
 	switch v.Kind() {
 	case reflect.String:
+		if v.Type() == anyScalarString {
+			v.SetString(n.Value) // a number or a boolean, as written
+			return
+		}
 		if n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float" {
 			d.fail(n, path, "expected a string, found %s", describe(n))
 			return

@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -65,6 +66,16 @@ func yamlSyntaxError(file string, err error) *Error {
 		e.Msg = m[2]
 	}
 	return e
+}
+
+// relative resolves a path written in the file (a secret's file, the
+// cluster's data-dir) relative to the configuration file's directory, so
+// that a configuration means the same whatever directory halo starts in.
+func (p *parser) relative(file string) string {
+	if file != "" && !filepath.IsAbs(file) && p.file != "" {
+		return filepath.Join(filepath.Dir(p.file), file)
+	}
+	return file
 }
 
 // at reports an error at the position recorded for path, or for the
