@@ -64,9 +64,9 @@ func TestFailoverCampaign(t *testing.T) {
 		f := w.runFault(kind, rng)
 		done = append(done, f)
 		if f.moved {
-			t.Logf("fault %3d %-11s %s -> %s in %5d ms, %3d lost, whole again in %4d ms  %s", i+1, kind, f.holder, f.newer, f.failover.Milliseconds(), f.lost, f.repair.Milliseconds(), f.note)
+			t.Logf("fault %3d at %s %-11s %s -> %s in %5d ms, %3d lost, whole again in %4d ms  %s", i+1, f.at.Format("15:04:05.000"), kind, f.holder, f.newer, f.failover.Milliseconds(), f.lost, f.repair.Milliseconds(), f.note)
 		} else {
-			t.Logf("fault %3d %-11s %s kept it,        %3d lost, whole again in %4d ms  %s", i+1, kind, f.holder, f.lost, f.repair.Milliseconds(), f.note)
+			t.Logf("fault %3d at %s %-11s %s kept it,        %3d lost, whole again in %4d ms  %s", i+1, f.at.Format("15:04:05.000"), kind, f.holder, f.lost, f.repair.Milliseconds(), f.note)
 		}
 	}
 	w.steady(60 * time.Second) // the last repair took
