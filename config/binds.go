@@ -18,6 +18,13 @@ type Bind struct {
 	// that changes any of them opens a new socket for the address; one
 	// that changes none keeps the running socket.
 	Socket SocketOptions
+	// TLS is the bind's "ssl": nil when it serves plain TCP.
+	TLS *BindTLS
+	// AcceptProxy is "accept-proxy": nil when connections carry no PROXY
+	// protocol header.
+	AcceptProxy *AcceptProxy
+	// src is the bind as written, for the build.
+	src *fileBind
 }
 
 // SocketOptions are HAProxy's bind options that act on the listening
@@ -68,6 +75,7 @@ type bindRef struct {
 // specific bind, as it does for HAProxy.
 func (p *parser) buildBinds(cfg *Config, fc *fileConfig) {
 	var refs []bindRef
+	defTLS := p.buildDefaultBindTLS(fc.Global)
 	for _, fe := range cfg.Frontends {
 		path := sectionPath(fc, "frontends", fe.Name)
 		if len(fe.Binds) == 0 {
@@ -80,6 +88,9 @@ func (p *parser) buildBinds(cfg *Config, fc *fileConfig) {
 				r.addressPath = bp + ".address"
 			}
 			refs = append(refs, r)
+			fe.Binds[i].TLS = p.buildBindTLS(r, fe.Mode, defTLS)
+			fe.Binds[i].AcceptProxy = p.buildAcceptProxy(r)
+			fe.Binds[i].src = nil
 		}
 	}
 	slices.SortFunc(refs, func(a, b bindRef) int {

@@ -226,13 +226,17 @@ type Options struct {
 	CliTCPKA   bool
 	SrvTCPKA   bool
 	ForwardFor bool
-	HTTPLog    bool
-	TCPLog     bool
-	Redispatch bool
-	AllBackups bool
-	HTTPChk    bool
-	TCPCheck   bool
-	RedisCheck bool
+	// XForwardedProto is "option x-forwarded-proto": requests get
+	// X-Forwarded-Proto (https on an ssl bind, else http) and
+	// X-Forwarded-Port (the bind's port), replacing any the client sent.
+	XForwardedProto bool
+	HTTPLog         bool
+	TCPLog          bool
+	Redispatch      bool
+	AllBackups      bool
+	HTTPChk         bool
+	TCPCheck        bool
+	RedisCheck      bool
 }
 
 // Agent is a server's "agent-check": a small program on the server that

@@ -22,6 +22,10 @@ type decoder struct {
 	file      string
 	errs      ErrorList
 	positions map[string]position
+	// values is where each scalar value's text starts (past an opening
+	// quote), so that an error about a word inside a string written in
+	// one of HAProxy's small languages can point at the word's column.
+	values map[string]position
 }
 
 var (
@@ -166,6 +170,13 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.ScalarNode {
 		d.fail(n, path, "expected a single value, found %s", describe(n))
 		return
+	}
+	if d.values != nil {
+		col := n.Column
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			col++
+		}
+		d.values[path] = position{n.Line, col}
 	}
 	if v.Type() == durationType {
 		dur, err := ParseDuration(n.Value)

@@ -20,6 +20,10 @@ type fileGlobal struct {
 	SpreadChecks  *int             `yaml:"spread-checks" validate:"omitempty,min=0,max=50"`
 	Tune          *fileTune        `yaml:"tune"`
 	Stats         *fileGlobalStats `yaml:"stats"`
+	// HAProxy's ssl-default-bind-* (bind_tls.go).
+	SSLBindCiphers *string `yaml:"ssl-default-bind-ciphers" validate:"omitempty,min=1"`
+	SSLBindSuites  *string `yaml:"ssl-default-bind-ciphersuites" validate:"omitempty,min=1"`
+	SSLBindOptions *string `yaml:"ssl-default-bind-options"`
 }
 
 // fileGlobalStats is HAProxy's "stats socket" lines and "stats timeout".
@@ -84,6 +88,22 @@ type fileBind struct {
 	Interface   *string `yaml:"interface"`
 	Transparent *bool   `yaml:"transparent"`
 	FreeBind    *bool   `yaml:"freebind"`
+	// TLS termination (bind_tls.go).
+	SSL          *bool    `yaml:"ssl"`
+	Crt          []string `yaml:"crt" validate:"dive,min=1"`
+	SSLMinVer    *string  `yaml:"ssl-min-ver"`
+	SSLMaxVer    *string  `yaml:"ssl-max-ver"`
+	Ciphers      *string  `yaml:"ciphers" validate:"omitempty,min=1"`
+	CipherSuites *string  `yaml:"ciphersuites" validate:"omitempty,min=1"`
+	ALPN         *string  `yaml:"alpn" validate:"omitempty,min=1"`
+	Verify       *string  `yaml:"verify" validate:"omitempty,oneof=none optional required"`
+	CAFile       *string  `yaml:"ca-file" validate:"omitempty,min=1"`
+	CRLFile      *string  `yaml:"crl-file" validate:"omitempty,min=1"`
+	NoTLSTickets *bool    `yaml:"no-tls-tickets"`
+	StrictSNI    *bool    `yaml:"strict-sni"`
+	// The PROXY protocol.
+	AcceptProxy     *bool    `yaml:"accept-proxy"`
+	AcceptProxyFrom []string `yaml:"accept-proxy-from"`
 }
 
 type fileTimeout struct {
@@ -102,13 +122,17 @@ type fileOptions struct {
 	CliTCPKA   *bool `yaml:"clitcpka"`
 	SrvTCPKA   *bool `yaml:"srvtcpka"`
 	ForwardFor *bool `yaml:"forwardfor"`
-	HTTPLog    *bool `yaml:"httplog"`
-	TCPLog     *bool `yaml:"tcplog"`
-	Redispatch *bool `yaml:"redispatch"`
-	AllBackups *bool `yaml:"allbackups"`
-	HTTPChk    *bool `yaml:"httpchk"`
-	TCPCheck   *bool `yaml:"tcp-check"`
-	RedisCheck *bool `yaml:"redis-check"`
+	// XForwardedProto sets X-Forwarded-Proto and X-Forwarded-Port (a
+	// halo option: HAProxy spells it as two http-request set-header
+	// rules).
+	XForwardedProto *bool `yaml:"x-forwarded-proto"`
+	HTTPLog         *bool `yaml:"httplog"`
+	TCPLog          *bool `yaml:"tcplog"`
+	Redispatch      *bool `yaml:"redispatch"`
+	AllBackups      *bool `yaml:"allbackups"`
+	HTTPChk         *bool `yaml:"httpchk"`
+	TCPCheck        *bool `yaml:"tcp-check"`
+	RedisCheck      *bool `yaml:"redis-check"`
 	// The database checks take their settings as a mapping; which keys
 	// each accepts is checked by dbCheckKeys.
 	MySQLCheck        *fileDBCheck `yaml:"mysql-check"`

@@ -125,12 +125,13 @@ func options(s, def *fileProxy) Options {
 	co, _ := checkerOptions(s, def, "")
 	tcpka := or(false, so.TCPKA, do.TCPKA)
 	return Options{
-		TCPKA:      tcpka,
-		CliTCPKA:   or(tcpka, so.CliTCPKA, do.CliTCPKA),
-		SrvTCPKA:   or(tcpka, so.SrvTCPKA, do.SrvTCPKA),
-		ForwardFor: or(false, so.ForwardFor, do.ForwardFor),
-		HTTPLog:    or(false, so.HTTPLog, do.HTTPLog),
-		TCPLog:     or(false, so.TCPLog, do.TCPLog),
+		TCPKA:           tcpka,
+		CliTCPKA:        or(tcpka, so.CliTCPKA, do.CliTCPKA),
+		SrvTCPKA:        or(tcpka, so.SrvTCPKA, do.SrvTCPKA),
+		ForwardFor:      or(false, so.ForwardFor, do.ForwardFor),
+		XForwardedProto: or(false, so.XForwardedProto, do.XForwardedProto),
+		HTTPLog:         or(false, so.HTTPLog, do.HTTPLog),
+		TCPLog:          or(false, so.TCPLog, do.TCPLog),
 		// halo redispatches a failed connection to another server by
 		// default, unlike HAProxy: nothing was sent, so it is always safe.
 		Redispatch: or(true, so.Redispatch, do.Redispatch),
@@ -169,6 +170,7 @@ func resolveBinds(fbs []*fileBind) []Bind {
 				Transparent: or(false, fb.Transparent),
 				FreeBind:    or(false, fb.FreeBind),
 			},
+			src: fb,
 		})
 	}
 	return binds

@@ -26,7 +26,7 @@ var validate = func() *validator.Validate {
 // Parse decodes, resolves and validates a configuration held in memory; file
 // names it in error messages.
 func Parse(file string, data []byte) (*Config, error) {
-	p := &parser{decoder: decoder{file: file, positions: map[string]position{}}}
+	p := &parser{decoder: decoder{file: file, positions: map[string]position{}, values: map[string]position{}}}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, ErrorList{yamlSyntaxError(file, err)}
@@ -94,6 +94,35 @@ func (p *parser) at(path, format string, args ...any) {
 		q = q[:i]
 	}
 	p.errs = append(p.errs, &Error{File: p.file, Line: pos.line, Col: pos.col, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// atWord reports an error about the word at byte offset off of the
+// one-line string value at path: at the word's own column when the value's
+// position is known, else at the key.
+func (p *parser) atWord(path string, off int, format string, args ...any) {
+	v, ok := p.values[path]
+	if !ok {
+		p.at(path, format, args...)
+		return
+	}
+	p.errs = append(p.errs, &Error{File: p.file, Line: v.line, Col: v.col + off, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// words splits s at spaces as strings.Fields does, with each word's byte
+// offset, for atWord.
+func words(s string) (ws []string, offs []int) {
+	start := -1
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ' ' || s[i] == '\t' {
+			if start >= 0 {
+				ws, offs = append(ws, s[start:i]), append(offs, start)
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
+		}
+	}
+	return ws, offs
 }
 
 func (p *parser) sorted() ErrorList {

@@ -41,7 +41,8 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 	prev := p.current.Swap(next)
 	for _, fe := range next.frontends {
 		fe.state.live.Store(fe)
-		for _, l := range fe.listeners {
+		for i, l := range fe.listeners {
+			l.side.Store(fe.sides[i])
 			if old := l.frontend.Swap(fe); old != nil && old.state != fe.state {
 				old.state.limit.wake() // its accept loop may wait for a slot of old's
 			}

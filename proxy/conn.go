@@ -16,12 +16,14 @@ import (
 // connection keeps at its deepest size (see handleHTTP): no defers, and
 // the mode http path written out here rather than in a function of its
 // own, so that idle connections stay on 4 KiB stacks.
-func (fe *frontend) serve(c *net.TCPConn) {
+func (fe *frontend) serve(c *net.TCPConn, side *bindSide) {
 	fe.active.Add(1)
 	fe.state.MaxConns.Note(fe.state.CurConns.Add(1))
 	fe.state.TotalConns.Add(1)
-	conn := fe.preamble(c)
-	if fe.cfg.Mode == config.ModeHTTP {
+	conn := fe.preamble(c, side)
+	if conn == nil {
+		// Refused by the bind: a bad PROXY header, a failed handshake.
+	} else if fe.cfg.Mode == config.ModeHTTP {
 		// nil: a reload switched the frontend to mode tcp after this
 		// connection was accepted under mode http.
 		h := fe.state.http.Load()
@@ -43,16 +45,17 @@ func (fe *frontend) serve(c *net.TCPConn) {
 // preamble readies an accepted connection for the mode's handler. It runs
 // on the worker, after the accept loop and its maxconn gating have let the
 // connection in, so that work done here (a PROXY header to read, a TLS
-// handshake, per bind) never holds up accepting. Today it sets the
-// client's TCP keep-alive ("option clitcpka").
+// handshake, per bind) never holds up accepting: it sets the client's TCP
+// keep-alive ("option clitcpka"), then runs the bind's side (accept). It
+// returns nil for a connection the bind refused, which is closed.
 //
 // It returns the connection the handler reads and writes: the socket
 // itself while nothing wraps it, which lets mode tcp splice; a wrapper
 // (TLS, a reader holding bytes read past a PROXY header) takes the relay's
 // buffered path instead.
-func (fe *frontend) preamble(c *net.TCPConn) net.Conn {
+func (fe *frontend) preamble(c *net.TCPConn, side *bindSide) net.Conn {
 	if fe.cfg.Options.CliTCPKA {
 		_ = c.SetKeepAlive(true)
 	}
-	return c
+	return fe.accept(c, side)
 }

@@ -39,6 +39,9 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		fe.refuseRequest(ctx, err)
 		return
 	}
+	if fe.cfg.Options.XForwardedProto {
+		setForwardedProto(ctx)
+	}
 	if fe.stats != nil && fe.stats.serves(ctx) {
 		fe.serveStats(ctx)
 		return

@@ -19,8 +19,11 @@ type listener struct {
 	key      listenerKey
 	ln       *net.TCPListener
 	frontend atomic.Pointer[frontend]
-	closed   atomic.Bool
-	global   *limiter
+	// side is the live snapshot's accept side for this bind (TLS, PROXY
+	// header).
+	side   atomic.Pointer[bindSide]
+	closed atomic.Bool
+	global *limiter
 	// waitingFor is the frontend state whose maxconn slot the accept loop
 	// waits for; only the accept loop touches it.
 	waitingFor *frontendState
@@ -81,7 +84,7 @@ func (l *listener) serve(p *Proxy) {
 		backoff = 0
 		// The frontend may have been replaced while we waited for a slot;
 		// the slot belongs to the frontend state, which a reload keeps.
-		cur := l.frontend.Load()
+		cur, side := l.frontend.Load(), l.side.Load()
 		if cur.state != fe.state {
 			fe.state.limit.release()
 			cur.state.limit.n.Add(1)
@@ -91,7 +94,7 @@ func (l *listener) serve(p *Proxy) {
 			defer p.conns.Done()
 			defer l.global.release()
 			defer cur.state.limit.release()
-			cur.serve(c)
+			cur.serve(c, side)
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"net"
 	"strconv"
 	"time"
@@ -23,7 +24,8 @@ func (fe *frontend) logTCP(c net.Conn, ss *session) {
 		return
 	}
 	now := time.Now()
-	b := fe.appendLogPrefix(make([]byte, 0, 256), c.RemoteAddr(), ss.accepted, ss.be, ss.srv)
+	_, overTLS := c.(*tls.Conn)
+	b := fe.appendLogPrefix(make([]byte, 0, 256), c.RemoteAddr(), overTLS, ss.accepted, ss.be, ss.srv)
 	b = append(b, ' ')
 	b = appendQueued(b, ss.queued, ss.srv == nil && ss.termination[1] == 'Q')
 	b = append(b, '/')
@@ -52,7 +54,7 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string)
 	if ex.connected == 0 {
 		srv = nil // never connected: HAProxy logs <NOSRV>
 	}
-	b := fe.appendLogPrefix(make([]byte, 0, 256), ctx.RemoteAddr(), ex.start, ex.be, srv)
+	b := fe.appendLogPrefix(make([]byte, 0, 256), ctx.RemoteAddr(), clientTLS(ctx) != nil, ex.start, ex.be, srv)
 	b = append(b, " 0/"...)
 	b = appendQueued(b, ex.queued, srv == nil && (term[1] == 'Q'))
 	b = append(b, '/')
@@ -80,13 +82,18 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string)
 }
 
 // appendLogPrefix appends what both log layouts start with:
-// client [date] frontend backend/server (<NOSRV> when srv is nil).
-func (fe *frontend) appendLogPrefix(b []byte, client net.Addr, at time.Time, be *backend, srv *server) []byte {
+// client [date] frontend backend/server (<NOSRV> when srv is nil). The
+// frontend is HAProxy's %ft: its name, with a '~' after it for a
+// connection that came over TLS.
+func (fe *frontend) appendLogPrefix(b []byte, client net.Addr, overTLS bool, at time.Time, be *backend, srv *server) []byte {
 	b = append(b, client.String()...)
 	b = append(b, " ["...)
 	b = at.AppendFormat(b, logTime)
 	b = append(b, "] "...)
 	b = append(b, fe.cfg.Name...)
+	if overTLS {
+		b = append(b, '~')
+	}
 	b = append(b, ' ')
 	if be == nil {
 		// A request refused before routing: HAProxy names the frontend.
@@ -167,7 +174,7 @@ func appendQueues(b []byte, be *backend, srv *server) []byte {
 // routed, as HAProxy logs one: no backend, no timers, the termination
 // state, and "<BADREQ>" for the request line.
 func (fe *frontend) logBadRequest(ctx *fasthttp.RequestCtx, status int, term string) {
-	b := fe.appendLogPrefix(make([]byte, 0, 192), ctx.RemoteAddr(), time.Now(), nil, nil)
+	b := fe.appendLogPrefix(make([]byte, 0, 192), ctx.RemoteAddr(), clientTLS(ctx) != nil, time.Now(), nil, nil)
 	b = append(b, " -1/-1/-1/-1/0 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, " 0 - - "...)

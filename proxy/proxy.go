@@ -10,6 +10,7 @@ import (
 
 	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/health"
+	"github.com/halo-lb/halo/tlsfront"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
@@ -49,6 +50,10 @@ type Proxy struct {
 
 	httpMu      sync.Mutex
 	httpServers map[*fasthttp.Server]struct{} // running, including retiring ones
+
+	// tickets seal the TLS session tickets of every bind, across
+	// reloads.
+	tickets *tlsfront.Tickets
 }
 
 // New returns a Proxy with no configuration; call Apply to start serving.
@@ -57,6 +62,7 @@ func New(log *zap.Logger) *Proxy {
 		log:       log,
 		registry:  balancer.NewRegistry(),
 		global:    newLimiter(0),
+		tickets:   tlsfront.NewTickets(0),
 		listeners: map[listenerKey]*listener{},
 		frontends: newKept[string](func() *frontendState { return &frontendState{limit: newLimiter(0)} }),
 		backends:  newKept[string](func() *backendState { return &backendState{} }),
@@ -175,6 +181,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	if !p.stopping.Swap(true) {
 		close(p.stopSweep)
+		p.tickets.Stop()
 	}
 	for key, l := range p.listeners {
 		l.close()

@@ -33,8 +33,11 @@ type frontend struct {
 	// defaultBackend is read by the routing step only (route).
 	defaultBackend *backend
 	listeners      []*listener
-	log            *zap.Logger
-	access         *zap.Logger // nil unless option tcplog / httplog
+	// sides are the binds' accept sides, indexed like listeners (and
+	// cfg.Binds).
+	sides  []*bindSide
+	log    *zap.Logger
+	access *zap.Logger // nil unless option tcplog / httplog
 	// timed is whether requests are timed: for the access log, or for
 	// the servers' latency histograms when a stats socket, page or
 	// metrics endpoint can read them. Otherwise nobody would, and the
@@ -130,6 +133,9 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 		fe.timed = fe.access != nil || p.statsOn
 		if fc.Stats != nil {
 			fe.stats = &statsRoute{page: fc.Stats, uri: []byte(fc.Stats.URI), handler: &p.statsPage}
+		}
+		for i := range fc.Binds {
+			fe.sides = append(fe.sides, p.newBindSide(&fc.Binds[i]))
 		}
 		s.frontends = append(s.frontends, fe)
 		s.frontendsByName[fc.Name] = fe

@@ -1,0 +1,323 @@
+package tlsfront
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/internal/testcert"
+)
+
+// bindTLS builds a config.BindTLS through config.Parse, as halo does, for
+// certificates written to a temporary directory.
+func bindTLS(t *testing.T, extra string, certs ...string) *config.BindTLS {
+	t.Helper()
+	yaml := "frontends:\n  fe:\n    mode: http\n    bind:\n      - address: 127.0.0.1:0\n        ssl: true\n        crt: [" + strings.Join(certs, ", ") + "]\n" + extra +
+		"    default_backend: be\nbackends:\n  be:\n    mode: http\n    servers: [{name: s, address: 127.0.0.1:1}]\n"
+	cfg, err := config.Parse("", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Frontends[0].Binds[0].TLS
+}
+
+// serve runs one TLS server handshake per accepted connection with cfg.
+func serve(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tc := tls.Server(c, cfg)
+				if tc.Handshake() == nil {
+					_, _ = io.WriteString(tc, "ok")
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func handshake(addr string, cfg *tls.Config) (*x509.Certificate, tls.ConnectionState, error) {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		return nil, tls.ConnectionState{}, err
+	}
+	defer c.Close()
+	// In TLS 1.3 the client's handshake ends before the server has
+	// checked the client's certificate: only the server's answer shows
+	// that it accepted the connection.
+	if data, err := io.ReadAll(c); string(data) != "ok" {
+		return nil, tls.ConnectionState{}, fmt.Errorf("server answered %q: %v", data, err)
+	}
+	st := c.ConnectionState()
+	return st.PeerCertificates[0], st, nil
+}
+
+func TestCertificateChosenBySNI(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, "test CA")
+	def := ca.Issue(t, testcert.Options{}, "default.example.org").Write(t, dir, "0-default.pem")
+	api := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
+	wild := ca.Issue(t, testcert.Options{}, "*.cloud.example.org").Write(t, dir, "wild.pem")
+	cfg := ServerConfig(bindTLS(t, "", def, api, wild), nil)
+	addr := serve(t, cfg)
+	for _, tc := range []struct{ sni, want string }{
+		{"api.example.org", "api.example.org"},
+		{"API.Example.Org", "api.example.org"},
+		{"horizon.cloud.example.org", "*.cloud.example.org"},
+		{"a.b.cloud.example.org", "default.example.org"}, // a wildcard covers one label
+		{"cloud.example.org", "default.example.org"},
+		{"unknown.example.net", "default.example.org"},
+		{"", "default.example.org"},
+	} {
+		leaf, _, err := handshake(addr, &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatalf("SNI %q: %v", tc.sni, err)
+		}
+		if leaf.Subject.CommonName != tc.want {
+			t.Errorf("SNI %q got %q, want %q", tc.sni, leaf.Subject.CommonName, tc.want)
+		}
+	}
+	// A client that verifies gets a chain it accepts for the name.
+	if _, _, err := handshake(addr, &tls.Config{ServerName: "horizon.cloud.example.org", RootCAs: ca.Pool()}); err != nil {
+		t.Errorf("verified wildcard handshake: %v", err)
+	}
+}
+
+func TestStrictSNIRefusesUnknownNames(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, "test CA")
+	api := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
+	addr := serve(t, ServerConfig(bindTLS(t, "        strict-sni: true\n", api), nil))
+	if _, _, err := handshake(addr, &tls.Config{ServerName: "api.example.org", InsecureSkipVerify: true}); err != nil {
+		t.Fatalf("known name: %v", err)
+	}
+	if _, _, err := handshake(addr, &tls.Config{ServerName: "other.example.org", InsecureSkipVerify: true}); err == nil {
+		t.Fatal("strict-sni served an unknown name")
+	}
+}
+
+func TestECDSAAndRSAForOneName(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, "test CA")
+	ec := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "ec.pem")
+	rs := ca.Issue(t, testcert.Options{RSA: true}, "api.example.org").Write(t, dir, "rsa.pem")
+	addr := serve(t, ServerConfig(bindTLS(t, "", ec, rs), nil))
+	// A TLS 1.2 client that offers only RSA suites gets the RSA one.
+	leaf, _, err := handshake(addr, &tls.Config{ServerName: "api.example.org", InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf.PublicKeyAlgorithm != x509.RSA {
+		t.Errorf("RSA-only client got a %v certificate", leaf.PublicKeyAlgorithm)
+	}
+	leaf, _, err = handshake(addr, &tls.Config{ServerName: "api.example.org", InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf.PublicKeyAlgorithm != x509.ECDSA {
+		t.Errorf("a modern client got a %v certificate, want the first (ECDSA)", leaf.PublicKeyAlgorithm)
+	}
+}
+
+func TestOldVersionsRefusedByDefault(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, "test CA")
+	crt := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
+	addr := serve(t, ServerConfig(bindTLS(t, "", crt), nil))
+	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
+		if _, _, err := handshake(addr, &tls.Config{InsecureSkipVerify: true, MinVersion: v, MaxVersion: v}); err == nil {
+			t.Errorf("%s accepted by default", tls.VersionName(v))
+		}
+	}
+	_, st, err := handshake(addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
+	if err != nil || st.Version != tls.VersionTLS12 {
+		t.Errorf("TLS 1.2: %v, version %x", err, st.Version)
+	}
+	// ssl-min-ver lets an operator allow them back.
+	addr = serve(t, ServerConfig(bindTLS(t, "        ssl-min-ver: TLSv1.0\n", crt), nil))
+	if _, _, err := handshake(addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS10}); err != nil {
+		t.Errorf("TLSv1.0 with ssl-min-ver TLSv1.0: %v", err)
+	}
+}
+
+func TestClientCertificates(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, "test CA")
+	crt := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
+	caFile := ca.WriteCA(t, dir, "ca.pem")
+	good := ca.Issue(t, testcert.Options{Client: true}, "good client")
+	revoked := ca.Issue(t, testcert.Options{Client: true}, "revoked client")
+	crl := ca.WriteCRL(t, dir, "ca.crl", revoked.Cert.SerialNumber)
+	other := testcert.NewCA(t, "other CA").Issue(t, testcert.Options{Client: true}, "stranger")
+	pair := func(l *testcert.Leaf) []tls.Certificate {
+		c, err := tls.X509KeyPair(l.CertPEM, l.KeyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []tls.Certificate{c}
+	}
+	for _, verify := range []string{"optional", "required"} {
+		addr := serve(t, ServerConfig(bindTLS(t, "        verify: "+verify+"\n        ca-file: "+caFile+"\n        crl-file: "+crl+"\n", crt), nil))
+		try := func(certs []tls.Certificate) error {
+			// Sent whatever CAs the server names: Go's client would
+			// otherwise keep back a certificate of another CA.
+			send := func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				if len(certs) == 0 {
+					return &tls.Certificate{}, nil
+				}
+				return &certs[0], nil
+			}
+			_, _, err := handshake(addr, &tls.Config{InsecureSkipVerify: true, GetClientCertificate: send})
+			return err
+		}
+		if err := try(pair(good)); err != nil {
+			t.Errorf("verify %s: a good client certificate was refused: %v", verify, err)
+		}
+		if err := try(pair(revoked)); err == nil {
+			t.Errorf("verify %s: a revoked client certificate was accepted", verify)
+		}
+		if err := try(pair(other)); err == nil {
+			t.Errorf("verify %s: a certificate of another CA was accepted", verify)
+		}
+		err := try(nil)
+		if verify == "optional" && err != nil {
+			t.Errorf("verify optional: a client without a certificate was refused: %v", err)
+		}
+		if verify == "required" && err == nil {
+			t.Errorf("verify required: a client without a certificate was accepted")
+		}
+	}
+}
+
+func TestTicketsResumeAcrossConfigsAndRotation(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, "test CA")
+	crt := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
+	tickets := NewTickets(time.Hour)
+	defer tickets.Stop()
+	old := ServerConfig(bindTLS(t, "", crt), tickets)
+	addrOld := serve(t, old)
+	cache := tls.NewLRUClientSessionCache(8)
+	client := &tls.Config{ServerName: "api.example.org", RootCAs: ca.Pool(), ClientSessionCache: cache}
+	if _, st, err := handshake(addrOld, client); err != nil || st.DidResume {
+		t.Fatalf("first handshake: %v, resumed %v", err, st.DidResume)
+	}
+	// A reload builds a new config: the ticket still opens.
+	addrNew := serve(t, ServerConfig(bindTLS(t, "", crt), tickets))
+	if _, st, err := handshake(addrNew, client); err != nil || !st.DidResume {
+		t.Fatalf("after a reload: %v, resumed %v (want a resumption)", err, st.DidResume)
+	}
+	// Within TicketKeep rotations a ticket still opens; past them not.
+	fresh := tls.NewLRUClientSessionCache(8)
+	client = &tls.Config{ServerName: "api.example.org", RootCAs: ca.Pool(), ClientSessionCache: fresh}
+	if _, _, err := handshake(addrNew, client); err != nil {
+		t.Fatal(err)
+	}
+	for range TicketKeep - 1 {
+		tickets.Rotate()
+	}
+	if _, st, err := handshake(addrNew, client); err != nil || !st.DidResume {
+		t.Fatalf("after %d rotations: %v, resumed %v (want a resumption)", TicketKeep-1, err, st.DidResume)
+	}
+	stale := tls.NewLRUClientSessionCache(8)
+	client = &tls.Config{ServerName: "api.example.org", RootCAs: ca.Pool(), ClientSessionCache: stale}
+	if _, _, err := handshake(addrNew, client); err != nil {
+		t.Fatal(err)
+	}
+	for range TicketKeep {
+		tickets.Rotate()
+	}
+	if _, st, err := handshake(addrNew, client); err != nil || st.DidResume {
+		t.Fatalf("after %d rotations: %v, resumed %v (want a full handshake)", TicketKeep, err, st.DidResume)
+	}
+}
+
+func TestPeekReadsSNIAndReplays(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, "test CA")
+	crt := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
+	backend := ServerConfig(bindTLS(t, "", crt), nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan Hello, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		hello, pc, err := Peek(c, time.Second)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		got <- hello
+		// The peeked bytes replay into a real TLS server: the handshake
+		// completes as if nothing had looked.
+		tc := tls.Server(pc, backend)
+		if tc.Handshake() == nil {
+			_, _ = io.WriteString(tc, "ok")
+		}
+	}()
+	_, _, err = handshake(ln.Addr().String(), &tls.Config{ServerName: "api.example.org", RootCAs: ca.Pool(), NextProtos: []string{"h2", "http/1.1"}})
+	if err != nil {
+		t.Fatalf("handshake through the peek: %v", err)
+	}
+	h := <-got
+	if h.ServerName != "api.example.org" || strings.Join(h.ALPN, ",") != "h2,http/1.1" || len(h.Versions) == 0 {
+		t.Errorf("peeked %+v", h)
+	}
+}
+
+func TestPeekNotTLS(t *testing.T) {
+	a, b := net.Pipe()
+	go func() {
+		_, _ = io.WriteString(b, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	}()
+	_, pc, err := Peek(a, time.Second)
+	if !errors.Is(err, ErrNotTLS) {
+		t.Fatalf("err %v, want ErrNotTLS", err)
+	}
+	buf := make([]byte, 3)
+	if _, err := io.ReadFull(pc, buf); err != nil || string(buf) != "GET" {
+		t.Errorf("replayed %q, %v", buf, err)
+	}
+	a.Close()
+	b.Close()
+}
+
+func TestPeekTimesOut(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	start := time.Now()
+	_, _, err := Peek(a, 100*time.Millisecond)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("err %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("took %v", d)
+	}
+}
