@@ -2,7 +2,7 @@ package tlsfront
 
 import (
 	"bytes"
-		"io"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
