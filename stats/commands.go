@@ -40,6 +40,7 @@ func init() {
 		{words: []string{"show", "backend"}, level: config.LevelUser, usage: "show backend", help: "list backends", run: cmdShowBackend},
 		{words: []string{"show", "sess"}, level: config.LevelOperator, usage: "show sess", help: "list the client connections being served", run: cmdShowSess},
 		{words: []string{"show", "errors"}, level: config.LevelOperator, usage: "show errors [<proxy>] [request|response]", help: "show the last request and response refused per proxy", run: cmdShowErrors},
+		{words: []string{"show", "ssl", "cert"}, level: config.LevelOperator, usage: "show ssl cert [<filename>]", help: "list the certificates in use, or show one", run: cmdShowSSLCert},
 		{words: []string{"show", "cluster"}, level: config.LevelUser, usage: "show cluster [json]", help: "report the cluster: members, leader, quorum, each VIP's holder, fencing", run: cmdShowCluster},
 		{words: []string{"cluster", "unfence"}, level: config.LevelAdmin, usage: "cluster unfence <node>", help: "let a fenced node back into the cluster after repair", run: cmdClusterUnfence},
 		{words: []string{"get", "weight"}, level: config.LevelUser, usage: "get weight <backend>/<server>", help: "report a server's current and configured weight", run: cmdGetWeight},
