@@ -58,8 +58,15 @@ func (s *suite) wrk(url string, d time.Duration, closeEach bool) (bench.WrkResul
 // measureWrk is a request scenario: a warm-up, then a measured wrk run with
 // the proxy's CPU time read around it.
 func measureWrk(closeEach bool) func(*suite, *proxyProcess) (bench.Run, error) {
+	return measureWrkScheme("http", closeEach)
+}
+
+// measureWrkScheme is measureWrk for a scheme: https for the TLS
+// scenarios, where each new connection is a TLS handshake (wrk resumes no
+// session).
+func measureWrkScheme(scheme string, closeEach bool) func(*suite, *proxyProcess) (bench.Run, error) {
 	return func(s *suite, p *proxyProcess) (bench.Run, error) {
-		url := "http://" + p.params.Listen + "/"
+		url := scheme + "://" + p.params.Listen + "/"
 		if s.warmup > 0 {
 			if _, err := s.wrk(url, s.warmup, closeEach); err != nil {
 				return nil, fmt.Errorf("warm-up: %w", err)

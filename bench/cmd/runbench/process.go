@@ -34,6 +34,10 @@ type configParams struct {
 	// StatsDir and StatsListen are where l7-stats.halo.yaml puts its
 	// sockets and its stats page.
 	StatsDir, StatsListen string
+	// Cert is the TLS scenarios' certificate file; NoTickets turns
+	// session resumption off for their full-handshake runs.
+	Cert      string
+	NoTickets bool
 }
 
 type namedAddr struct{ Name, Addr string }

@@ -56,8 +56,10 @@ var scenarios = []*scenario{
 			return []string{"tcp-read", p.params.Listen}
 		}),
 		direct: func(s *suite) (bench.Run, error) { return s.transfer("tcp-read", s.backend.Source) }},
-	{name: "tls", title: "6. TLS termination", pending: "halo has no TLS yet; measured once TLS lands",
-		metrics: requestMetrics},
+	tlsScenario("tls-keepalive-ecdsa", "6a. TLS keep-alive, ECDSA P-256", false, false),
+	tlsScenario("tls-handshake-ecdsa", "6b. TLS full handshake per request, ECDSA P-256", false, true),
+	tlsScenario("tls-keepalive-rsa", "6c. TLS keep-alive, RSA 2048", true, false),
+	tlsScenario("tls-handshake-rsa", "6d. TLS full handshake per request, RSA 2048", true, true),
 	{name: "idle-10k", title: "7. idle keep-alive client connections (count in Settings)", config: "l7", runs: 3,
 		metrics: []bench.Metric{bench.RSS, bench.PeakRSS}, server: httpServer,
 		prepare: func(s *suite, p *configParams) {
@@ -119,4 +121,13 @@ var targets = []bench.Target{
 	{Scenario: "l4-keepalive", Metric: bench.P99, Against: bench.HAProxy, Bound: 1.2},
 	{Scenario: "l4-close", Metric: bench.P99, Against: bench.HAProxy, Bound: 1.2},
 	{Scenario: "idle-10k", Metric: bench.RSS, Against: bench.HAProxy, Bound: 2.0},
+	// Issue 15's: TLS at least as fast as HAProxy's OpenSSL, p99 within 1.2×.
+	{Scenario: "tls-keepalive-ecdsa", Metric: bench.RequestsPerSec, Against: bench.HAProxy, AtLeast: true, Bound: 1.0},
+	{Scenario: "tls-handshake-ecdsa", Metric: bench.RequestsPerSec, Against: bench.HAProxy, AtLeast: true, Bound: 1.0},
+	{Scenario: "tls-keepalive-rsa", Metric: bench.RequestsPerSec, Against: bench.HAProxy, AtLeast: true, Bound: 1.0},
+	{Scenario: "tls-handshake-rsa", Metric: bench.RequestsPerSec, Against: bench.HAProxy, AtLeast: true, Bound: 1.0},
+	{Scenario: "tls-keepalive-ecdsa", Metric: bench.P99, Against: bench.HAProxy, Bound: 1.2},
+	{Scenario: "tls-handshake-ecdsa", Metric: bench.P99, Against: bench.HAProxy, Bound: 1.2},
+	{Scenario: "tls-keepalive-rsa", Metric: bench.P99, Against: bench.HAProxy, Bound: 1.2},
+	{Scenario: "tls-handshake-rsa", Metric: bench.P99, Against: bench.HAProxy, Bound: 1.2},
 }
