@@ -230,13 +230,18 @@ type Options struct {
 	// X-Forwarded-Proto (https on an ssl bind, else http) and
 	// X-Forwarded-Port (the bind's port), replacing any the client sent.
 	XForwardedProto bool
-	HTTPLog         bool
-	TCPLog          bool
-	Redispatch      bool
-	AllBackups      bool
-	HTTPChk         bool
-	TCPCheck        bool
-	RedisCheck      bool
+	// SSLClientHeaders is "option ssl-client-headers": requests get
+	// X-SSL-Client-Used, -Verify, -S-DN, -I-DN, -CN, -Serial and
+	// -NotAfter from the client certificate (HAProxy's ssl_c_* fetches),
+	// replacing any the client sent.
+	SSLClientHeaders bool
+	HTTPLog          bool
+	TCPLog           bool
+	Redispatch       bool
+	AllBackups       bool
+	HTTPChk          bool
+	TCPCheck         bool
+	RedisCheck       bool
 }
 
 // Agent is a server's "agent-check": a small program on the server that

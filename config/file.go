@@ -126,13 +126,16 @@ type fileOptions struct {
 	// halo option: HAProxy spells it as two http-request set-header
 	// rules).
 	XForwardedProto *bool `yaml:"x-forwarded-proto"`
-	HTTPLog         *bool `yaml:"httplog"`
-	TCPLog          *bool `yaml:"tcplog"`
-	Redispatch      *bool `yaml:"redispatch"`
-	AllBackups      *bool `yaml:"allbackups"`
-	HTTPChk         *bool `yaml:"httpchk"`
-	TCPCheck        *bool `yaml:"tcp-check"`
-	RedisCheck      *bool `yaml:"redis-check"`
+	// SSLClientHeaders passes the client certificate's facts on (a halo
+	// option: HAProxy spells it as http-request set-header rules).
+	SSLClientHeaders *bool `yaml:"ssl-client-headers"`
+	HTTPLog          *bool `yaml:"httplog"`
+	TCPLog           *bool `yaml:"tcplog"`
+	Redispatch       *bool `yaml:"redispatch"`
+	AllBackups       *bool `yaml:"allbackups"`
+	HTTPChk          *bool `yaml:"httpchk"`
+	TCPCheck         *bool `yaml:"tcp-check"`
+	RedisCheck       *bool `yaml:"redis-check"`
 	// The database checks take their settings as a mapping; which keys
 	// each accepts is checked by dbCheckKeys.
 	MySQLCheck        *fileDBCheck `yaml:"mysql-check"`

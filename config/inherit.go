@@ -125,13 +125,14 @@ func options(s, def *fileProxy) Options {
 	co, _ := checkerOptions(s, def, "")
 	tcpka := or(false, so.TCPKA, do.TCPKA)
 	return Options{
-		TCPKA:           tcpka,
-		CliTCPKA:        or(tcpka, so.CliTCPKA, do.CliTCPKA),
-		SrvTCPKA:        or(tcpka, so.SrvTCPKA, do.SrvTCPKA),
-		ForwardFor:      or(false, so.ForwardFor, do.ForwardFor),
-		XForwardedProto: or(false, so.XForwardedProto, do.XForwardedProto),
-		HTTPLog:         or(false, so.HTTPLog, do.HTTPLog),
-		TCPLog:          or(false, so.TCPLog, do.TCPLog),
+		TCPKA:            tcpka,
+		CliTCPKA:         or(tcpka, so.CliTCPKA, do.CliTCPKA),
+		SrvTCPKA:         or(tcpka, so.SrvTCPKA, do.SrvTCPKA),
+		ForwardFor:       or(false, so.ForwardFor, do.ForwardFor),
+		XForwardedProto:  or(false, so.XForwardedProto, do.XForwardedProto),
+		SSLClientHeaders: or(false, so.SSLClientHeaders, do.SSLClientHeaders),
+		HTTPLog:          or(false, so.HTTPLog, do.HTTPLog),
+		TCPLog:           or(false, so.TCPLog, do.TCPLog),
 		// halo redispatches a failed connection to another server by
 		// default, unlike HAProxy: nothing was sent, so it is always safe.
 		Redispatch: or(true, so.Redispatch, do.Redispatch),

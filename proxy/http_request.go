@@ -42,6 +42,9 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 	if fe.cfg.Options.XForwardedProto {
 		setForwardedProto(ctx)
 	}
+	if fe.cfg.Options.SSLClientHeaders {
+		setSSLClientHeaders(ctx)
+	}
 	if fe.stats != nil && fe.stats.serves(ctx) {
 		fe.serveStats(ctx)
 		return

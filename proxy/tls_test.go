@@ -265,3 +265,56 @@ backends:
 		t.Errorf("after close_notify: %q, %v", line, err)
 	}
 }
+
+// TestClientCertificateHeaders checks option ssl-client-headers and
+// x-forwarded-proto: the server sees the client certificate's facts and
+// the scheme, and what a client forges under any case is replaced.
+func TestClientCertificateHeaders(t *testing.T) {
+	site := newTLSSite(t)
+	caFile := site.ca.WriteCA(t, site.dir, "ca.pem")
+	a := startHTTPBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		var b strings.Builder
+		for _, k := range []string{"X-Ssl-Client-Used", "X-Ssl-Client-Verify", "X-Ssl-Client-S-Dn", "X-Ssl-Client-Cn", "X-Ssl-Client-Serial", "X-Forwarded-Proto"} {
+			fmt.Fprintf(&b, "%s=%s;", k, strings.Join(r.Header.Values(k), ","))
+		}
+		io.WriteString(w, b.String())
+	})
+	p := startProxy(t, `
+frontends:
+  fe:
+    mode: http
+    bind: {address: "127.0.0.1:0", ssl: true, crt: `+site.crts[1]+`, verify: optional, ca-file: `+caFile+`}
+    option: {ssl-client-headers: true, x-forwarded-proto: true}
+    default_backend: be
+backends:
+  be: {mode: http, servers: [{name: a, address: "{{a}}"}]}
+`, a)
+	leaf := site.ca.Issue(t, testcert.Options{Client: true, Serial: 0x1234}, "nova-compute-1")
+	pair, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(certs []tls.Certificate) string {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: site.ca.Pool(), ServerName: "keystone.example.org", Certificates: certs}}
+		defer tr.CloseIdleConnections()
+		req, _ := http.NewRequest("GET", "https://"+frontendAddr(t, p, "fe")+"/", nil)
+		req.Header["x-ssl-client-cn"] = []string{"admin"}
+		req.Header["X-SSL-CLIENT-USED"] = []string{"1"}
+		req.Header["x-forwarded-proto"] = []string{"http"}
+		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	want := "X-Ssl-Client-Used=1;X-Ssl-Client-Verify=0;X-Ssl-Client-S-Dn=/CN=nova-compute-1;X-Ssl-Client-Cn=nova-compute-1;X-Ssl-Client-Serial=1234;X-Forwarded-Proto=https;"
+	if got := get([]tls.Certificate{pair}); got != want {
+		t.Errorf("with a client certificate the server saw\n%s\nwant\n%s", got, want)
+	}
+	want = "X-Ssl-Client-Used=0;X-Ssl-Client-Verify=;X-Ssl-Client-S-Dn=;X-Ssl-Client-Cn=;X-Ssl-Client-Serial=;X-Forwarded-Proto=https;"
+	if got := get(nil); got != want {
+		t.Errorf("without a client certificate the server saw\n%s\nwant\n%s", got, want)
+	}
+}

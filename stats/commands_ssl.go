@@ -6,13 +6,13 @@ import (
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/tlsfront"
 )
 
 // certificates returns every certificate the live configuration's binds
@@ -65,12 +65,12 @@ func cmdShowSSLCert(s *Stats, _ *session, args []string) string {
 	}
 	fmt.Fprintf(&b, "Algorithm: %s\n", keyAlgorithm(leaf))
 	fmt.Fprintf(&b, "SHA1 FingerPrint: %X\n", sha1.Sum(leaf.Raw))
-	fmt.Fprintf(&b, "Subject: %s\n", oneLine(leaf.Subject))
-	fmt.Fprintf(&b, "Issuer: %s\n", oneLine(leaf.Issuer))
+	fmt.Fprintf(&b, "Subject: %s\n", tlsfront.OneLine(leaf.Subject))
+	fmt.Fprintf(&b, "Issuer: %s\n", tlsfront.OneLine(leaf.Issuer))
 	for _, der := range c.TLS.Certificate[1:] {
 		if ch, err := x509.ParseCertificate(der); err == nil {
-			fmt.Fprintf(&b, "Chain Subject: %s\n", oneLine(ch.Subject))
-			fmt.Fprintf(&b, "Chain Issuer: %s\n", oneLine(ch.Issuer))
+			fmt.Fprintf(&b, "Chain Subject: %s\n", tlsfront.OneLine(ch.Subject))
+			fmt.Fprintf(&b, "Chain Issuer: %s\n", tlsfront.OneLine(ch.Issuer))
 		}
 	}
 	if c.OCSPFile != "" {
@@ -81,32 +81,6 @@ func cmdShowSSLCert(s *Stats, _ *session, args []string) string {
 
 // opensslTime is OpenSSL's ASN1_TIME_print layout, which HAProxy shows.
 func opensslTime(t time.Time) string { return t.UTC().Format("Jan _2 15:04:05 2006 GMT") }
-
-// oneLine is OpenSSL's X509_NAME_oneline layout: /C=FR/O=Org/CN=name.
-func oneLine(n pkix.Name) string {
-	var b strings.Builder
-	for _, rdn := range n.ToRDNSequence() {
-		for _, atv := range rdn {
-			key := atv.Type.String()
-			switch key {
-			case "2.5.4.6":
-				key = "C"
-			case "2.5.4.8":
-				key = "ST"
-			case "2.5.4.7":
-				key = "L"
-			case "2.5.4.10":
-				key = "O"
-			case "2.5.4.11":
-				key = "OU"
-			case "2.5.4.3":
-				key = "CN"
-			}
-			fmt.Fprintf(&b, "/%s=%v", key, atv.Value)
-		}
-	}
-	return b.String()
-}
 
 // altNames is the certificate's SANs as HAProxy 2.6 lists them: its DNS
 // names as "DNS:name", every other kind of SAN as an empty entry, joined
