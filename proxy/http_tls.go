@@ -35,7 +35,9 @@ var (
 // Values the client sent are replaced: they would let it lie about both.
 func setForwardedProto(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Request.Header
-	delReceived(h, func(name []byte) bool { return bytes.EqualFold(name, headerXFProto) || bytes.EqualFold(name, headerXFPort) })
+	delReceived(h, func(name []byte) bool {
+		return bytes.EqualFold(name, headerXFProto) || bytes.EqualFold(name, headerXFPort)
+	})
 	if clientTLS(ctx) != nil {
 		h.SetBytesKV(headerXFProto, protoHTTPS)
 	} else {
