@@ -81,6 +81,9 @@ func (p *parser) buildBinds(cfg *Config, fc *fileConfig) {
 		if len(fe.Binds) == 0 {
 			p.at(path, "no bind address: a frontend needs at least one")
 		}
+		if fe.HTTPSRedirect != 0 && fe.Mode != ModeHTTP {
+			p.at(path+".https-redirect", "https-redirect answers HTTP requests and needs mode http; this section is in mode %s", fe.Mode)
+		}
 		for i := range fe.Binds {
 			bp := fmt.Sprintf("%s.bind[%d]", path, i)
 			r := bindRef{path: bp, bind: &fe.Binds[i], spelled: fe.Binds[i].Address, pos: p.positions[bp], addressPath: bp}

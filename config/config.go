@@ -85,6 +85,10 @@ type Frontend struct {
 	// Stats is the stats page served on the frontend's binds, nil
 	// without "stats enable".
 	Stats *StatsPage
+	// HTTPSRedirect is "https-redirect": the status (301, 302, 303, 307
+	// or 308) that sends a request which came over plain TCP to the same
+	// URL with https://; 0: none.
+	HTTPSRedirect int
 }
 
 // Backend is a pool of servers and how to balance and reach them.

@@ -77,6 +77,9 @@ type fileProxy struct {
 	DefaultServer  *fileServer    `yaml:"default-server"`
 	Servers        []*fileServer  `yaml:"servers" validate:"dive"`
 	Stats          *fileStats     `yaml:"stats"`
+	// HTTPSRedirect is "redirect scheme https code N unless { ssl_fc }"
+	// in one key (the rule language comes later).
+	HTTPSRedirect *int `yaml:"https-redirect" validate:"omitempty,oneof=301 302 303 307 308"`
 }
 
 // fileBind is one entry of "bind": a mapping, or a plain string that is its
@@ -242,9 +245,9 @@ type fileServer struct {
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
 	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server"),
-	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats"),
+	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect"),
 	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.

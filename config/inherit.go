@@ -152,6 +152,7 @@ func resolveFrontend(name string, s, def *fileProxy) *Frontend {
 		DefaultBackend: or("", s.DefaultBackend),
 		Timeouts:       timeouts(s, def),
 		Options:        options(s, def),
+		HTTPSRedirect:  or(0, s.HTTPSRedirect),
 	}
 }
 

@@ -39,6 +39,9 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		fe.refuseRequest(ctx, err)
 		return
 	}
+	if fe.cfg.HTTPSRedirect != 0 && fe.redirectToHTTPS(ctx) {
+		return
+	}
 	if fe.cfg.Options.XForwardedProto {
 		setForwardedProto(ctx)
 	}

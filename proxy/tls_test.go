@@ -318,3 +318,46 @@ backends:
 		t.Errorf("without a client certificate the server saw\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestHTTPSRedirect sends plain requests to https with the same host and
+// target, on a connection that stays open, and lets TLS requests through.
+func TestHTTPSRedirect(t *testing.T) {
+	site := newTLSSite(t)
+	a := startHTTPBackend(t, "a", nil)
+	p := startProxy(t, `
+frontends:
+  fe:
+    mode: http
+    bind:
+      - "127.0.0.1:0"
+      - {address: "127.0.0.1:0", ssl: true, crt: `+site.crts[1]+`}
+    https-redirect: 301
+    default_backend: be
+backends:
+  be: {mode: http, servers: [{name: a, address: "{{a}}"}]}
+`, a)
+	addrs := p.Addrs("fe")
+	plain, secure := addrs[0].String(), addrs[1].String()
+	c, err := net.Dial("tcp", plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	for i := range 2 {
+		fmt.Fprintf(c, "GET /v3/auth?x=%d HTTP/1.1\r\nHost: keystone.example.org:5000\r\n\r\n", i)
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("request %d on one connection: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		want := fmt.Sprintf("https://keystone.example.org:5000/v3/auth?x=%d", i)
+		if resp.StatusCode != 301 || resp.Header.Get("Location") != want {
+			t.Errorf("request %d: %d Location %q, want 301 %s", i, resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+	}
+	if _, body, err := tlsGet(secure, "keystone.example.org", &tls.Config{RootCAs: site.ca.Pool()}); err != nil || body != "a" {
+		t.Errorf("over TLS: %q, %v; want the server's answer", body, err)
+	}
+}
