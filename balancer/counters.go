@@ -20,6 +20,9 @@ type Counters struct {
 	Denied     atomic.Uint64 // requests or connections answered with no server (503)
 	Errors     atomic.Uint64 // connections or requests that ended in an error
 	HTTPStatus [6]atomic.Uint64
+	// TLS handshakes: completed (HAProxy's ssl_sess), of those resumed
+	// from a ticket (ssl_reused_sess), and failed (ssl_failed_handshake).
+	TLSSessions, TLSReused, TLSFailed atomic.Uint64
 	// MaxConns is the most CurConns seen (HAProxy's smax), MaxQueued the
 	// most sessions seen waiting for any server of a backend (qmax).
 	// "clear counters" resets them.
@@ -30,7 +33,7 @@ type Counters struct {
 // Clear resets the counters as "clear counters all" does: everything but
 // the current sessions, which are a gauge.
 func (c *Counters) Clear() {
-	for _, u := range []*atomic.Uint64{&c.TotalConns, &c.BytesIn, &c.BytesOut, &c.Requests, &c.Denied, &c.Errors} {
+	for _, u := range []*atomic.Uint64{&c.TotalConns, &c.BytesIn, &c.BytesOut, &c.Requests, &c.Denied, &c.Errors, &c.TLSSessions, &c.TLSReused, &c.TLSFailed} {
 		u.Store(0)
 	}
 	for i := range c.HTTPStatus {

@@ -100,13 +100,13 @@ func (fe *frontend) accept(c *net.TCPConn, side *bindSide) net.Conn {
 	if side.tls != nil {
 		tc := tls.Server(conn, side.tls)
 		if err := tc.Handshake(); err != nil {
-			fe.state.TLSFailures.Add(1)
+			fe.state.TLSFailed.Add(1)
 			fe.refuseConn(conn, "TLS handshake", err)
 			return nil
 		}
-		fe.state.TLSHandshakes.Add(1)
+		fe.state.TLSSessions.Add(1)
 		if tc.ConnectionState().DidResume {
-			fe.state.TLSResumed.Add(1)
+			fe.state.TLSReused.Add(1)
 		}
 		conn = tc
 	}

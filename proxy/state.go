@@ -28,9 +28,6 @@ type frontendState struct {
 	tcp connSet
 	// badRequests keeps the last request the frontend refused.
 	badRequests captureLog
-	// TLS handshakes on the frontend's ssl binds: completed, of those
-	// resumed from a session ticket, and failed.
-	TLSHandshakes, TLSResumed, TLSFailures atomic.Uint64
 }
 
 // backendState is what a backend keeps across reloads.

@@ -100,8 +100,12 @@ backends:
 			t.Errorf("%s was accepted", tls.VersionName(v))
 		}
 	}
-	if got := p.current.Load().frontendsByName["fe"].state.TLSFailures.Load(); got != 2 {
-		t.Errorf("failed handshakes counted %d, want the 2 refused versions", got)
+	st := p.current.Load().frontendsByName["fe"].state
+	if got := st.TLSFailed.Load(); got != 2 {
+		t.Errorf("failed handshakes counted %d (ssl_failed_handshake), want the 2 refused versions", got)
+	}
+	if got := st.TLSSessions.Load(); got != 5 {
+		t.Errorf("handshakes counted %d (ssl_sess), want the 5 connections served", got)
 	}
 }
 

@@ -190,6 +190,9 @@ func (s *Stats) frontendRow(r *Row, p proxyEntry) {
 	}
 	r.zero(frontendZeros)
 	moduleZeros(r)
+	r.setU(FSslSess, c.TLSSessions.Load())
+	r.setU(FSslReusedSess, c.TLSReused.Load())
+	r.setU(FSslFailedHandshake, c.TLSFailed.Load())
 }
 
 func setStatusClasses(r *Row, st *[6]atomic.Uint64) {
