@@ -114,18 +114,18 @@ func (fe *frontend) accept(c *net.TCPConn, side *bindSide) net.Conn {
 	return conn
 }
 
-// refuseConn closes a connection refused before its mode saw it, logging
-// why as HAProxy logs "SSL handshake failure".
+// refuseConn closes a connection refused before its mode saw it. A
+// frontend that logs says why in its access log, as HAProxy logs "SSL
+// handshake failure"; otherwise it is a debug message.
 func (fe *frontend) refuseConn(c net.Conn, what string, err error) {
 	c.Close()
-	if fe.access == nil && !fe.log.Core().Enabled(zap.DebugLevel) {
+	if fe.access != nil {
+		fe.access.Info(c.RemoteAddr().String()+" "+fe.cfg.Name+"/"+fe.bindName(c)+": "+what+" failure", zap.Error(err))
 		return
 	}
-	log := fe.access
-	if log == nil {
-		log = fe.log
+	if ce := fe.log.Check(zap.DebugLevel, what+" failure"); ce != nil {
+		ce.Write(zap.String("frontend", fe.cfg.Name), zap.Stringer("client", c.RemoteAddr()), zap.Error(err))
 	}
-	log.Info(c.RemoteAddr().String()+" "+fe.cfg.Name+"/"+fe.bindName(c)+": "+what+" failure", zap.Error(err))
 }
 
 // bindName names the bind a connection came in on, by its local address.

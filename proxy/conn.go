@@ -21,9 +21,11 @@ func (fe *frontend) serve(c *net.TCPConn, side *bindSide) {
 	fe.state.MaxConns.Note(fe.state.CurConns.Add(1))
 	fe.state.TotalConns.Add(1)
 	conn := fe.preamble(c, side)
-	if conn == nil {
-		// Refused by the bind: a bad PROXY header, a failed handshake.
-	} else if fe.cfg.Mode == config.ModeHTTP {
+	switch {
+	case conn == nil:
+		// Refused by the bind (a bad PROXY header, a failed handshake),
+		// and closed.
+	case fe.cfg.Mode == config.ModeHTTP:
 		// nil: a reload switched the frontend to mode tcp after this
 		// connection was accepted under mode http.
 		h := fe.state.http.Load()
@@ -35,7 +37,7 @@ func (fe *frontend) serve(c *net.TCPConn, side *bindSide) {
 		} else {
 			conn.Close() // or a retired generation past hard-stop-after
 		}
-	} else {
+	default:
 		fe.serveTCP(conn)
 	}
 	fe.state.CurConns.Add(-1)

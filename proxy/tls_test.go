@@ -16,6 +16,8 @@ import (
 
 	"github.com/halo-lb/halo/internal/testcert"
 	"github.com/halo-lb/halo/internal/testnet"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // tlsSite is a CA and certificates for three names, a wildcard and a
@@ -363,5 +365,61 @@ backends:
 	}
 	if _, body, err := tlsGet(secure, "keystone.example.org", &tls.Config{RootCAs: site.ca.Pool()}); err != nil || body != "a" {
 		t.Errorf("over TLS: %q, %v; want the server's answer", body, err)
+	}
+}
+
+// TestTLSAccessLog checks what the httplog and tcplog lines say of TLS: the
+// frontend as "NAME~", and a failed handshake as its own line with why.
+func TestTLSAccessLog(t *testing.T) {
+	site := newTLSSite(t)
+	a, h := startTCPBackend(t, "a"), startHTTPBackend(t, "h", nil)
+	core, logs := observer.New(zap.InfoLevel)
+	p := New(zap.New(core))
+	cfg := parseConfig(t, `
+defaults: {timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  l4: {bind: {address: "127.0.0.1:0", ssl: true, crt: `+site.crts[1]+`}, default_backend: tcpbe, option: {tcplog: true}}
+  l7: {bind: {address: "127.0.0.1:0", ssl: true, crt: `+site.crts[1]+`}, mode: http, default_backend: httpbe, option: {httplog: true}}
+backends:
+  tcpbe: {servers: [{name: a, address: "{{a}}"}]}
+  httpbe: {mode: http, servers: [{name: h, address: "{{h}}"}]}
+`, a, h)
+	if err := p.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(t.Context())
+	client := &tls.Config{RootCAs: site.ca.Pool()}
+	if _, body, err := tlsGet(frontendAddr(t, p, "l7"), "keystone.example.org", client); err != nil || body != "h" {
+		t.Fatalf("request: %q, %v", body, err)
+	}
+	c, err := tls.Dial("tcp", frontendAddr(t, p, "l4"), &tls.Config{RootCAs: site.ca.Pool(), ServerName: "keystone.example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "hi\n")
+	bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if _, _, err := tlsGet(frontendAddr(t, p, "l7"), "keystone.example.org", &tls.Config{RootCAs: site.ca.Pool(), MinVersion: tls.VersionTLS11, MaxVersion: tls.VersionTLS11}); err == nil {
+		t.Fatal("TLS 1.1 accepted")
+	}
+	var lines []string
+	waitFor(t, 5*time.Second, "three access lines", func() bool {
+		lines = lines[:0]
+		for _, e := range logs.FilterLoggerName("access").All() {
+			line := e.Message
+			for _, f := range e.Context {
+				if f.Key == "error" {
+					line += " (" + f.Interface.(error).Error() + ")"
+				}
+			}
+			lines = append(lines, line)
+		}
+		return len(lines) == 3
+	})
+	text := strings.Join(lines, "\n")
+	for _, want := range []string{"] l7~ httpbe/h ", "\"GET / HTTP/1.1\"", "] l4~ tcpbe/a ", " l7/127.0.0.1:", ": TLS handshake failure (tls: client offered only unsupported versions"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the access log lacks %q:\n%s", want, text)
+		}
 	}
 }
