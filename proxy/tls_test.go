@@ -423,3 +423,52 @@ backends:
 		}
 	}
 }
+
+// TestTLSPassthroughModeTCP passes TLS through a plain mode tcp frontend
+// unterminated: the client's handshake is with the server behind, whose
+// certificate it sees, and the bytes are spliced.
+func TestTLSPassthroughModeTCP(t *testing.T) {
+	site := newTLSSite(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cert, err := tls.LoadX509KeyPair(site.crts[2], site.crts[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+				line, _ := bufio.NewReader(tc).ReadString('\n')
+				io.WriteString(tc, "echo "+line)
+			}()
+		}
+	}()
+	b := &testBackend{name: "s", ln: ln, addr: ln.Addr().String()}
+	p := startProxy(t, `
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be: {servers: [{name: s, address: "{{s}}"}]}
+`, b)
+	c, err := tls.Dial("tcp", frontendAddr(t, p, "fe"), &tls.Config{RootCAs: site.ca.Pool(), ServerName: "glance.example.org"})
+	if err != nil {
+		t.Fatalf("handshake through mode tcp: %v", err)
+	}
+	defer c.Close()
+	if cn := c.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "glance.example.org" {
+		t.Errorf("the client saw %q's certificate, want the server's own", cn)
+	}
+	io.WriteString(c, "hi\n")
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != "echo hi\n" {
+		t.Errorf("answer %q, %v", line, err)
+	}
+}
