@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // CA is a certificate authority for tests.
@@ -176,4 +178,23 @@ func serial(t testing.TB) *big.Int {
 		t.Fatal(err)
 	}
 	return n.Add(n, big.NewInt(1))
+}
+
+// WriteOCSP writes an OCSP response by the CA for leaf, with status
+// (ocsp.Good, ocsp.Revoked) and the given next update, at path (a
+// certificate's FILE.ocsp), as HAProxy reads one.
+func (ca *CA) WriteOCSP(t testing.TB, leaf *Leaf, status int, nextUpdate time.Time, path string) []byte {
+	t.Helper()
+	tmpl := ocsp.Response{Status: status, SerialNumber: leaf.Cert.SerialNumber, ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: nextUpdate}
+	if status == ocsp.Revoked {
+		tmpl.RevokedAt = time.Now().Add(-time.Minute)
+	}
+	der, err := ocsp.CreateResponse(ca.Cert, ca.Cert, tmpl, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, der, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return der
 }
