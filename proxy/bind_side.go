@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bufio"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/netip"
 	"time"
@@ -87,15 +89,17 @@ func (fe *frontend) accept(c *net.TCPConn, side *bindSide) net.Conn {
 	deadline := time.Now().Add(fe.handshakeTimeout())
 	_ = c.SetDeadline(deadline)
 	if policy, inspect := side.proxyPolicy(c.RemoteAddr(), fe.cfg.Mode); side.proxy && inspect {
-		// The handshake deadline bounds the header too.
-		pc := proxyproto.NewConn(c, proxyproto.WithPolicy(policy), proxyproto.SetReadHeaderTimeout(0))
-		// Reading the header now, not at the first read: a bad one
-		// refuses the connection before TLS or the mode sees it.
-		if _, err := pc.Read(nil); err != nil {
+		// Read now, not at the first read: a bad header refuses the
+		// connection before TLS or the mode sees it. The handshake
+		// deadline bounds it.
+		pc, err := readProxyHeader(c, policy)
+		if err != nil {
 			fe.refuseConn(c, "PROXY protocol header", err)
 			return nil
 		}
-		conn = pc
+		if pc != nil {
+			conn = pc
+		}
 	}
 	if side.tls != nil {
 		tc := tls.Server(conn, side.tls)
@@ -130,3 +134,77 @@ func (fe *frontend) refuseConn(c net.Conn, what string, err error) {
 
 // bindName names the bind a connection came in on, by its local address.
 func (fe *frontend) bindName(c net.Conn) string { return c.LocalAddr().String() }
+
+// proxiedConn is a client connection that began with a PROXY protocol
+// header: it reports the header's addresses as its own, and reads first the
+// bytes that arrived with the header. It keeps the socket itself within
+// reach, so that mode tcp sends those bytes on and then splices (relayConn).
+type proxiedConn struct {
+	net.Conn // the socket
+	src, dst net.Addr
+	prefix   []byte
+}
+
+func (c *proxiedConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *proxiedConn) RemoteAddr() net.Addr { return c.src }
+func (c *proxiedConn) LocalAddr() net.Addr  { return c.dst }
+
+// errProxyHeaderFromUntrusted refuses a header from a peer not listed in
+// accept-proxy-from.
+var errProxyHeaderFromUntrusted = errors.New("PROXY header from a peer not listed in accept-proxy-from")
+
+// readProxyHeader reads the PROXY protocol header (v1 or v2) that c starts
+// with, parsed by go-proxyproto, under policy: REQUIRE refuses a
+// connection without a valid one, REJECT one that has one. It returns the
+// connection the frontend serves: nil to go on with c as it is (no header,
+// and none was required), or c with the header's addresses. A LOCAL
+// header (a balancer's own health check) and an UNKNOWN one keep the
+// socket's addresses, as HAProxy does.
+func readProxyHeader(c net.Conn, policy proxyproto.Policy) (*proxiedConn, error) {
+	br := bufio.NewReader(c)
+	h, err := proxyproto.Read(br)
+	switch {
+	case errors.Is(err, proxyproto.ErrNoProxyProtocol) && policy == proxyproto.REJECT:
+		h = nil
+	case err != nil:
+		return nil, err
+	case policy == proxyproto.REJECT:
+		return nil, errProxyHeaderFromUntrusted
+	}
+	pc := &proxiedConn{Conn: c, src: c.RemoteAddr(), dst: c.LocalAddr()}
+	if n := br.Buffered(); n > 0 {
+		pc.prefix, _ = br.Peek(n) // the reader is dropped: its buffer is the prefix's now
+	}
+	if h != nil && h.Command.IsProxy() && h.SourceAddr != nil && h.DestinationAddr != nil {
+		if _, ok := h.SourceAddr.(*net.TCPAddr); ok {
+			pc.src, pc.dst = h.SourceAddr, h.DestinationAddr
+		}
+	}
+	if h == nil && len(pc.prefix) == 0 {
+		return nil, nil
+	}
+	return pc, nil
+}
+
+// relayConn is the connection mode tcp moves a client's bytes through:
+// the socket itself when it can be, so that the kernel splices them. For a
+// connection that began with a PROXY header, the bytes read with it are
+// sent to the server first.
+// It returns how many bytes it sent.
+func relayConn(c net.Conn, server net.Conn) (net.Conn, int64, error) {
+	pc, ok := c.(*proxiedConn)
+	if !ok {
+		return c, 0, nil
+	}
+	n, err := server.Write(pc.prefix)
+	pc.prefix = nil
+	return pc.Conn, int64(n), err
+}

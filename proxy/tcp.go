@@ -54,7 +54,17 @@ func (fe *frontend) serveTCP(c net.Conn) {
 	}
 	ss.srv = srv
 	ss.connected = time.Now()
-	fe.relay(c, sc, &ss)
+	data, sent, err := relayConn(c, sc)
+	if err != nil {
+		ss.termination = [2]byte{'S', 'D'}
+		fe.logTCP(c, &ss)
+		return
+	}
+	if sent > 0 {
+		ss.in = sent
+		fe.countBytes(srv, sent, 0)
+	}
+	fe.relay(data, sc, &ss)
 	if fe.timed {
 		srv.state.Timings.Observe(ss.queued, ss.connected.Sub(ss.accepted)-ss.queued, 0, time.Since(ss.accepted))
 	}
@@ -79,7 +89,9 @@ func (fe *frontend) relay(c net.Conn, sc *net.TCPConn, ss *session) {
 	wg.Add(1)
 	fe.workers.run(func() {
 		defer wg.Done()
-		ss.in, upErr = copyIdle(sc, c, clientIdle, &activity, &ended, &upCounters)
+		var in int64
+		in, upErr = copyIdle(sc, c, clientIdle, &activity, &ended, &upCounters)
+		ss.in += in // after what relayConn sent ahead
 		if upErr != nil {
 			// Abort both ways: the other direction must not wait forever.
 			c.Close()
