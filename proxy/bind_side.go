@@ -37,8 +37,9 @@ func (p *Proxy) newBindSide(b *config.Bind) *bindSide {
 	return s
 }
 
-// proxyPolicy is accept-proxy's rule for a connection from peer, as
-// go-proxyproto applies it: without accept-proxy-from every peer must send
+// proxyPolicy is accept-proxy's rule for a connection from peer, in
+// go-proxyproto's terms (readProxyHeader applies it), and whether to read a
+// header at all: without accept-proxy-from every peer must send
 // a header (HAProxy's accept-proxy). With it, the listed peers must; any
 // other is served as itself, and in mode http one that sends a header
 // anyway is refused, so that no client can forge its address. In mode tcp
