@@ -103,12 +103,16 @@ func (p *parser) buildDefaultBindTLS(g *fileGlobal) defaultBindTLS {
 	path := "global.ssl-default-bind-options"
 	ws, offs := words(*g.SSLBindOptions)
 	disabled := map[uint16]bool{}
+	ranged, noVersion := -1, -1 // offsets of the first ssl-m*-ver and no-tlsv1x
 	for i := 0; i < len(ws); i++ {
 		switch w := ws[i]; w {
 		case "ssl-min-ver", "ssl-max-ver":
 			if i+1 == len(ws) {
 				p.atWord(path, offs[i], "%s needs a version (TLSv1.0 to TLSv1.3)", w)
 				continue
+			}
+			if ranged < 0 {
+				ranged = offs[i]
 			}
 			i++
 			v, ok := p.tlsVersion(path, offs[i], ws[i])
@@ -120,14 +124,24 @@ func (p *parser) buildDefaultBindTLS(g *fileGlobal) defaultBindTLS {
 		case "no-sslv3":
 			// Go's TLS has no SSLv3 at all.
 		case "no-tlsv10", "no-tlsv11", "no-tlsv12", "no-tlsv13":
+			if noVersion < 0 {
+				noVersion = offs[i]
+			}
 			disabled[map[string]uint16{"no-tlsv10": tls.VersionTLS10, "no-tlsv11": tls.VersionTLS11, "no-tlsv12": tls.VersionTLS12, "no-tlsv13": tls.VersionTLS13}[w]] = true
 		case "no-tls-tickets":
 			d.noTickets = true
 		case "prefer-client-ciphers":
-			p.atWord(path, offs[i], "prefer-client-ciphers is not supported: Go's TLS orders suites itself, preferring the client's AES or ChaCha20 as its hardware suits")
+			// What it asks for is what Go's TLS does anyway: it follows
+			// the client's preference between AES and ChaCha20 where
+			// the hardware has no AES instructions on one side.
 		default:
-			p.atWord(path, offs[i], "unknown option %q: halo takes ssl-min-ver V, ssl-max-ver V, no-sslv3, no-tlsv10, no-tlsv11, no-tlsv12, no-tlsv13, no-tls-tickets", w)
+			p.atWord(path, offs[i], "unknown option %q: halo takes ssl-min-ver V, ssl-max-ver V, no-sslv3, no-tlsv10, no-tlsv11, no-tlsv12, no-tlsv13, no-tls-tickets, prefer-client-ciphers", w)
 		}
+	}
+	if ranged >= 0 && noVersion >= 0 {
+		// HAProxy ignores no-tlsv1x next to ssl-min-ver/ssl-max-ver
+		// (with a warning): one of them would silently not apply.
+		p.atWord(path, max(ranged, noVersion), "ssl-min-ver/ssl-max-ver and no-tlsv1x exclude each other: say the range with ssl-min-ver and ssl-max-ver alone")
 	}
 	// no-tlsv1x as OpenSSL applies it: the versions left must be a
 	// contiguous range.
@@ -246,19 +260,28 @@ func (p *parser) buildClientAuth(path string, fb *fileBind, t *BindTLS) {
 	if fb.Verify != nil {
 		t.Verify = Verify(*fb.Verify)
 	}
+	var cas []*x509.Certificate
 	if fb.CAFile != nil {
 		t.CAFile = p.relative(*fb.CAFile)
-		pool, err := loadCAFile(t.CAFile)
+		pool, certs, err := loadCAFile(t.CAFile)
 		if err != nil {
 			p.at(path+".ca-file", "%v", err)
 		}
-		t.ClientCAs = pool
+		t.ClientCAs, cas = pool, certs
 	}
 	if fb.CRLFile != nil {
 		t.CRLFile = p.relative(*fb.CRLFile)
 		crls, err := loadCRLFile(t.CRLFile)
 		if err != nil {
 			p.at(path+".crl-file", "%v", err)
+		}
+		for _, crl := range crls {
+			if cas == nil {
+				break // ca-file's own error, or the verify error below, says why
+			}
+			if err := checkCRL(t.CRLFile, crl, cas); err != nil {
+				p.at(path+".crl-file", "%v", err)
+			}
 		}
 		t.CRLs = crls
 	}

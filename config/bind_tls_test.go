@@ -220,3 +220,66 @@ func FuzzCiphers(f *testing.F) {
 		}
 	})
 }
+
+// TestWordColumnsOnlyWhereTheFileSaysSo: a word's column inside a string is
+// reported only when the value sits on one line as written; an escaped,
+// folded or continued value is reported at its key instead of at a column
+// that would be wrong.
+func TestWordColumnsOnlyWhereTheFileSaysSo(t *testing.T) {
+	f := newTLSFixture(t)
+	crt := "        ssl: true\n        crt: " + f.api + "\n"
+	for _, tc := range []struct{ name, bind, want string }{
+		{"plain", crt + "        ciphers: HIGH:BOGUS\n", "halo.yaml:8:23: "},
+		{"escaped newline", crt + "        ciphers: \"HIGH:\\\n          BOGUS\"\n", "halo.yaml:8:9: "},
+		{"folded block", crt + "        ciphers: >-\n          HIGH:BOGUS\n", "halo.yaml:8:9: "},
+		{"tab escape", crt + "        ciphers: \"HIGH:\\tBOGUS\"\n", "halo.yaml:8:9: "},
+		{"continued plain", crt + "        ciphers: HIGH\n          BOGUS\n", "halo.yaml:8:9: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("halo.yaml", []byte(tlsConfig("", tc.bind)))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) || !strings.Contains(err.Error(), "BOGUS") {
+				t.Errorf("got %v, want it at %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCipherListsAsOpenSSLReadsThem reads real-world cipher strings as
+// OpenSSL 3 would, within what Go implements: no class brings RC4 or 3DES
+// back, SHA256/SHA384 name MACs (not AEAD suites), words for suites Go
+// lacks select nothing.
+func TestCipherListsAsOpenSSLReadsThem(t *testing.T) {
+	name := func(ids []uint16) string {
+		var n []string
+		for _, id := range ids {
+			n = append(n, tls.CipherSuiteName(id))
+		}
+		return strings.Join(n, " ")
+	}
+	for _, tc := range []struct{ list, want string }{
+		{"HIGH:!aNULL:!MD5:!SHA1:!SHA256:!SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 TLS_RSA_WITH_AES_256_GCM_SHA384 TLS_RSA_WITH_AES_128_GCM_SHA256"},
+		// puppet-tripleo's default.
+		{"!SSLv2:kEECDH:kRSA:kEDH:kPSK:+3DES:!aNULL:!eNULL:!MD5:!EXP:!RC4:!SEED:!IDEA:!DES", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256 TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256 TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA TLS_RSA_WITH_AES_256_GCM_SHA384 TLS_RSA_WITH_AES_128_GCM_SHA256 TLS_RSA_WITH_AES_128_CBC_SHA256 TLS_RSA_WITH_AES_256_CBC_SHA TLS_RSA_WITH_AES_128_CBC_SHA"},
+		{"ECDHE-RSA-AES128-GCM-SHA256:DES-CBC3-SHA", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 TLS_RSA_WITH_3DES_EDE_CBC_SHA"}, // only its own name brings 3DES
+	} {
+		got := name(parseCiphers(tc.list, func(off int, msg string) { t.Errorf("%q: at %d: %s", tc.list, off, msg) }))
+		if got != tc.want {
+			t.Errorf("%q:\ngot  %s\nwant %s", tc.list, got, tc.want)
+		}
+	}
+	for _, list := range []string{"DEFAULT", "ALL:!aNULL", "HIGH:MEDIUM:LOW:!aNULL", "ALL:@STRENGTH"} {
+		got := name(parseCiphers(list, func(off int, msg string) { t.Errorf("%q: %s", list, msg) }))
+		if strings.Contains(got, "RC4") || strings.Contains(got, "3DES") {
+			t.Errorf("%q selects RC4 or 3DES: %s", list, got)
+		}
+	}
+	// prefer-client-ciphers is what Go does anyway; mixing a version
+	// range with no-tlsv1x is refused, as one would not apply.
+	if _, err := Parse("halo.yaml", []byte(tlsConfig("  ssl-default-bind-options: prefer-client-ciphers no-sslv3\n", "        ssl: true\n        crt: "+newTLSFixture(t).api+"\n"))); err != nil {
+		t.Errorf("prefer-client-ciphers: %v", err)
+	}
+	_, err := Parse("halo.yaml", []byte(tlsConfig("  ssl-default-bind-options: ssl-min-ver TLSv1.0 no-tlsv11\n", "        ssl: true\n        crt: "+newTLSFixture(t).api+"\n")))
+	if err == nil || !strings.Contains(err.Error(), "2:49: global.ssl-default-bind-options: ssl-min-ver/ssl-max-ver and no-tlsv1x exclude each other") {
+		t.Errorf("ssl-min-ver with no-tlsv11: %v", err)
+	}
+}

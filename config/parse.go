@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"path/filepath"
@@ -26,7 +27,7 @@ var validate = func() *validator.Validate {
 // Parse decodes, resolves and validates a configuration held in memory; file
 // names it in error messages.
 func Parse(file string, data []byte) (*Config, error) {
-	p := &parser{decoder: decoder{file: file, positions: map[string]position{}, values: map[string]position{}}}
+	p := &parser{decoder: decoder{file: file, positions: map[string]position{}, values: map[string]position{}, lines: bytes.Split(data, []byte("\n"))}}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, ErrorList{yamlSyntaxError(file, err)}

@@ -19,40 +19,40 @@ type cipherSuite struct {
 // default preference order. Go implements no DHE, CCM, CAMELLIA, ARIA or
 // PSK suites: words that select only those select nothing here.
 var cipherSuites = []cipherSuite{
-	{"ECDHE-ECDSA-AES256-GCM-SHA384", tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, []string{"kECDHE", "aECDSA", "AES256", "AESGCM", "AEAD", "SHA384", "HIGH"}},
-	{"ECDHE-RSA-AES256-GCM-SHA384", tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, []string{"kECDHE", "aRSA", "AES256", "AESGCM", "AEAD", "SHA384", "HIGH"}},
+	{"ECDHE-ECDSA-AES256-GCM-SHA384", tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, []string{"kECDHE", "aECDSA", "AES256", "AESGCM", "AEAD", "HIGH"}},
+	{"ECDHE-RSA-AES256-GCM-SHA384", tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, []string{"kECDHE", "aRSA", "AES256", "AESGCM", "AEAD", "HIGH"}},
 	{"ECDHE-ECDSA-CHACHA20-POLY1305", tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, []string{"kECDHE", "aECDSA", "CHACHA20", "AEAD", "HIGH"}},
 	{"ECDHE-RSA-CHACHA20-POLY1305", tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, []string{"kECDHE", "aRSA", "CHACHA20", "AEAD", "HIGH"}},
-	{"ECDHE-ECDSA-AES128-GCM-SHA256", tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, []string{"kECDHE", "aECDSA", "AES128", "AESGCM", "AEAD", "SHA256", "HIGH"}},
-	{"ECDHE-RSA-AES128-GCM-SHA256", tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, []string{"kECDHE", "aRSA", "AES128", "AESGCM", "AEAD", "SHA256", "HIGH"}},
+	{"ECDHE-ECDSA-AES128-GCM-SHA256", tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, []string{"kECDHE", "aECDSA", "AES128", "AESGCM", "AEAD", "HIGH"}},
+	{"ECDHE-RSA-AES128-GCM-SHA256", tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, []string{"kECDHE", "aRSA", "AES128", "AESGCM", "AEAD", "HIGH"}},
 	{"ECDHE-ECDSA-AES128-SHA256", tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, []string{"kECDHE", "aECDSA", "AES128", "SHA256", "HIGH"}},
 	{"ECDHE-RSA-AES128-SHA256", tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256, []string{"kECDHE", "aRSA", "AES128", "SHA256", "HIGH"}},
 	{"ECDHE-ECDSA-AES256-SHA", tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, []string{"kECDHE", "aECDSA", "AES256", "SHA1", "HIGH"}},
 	{"ECDHE-RSA-AES256-SHA", tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA, []string{"kECDHE", "aRSA", "AES256", "SHA1", "HIGH"}},
 	{"ECDHE-ECDSA-AES128-SHA", tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, []string{"kECDHE", "aECDSA", "AES128", "SHA1", "HIGH"}},
 	{"ECDHE-RSA-AES128-SHA", tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, []string{"kECDHE", "aRSA", "AES128", "SHA1", "HIGH"}},
-	{"AES256-GCM-SHA384", tls.TLS_RSA_WITH_AES_256_GCM_SHA384, []string{"kRSA", "aRSA", "AES256", "AESGCM", "AEAD", "SHA384", "HIGH"}},
-	{"AES128-GCM-SHA256", tls.TLS_RSA_WITH_AES_128_GCM_SHA256, []string{"kRSA", "aRSA", "AES128", "AESGCM", "AEAD", "SHA256", "HIGH"}},
+	{"AES256-GCM-SHA384", tls.TLS_RSA_WITH_AES_256_GCM_SHA384, []string{"kRSA", "aRSA", "AES256", "AESGCM", "AEAD", "HIGH"}},
+	{"AES128-GCM-SHA256", tls.TLS_RSA_WITH_AES_128_GCM_SHA256, []string{"kRSA", "aRSA", "AES128", "AESGCM", "AEAD", "HIGH"}},
 	{"AES128-SHA256", tls.TLS_RSA_WITH_AES_128_CBC_SHA256, []string{"kRSA", "aRSA", "AES128", "SHA256", "HIGH"}},
 	{"AES256-SHA", tls.TLS_RSA_WITH_AES_256_CBC_SHA, []string{"kRSA", "aRSA", "AES256", "SHA1", "HIGH"}},
 	{"AES128-SHA", tls.TLS_RSA_WITH_AES_128_CBC_SHA, []string{"kRSA", "aRSA", "AES128", "SHA1", "HIGH"}},
-	{"ECDHE-RSA-DES-CBC3-SHA", tls.TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA, []string{"kECDHE", "aRSA", "3DES", "SHA1", "MEDIUM"}},
-	{"DES-CBC3-SHA", tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA, []string{"kRSA", "aRSA", "3DES", "SHA1", "MEDIUM"}},
-	{"ECDHE-ECDSA-RC4-SHA", tls.TLS_ECDHE_ECDSA_WITH_RC4_128_SHA, []string{"kECDHE", "aECDSA", "RC4", "SHA1", "LOW"}},
-	{"ECDHE-RSA-RC4-SHA", tls.TLS_ECDHE_RSA_WITH_RC4_128_SHA, []string{"kECDHE", "aRSA", "RC4", "SHA1", "LOW"}},
-	{"RC4-SHA", tls.TLS_RSA_WITH_RC4_128_SHA, []string{"kRSA", "aRSA", "RC4", "SHA1", "LOW"}},
+	{"ECDHE-RSA-DES-CBC3-SHA", tls.TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA, []string{"kECDHE", "aRSA", "3DES", "SHA1", "MEDIUM", "INSECURE"}},
+	{"DES-CBC3-SHA", tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA, []string{"kRSA", "aRSA", "3DES", "SHA1", "MEDIUM", "INSECURE"}},
+	{"ECDHE-ECDSA-RC4-SHA", tls.TLS_ECDHE_ECDSA_WITH_RC4_128_SHA, []string{"kECDHE", "aECDSA", "RC4", "SHA1", "LOW", "INSECURE"}},
+	{"ECDHE-RSA-RC4-SHA", tls.TLS_ECDHE_RSA_WITH_RC4_128_SHA, []string{"kECDHE", "aRSA", "RC4", "SHA1", "LOW", "INSECURE"}},
+	{"RC4-SHA", tls.TLS_RSA_WITH_RC4_128_SHA, []string{"kRSA", "aRSA", "RC4", "SHA1", "LOW", "INSECURE"}},
 }
 
 // cipherAliases are OpenSSL's other spellings of the attribute words.
 var cipherAliases = map[string]string{
 	"kEECDH": "kECDHE", "ECDHE": "kECDHE", "EECDH": "kECDHE", "ECDH": "kECDHE", "kECDH": "kECDHE",
-	"RSA": "kRSA", "ECDSA": "aECDSA", "SHA": "SHA1", "DES": "3DES",
+	"RSA": "kRSA", "ECDSA": "aECDSA", "SHA": "SHA1",
 }
 
 // emptyCipherWords select suites Go does not implement (or none at all):
 // accepted, so that a list written for OpenSSL still reads, selecting
 // nothing.
-var emptyCipherWords = set("aNULL", "eNULL", "NULL", "ADH", "AECDH", "EXP", "EXPORT", "LOW-EXPORT", "MD5", "DSS", "aDSS",
+var emptyCipherWords = set("SHA384", "SSLv2", "EXPORT40", "EXPORT56", "DES", "aNULL", "eNULL", "NULL", "ADH", "AECDH", "EXP", "EXPORT", "LOW-EXPORT", "MD5", "DSS", "aDSS",
 	"DH", "kDH", "kDHE", "EDH", "DHE", "kEDH", "PSK", "kPSK", "aPSK", "SRP", "kSRP", "CAMELLIA", "CAMELLIA128", "CAMELLIA256",
 	"ARIA", "ARIA128", "ARIA256", "CCM", "CCM8", "AESCCM", "AESCCM8", "SEED", "IDEA", "RC2", "aGOST", "kGOST", "GOST89MAC",
 	"SHA1-DSS", "aECDH", "kECDHEPSK", "ECDHEPSK", "DHEPSK", "RSAPSK", "kRSAPSK", "kDHEPSK", "ECCDHE", "eNULL:!aNULL")
@@ -177,6 +177,11 @@ func selectCiphers(item string) ([]int, bool) {
 	var sel []int
 	ws := strings.Split(item, "+")
 	for i, cs := range cipherSuites {
+		if slices.Contains(cs.attrs, "INSECURE") {
+			// RC4 and 3DES: OpenSSL 3 has neither, so no class of its
+			// selects them here either; only their own names do.
+			continue
+		}
 		all := true
 		for _, w := range ws {
 			if !cipherWordMatches(w, cs) {
@@ -203,7 +208,7 @@ func cipherWordMatches(w string, cs cipherSuite) bool {
 	case "AES":
 		return slices.Contains(cs.attrs, "AES128") || slices.Contains(cs.attrs, "AES256")
 	case "TLSv1.2":
-		// Suites that need TLS 1.2: the AEAD and SHA-2 ones.
+		// Suites that need TLS 1.2: the AEAD and SHA-2 MAC ones.
 		return slices.Contains(cs.attrs, "AEAD") || slices.Contains(cs.attrs, "SHA256") || slices.Contains(cs.attrs, "SHA384")
 	case "TLSv1", "TLSv1.0", "SSLv3":
 		return !cipherWordMatches("TLSv1.2", cs)
@@ -226,7 +231,7 @@ func knownCipherWord(w string) bool {
 		return true
 	}
 	for _, cs := range cipherSuites {
-		if slices.Contains(cs.attrs, w) {
+		if w != "INSECURE" && slices.Contains(cs.attrs, w) {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -24,8 +25,8 @@ type Certificate struct {
 	// TLS is the chain, key, parsed leaf and OCSP staple, ready for
 	// crypto/tls.
 	TLS tls.Certificate
-	// Names are the DNS names it serves (its SANs, or its subject's
-	// common name when it has none), wildcards as "*.example.org".
+	// Names are the names it is chosen by (its SAN DNS names and its
+	// subject's common name), wildcards as "*.example.org".
 	Names []string
 	// OCSPFile is the ".ocsp" file its staple was read from, "" without.
 	OCSPFile string
@@ -143,14 +144,16 @@ func splitPEM(data []byte) (certs, key []byte) {
 	}
 }
 
-// certNames are the DNS names a certificate serves, lowercased.
+// certNames are the names a certificate is chosen by, lowercased: its SAN
+// DNS names and its subject's common name, as HAProxy indexes both (a
+// client that checks the name still needs it in a SAN).
 func certNames(leaf *x509.Certificate) []string {
-	names := make([]string, 0, len(leaf.DNSNames))
+	names := make([]string, 0, len(leaf.DNSNames)+1)
 	for _, n := range leaf.DNSNames {
 		names = append(names, strings.ToLower(n))
 	}
-	if len(names) == 0 && leaf.Subject.CommonName != "" {
-		names = append(names, strings.ToLower(leaf.Subject.CommonName))
+	if cn := strings.ToLower(leaf.Subject.CommonName); cn != "" && !slices.Contains(names, cn) {
+		names = append(names, cn)
 	}
 	return names
 }
@@ -197,17 +200,55 @@ func ocspStatus(s int) string {
 	return fmt.Sprint(s)
 }
 
-// loadCAFile reads a PEM bundle of CA certificates.
-func loadCAFile(path string) (*x509.CertPool, error) {
+// loadCAFile reads a PEM bundle of CA certificates, as a pool and as the
+// certificates themselves (which CRLs are checked against).
+func loadCAFile(path string) (*x509.CertPool, []*x509.Certificate, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("CA file %s: %w", path, errors.Unwrap(err))
+		return nil, nil, fmt.Errorf("CA file %s: %w", path, errors.Unwrap(err))
 	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("CA file %s: no PEM CERTIFICATE block in it", path)
+	var cas []*x509.Certificate
+	for rest := data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, nil, fmt.Errorf("CA file %s: %v", path, err)
+		}
+		pool.AddCert(c)
+		cas = append(cas, c)
 	}
-	return pool, nil
+	if len(cas) == 0 {
+		return nil, nil, fmt.Errorf("CA file %s: no PEM CERTIFICATE block in it", path)
+	}
+	return pool, cas, nil
+}
+
+// checkCRL refuses a revocation list that no CA of ca-file signed, or
+// that is past its next update: one would let anyone revoke or, worse,
+// stand for a list an attacker chose; the other would refuse every client
+// of its issuer (see tlsfront's revocation check).
+func checkCRL(path string, crl *x509.RevocationList, cas []*x509.Certificate) error {
+	signed := false
+	for _, ca := range cas {
+		if bytes.Equal(ca.RawSubject, crl.RawIssuer) && crl.CheckSignatureFrom(ca) == nil {
+			signed = true
+			break
+		}
+	}
+	switch {
+	case !signed:
+		return fmt.Errorf("CRL file %s: the list of %s is signed by no CA of ca-file", path, crl.Issuer)
+	case !crl.NextUpdate.IsZero() && time.Now().After(crl.NextUpdate):
+		return fmt.Errorf("CRL file %s: the list of %s is out of date: its next update was due %s", path, crl.Issuer, crl.NextUpdate.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // loadCRLFile reads one or more certificate revocation lists, PEM ("X509

@@ -27,11 +27,12 @@ type bindSide struct {
 	proxy bool
 }
 
-// newBindSide builds a bind's side for one snapshot.
-func (p *Proxy) newBindSide(b *config.Bind) *bindSide {
+// newBindSide builds a bind's side for one snapshot of frontend fe.
+func (p *Proxy) newBindSide(fe string, b *config.Bind) *bindSide {
 	s := &bindSide{bind: b}
 	if b.TLS != nil {
-		s.tls = tlsfront.ServerConfig(b.TLS, p.tickets)
+		// The ticket keys are the bind's own, by a name a reload keeps.
+		s.tls = tlsfront.ServerConfig(b.TLS, p.tickets, fe+" "+b.Address)
 	}
 	s.proxy = b.AcceptProxy != nil
 	return s
@@ -65,16 +66,13 @@ func (s *bindSide) proxyPolicy(peer net.Addr, mode config.Mode) (proxyproto.Poli
 }
 
 // handshakeTimeout bounds reading a PROXY header and the TLS handshake:
-// the frontend's timeout http-request in mode http (the handshake is part
-// of waiting for the request, as in HAProxy), else timeout client, else
-// ten seconds, since a handshake must never wait forever.
+// the frontend's timeout client, as HAProxy 2.6 bounds them (measured: it
+// closes a stalled handshake at timeout client, not at timeout
+// http-request), else ten seconds, since a handshake must never wait
+// forever.
 func (fe *frontend) handshakeTimeout() time.Duration {
-	t := fe.cfg.Timeouts
-	if fe.cfg.Mode == config.ModeHTTP && t.HTTPRequest > 0 {
-		return t.HTTPRequest
-	}
-	if t.Client > 0 {
-		return t.Client
+	if t := fe.cfg.Timeouts.Client; t > 0 {
+		return t
 	}
 	return 10 * time.Second
 }

@@ -32,6 +32,9 @@ type guardConn struct {
 	// (fasthttp reads a request's first byte on its own).
 	tail  [64]byte
 	tailN int
+	// clientCert is what option ssl-client-headers sets on each request
+	// of this connection, built at its first.
+	clientCert *clientCertHeaders
 }
 
 var guardPool = sync.Pool{New: func() any { return new(guardConn) }}
@@ -43,11 +46,12 @@ func newGuardConn(c net.Conn, fs *frontendState, l h1.Limits) *guardConn {
 	gc.failed.Store(nil)
 	gc.answered.Store(false)
 	gc.tailN = 0
+	gc.clientCert = nil
 	return gc
 }
 
 func (gc *guardConn) free() {
-	gc.Conn, gc.fs = nil, nil
+	gc.Conn, gc.fs, gc.clientCert = nil, nil, nil
 	guardPool.Put(gc)
 }
 

@@ -22,8 +22,14 @@ func (fe *frontend) redirectToHTTPS(ctx *fasthttp.RequestCtx) bool {
 		return false
 	}
 	status := fe.cfg.HTTPSRedirect
+	target := ctx.Request.Header.RequestURI()
+	if len(target) == 0 || target[0] != '/' {
+		// An absolute-form target (its authority is the Host, which
+		// prepareRequest checked): keep its path and query.
+		target = ctx.Request.URI().RequestURI()
+	}
 	var buf [512]byte
-	loc := append(append(append(buf[:0], schemeHTTPS...), ctx.Request.Header.Host()...), ctx.Request.Header.RequestURI()...)
+	loc := append(append(append(buf[:0], schemeHTTPS...), ctx.Request.Header.Host()...), target...)
 	ctx.Response.Reset()
 	ctx.Response.SetStatusCode(status)
 	ctx.Response.Header.SetBytesKV(headerLocation, loc)

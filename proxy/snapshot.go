@@ -135,7 +135,7 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 			fe.stats = &statsRoute{page: fc.Stats, uri: []byte(fc.Stats.URI), handler: &p.statsPage}
 		}
 		for i := range fc.Binds {
-			fe.sides = append(fe.sides, p.newBindSide(&fc.Binds[i]))
+			fe.sides = append(fe.sides, p.newBindSide(fc.Name, &fc.Binds[i]))
 		}
 		s.frontends = append(s.frontends, fe)
 		s.frontendsByName[fc.Name] = fe

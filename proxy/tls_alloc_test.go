@@ -7,6 +7,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/halo-lb/halo/internal/testcert"
 	"github.com/valyala/fasthttp"
 )
 
@@ -19,7 +20,10 @@ type tlsRig struct {
 	resp []byte
 }
 
-func newTLSRig(tb *testing.T) *tlsRig {
+// newTLSRig starts the rig; with clientCert the bind asks for a client
+// certificate, the client sends one and option ssl-client-headers passes
+// it on.
+func newTLSRig(tb *testing.T, clientCert bool) *tlsRig {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -29,17 +33,29 @@ func newTLSRig(tb *testing.T) *tlsRig {
 	go backend.Serve(ln)
 	tb.Cleanup(func() { backend.Shutdown() })
 	site := newTLSSite(tb)
+	bind, option := "", ""
+	client := &tls.Config{RootCAs: site.ca.Pool(), ServerName: "keystone.example.org"}
+	if clientCert {
+		bind = ", verify: optional, ca-file: " + site.ca.WriteCA(tb, site.dir, "ca.pem")
+		option = ", ssl-client-headers: true"
+		leaf := site.ca.Issue(tb, testcert.Options{Client: true}, "nova-compute-1")
+		pair, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		client.Certificates = []tls.Certificate{pair}
+	}
 	p := startProxy(tb, `
 frontends:
   fe:
     mode: http
-    bind: {address: "127.0.0.1:0", ssl: true, crt: `+site.crts[1]+`}
-    option: {x-forwarded-proto: true}
+    bind: {address: "127.0.0.1:0", ssl: true, crt: `+site.crts[1]+bind+`}
+    option: {x-forwarded-proto: true`+option+`}
     default_backend: be
 backends:
   be: {mode: http, servers: [{name: a, address: "`+ln.Addr().String()+`"}]}
 `)
-	c, err := tls.Dial("tcp", frontendAddr(tb, p, "fe"), &tls.Config{RootCAs: site.ca.Pool(), ServerName: "keystone.example.org"})
+	c, err := tls.Dial("tcp", frontendAddr(tb, p, "fe"), client)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -78,11 +94,13 @@ func TestTLSKeepAliveAllocatesOnlyInCryptoTLS(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
-	r := newTLSRig(t)
-	for range 20 {
-		r.roundTrip(t)
-	}
-	if n := testing.AllocsPerRun(500, func() { r.roundTrip(t) }); n > 2 {
-		t.Fatalf("an HTTPS keep-alive request allocates %.1f times, want at most crypto/tls's 2", n)
+	for _, clientCert := range []bool{false, true} {
+		r := newTLSRig(t, clientCert)
+		for range 20 {
+			r.roundTrip(t)
+		}
+		if n := testing.AllocsPerRun(500, func() { r.roundTrip(t) }); n > 2 {
+			t.Fatalf("an HTTPS keep-alive request (client certificate and ssl-client-headers: %v) allocates %.1f times, want at most crypto/tls's 2", clientCert, n)
+		}
 	}
 }

@@ -283,6 +283,11 @@ func TestClientCertificateHeaders(t *testing.T) {
 		for _, k := range []string{"X-Ssl-Client-Used", "X-Ssl-Client-Verify", "X-Ssl-Client-S-Dn", "X-Ssl-Client-Cn", "X-Ssl-Client-Serial", "X-Forwarded-Proto"} {
 			fmt.Fprintf(&b, "%s=%s;", k, strings.Join(r.Header.Values(k), ","))
 		}
+		for k := range r.Header {
+			if strings.Contains(k, "_") {
+				fmt.Fprintf(&b, "forged %s;", k)
+			}
+		}
 		io.WriteString(w, b.String())
 	})
 	p := startProxy(t, `
@@ -306,7 +311,9 @@ backends:
 		req, _ := http.NewRequest("GET", "https://"+frontendAddr(t, p, "fe")+"/", nil)
 		req.Header["x-ssl-client-cn"] = []string{"admin"}
 		req.Header["X-SSL-CLIENT-USED"] = []string{"1"}
+		req.Header["X_SSL_Client_S_DN"] = []string{"/CN=admin"}
 		req.Header["x-forwarded-proto"] = []string{"http"}
+		req.Header["X_Forwarded_Proto"] = []string{"http"}
 		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -362,6 +369,16 @@ backends:
 		if resp.StatusCode != 301 || resp.Header.Get("Location") != want {
 			t.Errorf("request %d: %d Location %q, want 301 %s", i, resp.StatusCode, resp.Header.Get("Location"), want)
 		}
+	}
+	// An absolute-form target keeps its path and query.
+	fmt.Fprintf(c, "GET http://keystone.example.org/v3?a=b HTTP/1.1\r\nHost: keystone.example.org\r\n\r\n")
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if loc := resp.Header.Get("Location"); loc != "https://keystone.example.org/v3?a=b" {
+		t.Errorf("absolute-form target: Location %q", loc)
 	}
 	if _, body, err := tlsGet(secure, "keystone.example.org", &tls.Config{RootCAs: site.ca.Pool()}); err != nil || body != "a" {
 		t.Errorf("over TLS: %q, %v; want the server's answer", body, err)

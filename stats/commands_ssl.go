@@ -65,12 +65,12 @@ func cmdShowSSLCert(s *Stats, _ *session, args []string) string {
 	}
 	fmt.Fprintf(&b, "Algorithm: %s\n", keyAlgorithm(leaf))
 	fmt.Fprintf(&b, "SHA1 FingerPrint: %X\n", sha1.Sum(leaf.Raw))
-	fmt.Fprintf(&b, "Subject: %s\n", tlsfront.OneLine(leaf.Subject))
-	fmt.Fprintf(&b, "Issuer: %s\n", tlsfront.OneLine(leaf.Issuer))
+	fmt.Fprintf(&b, "Subject: %s\n", tlsfront.OneLine(leaf.RawSubject))
+	fmt.Fprintf(&b, "Issuer: %s\n", tlsfront.OneLine(leaf.RawIssuer))
 	for _, der := range c.TLS.Certificate[1:] {
 		if ch, err := x509.ParseCertificate(der); err == nil {
-			fmt.Fprintf(&b, "Chain Subject: %s\n", tlsfront.OneLine(ch.Subject))
-			fmt.Fprintf(&b, "Chain Issuer: %s\n", tlsfront.OneLine(ch.Issuer))
+			fmt.Fprintf(&b, "Chain Subject: %s\n", tlsfront.OneLine(ch.RawSubject))
+			fmt.Fprintf(&b, "Chain Issuer: %s\n", tlsfront.OneLine(ch.RawIssuer))
 		}
 	}
 	if c.OCSPFile != "" {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/halo-lb/halo/config"
 )
@@ -66,6 +67,16 @@ func (ix *certIndex) choose(hello *tls.ClientHelloInfo) (*tls.Certificate, error
 	return &ix.all[0].TLS, nil
 }
 
+// knows reports whether a certificate names sni, exactly or by wildcard.
+func (ix *certIndex) knows(sni string) bool {
+	name := strings.ToLower(strings.TrimSuffix(sni, "."))
+	if len(ix.exact[name]) > 0 {
+		return true
+	}
+	_, parent, ok := strings.Cut(name, ".")
+	return ok && len(ix.wildcard[parent]) > 0
+}
+
 // supported returns the first of certs the client can use, or the first
 // of them if it can use none (the handshake then fails as it would with
 // HAProxy), or nil when certs is empty.
@@ -82,9 +93,11 @@ func supported(hello *tls.ClientHelloInfo, certs []*config.Certificate) *tls.Cer
 }
 
 // ServerConfig builds the tls.Config a bind terminates TLS with. Its
-// session tickets are sealed with tickets' keys, so a client resumes across
-// reloads; tickets may be nil (then Go's own per-config keys apply).
-func ServerConfig(b *config.BindTLS, tickets *Tickets) *tls.Config {
+// session tickets are sealed with tickets' keys for bind (a name that
+// identifies the bind across reloads), so a client resumes across reloads
+// but on that bind only; tickets may be nil (then Go's own per-config keys
+// apply).
+func ServerConfig(b *config.BindTLS, tickets *Tickets, bind string) *tls.Config {
 	ix := newCertIndex(b.Certs, b.StrictSNI)
 	cfg := &tls.Config{
 		GetCertificate:         ix.choose,
@@ -106,30 +119,63 @@ func ServerConfig(b *config.BindTLS, tickets *Tickets) *tls.Config {
 			cfg.VerifyConnection = revocationCheck(b.CRLs)
 		}
 	}
+	if b.StrictSNI {
+		// A TLS 1.3 resumption skips GetCertificate: without this, a
+		// ticket would let a client in under a name strict-sni refuses.
+		cfg.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+			if !ix.knows(cs.ServerName) {
+				return nil, nil // no resumption: a full handshake, which refuses it
+			}
+			return cfg.DecryptTicket(identity, cs)
+		}
+	}
 	if !b.NoTickets && tickets != nil {
-		tickets.attach(cfg)
+		tickets.attach(cfg, bind)
 	}
 	return cfg
 }
 
-// revocationCheck refuses a client certificate that one of crls, issued by
-// the certificate's issuer, lists as revoked. It runs after the chain is
-// verified, so the issuer is known.
+// revocationCheck checks a client certificate's chain against crls as
+// OpenSSL's CRL_CHECK_ALL does for HAProxy: every certificate of the
+// chain but its root must have a current CRL from its issuer (config
+// checked each CRL's signature against ca-file), and none may be listed
+// in it. A chain without a current CRL for a level is refused, as HAProxy
+// refuses it ("unknown ca", "certificate expired"): a stale or missing
+// list must not let a revoked certificate in. It runs on resumed sessions
+// too.
 func revocationCheck(crls []*x509.RevocationList) func(tls.ConnectionState) error {
-	revoked := map[string]bool{}
+	byIssuer := map[string][]*x509.RevocationList{}
 	for _, crl := range crls {
-		for _, e := range crl.RevokedCertificateEntries {
-			revoked[string(crl.RawIssuer)+"\x00"+e.SerialNumber.String()] = true
-		}
+		byIssuer[string(crl.RawIssuer)] = append(byIssuer[string(crl.RawIssuer)], crl)
 	}
 	return func(cs tls.ConnectionState) error {
+		var err error
 		for _, chain := range cs.VerifiedChains {
-			for _, c := range chain {
-				if revoked[string(c.RawIssuer)+"\x00"+c.SerialNumber.String()] {
-					return fmt.Errorf("certificate %s (serial %s) is revoked by the CRL", c.Subject, c.SerialNumber)
-				}
+			if err = chainNotRevoked(chain, byIssuer, time.Now()); err == nil {
+				return nil
 			}
 		}
-		return nil
+		return err
 	}
+}
+
+// chainNotRevoked checks one verified chain, leaf first.
+func chainNotRevoked(chain []*x509.Certificate, byIssuer map[string][]*x509.RevocationList, now time.Time) error {
+	for _, c := range chain[:max(len(chain)-1, 0)] {
+		var current *x509.RevocationList
+		for _, crl := range byIssuer[string(c.RawIssuer)] {
+			if now.Before(crl.NextUpdate) && (current == nil || crl.Number.Cmp(current.Number) > 0) {
+				current = crl
+			}
+		}
+		if current == nil {
+			return fmt.Errorf("no current CRL from %s, the issuer of %s (crl-file)", c.Issuer, c.Subject)
+		}
+		for _, e := range current.RevokedCertificateEntries {
+			if e.SerialNumber.Cmp(c.SerialNumber) == 0 {
+				return fmt.Errorf("certificate %s (serial %X) is revoked by the CRL", c.Subject, c.SerialNumber.Bytes())
+			}
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package tlsfront
 import (
 	"crypto/tls"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"fmt"
 	"strings"
 )
@@ -49,25 +50,40 @@ func ClientCertOf(cs *tls.ConnectionState) ClientCert {
 	c := cs.PeerCertificates[0]
 	return ClientCert{
 		Used:      true,
-		SubjectDN: OneLine(c.Subject),
-		IssuerDN:  OneLine(c.Issuer),
+		SubjectDN: OneLine(c.RawSubject),
+		IssuerDN:  OneLine(c.RawIssuer),
 		CN:        c.Subject.CommonName,
 		Serial:    fmt.Sprintf("%X", c.SerialNumber.Bytes()),
 		NotAfter:  c.NotAfter.UTC().Format("060102150405Z"),
 	}
 }
 
-// OneLine is OpenSSL's X509_NAME_oneline layout of a name, which HAProxy's
-// ssl_c_s_dn and "show ssl cert" print: /C=FR/O=Org/CN=name.
-func OneLine(n pkix.Name) string {
+// OneLine is OpenSSL's X509_NAME_oneline layout of a certificate's raw
+// subject or issuer, which HAProxy's ssl_c_s_dn and "show ssl cert" print:
+// /C=FR/O=Org/CN=name, every attribute in the order the certificate
+// encodes them (pkix.Name would drop the types it does not know, such as
+// DC and UID, and re-sort the rest, so that two different names could
+// print alike). Control bytes are written \xHH, as OpenSSL does.
+func OneLine(raw []byte) string {
+	var rdns pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(raw, &rdns); err != nil || len(rest) > 0 {
+		return ""
+	}
 	var b strings.Builder
-	for _, rdn := range n.ToRDNSequence() {
+	for _, rdn := range rdns {
 		for _, atv := range rdn {
 			key := atv.Type.String()
 			if short, ok := shortNames[key]; ok {
 				key = short
 			}
-			fmt.Fprintf(&b, "/%s=%v", key, atv.Value)
+			b.WriteString("/" + key + "=")
+			for _, c := range []byte(fmt.Sprint(atv.Value)) {
+				if c < 0x20 || c == 0x7f {
+					fmt.Fprintf(&b, "\\x%02X", c)
+				} else {
+					b.WriteByte(c)
+				}
+			}
 		}
 	}
 	return b.String()
@@ -77,4 +93,6 @@ func OneLine(n pkix.Name) string {
 var shortNames = map[string]string{
 	"2.5.4.6": "C", "2.5.4.8": "ST", "2.5.4.7": "L", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.3": "CN",
 	"2.5.4.5": "serialNumber", "1.2.840.113549.1.9.1": "emailAddress", "0.9.2342.19200300.100.1.25": "DC",
+	"0.9.2342.19200300.100.1.1": "UID", "2.5.4.9": "street", "2.5.4.17": "postalCode", "2.5.4.4": "SN", "2.5.4.42": "GN",
+	"2.5.4.12": "title", "2.5.4.46": "dnQualifier", "2.5.4.65": "pseudonym",
 }

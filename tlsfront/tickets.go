@@ -1,7 +1,9 @@
 package tlsfront
 
 import (
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"sync"
 	"time"
@@ -9,18 +11,28 @@ import (
 )
 
 // Tickets owns the keys that seal TLS session tickets, for every bind of
-// the process. One set of keys outlives reloads, so a client that got a
-// ticket before a reload resumes after it; the keys rotate (a new one every
-// Rotate, the last Keep kept to decrypt), so a stolen key opens only a
-// bounded window of sessions, as HAProxy's tls-ticket-keys rotation does.
+// the process. One set of master keys outlives reloads, so a client that
+// got a ticket before a reload resumes after it; the keys rotate (a new one
+// every Rotate, the last Keep kept to decrypt), so a stolen key opens only
+// a bounded window of sessions, as HAProxy's tls-ticket-keys rotation
+// does. Each bind seals with keys derived from the master keys and its own
+// name (HKDF), so a ticket one bind issued never resumes on another: a
+// session of one frontend's certificate cannot be carried to a frontend
+// whose client certificates or strict-sni it did not pass.
 type Tickets struct {
 	mu   sync.Mutex
-	keys [][32]byte // newest first: it seals, all of them open
-	// configs are the live configs using the keys; a config a retired
-	// snapshot dropped is collected, and so leaves the list by itself.
-	configs []weak.Pointer[tls.Config]
+	keys [][32]byte // master keys, newest first: it seals, all of them open
+	// configs are the live configs using the keys, with the bind each
+	// serves; a config a retired snapshot dropped is collected, and so
+	// leaves the list by itself.
+	configs []ticketUser
 	stop    chan struct{}
 	once    sync.Once
+}
+
+type ticketUser struct {
+	cfg  weak.Pointer[tls.Config]
+	bind string
 }
 
 // Ticket key rotation: a new key every TicketRotate, and TicketKeep keys
@@ -71,31 +83,44 @@ func (t *Tickets) Rotate() {
 	if len(t.keys) > TicketKeep {
 		t.keys = t.keys[:TicketKeep]
 	}
-	t.pruneLocked(func(cfg *tls.Config) { cfg.SetSessionTicketKeys(t.keys) })
+	t.pruneLocked(func(cfg *tls.Config, bind string) { cfg.SetSessionTicketKeys(t.keysFor(bind)) })
+}
+
+// keysFor derives a bind's ticket keys from the master keys.
+func (t *Tickets) keysFor(bind string) [][32]byte {
+	keys := make([][32]byte, len(t.keys))
+	for i, k := range t.keys {
+		derived, err := hkdf.Key(sha256.New, k[:], nil, "halo tls ticket key: "+bind, 32)
+		if err != nil {
+			panic(err) // only for a length sha256's HKDF cannot give
+		}
+		copy(keys[i][:], derived)
+	}
+	return keys
 }
 
 // pruneLocked drops the configs that were collected and calls each on the
 // live ones.
-func (t *Tickets) pruneLocked(each func(*tls.Config)) {
+func (t *Tickets) pruneLocked(each func(cfg *tls.Config, bind string)) {
 	live := t.configs[:0]
-	for _, w := range t.configs {
-		if cfg := w.Value(); cfg != nil {
-			each(cfg)
-			live = append(live, w)
+	for _, u := range t.configs {
+		if cfg := u.cfg.Value(); cfg != nil {
+			each(cfg, u.bind)
+			live = append(live, u)
 		}
 	}
 	clear(t.configs[len(live):])
 	t.configs = live
 }
 
-// attach gives cfg the current keys and keeps it up to date with later
-// rotations.
-func (t *Tickets) attach(cfg *tls.Config) {
+// attach gives cfg the current keys of bind (a name that identifies it
+// across reloads) and keeps it up to date with later rotations.
+func (t *Tickets) attach(cfg *tls.Config, bind string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	cfg.SetSessionTicketKeys(t.keys)
-	t.pruneLocked(func(*tls.Config) {})
-	t.configs = append(t.configs, weak.Make(cfg))
+	cfg.SetSessionTicketKeys(t.keysFor(bind))
+	t.pruneLocked(func(*tls.Config, string) {})
+	t.configs = append(t.configs, ticketUser{weak.Make(cfg), bind})
 }
 
 // Stop ends the rotation.

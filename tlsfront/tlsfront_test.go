@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -81,7 +84,7 @@ func TestCertificateChosenBySNI(t *testing.T) {
 	def := ca.Issue(t, testcert.Options{}, "default.example.org").Write(t, dir, "0-default.pem")
 	api := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
 	wild := ca.Issue(t, testcert.Options{}, "*.cloud.example.org").Write(t, dir, "wild.pem")
-	cfg := ServerConfig(bindTLS(t, "", def, api, wild), nil)
+	cfg := ServerConfig(bindTLS(t, "", def, api, wild), nil, "fe")
 	addr := serve(t, cfg)
 	for _, tc := range []struct{ sni, want string }{
 		{"api.example.org", "api.example.org"},
@@ -110,7 +113,7 @@ func TestStrictSNIRefusesUnknownNames(t *testing.T) {
 	dir := t.TempDir()
 	ca := testcert.NewCA(t, "test CA")
 	api := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
-	addr := serve(t, ServerConfig(bindTLS(t, "        strict-sni: true\n", api), nil))
+	addr := serve(t, ServerConfig(bindTLS(t, "        strict-sni: true\n", api), nil, "fe"))
 	if _, _, err := handshake(addr, &tls.Config{ServerName: "api.example.org", InsecureSkipVerify: true}); err != nil {
 		t.Fatalf("known name: %v", err)
 	}
@@ -124,7 +127,7 @@ func TestECDSAAndRSAForOneName(t *testing.T) {
 	ca := testcert.NewCA(t, "test CA")
 	ec := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "ec.pem")
 	rs := ca.Issue(t, testcert.Options{RSA: true}, "api.example.org").Write(t, dir, "rsa.pem")
-	addr := serve(t, ServerConfig(bindTLS(t, "", ec, rs), nil))
+	addr := serve(t, ServerConfig(bindTLS(t, "", ec, rs), nil, "fe"))
 	// A TLS 1.2 client that offers only RSA suites gets the RSA one.
 	leaf, _, err := handshake(addr, &tls.Config{ServerName: "api.example.org", InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12,
 		CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}})
@@ -147,7 +150,7 @@ func TestOldVersionsRefusedByDefault(t *testing.T) {
 	dir := t.TempDir()
 	ca := testcert.NewCA(t, "test CA")
 	crt := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
-	addr := serve(t, ServerConfig(bindTLS(t, "", crt), nil))
+	addr := serve(t, ServerConfig(bindTLS(t, "", crt), nil, "fe"))
 	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
 		if _, _, err := handshake(addr, &tls.Config{InsecureSkipVerify: true, MinVersion: v, MaxVersion: v}); err == nil {
 			t.Errorf("%s accepted by default", tls.VersionName(v))
@@ -158,7 +161,7 @@ func TestOldVersionsRefusedByDefault(t *testing.T) {
 		t.Errorf("TLS 1.2: %v, version %x", err, st.Version)
 	}
 	// ssl-min-ver lets an operator allow them back.
-	addr = serve(t, ServerConfig(bindTLS(t, "        ssl-min-ver: TLSv1.0\n", crt), nil))
+	addr = serve(t, ServerConfig(bindTLS(t, "        ssl-min-ver: TLSv1.0\n", crt), nil, "fe"))
 	if _, _, err := handshake(addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS10}); err != nil {
 		t.Errorf("TLSv1.0 with ssl-min-ver TLSv1.0: %v", err)
 	}
@@ -171,7 +174,7 @@ func TestClientCertificates(t *testing.T) {
 	caFile := ca.WriteCA(t, dir, "ca.pem")
 	good := ca.Issue(t, testcert.Options{Client: true}, "good client")
 	revoked := ca.Issue(t, testcert.Options{Client: true}, "revoked client")
-	crl := ca.WriteCRL(t, dir, "ca.crl", revoked.Cert.SerialNumber)
+	crl := ca.WriteCRL(t, dir, "ca.crl", time.Now().Add(time.Hour), revoked.Cert.SerialNumber)
 	other := testcert.NewCA(t, "other CA").Issue(t, testcert.Options{Client: true}, "stranger")
 	pair := func(l *testcert.Leaf) []tls.Certificate {
 		c, err := tls.X509KeyPair(l.CertPEM, l.KeyPEM)
@@ -181,7 +184,7 @@ func TestClientCertificates(t *testing.T) {
 		return []tls.Certificate{c}
 	}
 	for _, verify := range []string{"optional", "required"} {
-		addr := serve(t, ServerConfig(bindTLS(t, "        verify: "+verify+"\n        ca-file: "+caFile+"\n        crl-file: "+crl+"\n", crt), nil))
+		addr := serve(t, ServerConfig(bindTLS(t, "        verify: "+verify+"\n        ca-file: "+caFile+"\n        crl-file: "+crl+"\n", crt), nil, "fe"))
 		try := func(certs []tls.Certificate) error {
 			// Sent whatever CAs the server names: Go's client would
 			// otherwise keep back a certificate of another CA.
@@ -219,7 +222,7 @@ func TestTicketsResumeAcrossConfigsAndRotation(t *testing.T) {
 	crt := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
 	tickets := NewTickets(time.Hour)
 	defer tickets.Stop()
-	old := ServerConfig(bindTLS(t, "", crt), tickets)
+	old := ServerConfig(bindTLS(t, "", crt), tickets, "fe")
 	addrOld := serve(t, old)
 	cache := tls.NewLRUClientSessionCache(8)
 	client := &tls.Config{ServerName: "api.example.org", RootCAs: ca.Pool(), ClientSessionCache: cache}
@@ -227,7 +230,7 @@ func TestTicketsResumeAcrossConfigsAndRotation(t *testing.T) {
 		t.Fatalf("first handshake: %v, resumed %v", err, st.DidResume)
 	}
 	// A reload builds a new config: the ticket still opens.
-	addrNew := serve(t, ServerConfig(bindTLS(t, "", crt), tickets))
+	addrNew := serve(t, ServerConfig(bindTLS(t, "", crt), tickets, "fe"))
 	if _, st, err := handshake(addrNew, client); err != nil || !st.DidResume {
 		t.Fatalf("after a reload: %v, resumed %v (want a resumption)", err, st.DidResume)
 	}
@@ -260,7 +263,7 @@ func TestPeekReadsSNIAndReplays(t *testing.T) {
 	dir := t.TempDir()
 	ca := testcert.NewCA(t, "test CA")
 	crt := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
-	backend := ServerConfig(bindTLS(t, "", crt), nil)
+	backend := ServerConfig(bindTLS(t, "", crt), nil, "fe")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +338,7 @@ func TestOCSPStapling(t *testing.T) {
 	leaf := ca.Issue(t, testcert.Options{}, "api.example.org")
 	crt := leaf.Write(t, dir, "api.pem")
 	der := ca.WriteOCSP(t, leaf, ocsp.Good, time.Now().Add(24*time.Hour), crt+".ocsp")
-	addr := serve(t, ServerConfig(bindTLS(t, "", crt), nil))
+	addr := serve(t, ServerConfig(bindTLS(t, "", crt), nil, "fe"))
 	_, st, err := handshake(addr, &tls.Config{ServerName: "api.example.org", RootCAs: ca.Pool()})
 	if err != nil {
 		t.Fatal(err)
@@ -381,5 +384,122 @@ func TestOCSPRefused(t *testing.T) {
 				t.Errorf("got %v, want an error with %q", err, tc.reason)
 			}
 		})
+	}
+}
+
+// TestOneLineKeepsEveryAttributeInOrder prints a subject as OpenSSL's
+// oneline does: every attribute, DC and emailAddress included, in the
+// certificate's order, so that two different subjects never print alike.
+func TestOneLineKeepsEveryAttributeInOrder(t *testing.T) {
+	name := pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{
+		{Type: asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}, Value: "org"},
+		{Type: asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}, Value: "evil"},
+		{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "admin"},
+		{Type: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, Value: "a@evil.org"},
+		{Type: asn1.ObjectIdentifier{1, 2, 3, 4}, Value: "x\ny"},
+	}}
+	raw, err := asn1.Marshal(name.ToRDNSequence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := OneLine(raw), `/DC=org/DC=evil/CN=admin/emailAddress=a@evil.org/1.2.3.4=x\x0Ay`; got != want {
+		t.Errorf("OneLine = %s, want %s", got, want)
+	}
+}
+
+// TestCRLFailsClosed refuses, when the file is read, a CRL that no CA of
+// ca-file signed or that is out of date, and at a handshake a client whose
+// issuer's list has gone out of date since.
+func TestCRLFailsClosed(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, "test CA")
+	crt := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
+	caFile := ca.WriteCA(t, dir, "ca.pem")
+	other := testcert.NewCA(t, "other CA")
+	parse := func(crl string) error {
+		yaml := "frontends:\n  fe:\n    mode: http\n    bind: {address: 127.0.0.1:0, ssl: true, crt: " + crt + ", verify: required, ca-file: " + caFile + ", crl-file: " + crl + "}\n    default_backend: be\nbackends:\n  be: {mode: http, servers: [{name: s, address: 127.0.0.1:1}]}\n"
+		_, err := config.Parse("halo.yaml", []byte(yaml))
+		return err
+	}
+	if err := parse(other.WriteCRL(t, dir, "other.crl", time.Now().Add(time.Hour))); err == nil || !strings.Contains(err.Error(), "signed by no CA of ca-file") {
+		t.Errorf("another CA's CRL: %v", err)
+	}
+	if err := parse(ca.WriteCRL(t, dir, "stale.crl", time.Now().Add(-time.Minute))); err == nil || !strings.Contains(err.Error(), "is out of date") {
+		t.Errorf("a stale CRL: %v", err)
+	}
+	// A list that was current when read but is not any more refuses
+	// every client of its issuer.
+	client := ca.Issue(t, testcert.Options{Client: true}, "client")
+	crls, err := x509.ParseRevocationList(mustPEM(t, ca.WriteCRL(t, dir, "soon.crl", time.Now().Add(time.Hour))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := []*x509.Certificate{client.Cert, ca.Cert}
+	byIssuer := map[string][]*x509.RevocationList{string(crls.RawIssuer): {crls}}
+	if err := chainNotRevoked(chain, byIssuer, time.Now()); err != nil {
+		t.Errorf("a current list refused a good client: %v", err)
+	}
+	if err := chainNotRevoked(chain, byIssuer, time.Now().Add(2*time.Hour)); err == nil || !strings.Contains(err.Error(), "no current CRL") {
+		t.Errorf("past the list's next update: %v, want a refusal", err)
+	}
+	if err := chainNotRevoked(chain, map[string][]*x509.RevocationList{}, time.Now()); err == nil {
+		t.Error("a chain whose issuer has no list was accepted")
+	}
+}
+
+func mustPEM(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(data)
+	if b == nil {
+		t.Fatalf("%s: no PEM", path)
+	}
+	return b.Bytes
+}
+
+// anyNameCache gives the client's last session for any server name, as a
+// client trying to carry a ticket to another name or bind would.
+type anyNameCache struct{ last *tls.ClientSessionState }
+
+func (c *anyNameCache) Get(string) (*tls.ClientSessionState, bool) { return c.last, c.last != nil }
+func (c *anyNameCache) Put(_ string, cs *tls.ClientSessionState) {
+	if cs != nil {
+		c.last = cs
+	}
+}
+
+// TestTicketsStayOnTheirBind: a ticket resumes on the bind that issued it
+// only, and on a strict-sni bind only for a name it has a certificate for.
+func TestTicketsStayOnTheirBind(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, "test CA")
+	crt := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
+	tickets := NewTickets(time.Hour)
+	defer tickets.Stop()
+	a := serve(t, ServerConfig(bindTLS(t, "", crt), tickets, "fe-a 127.0.0.1:443"))
+	b := serve(t, ServerConfig(bindTLS(t, "", crt), tickets, "fe-b 127.0.0.1:443"))
+	cache := &anyNameCache{}
+	client := &tls.Config{ServerName: "api.example.org", RootCAs: ca.Pool(), ClientSessionCache: cache}
+	if _, _, err := handshake(a, client); err != nil {
+		t.Fatal(err)
+	}
+	if _, st, err := handshake(a, client); err != nil || !st.DidResume {
+		t.Fatalf("the same bind: %v, resumed %v", err, st.DidResume)
+	}
+	if _, st, err := handshake(b, client); err != nil || st.DidResume {
+		t.Errorf("another bind: %v, resumed %v (want a full handshake)", err, st.DidResume)
+	}
+
+	strict := serve(t, ServerConfig(bindTLS(t, "        strict-sni: true\n", crt), tickets, "fe-strict 127.0.0.1:443"))
+	cache.last = nil
+	if _, _, err := handshake(strict, client); err != nil {
+		t.Fatal(err)
+	}
+	other := &tls.Config{ServerName: "evil.example.net", InsecureSkipVerify: true, ClientSessionCache: cache}
+	if _, st, err := handshake(strict, other); err == nil {
+		t.Errorf("strict-sni let a resumption in under an unknown name (resumed %v)", st.DidResume)
 	}
 }

@@ -154,10 +154,11 @@ func (ca *CA) WriteCA(t testing.TB, dir, name string) string {
 	return path
 }
 
-// WriteCRL writes a CRL by the CA revoking serials at dir/name.
-func (ca *CA) WriteCRL(t testing.TB, dir, name string, serials ...*big.Int) string {
+// WriteCRL writes a CRL by the CA, due for its next update at next,
+// revoking serials, at dir/name.
+func (ca *CA) WriteCRL(t testing.TB, dir, name string, next time.Time, serials ...*big.Int) string {
 	t.Helper()
-	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour)}
+	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: next.Add(-2 * time.Hour), NextUpdate: next}
 	for _, s := range serials {
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: time.Now()})
 	}
