@@ -14,14 +14,14 @@ import (
 // lock to join and one to leave.
 type sessionSet struct {
 	mu       sync.Mutex
-	sessions map[net.Conn]*net.TCPConn // client → server connection
+	sessions map[net.Conn]net.Conn // client → server connection
 }
 
 func newSessionSet() *sessionSet {
-	return &sessionSet{sessions: map[net.Conn]*net.TCPConn{}}
+	return &sessionSet{sessions: map[net.Conn]net.Conn{}}
 }
 
-func (s *sessionSet) add(client net.Conn, server *net.TCPConn) {
+func (s *sessionSet) add(client net.Conn, server net.Conn) {
 	s.mu.Lock()
 	s.sessions[client] = server
 	s.mu.Unlock()

@@ -1,0 +1,200 @@
+package config
+
+import (
+	"crypto/tls"
+	"fmt"
+	"strings"
+)
+
+// tlsVersions are HAProxy's version names for ssl-min-ver and ssl-max-ver.
+// SSLv3 is accepted by the schema, as HAProxy spells it, and refused here:
+// Go does not speak it.
+var tlsVersions = map[string]uint16{
+	"TLSv1.0": tls.VersionTLS10,
+	"TLSv1.1": tls.VersionTLS11,
+	"TLSv1.2": tls.VersionTLS12,
+	"TLSv1.3": tls.VersionTLS13,
+}
+
+// buildTLSVersions sets t's version range from the server's ssl-min-ver
+// and ssl-max-ver, else from ssl-default-server-options.
+func (p *parser) buildTLSVersions(t *ServerTLS, src *serverSources, g *fileGlobal, ok *bool) {
+	if g.SSLDefaultServerOptions != nil {
+		opts, err := parseServerOptions(*g.SSLDefaultServerOptions)
+		if err != nil {
+			p.at("global.ssl-default-server-options", "%v", err)
+			*ok = false
+		}
+		t.MinVersion, t.MaxVersion, t.NoTickets = opts.min, opts.max, opts.noTickets
+	}
+	for _, k := range []struct {
+		key string
+		dst *uint16
+	}{{"ssl-min-ver", &t.MinVersion}, {"ssl-max-ver", &t.MaxVersion}} {
+		name, path := src.str(k.key)
+		if name == "" {
+			continue
+		}
+		v, known := tlsVersions[name]
+		if !known {
+			p.at(path, "%s %s: Go's TLS does not speak it; the oldest is TLSv1.0", k.key, name)
+			*ok = false
+			continue
+		}
+		*k.dst = v
+	}
+	if t.MinVersion != 0 && t.MaxVersion != 0 && t.MinVersion > t.MaxVersion {
+		_, path := src.str("ssl-min-ver")
+		if path == "" {
+			path = "global.ssl-default-server-options"
+		}
+		p.at(path, "ssl-min-ver is above ssl-max-ver: no version is left")
+		*ok = false
+	}
+}
+
+type serverOptions struct {
+	min, max  uint16
+	noTickets bool
+}
+
+// parseServerOptions reads HAProxy's ssl-default-server-options words:
+// ssl-min-ver V, ssl-max-ver V, no-tls-tickets, no-sslv3, no-tlsv1x and
+// force-tlsv1x. The no- and force- forms become a version range, as
+// OpenSSL itself treats them; a hole in the middle (no-tlsv12 alone
+// between 1.1 and 1.3) cannot be expressed and is refused.
+func parseServerOptions(line string) (serverOptions, error) {
+	var o serverOptions
+	allowed := map[uint16]bool{tls.VersionTLS10: true, tls.VersionTLS11: true, tls.VersionTLS12: true, tls.VersionTLS13: true}
+	words := strings.Fields(line)
+	byWord := map[string]uint16{"tlsv10": tls.VersionTLS10, "tlsv11": tls.VersionTLS11, "tlsv12": tls.VersionTLS12, "tlsv13": tls.VersionTLS13}
+	forced := uint16(0)
+	restricted := false
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		switch {
+		case w == "ssl-min-ver" || w == "ssl-max-ver":
+			if i+1 == len(words) {
+				return o, fmt.Errorf("%s needs a version (TLSv1.0 to TLSv1.3)", w)
+			}
+			i++
+			v, ok := tlsVersions[words[i]]
+			if !ok {
+				return o, fmt.Errorf("%s %q: want TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3", w, words[i])
+			}
+			if w == "ssl-min-ver" {
+				o.min = v
+			} else {
+				o.max = v
+			}
+		case w == "no-tls-tickets":
+			o.noTickets = true
+		case w == "no-sslv3":
+			// Go never speaks SSLv3: nothing to turn off.
+		case strings.HasPrefix(w, "no-") && byWord[w[3:]] != 0:
+			allowed[byWord[w[3:]]] = false
+			restricted = true
+		case strings.HasPrefix(w, "force-") && byWord[w[6:]] != 0:
+			forced = byWord[w[6:]]
+		default:
+			return o, fmt.Errorf("option %q (word %d): halo takes ssl-min-ver, ssl-max-ver, no-tls-tickets, no-sslv3, no-tlsv1x and force-tlsv1x", w, i+1)
+		}
+	}
+	if forced != 0 {
+		o.min, o.max = forced, forced
+		return o, nil
+	}
+	if restricted {
+		var lo, hi uint16
+		for v := uint16(tls.VersionTLS10); v <= tls.VersionTLS13; v++ {
+			if allowed[v] {
+				if lo == 0 {
+					lo = v
+				}
+				if hi != 0 && hi != v-1 {
+					return o, fmt.Errorf("the no-tlsv1x options leave a hole in the version range, which Go cannot express")
+				}
+				hi = v
+			}
+		}
+		if lo == 0 {
+			return o, fmt.Errorf("the no-tlsv1x options leave no TLS version")
+		}
+		// Only the ends actually cut move: "no-tlsv13" alone leaves Go's
+		// default minimum in place.
+		if lo != tls.VersionTLS10 {
+			o.min = max(o.min, lo)
+		}
+		if hi != tls.VersionTLS13 && (o.max == 0 || o.max > hi) {
+			o.max = hi
+		}
+	}
+	return o, nil
+}
+
+// opensslCiphers maps OpenSSL's names of the TLS 1.2 (and older) suites Go
+// implements to Go's ids; IANA's names (Go's) are accepted too.
+var opensslCiphers = map[string]uint16{
+	"ECDHE-ECDSA-AES128-GCM-SHA256": tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	"ECDHE-RSA-AES128-GCM-SHA256":   tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	"ECDHE-ECDSA-AES256-GCM-SHA384": tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	"ECDHE-RSA-AES256-GCM-SHA384":   tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	"ECDHE-ECDSA-CHACHA20-POLY1305": tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	"ECDHE-RSA-CHACHA20-POLY1305":   tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	"ECDHE-ECDSA-AES128-SHA":        tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+	"ECDHE-RSA-AES128-SHA":          tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+	"ECDHE-ECDSA-AES256-SHA":        tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+	"ECDHE-RSA-AES256-SHA":          tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+	"ECDHE-ECDSA-AES128-SHA256":     tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,
+	"ECDHE-RSA-AES128-SHA256":       tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256,
+	"AES128-GCM-SHA256":             tls.TLS_RSA_WITH_AES_128_GCM_SHA256,
+	"AES256-GCM-SHA384":             tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
+	"AES128-SHA":                    tls.TLS_RSA_WITH_AES_128_CBC_SHA,
+	"AES256-SHA":                    tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+	"AES128-SHA256":                 tls.TLS_RSA_WITH_AES_128_CBC_SHA256,
+	"DES-CBC3-SHA":                  tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA,
+	"ECDHE-RSA-DES-CBC3-SHA":        tls.TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA,
+}
+
+// parseCiphers reads a "ciphers" list: suite names separated by colons.
+// OpenSSL's cipher-string keywords (HIGH, !aNULL, @STRENGTH) select from
+// OpenSSL's own table, which Go does not have, so they are refused by name
+// rather than approximated.
+func parseCiphers(list string) ([]uint16, error) {
+	iana := map[string]uint16{}
+	for _, s := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		iana[s.Name] = s.ID
+	}
+	var ids []uint16
+	for i, name := range strings.Split(list, ":") {
+		id, ok := opensslCiphers[name]
+		if !ok {
+			id, ok = iana[name]
+		}
+		if !ok {
+			return nil, fmt.Errorf("cipher %q (entry %d of %q): not a TLS 1.2 suite Go implements; halo takes suite names (OpenSSL's or IANA's) separated by ':', not OpenSSL's keywords", name, i+1, list)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// checkCipherSuites13 accepts a TLS 1.3 "ciphersuites" list only when it
+// names all three suites Go offers: Go does not let TLS 1.3's suites be
+// chosen, so a shorter list would be a promise halo could not keep. To
+// avoid TLS 1.3 altogether, set ssl-max-ver TLSv1.2.
+func checkCipherSuites13(list string) error {
+	want := map[string]bool{"TLS_AES_128_GCM_SHA256": false, "TLS_AES_256_GCM_SHA384": false, "TLS_CHACHA20_POLY1305_SHA256": false}
+	for _, name := range strings.Split(list, ":") {
+		if _, ok := want[name]; !ok {
+			return fmt.Errorf("ciphersuites %q: %q is not a TLS 1.3 suite Go implements (TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256)", list, name)
+		}
+		want[name] = true
+	}
+	for name, seen := range want {
+		if !seen {
+			return fmt.Errorf("ciphersuites %q leaves out %s, but Go always offers all three TLS 1.3 suites; to avoid TLS 1.3 set ssl-max-ver TLSv1.2", list, name)
+		}
+	}
+	return nil
+}
