@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -105,7 +106,7 @@ func (srv *server) dialServer(d *net.Dialer, client net.Conn, sni string) (net.C
 // its source is the client as halo sees it (RemoteAddr, which accept-proxy
 // makes the address the header halo received named), its destination the
 // address the client reached (LocalAddr).
-func writeProxyHeader(c net.Conn, pp config.ProxyProtocol, client net.Conn) error {
+func writeProxyHeader(c io.Writer, pp config.ProxyProtocol, client net.Conn) error {
 	h := proxyproto.HeaderProxyFromAddrs(byte(pp.Version), client.RemoteAddr(), client.LocalAddr())
 	if pp.SSL {
 		if cs, ok := clientTLSState(client); ok {
