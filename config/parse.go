@@ -55,6 +55,9 @@ func Parse(file string, data []byte) (*Config, error) {
 
 type parser struct {
 	decoder
+	// serverOptions is global's ssl-default-server-options, parsed once
+	// (by serverDefaults) for every server line.
+	serverOptions *serverOptions
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)

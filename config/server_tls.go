@@ -186,7 +186,7 @@ func (p *parser) buildServerTLS(be *Backend, src *serverSources, g *fileGlobal) 
 	}
 	t.Verify = verify == "required"
 	t.VerifyHost, _ = src.str("verifyhost")
-	if t.CAFile, t.CA = p.readPEMFile(src, "ca-file", &ok); t.CAFile != "" && t.CAFile != SystemCA {
+	if t.CAFile, t.CA = p.readPEMFile(src, "ca-file", &ok); t.CA != nil {
 		if pool := x509.NewCertPool(); !pool.AppendCertsFromPEM(t.CA) {
 			_, path := src.str("ca-file")
 			fail(path, "ca-file %s holds no PEM certificate", t.CAFile)
@@ -199,13 +199,13 @@ func (p *parser) buildServerTLS(be *Backend, src *serverSources, g *fileGlobal) 
 		}
 		fail(where, "%s", noCAFile)
 	}
-	if t.CRLFile, t.CRL = p.readPEMFile(src, "crl-file", &ok); t.CRLFile != "" {
+	if t.CRLFile, t.CRL = p.readPEMFile(src, "crl-file", &ok); t.CRL != nil {
 		if _, err := ParseCRLs(t.CRL); err != nil {
 			_, path := src.str("crl-file")
 			fail(path, "crl-file %s: %v", t.CRLFile, err)
 		}
 	}
-	if t.CertFile, t.Cert = p.readPEMFile(src, "crt", &ok); t.CertFile != "" {
+	if t.CertFile, t.Cert = p.readPEMFile(src, "crt", &ok); t.Cert != nil {
 		if _, err := tls.X509KeyPair(t.Cert, t.Cert); err != nil {
 			_, path := src.str("crt")
 			fail(path, "crt %s: want the certificate and its private key in one PEM file: %v", t.CertFile, err)

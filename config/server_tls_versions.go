@@ -19,14 +19,8 @@ var tlsVersions = map[string]uint16{
 // buildTLSVersions sets t's version range from the server's ssl-min-ver
 // and ssl-max-ver, else from ssl-default-server-options.
 func (p *parser) buildTLSVersions(t *ServerTLS, src *serverSources, g *fileGlobal, ok *bool) {
-	if g.SSLDefaultServerOptions != nil {
-		opts, err := parseServerOptions(*g.SSLDefaultServerOptions)
-		if err != nil {
-			p.at("global.ssl-default-server-options", "%v", err)
-			*ok = false
-		}
-		t.MinVersion, t.MaxVersion, t.NoTickets = opts.min, opts.max, opts.noTickets
-	}
+	opts := p.serverDefaults(g)
+	t.MinVersion, t.MaxVersion, t.NoTickets = opts.min, opts.max, opts.noTickets
 	for _, k := range []struct {
 		key string
 		dst *uint16
@@ -56,6 +50,22 @@ func (p *parser) buildTLSVersions(t *ServerTLS, src *serverSources, g *fileGloba
 type serverOptions struct {
 	min, max  uint16
 	noTickets bool
+}
+
+// serverDefaults parses ssl-default-server-options on first use, so that
+// a mistake in it is reported once, not once per server line.
+func (p *parser) serverDefaults(g *fileGlobal) serverOptions {
+	if p.serverOptions == nil {
+		p.serverOptions = &serverOptions{}
+		if g.SSLDefaultServerOptions != nil {
+			opts, err := parseServerOptions(*g.SSLDefaultServerOptions)
+			if err != nil {
+				p.at("global.ssl-default-server-options", "%v", err)
+			}
+			*p.serverOptions = opts
+		}
+	}
+	return *p.serverOptions
 }
 
 // parseServerOptions reads HAProxy's ssl-default-server-options words:
@@ -191,8 +201,8 @@ func checkCipherSuites13(list string) error {
 		}
 		want[name] = true
 	}
-	for name, seen := range want {
-		if !seen {
+	for _, name := range []string{"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"} {
+		if !want[name] {
 			return fmt.Errorf("ciphersuites %q leaves out %s, but Go always offers all three TLS 1.3 suites; to avoid TLS 1.3 set ssl-max-ver TLSv1.2", list, name)
 		}
 	}
