@@ -11,6 +11,13 @@ import (
 // ErrCertRevoked is a server certificate listed in the crl-file.
 var ErrCertRevoked = errors.New("server certificate revoked by the crl-file")
 
+// ServerCertError is a server certificate that verify required refused:
+// a check reports it as L6RSP, whoever did the handshake.
+type ServerCertError struct{ Err error }
+
+func (e *ServerCertError) Error() string { return e.Err.Error() }
+func (e *ServerCertError) Unwrap() error { return e.Err }
+
 // ClientConfig is the crypto/tls configuration that speaks t to a server.
 // Each call has its own session cache (unless no-ssl-reuse): callers make
 // one per server, as HAProxy keeps one cached session per server.
@@ -63,7 +70,10 @@ func (t *ServerTLS) ClientConfig() (*tls.Config, error) {
 	}
 	verifyHost := t.VerifyHost
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
-		return verifyServer(cs, roots, crls, verifyHost)
+		if err := verifyServer(cs, roots, crls, verifyHost); err != nil {
+			return &ServerCertError{err}
+		}
+		return nil
 	}
 	return c, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/halo-lb/halo/config"
 	"github.com/pires/go-proxyproto"
 )
 
@@ -35,32 +36,62 @@ type Transport struct {
 // it. On failure it returns the check's result: L4CON or L4TOUT for TCP,
 // L6RSP or L6TOUT for the handshake.
 func (t *Transport) dial(ctx context.Context, addr string) (net.Conn, Result, bool) {
-	conn, err := dialCheck(ctx, addr)
+	conn, err := t.dialTCP(ctx, "tcp", addr)
 	if err != nil {
 		return nil, connectFailure(err), false
 	}
-	if t == nil {
-		return conn, Result{}, true
-	}
-	if t.ProxyVersion != 0 {
-		h := &proxyproto.Header{Version: byte(t.ProxyVersion), Command: proxyproto.LOCAL, TransportProtocol: proxyproto.UNSPEC}
-		if _, err := h.WriteTo(conn); err != nil {
-			conn.Close()
-			return nil, Result{Status: L4CON, Err: err, Desc: "sending the PROXY header: " + err.Error()}, false
-		}
-	}
-	if t.TLS == nil {
+	if t == nil || t.TLS == nil {
 		return conn, Result{}, true
 	}
 	tc := tls.Client(conn, t.TLS)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
-		if isTimeout(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, Result{Status: L6TOUT, Err: err, Desc: "Layer6 timeout"}, false
-		}
-		return nil, Result{Status: L6RSP, Err: err, Desc: "Layer6 invalid response: " + err.Error()}, false
+		return nil, handshakeFailure(err), false
 	}
 	return tc, Result{}, true
+}
+
+// dialTCP connects and sends the PROXY header, if any: the dial function
+// of the database drivers, which do their own TLS.
+func (t *Transport) dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := dialCheck(ctx, addr)
+	if err != nil || t == nil || t.ProxyVersion == 0 {
+		return conn, err
+	}
+	h := &proxyproto.Header{Version: byte(t.ProxyVersion), Command: proxyproto.LOCAL, TransportProtocol: proxyproto.UNSPEC}
+	if _, err := h.WriteTo(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("sending the PROXY header: %w", err)
+	}
+	return conn, nil
+}
+
+// tlsConfig is the check's TLS configuration, nil without check-ssl.
+func (t *Transport) tlsConfig() *tls.Config {
+	if t == nil {
+		return nil
+	}
+	return t.TLS
+}
+
+// handshakeFailure is the result of a failed TLS handshake: L6TOUT when
+// the time ran out, otherwise L6RSP.
+func handshakeFailure(err error) Result {
+	if isTimeout(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return Result{Status: L6TOUT, Err: err, Desc: "Layer6 timeout"}
+	}
+	return Result{Status: L6RSP, Err: err, Desc: "Layer6 invalid response: " + err.Error()}
+}
+
+// isTLSFailure reports whether a database driver's error came from the
+// TLS handshake: a refused server certificate, or an alert or a record
+// that is not TLS from the server.
+func isTLSFailure(err error) bool {
+	var ce *config.ServerCertError
+	var ae tls.AlertError
+	var re tls.RecordHeaderError
+	var ve *tls.CertificateVerificationError
+	return errors.As(err, &ce) || errors.As(err, &ae) || errors.As(err, &re) || errors.As(err, &ve)
 }
 
 // ConnChecker is a connect check through a Transport: it passes with L6OK

@@ -191,15 +191,21 @@ func (m checkMethod) checker() health.Checker {
 	if db := m.db; db != nil {
 		switch db.Kind {
 		case config.DBMySQL:
-			return health.MySQLChecker{Spec: db}
+			return health.MySQLChecker{Spec: db, Transport: m.transport}
 		case config.DBPgSQL:
-			return health.PgSQLChecker{Spec: db}
+			return health.PgSQLChecker{Spec: db, Transport: m.transport}
 		case config.DBGalera:
-			return health.NewGaleraChecker(db)
+			c := health.NewGaleraChecker(db)
+			c.Transport = m.transport
+			return c
 		case config.DBMySQLReplica:
-			return health.NewMySQLReplicaChecker(db)
+			c := health.NewMySQLReplicaChecker(db)
+			c.Transport = m.transport
+			return c
 		case config.DBPgSQLStandby:
-			return health.NewPgSQLStandbyChecker(db)
+			c := health.NewPgSQLStandbyChecker(db)
+			c.Transport = m.transport
+			return c
 		}
 		panic("proxy: unknown database check " + string(db.Kind)) // config validates Kind
 	}

@@ -86,4 +86,3 @@ func TestProxyHeaderSSLTLV(t *testing.T) {
 		}
 	}
 }
-
