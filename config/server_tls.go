@@ -143,9 +143,6 @@ func (p *parser) buildServerTransports(fc *fileConfig, be *Backend, path string)
 			ct := *t
 			ct.SNI, ct.SNIFromHost = "", false
 			ct.SNI, _ = src.str("check-sni")
-			if ct.ALPN != nil && be.Mode == ModeHTTP {
-				ct.ALPN = []string{"http/1.1"}
-			}
 			srv.CheckTLS = &ct
 		}
 	}

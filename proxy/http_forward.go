@@ -82,7 +82,10 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	case bigRequest:
 		hc = srv.httpFresh
 	}
-	cc, err := hc.AcquireConn(0, false)
+	// A fresh connection is closed after this request: telling the pool
+	// so keeps a private client from starting an idle-connection cleaner
+	// goroutine that would outlive the request.
+	cc, err := hc.AcquireConn(0, srv.transport.private)
 	if err != nil {
 		return false, err
 	}

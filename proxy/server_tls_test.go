@@ -207,3 +207,36 @@ backends:
 		t.Fatalf("got %d bytes (err %v), checksum match %v; want %d", n, err, string(h.Sum(nil)) == string(want[:]), size)
 	}
 }
+
+// TestServerTLSSNIFromHost: sni req.hdr(host) sends each request's Host
+// (without its port) as SNI, and verify required checks the certificate
+// against it: good.test passes, other.test is refused with 503.
+func TestServerTLSSNIFromHost(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	cert, _ := ca.leaf(t, "good.test")
+	ok := startTLSHTTPBackend(t, "ok", cert)
+	p := startProxy(t, `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be: {retries: 0, servers: [{name: s, address: "{{ok}}", ssl: true, ca-file: "`+ca.file+`", sni: "req.hdr(host)"}]}
+`, ok)
+	for _, c := range []struct {
+		host string
+		code int
+	}{{"good.test:8080", 200}, {"other.test", 503}, {"good.test", 200}} {
+		req, _ := http.NewRequest("GET", "http://"+frontendAddr(t, p, "fe")+"/", nil)
+		req.Host = c.host
+		resp, err := httpClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Logf("Host %s: %d %q", c.host, resp.StatusCode, strings.TrimSpace(string(body)))
+		if resp.StatusCode != c.code {
+			t.Fatalf("Host %s: %d; want %d", c.host, resp.StatusCode, c.code)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
 
@@ -41,6 +42,11 @@ func (s *sessionSet) closeAll() int {
 	defer s.mu.Unlock()
 	for client, server := range s.sessions {
 		client.Close()
+		if tc, ok := server.(*tls.Conn); ok {
+			// The socket itself: tls.Conn's Close would first try to send
+			// close_notify, for up to 5 s, under this lock.
+			server = tc.NetConn()
+		}
 		server.Close()
 	}
 	return len(s.sessions)
