@@ -93,6 +93,8 @@ func mysqlFailure(err error, connecting bool) Result {
 		return connectFailure(err)
 	case isTLSFailure(err):
 		return handshakeFailure(err)
+	case errors.Is(err, mysql.ErrNoTLS):
+		return Result{Status: L6RSP, Err: err, Desc: "Layer6 invalid response: the server does not offer TLS"}
 	case isTimeout(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		if connecting {
 			return Result{Status: L7TOUT, Err: err, Desc: "Layer7 timeout: no MySQL handshake in time"}
