@@ -139,6 +139,9 @@ func parseServerOptions(line string) (serverOptions, error) {
 			o.max = hi
 		}
 	}
+	if o.min != 0 && o.max != 0 && o.min > o.max {
+		return o, fmt.Errorf("%q leaves no TLS version: the minimum is above the maximum", line)
+	}
 	return o, nil
 }
 
