@@ -5,7 +5,13 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/halo-lb/halo/config"
 	"github.com/pires/go-proxyproto"
@@ -84,5 +90,60 @@ func TestProxyHeaderSSLTLV(t *testing.T) {
 		if v == 1 {
 			t.Logf("v1 header: %q", buf.String())
 		}
+	}
+}
+
+// TestSendProxyHTTPPrivateConnections: in mode http with send-proxy each
+// request gets its own server connection carrying its client's header,
+// closed after the response, streamed bodies included; two clients never
+// share one.
+func TestSendProxyHTTPPrivateConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := &proxyproto.Listener{Listener: ln}
+	var conns atomic.Int64
+	big := strings.Repeat("x", 1<<20)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			io.WriteString(w, big) // streamed: no Content-Length past the buffer
+			return
+		}
+		io.WriteString(w, r.RemoteAddr)
+	}), ConnState: func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}}
+	go srv.Serve(pl)
+	t.Cleanup(func() { srv.Close() })
+	b := &testBackend{name: "pp", addr: ln.Addr().String()}
+	p := startProxy(t, `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be: {servers: [{name: s, address: "{{pp}}", send-proxy: true}]}
+`, b)
+	url := "http://" + frontendAddr(t, p, "fe")
+	// One kept-alive client connection per source address.
+	for _, src := range []string{"127.0.0.2", "127.0.0.3"} {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+		for i := 0; i < 3; i++ {
+			body, code, err := httpGet(client, url+"/")
+			if err != nil || code != 200 || !strings.HasPrefix(body, src+":") {
+				t.Fatalf("from %s: %d %q %v; want the server to see %s", src, code, body, err, src)
+			}
+		}
+		body, code, err := httpGet(client, url+"/big")
+		if err != nil || code != 200 || len(body) != len(big) {
+			t.Fatalf("from %s, streamed body: %d, %d bytes, %v", src, code, len(body), err)
+		}
+	}
+	t.Logf("8 requests from 2 clients: the server saw %d connections", conns.Load())
+	if conns.Load() != 8 {
+		t.Fatalf("server connections %d; want one per request (8)", conns.Load())
 	}
 }
