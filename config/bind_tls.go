@@ -22,8 +22,8 @@ type BindTLS struct {
 	MinVersion, MaxVersion uint16
 	// Ciphers are the TLS 1.2 suites of "ciphers", in preference order;
 	// nil keeps Go's defaults. CipherSuites is the TLS 1.3 list as
-	// written: Go always offers all three TLS 1.3 suites, so it is
-	// checked but cannot narrow them.
+	// written: Go always offers all three TLS 1.3 suites, so a list must
+	// name all three (checkCipherSuites13).
 	Ciphers      []uint16
 	CipherSuites string
 	// ALPN is "alpn": the protocols offered, in order.
@@ -93,8 +93,9 @@ func (p *parser) buildDefaultBindTLS(g *fileGlobal) defaultBindTLS {
 		d.ciphers = parseCiphers(*g.SSLBindCiphers, func(off int, msg string) { p.atWord(path, off, "%s", msg) })
 	}
 	if g.SSLBindSuites != nil {
-		path := "global.ssl-default-bind-ciphersuites"
-		checkCipherSuites(*g.SSLBindSuites, func(off int, msg string) { p.atWord(path, off, "%s", msg) })
+		if err := checkCipherSuites13(*g.SSLBindSuites); err != nil {
+			p.at("global.ssl-default-bind-ciphersuites", "%v", err)
+		}
 		d.suites = *g.SSLBindSuites
 	}
 	if g.SSLBindOptions == nil {
@@ -223,8 +224,9 @@ func (p *parser) buildBindTLS(r bindRef, mode Mode, def defaultBindTLS) *BindTLS
 		t.Ciphers = parseCiphers(*fb.Ciphers, func(off int, msg string) { p.atWord(path, off, "%s", msg) })
 	}
 	if fb.CipherSuites != nil {
-		path := r.path + ".ciphersuites"
-		checkCipherSuites(*fb.CipherSuites, func(off int, msg string) { p.atWord(path, off, "%s", msg) })
+		if err := checkCipherSuites13(*fb.CipherSuites); err != nil {
+			p.at(r.path+".ciphersuites", "%v", err)
+		}
 		t.CipherSuites = *fb.CipherSuites
 	}
 	if fb.ALPN != nil {

@@ -78,7 +78,7 @@ func TestBindTLS(t *testing.T) {
 	f := newTLSFixture(t)
 	cfg, err := Parse("halo.yaml", []byte(tlsConfig(
 		"  ssl-default-bind-ciphers: ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256:!aNULL\n"+
-			"  ssl-default-bind-ciphersuites: TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384\n"+
+			"  ssl-default-bind-ciphersuites: TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256\n"+
 			"  ssl-default-bind-options: \"no-sslv3 no-tlsv10 no-tlsv11 no-tls-tickets\"\n",
 		fmt.Sprintf("        ssl: true\n        crt: [%s, %s, %s, %s]\n        alpn: http/1.1\n        verify: optional\n        ca-file: %s\n", f.api, f.wild, f.certDir, f.keyApart, f.ca))))
 	if err != nil {
@@ -157,7 +157,8 @@ func TestBindTLSErrors(t *testing.T) {
 		{"unknown cipher at its column", "", crt + "        ciphers: ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES129-GCM-SHA256\n", "8:46: frontends.fe.bind[0].ciphers: unknown cipher or cipher class \"ECDHE-RSA-AES129-GCM-SHA256\""},
 		{"quoted cipher column", "", crt + "        ciphers: \"HIGH:!aNULL:BOGUS\"\n", "8:31: frontends.fe.bind[0].ciphers: unknown cipher or cipher class \"BOGUS\""},
 		{"no Go cipher", "", crt + "        ciphers: DHE-RSA-AES128-GCM-SHA256\n", "selects no cipher suite that Go's TLS implements"},
-		{"TLS 1.3 suite", "", crt + "        ciphersuites: TLS_AES_128_GCM_SHA256:TLS_AES_512\n", "8:46: frontends.fe.bind[0].ciphersuites: unknown TLS 1.3 cipher suite \"TLS_AES_512\""},
+		{"TLS 1.3 suite", "", crt + "        ciphersuites: TLS_AES_128_GCM_SHA256:TLS_AES_512\n", "8:9: frontends.fe.bind[0].ciphersuites: ciphersuites \"TLS_AES_128_GCM_SHA256:TLS_AES_512\": \"TLS_AES_512\" is not a TLS 1.3 suite Go implements"},
+		{"TLS 1.3 suites narrowed", "", crt + "        ciphersuites: TLS_AES_256_GCM_SHA384\n", "leaves out TLS_AES_128_GCM_SHA256, but Go always offers all three"},
 		{"h2 in mode http", "", crt + "        alpn: h2,http/1.1\n", "8:15: frontends.fe.bind[0].alpn: alpn \"h2\": a bind in mode http serves HTTP/1.1 only"},
 		{"verify without ca-file", "", crt + "        verify: required\n", "8:9: frontends.fe.bind[0].verify: verify required needs a ca-file"},
 		{"bad verify", "", crt + "        verify: sometimes\n", "frontends.fe.bind[0].verify"},

@@ -158,6 +158,15 @@ type Server struct {
 	Observe    Observe
 	ErrorLimit int
 	OnError    OnError
+	// TLS is how traffic to the server is ciphered ("ssl"), nil for
+	// plain TCP; CheckTLS the same for health checks ("check-ssl", or
+	// "ssl" without port or addr), nil for plain checks.
+	TLS      *ServerTLS
+	CheckTLS *ServerTLS
+	// SendProxy is the PROXY protocol header sent ahead of traffic,
+	// CheckSendProxy the one sent ahead of health checks.
+	SendProxy      ProxyProtocol
+	CheckSendProxy ProxyProtocol
 }
 
 // DBCheck is a database health check.

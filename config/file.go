@@ -24,6 +24,11 @@ type fileGlobal struct {
 	SSLBindCiphers *string `yaml:"ssl-default-bind-ciphers" validate:"omitempty,min=1"`
 	SSLBindSuites  *string `yaml:"ssl-default-bind-ciphersuites" validate:"omitempty,min=1"`
 	SSLBindOptions *string `yaml:"ssl-default-bind-options"`
+	// HAProxy's defaults for the TLS of every server line.
+	SSLServerVerify              *string `yaml:"ssl-server-verify" validate:"omitempty,oneof=none required"`
+	SSLDefaultServerCiphers      *string `yaml:"ssl-default-server-ciphers" validate:"omitempty,min=1"`
+	SSLDefaultServerCipherSuites *string `yaml:"ssl-default-server-ciphersuites" validate:"omitempty,min=1"`
+	SSLDefaultServerOptions      *string `yaml:"ssl-default-server-options" validate:"omitempty,min=1"`
 }
 
 // fileGlobalStats is HAProxy's "stats socket" lines and "stats timeout".
@@ -238,6 +243,27 @@ type fileServer struct {
 	Observe      *Observe  `yaml:"observe"`
 	ErrorLimit   *int      `yaml:"error-limit" validate:"omitempty,min=1,max=1000000"`
 	OnError      *OnError  `yaml:"on-error"`
+	// TLS and the PROXY protocol towards the server (server_tls.go).
+	SSL              *bool   `yaml:"ssl"`
+	Verify           *string `yaml:"verify" validate:"omitempty,oneof=none required"`
+	CAFile           *string `yaml:"ca-file" validate:"omitempty,min=1"`
+	CRLFile          *string `yaml:"crl-file" validate:"omitempty,min=1"`
+	SNI              *string `yaml:"sni" validate:"omitempty,min=1"`
+	VerifyHost       *string `yaml:"verifyhost" validate:"omitempty,min=1"`
+	Crt              *string `yaml:"crt" validate:"omitempty,min=1"`
+	SSLMinVer        *string `yaml:"ssl-min-ver" validate:"omitempty,oneof=SSLv3 TLSv1.0 TLSv1.1 TLSv1.2 TLSv1.3"`
+	SSLMaxVer        *string `yaml:"ssl-max-ver" validate:"omitempty,oneof=SSLv3 TLSv1.0 TLSv1.1 TLSv1.2 TLSv1.3"`
+	Ciphers          *string `yaml:"ciphers" validate:"omitempty,min=1"`
+	CipherSuites     *string `yaml:"ciphersuites" validate:"omitempty,min=1"`
+	NoSSLReuse       *bool   `yaml:"no-ssl-reuse"`
+	ALPN             *string `yaml:"alpn" validate:"omitempty,min=1"`
+	CheckSSL         *bool   `yaml:"check-ssl"`
+	CheckSNI         *string `yaml:"check-sni" validate:"omitempty,min=1"`
+	SendProxy        *bool   `yaml:"send-proxy"`
+	SendProxyV2      *bool   `yaml:"send-proxy-v2"`
+	SendProxyV2SSL   *bool   `yaml:"send-proxy-v2-ssl"`
+	SendProxyV2SSLCN *bool   `yaml:"send-proxy-v2-ssl-cn"`
+	CheckSendProxy   *bool   `yaml:"check-send-proxy"`
 }
 
 // Which keys each kind of section accepts. HAProxy's "defaults" section may

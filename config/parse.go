@@ -56,6 +56,9 @@ func Parse(file string, data []byte) (*Config, error) {
 
 type parser struct {
 	decoder
+	// serverOptions is global's ssl-default-server-options, parsed once
+	// (by serverDefaults) for every server line.
+	serverOptions *serverOptions
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -126,9 +129,12 @@ func words(s string) (ws []string, offs []int) {
 	return ws, offs
 }
 
+// sorted returns the errors in file order, each once: a default that
+// several sections inherit (a global ssl-default-server-ciphers) is
+// checked for each of them, but wrong in one place.
 func (p *parser) sorted() ErrorList {
 	slices.SortStableFunc(p.errs, func(a, b *Error) int {
 		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
 	})
-	return p.errs
+	return slices.CompactFunc(p.errs, func(a, b *Error) bool { return *a == *b })
 }

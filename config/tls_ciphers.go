@@ -167,7 +167,8 @@ func strength(i int) int {
 // selects, and false when a word of it is unknown.
 func selectCiphers(item string) ([]int, bool) {
 	for i, cs := range cipherSuites {
-		if cs.openssl == item {
+		// OpenSSL's name, or the IANA one Go uses.
+		if cs.openssl == item || tls.CipherSuiteName(cs.id) == item {
 			return []int{i}, true
 		}
 	}
@@ -236,36 +237,4 @@ func knownCipherWord(w string) bool {
 		}
 	}
 	return false
-}
-
-// tls13Suites are TLS 1.3's suites by their names in "ciphersuites". Go
-// always enables all three (and orders them by the hardware), so a list
-// only checks its names: it cannot narrow what Go offers.
-var tls13Suites = map[string]uint16{
-	"TLS_AES_128_GCM_SHA256":       tls.TLS_AES_128_GCM_SHA256,
-	"TLS_AES_256_GCM_SHA384":       tls.TLS_AES_256_GCM_SHA384,
-	"TLS_CHACHA20_POLY1305_SHA256": tls.TLS_CHACHA20_POLY1305_SHA256,
-}
-
-// checkCipherSuites checks a TLS 1.3 "ciphersuites" list (names joined by
-// ':'): each name must be one of TLS 1.3's, and at least one of those Go
-// implements must be named.
-func checkCipherSuites(s string, onErr func(off int, msg string)) {
-	named := 0
-	off := 0
-	for _, name := range strings.Split(s, ":") {
-		switch {
-		case tls13Suites[name] != 0:
-			named++
-		case name == "TLS_AES_128_CCM_SHA256" || name == "TLS_AES_128_CCM_8_SHA256":
-			// OpenSSL knows them; Go does not implement them.
-		default:
-			onErr(off, fmt.Sprintf("unknown TLS 1.3 cipher suite %q: want TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384 or TLS_CHACHA20_POLY1305_SHA256", name))
-			return
-		}
-		off += len(name) + 1
-	}
-	if named == 0 {
-		onErr(0, fmt.Sprintf("%q names no TLS 1.3 suite Go implements", s))
-	}
 }

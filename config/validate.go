@@ -114,6 +114,7 @@ func (p *parser) build(cfg *Config, fc *fileConfig) {
 		p.buildHTTPCheck(fc, be, path)
 		p.buildTCPCheck(fc, be, path)
 		p.buildDBCheck(fc, be, path)
+		p.buildServerTransports(fc, be, path)
 	}
 }
 

@@ -346,6 +346,14 @@ func TestMySQLCheck(t *testing.T) {
 	if r.OK || r.Status != L7STS || !strings.Contains(r.Desc, "1045") {
 		t.Fatalf("mysql-check as an unknown user: %s %q, want L7STS with error 1045", r.Status, r.Desc)
 	}
+	// check-ssl against a server without TLS: refused at layer 6, as
+	// HAProxy reports a failed handshake.
+	_, caPEM := newTLSPair(t)
+	r = MySQLChecker{Spec: &config.DBCheck{User: testdb.NoPassUser}, Transport: transport(t, caPEM, 0)}.Check(context.Background(), addr)
+	t.Logf("mysql-check with check-ssl, server without TLS: %s %s", r.Status, r.Desc)
+	if r.OK || r.Status != L6RSP {
+		t.Fatalf("mysql-check with check-ssl to a server without TLS: %s %q, want L6RSP", r.Status, r.Desc)
+	}
 	// Something that is not MySQL: an HTTP-ish listener closing at once.
 	ln := listen(t)
 	if r := (MySQLChecker{Spec: &config.DBCheck{User: "x"}}).Check(context.Background(), ln.Addr().String()); r.OK || r.Status != L7RSP {
@@ -363,10 +371,16 @@ func TestPgSQLCheck(t *testing.T) {
 			t.Fatalf("pgsql-check as %s: %+v", user, r)
 		}
 	}
+	_, caPEM := newTLSPair(t)
+	r := PgSQLChecker{Spec: &config.DBCheck{User: "postgres"}, Transport: transport(t, caPEM, 0)}.Check(context.Background(), addr)
+	t.Logf("pgsql-check with check-ssl, server without TLS: %s %s", r.Status, r.Desc)
+	if r.OK || r.Status != L6RSP {
+		t.Fatalf("pgsql-check with check-ssl to a server without TLS: %s %q, want L6RSP", r.Status, r.Desc)
+	}
 	// A role pg_hba.conf rejects gets an error instead of an
 	// authentication request. (An unknown role is only refused after
 	// authentication, so it passes, as in HAProxy.)
-	r := PgSQLChecker{Spec: &config.DBCheck{User: "halo_denied"}}.Check(context.Background(), addr)
+	r = PgSQLChecker{Spec: &config.DBCheck{User: "halo_denied"}}.Check(context.Background(), addr)
 	if r.OK || r.Status != L7STS || !strings.Contains(r.Desc, "halo_denied") {
 		t.Fatalf("pgsql-check as a rejected role: %s %q, want L7STS naming the role", r.Status, r.Desc)
 	}

@@ -37,20 +37,21 @@ const httpCheckResponseMax = 1 << 20
 // "Connection: close".
 type HTTPChecker struct {
 	Spec *config.HTTPCheck
+	// Transport is check-ssl and check-send-proxy; nil is plain TCP.
+	Transport *Transport
 }
 
 var _ Checker = HTTPChecker{}
 
 func (h HTTPChecker) Check(ctx context.Context, addr string) Result {
 	start := time.Now()
-	conn, err := dialCheck(ctx, addr)
-	if err != nil {
-		r := connectFailure(err)
+	conn, r, ok := h.Transport.dial(ctx, addr)
+	if !ok {
 		r.Duration = time.Since(start)
 		return r
 	}
 	defer conn.Close()
-	r := h.exchange(conn, addr)
+	r = h.exchange(conn, addr)
 	r.Duration = time.Since(start)
 	return r
 }

@@ -24,8 +24,15 @@ const (
 	erParseError      = 1064
 )
 
-func mysqlConfig(spec *config.DBCheck, addr string, password bool) *mysql.Config {
+func mysqlConfig(spec *config.DBCheck, addr string, password bool, t *Transport) *mysql.Config {
 	c := mysql.NewConfig()
+	// check-ssl: MySQL's TLS starts inside its own handshake, so the
+	// driver does it, with the server's verify and ca-file; the PROXY
+	// header comes before anything, from the dial function.
+	c.TLS = t.tlsConfig()
+	if t != nil && t.ProxyVersion != 0 {
+		c.DialFunc = t.dialTCP
+	}
 	c.Net, c.Addr, c.User = "tcp", addr, spec.User
 	// The driver would write its own log lines to stderr, outside zap;
 	// every error it logs is also returned to the check, which records it
@@ -41,13 +48,15 @@ func mysqlConfig(spec *config.DBCheck, addr string, password bool) *mysql.Config
 // user, without a password, and expects the server's OK; then it quits.
 type MySQLChecker struct {
 	Spec *config.DBCheck
+	// Transport is check-ssl and check-send-proxy; nil is plain TCP.
+	Transport *Transport
 }
 
 var _ Checker = MySQLChecker{}
 
 func (c MySQLChecker) Check(ctx context.Context, addr string) Result {
 	start := time.Now()
-	conn, err := mysqlConnect(ctx, mysqlConfig(c.Spec, addr, false))
+	conn, err := mysqlConnect(ctx, mysqlConfig(c.Spec, addr, false, c.Transport))
 	r := Result{Status: L7OK, OK: true, Desc: "MySQL server is ok"}
 	if err != nil {
 		r = mysqlFailure(err, true)
@@ -82,6 +91,10 @@ func mysqlFailure(err error, connecting bool) Result {
 		return Result{Status: L7STS, Err: err, Desc: desc}
 	case errors.As(err, &oe) && oe.Op == "dial":
 		return connectFailure(err)
+	case isTLSFailure(err):
+		return handshakeFailure(err)
+	case errors.Is(err, mysql.ErrNoTLS):
+		return Result{Status: L6RSP, Err: err, Desc: "Layer6 invalid response: the server does not offer TLS"}
 	case isTimeout(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		if connecting {
 			return Result{Status: L7TOUT, Err: err, Desc: "Layer7 timeout: no MySQL handshake in time"}
@@ -95,9 +108,12 @@ func mysqlFailure(err error, connecting bool) Result {
 // sqlChecker holds the one connection a database check keeps to its
 // server between checks. database/sql reopens it after an error.
 type sqlChecker struct {
-	mu   sync.Mutex
-	db   *sql.DB
-	addr string
+	// Transport is check-ssl and check-send-proxy; nil is plain TCP. Set
+	// before the first check.
+	Transport *Transport
+	mu        sync.Mutex
+	db        *sql.DB
+	addr      string
 }
 
 func (s *sqlChecker) conn(addr string, open func() (*sql.DB, error)) (*sql.DB, error) {
@@ -149,7 +165,7 @@ func (s *sqlChecker) timed(check func() Result) Result {
 
 func (s *sqlChecker) mysqlDB(spec *config.DBCheck, addr string) (*sql.DB, error) {
 	return s.conn(addr, func() (*sql.DB, error) {
-		connector, err := mysql.NewConnector(mysqlConfig(spec, addr, true))
+		connector, err := mysql.NewConnector(mysqlConfig(spec, addr, true, s.Transport))
 		if err != nil {
 			return nil, err
 		}

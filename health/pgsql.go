@@ -2,9 +2,11 @@ package health
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -24,6 +26,8 @@ import (
 // whatever the user's authentication method; an error message fails it.
 type PgSQLChecker struct {
 	Spec *config.DBCheck
+	// Transport is check-ssl and check-send-proxy; nil is plain TCP.
+	Transport *Transport
 }
 
 var _ Checker = PgSQLChecker{}
@@ -36,11 +40,18 @@ func (c PgSQLChecker) Check(ctx context.Context, addr string) Result {
 }
 
 func (c PgSQLChecker) check(ctx context.Context, addr string) Result {
-	conn, err := dialCheck(ctx, addr)
+	conn, err := c.Transport.dialTCP(ctx, "tcp", addr)
 	if err != nil {
 		return connectFailure(err)
 	}
-	defer conn.Close()
+	defer func() { conn.Close() }()
+	if cfg := c.Transport.tlsConfig(); cfg != nil {
+		tc, r, ok := startPgTLS(ctx, conn, cfg)
+		if !ok {
+			return r
+		}
+		conn = tc
+	}
 	fe := pgproto3.NewFrontend(conn, conn)
 	fe.Send(&pgproto3.StartupMessage{
 		ProtocolVersion: pgproto3.ProtocolVersionNumber,
@@ -125,8 +136,9 @@ func (c *PgSQLStandbyChecker) open(addr string) (*sql.DB, error) {
 		return nil, err
 	}
 	// Every field that matters is set here, over what ParseConfig took
-	// from PG* environment variables of whoever runs halo; no TLS
-	// (sslmode=disable), no fallback hosts.
+	// from PG* environment variables of whoever runs halo: no TLS
+	// (sslmode=disable) unless check-ssl gives its configuration, no
+	// fallback hosts.
 	cfg, err := pgx.ParseConfig("sslmode=disable")
 	if err != nil {
 		return nil, err
@@ -138,6 +150,10 @@ func (c *PgSQLStandbyChecker) open(addr string) (*sql.DB, error) {
 		cfg.Database = c.Spec.User
 	}
 	cfg.Fallbacks = nil
+	cfg.TLSConfig = c.Transport.tlsConfig()
+	if c.Transport != nil && c.Transport.ProxyVersion != 0 {
+		cfg.DialFunc = c.Transport.dialTCP
+	}
 	cfg.RuntimeParams = map[string]string{"application_name": "halo-check"}
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	return stdlib.OpenDB(*cfg), nil
@@ -152,9 +168,33 @@ func pgFailure(err error) Result {
 		return Result{Status: L7STS, Err: err, Desc: fmt.Sprintf("PostgreSQL error %s: %s", pe.Code, pe.Message)}
 	case errors.As(err, &oe) && oe.Op == "dial":
 		return connectFailure(err)
+	case isTLSFailure(err):
+		return handshakeFailure(err)
 	case isTimeout(err) || errors.Is(err, context.DeadlineExceeded):
 		return Result{Status: L7TOUT, Err: err, Desc: "Layer7 timeout: " + err.Error()}
 	default:
 		return Result{Status: L7RSP, Err: err, Desc: "Layer7 invalid response: " + err.Error()}
 	}
+}
+
+// startPgTLS asks a PostgreSQL server for TLS (SSLRequest) and does the
+// handshake: PostgreSQL speaks TLS only after that request, as libpq's
+// sslmode=require or verify-full does. A server that declines is L6RSP.
+func startPgTLS(ctx context.Context, conn net.Conn, cfg *tls.Config) (net.Conn, Result, bool) {
+	req, _ := (&pgproto3.SSLRequest{}).Encode(nil)
+	if _, err := conn.Write(req); err != nil {
+		return nil, Result{Status: L4CON, Err: err, Desc: "sending SSLRequest: " + err.Error()}, false
+	}
+	var answer [1]byte
+	if _, err := io.ReadFull(conn, answer[:]); err != nil {
+		return nil, handshakeFailure(err), false
+	}
+	if answer[0] != 'S' {
+		return nil, Result{Status: L6RSP, Desc: fmt.Sprintf("Layer6 invalid response: the server declines TLS (%q)", answer[0])}, false
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, handshakeFailure(err), false
+	}
+	return tc, Result{}, true
 }

@@ -22,6 +22,8 @@ const tcpCheckBuffer = 16 << 10
 // rules in order (connect, send, expect) and passes when every one does.
 type TCPScriptChecker struct {
 	Script []config.TCPStep
+	// Transport is check-ssl and check-send-proxy; nil is plain TCP.
+	Transport *Transport
 }
 
 var _ Checker = TCPScriptChecker{}
@@ -57,11 +59,10 @@ func (c TCPScriptChecker) run(ctx context.Context, addr string) Result {
 				host, _, _ := net.SplitHostPort(addr)
 				target = net.JoinHostPort(host, strconv.Itoa(step.Port))
 			}
-			var err error
-			conn, err = dialCheck(ctx, target)
-			if err != nil {
-				r := connectFailure(err)
-				r.Desc = fmt.Sprintf("tcp-check rule %d: connection to %s failed: %v", i+1, target, err)
+			var r Result
+			var ok bool
+			if conn, r, ok = c.Transport.dial(ctx, target); !ok {
+				r.Desc = fmt.Sprintf("tcp-check rule %d: connection to %s failed: %v", i+1, target, r.Err)
 				return r
 			}
 		case config.TCPSend:

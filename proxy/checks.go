@@ -41,10 +41,17 @@ type checkMethod struct {
 	http *config.HTTPCheck
 	tcp  []config.TCPStep
 	db   *config.DBCheck
+	// tls and proxy are the server's check-ssl and check-send-proxy, as
+	// configured; transport is what they build to (compared through
+	// them, since a new *tls.Config is built by every reload).
+	tls       *config.ServerTLS
+	proxy     config.ProxyProtocol
+	transport *health.Transport
 }
 
-func methodOf(be *config.Backend) checkMethod {
-	return checkMethod{http: be.HTTPCheck, tcp: be.TCPCheck, db: be.DBCheck}
+func methodOf(be *config.Backend, srv *server) checkMethod {
+	return checkMethod{http: be.HTTPCheck, tcp: be.TCPCheck, db: be.DBCheck,
+		tls: srv.cfg.CheckTLS, proxy: srv.cfg.CheckSendProxy, transport: srv.checkTransport}
 }
 
 // same reports whether two methods check the same way. The configurations
@@ -52,7 +59,8 @@ func methodOf(be *config.Backend) checkMethod {
 // their compiled regular expressions compare equal when compiled from the
 // same pattern.
 func (m checkMethod) same(o checkMethod) bool {
-	return reflect.DeepEqual(m.http, o.http) && reflect.DeepEqual(m.tcp, o.tcp) && reflect.DeepEqual(m.db, o.db)
+	return reflect.DeepEqual(m.http, o.http) && reflect.DeepEqual(m.tcp, o.tcp) && reflect.DeepEqual(m.db, o.db) &&
+		reflect.DeepEqual(m.tls, o.tls) && m.proxy == o.proxy
 }
 
 // observed reports one use of the server by traffic to its passive check
@@ -75,7 +83,7 @@ func (s *Snapshot) syncChecks(log *zap.Logger) {
 		for _, srv := range be.servers {
 			c := srv.checks
 			c.live.Store(srv)
-			c.syncMonitor(s.monitorSpec(be, srv), methodOf(be.cfg), srv, log)
+			c.syncMonitor(s.monitorSpec(be, srv), methodOf(be.cfg, srv), srv, log)
 			c.syncAgent(agentSpec(be, srv), log)
 		}
 	}
@@ -183,23 +191,32 @@ func (m checkMethod) checker() health.Checker {
 	if db := m.db; db != nil {
 		switch db.Kind {
 		case config.DBMySQL:
-			return health.MySQLChecker{Spec: db}
+			return health.MySQLChecker{Spec: db, Transport: m.transport}
 		case config.DBPgSQL:
-			return health.PgSQLChecker{Spec: db}
+			return health.PgSQLChecker{Spec: db, Transport: m.transport}
 		case config.DBGalera:
-			return health.NewGaleraChecker(db)
+			c := health.NewGaleraChecker(db)
+			c.Transport = m.transport
+			return c
 		case config.DBMySQLReplica:
-			return health.NewMySQLReplicaChecker(db)
+			c := health.NewMySQLReplicaChecker(db)
+			c.Transport = m.transport
+			return c
 		case config.DBPgSQLStandby:
-			return health.NewPgSQLStandbyChecker(db)
+			c := health.NewPgSQLStandbyChecker(db)
+			c.Transport = m.transport
+			return c
 		}
 		panic("proxy: unknown database check " + string(db.Kind)) // config validates Kind
 	}
 	if m.http != nil {
-		return health.HTTPChecker{Spec: m.http}
+		return health.HTTPChecker{Spec: m.http, Transport: m.transport}
 	}
 	if m.tcp != nil {
-		return health.TCPScriptChecker{Script: m.tcp}
+		return health.TCPScriptChecker{Script: m.tcp, Transport: m.transport}
+	}
+	if m.transport != nil {
+		return health.ConnChecker{Transport: m.transport}
 	}
 	return health.TCPChecker{}
 }

@@ -27,8 +27,8 @@ const streamChunk = 32 << 10
 func (be *backend) newHostClient(srv *server) *fasthttp.HostClient {
 	return &fasthttp.HostClient{
 		Addr: srv.addr,
-		Dial: func(addr string) (net.Conn, error) {
-			c, err := be.dialer.Dial("tcp", addr)
+		Dial: func(string) (net.Conn, error) {
+			c, err := srv.dialServer(&be.dialer, nil, "")
 			if err != nil {
 				return nil, &dialError{err}
 			}
@@ -73,10 +73,19 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		req.Header.SetHost(srv.addr)
 	}
 	hc := srv.http
-	if bigRequest {
+	// fresh: the connection serves this request only and is closed after
+	// it (see privateClient for why some servers need that).
+	fresh := bigRequest || srv.transport.private
+	switch {
+	case srv.transport.private:
+		hc = srv.be.privateClient(srv, ctx)
+	case bigRequest:
 		hc = srv.httpFresh
 	}
-	cc, err := hc.AcquireConn(0, false)
+	// A fresh connection is closed after this request: telling the pool
+	// so keeps a private client from starting an idle-connection cleaner
+	// goroutine that would outlive the request.
+	cc, err := hc.AcquireConn(0, srv.transport.private)
 	if err != nil {
 		return false, err
 	}
@@ -111,7 +120,7 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	cl := resp.Header.ContentLength()
 	// A body delimited by the server closing (neither Content-Length nor
 	// chunked, cl == -2) leaves nothing to reuse.
-	keepConn := !resp.Header.ConnectionClose() && !bigRequest && cl != -2
+	keepConn := !resp.Header.ConnectionClose() && !fresh && cl != -2
 	cleanResponse(&resp.Header)
 	noBody := req.Header.IsHead() || resp.Header.StatusCode() == fasthttp.StatusNoContent ||
 		resp.Header.StatusCode() == fasthttp.StatusNotModified

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
 
@@ -14,14 +15,14 @@ import (
 // lock to join and one to leave.
 type sessionSet struct {
 	mu       sync.Mutex
-	sessions map[net.Conn]*net.TCPConn // client → server connection
+	sessions map[net.Conn]net.Conn // client → server connection
 }
 
 func newSessionSet() *sessionSet {
-	return &sessionSet{sessions: map[net.Conn]*net.TCPConn{}}
+	return &sessionSet{sessions: map[net.Conn]net.Conn{}}
 }
 
-func (s *sessionSet) add(client net.Conn, server *net.TCPConn) {
+func (s *sessionSet) add(client net.Conn, server net.Conn) {
 	s.mu.Lock()
 	s.sessions[client] = server
 	s.mu.Unlock()
@@ -41,6 +42,11 @@ func (s *sessionSet) closeAll() int {
 	defer s.mu.Unlock()
 	for client, server := range s.sessions {
 		client.Close()
+		if tc, ok := server.(*tls.Conn); ok {
+			// The socket itself: tls.Conn's Close would first try to send
+			// close_notify, for up to 5 s, under this lock.
+			server = tc.NetConn()
+		}
 		server.Close()
 	}
 	return len(s.sessions)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/health"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
@@ -99,6 +100,12 @@ type server struct {
 	// (and so cannot be replayed on a stale kept-alive connection); its
 	// connections are always closed after use, never pooled.
 	httpFresh *fasthttp.HostClient
+	// transport is the PROXY header and TLS the server's connections
+	// carry (server_dial.go).
+	transport serverTransport
+	// checkTransport is check-ssl and check-send-proxy, nil for plain
+	// checks.
+	checkTransport *health.Transport
 }
 
 // build builds the snapshot of cfg, opening the listeners of new binds. On
@@ -269,6 +276,12 @@ func (p *Proxy) buildServer(be *backend, sc *config.Server, member int, backupsS
 	}
 	if sc.ShutdownOnDown || (sc.Backup && backupsShutDown) {
 		srv.sessions = p.sessions.take(st)
+	}
+	if srv.transport, err = newServerTransport(sc); err != nil {
+		return nil, err
+	}
+	if srv.checkTransport, err = newCheckTransport(sc); err != nil {
+		return nil, err
 	}
 	if be.cfg.Mode == config.ModeHTTP {
 		srv.http = be.newHostClient(srv)

@@ -73,7 +73,7 @@ func (fe *frontend) serveTCP(c net.Conn) {
 
 // relay moves the bytes of an established L4 session both ways until both
 // directions end, then records how the session ended.
-func (fe *frontend) relay(c net.Conn, sc *net.TCPConn, ss *session) {
+func (fe *frontend) relay(c net.Conn, sc net.Conn, ss *session) {
 	be, srv := ss.be, ss.srv
 	clientIdle, serverIdle := fe.cfg.Timeouts.Client, be.cfg.Timeouts.Server
 	if t := be.cfg.Timeouts.Tunnel; t > 0 {
@@ -118,7 +118,7 @@ func (fe *frontend) relay(c net.Conn, sc *net.TCPConn, ss *session) {
 // queue while every eligible server is full) and dials it, retrying on
 // failure as retryTarget decides. On success the caller owns the slot on
 // the returned server and must release it.
-func (be *backend) connect(ss *session, c net.Conn) (*net.TCPConn, *server) {
+func (be *backend) connect(ss *session, c net.Conn) (net.Conn, *server) {
 	var key uint64
 	hasKey := false
 	if be.bySource {
@@ -134,12 +134,15 @@ func (be *backend) connect(ss *session, c net.Conn) (*net.TCPConn, *server) {
 	}
 	for attempt := 0; ; attempt++ {
 		srv := be.servers[idx]
-		conn, err := be.dialer.Dial("tcp", srv.addr)
+		// A server without TLS or PROXY header gets the raw socket,
+		// which relay splices; with either, relay copies through a
+		// buffer.
+		conn, err := srv.dialServer(&be.dialer, c, "")
 		if srv.observe != 0 {
 			srv.observed(err == nil)
 		}
 		if err == nil {
-			return conn.(*net.TCPConn), srv
+			return conn, srv
 		}
 		srv.state.ConnErrors.Add(1)
 		var again bool
