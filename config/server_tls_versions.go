@@ -135,7 +135,6 @@ func parseServerOptions(line string) (serverOptions, error) {
 	return o, nil
 }
 
-
 // checkCipherSuites13 accepts a TLS 1.3 "ciphersuites" list only when it
 // names all three suites Go offers: Go does not let TLS 1.3's suites be
 // chosen, so a shorter list would be a promise halo could not keep. To
