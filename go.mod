@@ -19,6 +19,8 @@ require (
 
 require github.com/pires/go-proxyproto v0.15.0
 
+require github.com/gorilla/websocket v1.5.3
+
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
 	github.com/armon/go-metrics v0.4.1 // indirect

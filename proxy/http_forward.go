@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"math"
@@ -108,7 +109,8 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	br := hc.AcquireReader(conn)
 	resp := &ctx.Response
 	var head int64 // the response heads' bytes, counted with the body's
-	if head, err = readResponseHead(&resp.Header, br); err != nil {
+	var switched []byte
+	if head, switched, err = readResponseHead(&resp.Header, br, ex.upgrade != nil); err != nil {
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
 		if reused && !bigRequest && idempotent(req) && closedBeforeResponse(err) {
@@ -117,6 +119,13 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		return false, err
 	}
 	ex.responded = ex.since()
+	if switched != nil {
+		fe.countBytes(srv, 0, head)
+		err = srv.tunnel(ctx, fe, conn, br, switched, ex)
+		hc.ReleaseReader(br)
+		hc.CloseConn(cc) // a switched connection never goes back to the pool
+		return false, err
+	}
 	cl := resp.Header.ContentLength()
 	// A body delimited by the server closing (neither Content-Length nor
 	// chunked, cl == -2) leaves nothing to reuse.
@@ -212,27 +221,33 @@ func requestHeadLen(h *fasthttp.RequestHeader) int64 {
 
 // readResponseHead reads the server's response head, skipping interim
 // (1xx) responses, and returns how many bytes the heads took (counted in
-// bout as HAProxy counts them).
-func readResponseHead(h *fasthttp.ResponseHeader, br *bufio.Reader) (int64, error) {
+// bout as HAProxy counts them). For a request that asked to switch
+// protocols (upgrading), a 101 ends it: its head is returned as the server
+// wrote it, for the tunnel to send on.
+func readResponseHead(h *fasthttp.ResponseHeader, br *bufio.Reader, upgrading bool) (int64, []byte, error) {
 	h.DisableNormalizing()
 	var total int64
 	for {
 		n, err := checkResponseHead(br)
 		if err != nil {
-			return total, err
+			return total, nil, err
 		}
 		total += int64(n)
+		if raw, _ := br.Peek(n); is101(raw) {
+			if !upgrading {
+				return total, nil, &serverProtocolError{err: errUnaskedSwitch, head: bytes.Clone(raw)}
+			}
+			raw = bytes.Clone(raw)
+			_, _ = br.Discard(n)
+			h.SetStatusCode(fasthttp.StatusSwitchingProtocols)
+			return total, raw, nil
+		}
 		if err := h.Read(br); err != nil {
-			return total, err
+			return total, nil, err
 		}
-		// 101 would be a protocol switch, which is not supported yet and
-		// fails as an invalid exchange.
 		sc := h.StatusCode()
-		if sc == fasthttp.StatusSwitchingProtocols {
-			return total, errors.New("server switched protocols: upgrades are not supported in mode http yet")
-		}
 		if sc >= 200 || sc < 100 {
-			return total, nil
+			return total, nil, nil
 		}
 	}
 }
@@ -250,7 +265,11 @@ func closedBeforeResponse(err error) bool {
 
 func fitsSmall(contentLength int) bool { return contentLength >= 0 && contentLength <= smallBody }
 
-var errLongerThanLength = errors.New("body longer than its Content-Length")
+var (
+	errLongerThanLength = errors.New("body longer than its Content-Length")
+	// errUnaskedSwitch is a 101 to a request that did not ask to switch.
+	errUnaskedSwitch = errors.New("server switched protocols though the request asked for no upgrade")
+)
 
 // smallBodies holds the buffers request bodies up to smallBody are read
 // into before they are sent.

@@ -75,7 +75,11 @@ var (
 // if configured. It refuses what the guard cannot see in one field line:
 // an absolute-form target whose authority is not the Host, and a
 // Connection that names a framing field.
-func prepareRequest(ctx *fasthttp.RequestCtx, forwardFor bool) *h1.Error {
+//
+// A request that asks to switch protocols (Connection: upgrade) keeps its
+// Connection and Upgrade for the server, and *upgrade is set to its
+// Upgrade field (see http_tunnel.go).
+func prepareRequest(ctx *fasthttp.RequestCtx, forwardFor bool, upgrade *[]byte) *h1.Error {
 	req := &ctx.Request
 	h := &req.Header
 	if uri := h.RequestURI(); len(uri) > 0 && uri[0] != '/' && uri[0] != '*' {
@@ -95,8 +99,12 @@ func prepareRequest(ctx *fasthttp.RequestCtx, forwardFor bool) *h1.Error {
 	// Each deletion scans every header; most requests carry none of
 	// these, which one pass over the received header block tells.
 	if raw := h.RawHeaders(); rawHasHopHeader(raw) {
+		*upgrade = upgradeOf(h, raw)
 		if err := dropHopFields(h, raw); err != nil {
 			return err
+		}
+		if *upgrade != nil {
+			keepUpgrade(h, *upgrade)
 		}
 	}
 	// The server connection is ours to keep alive whatever the client

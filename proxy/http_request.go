@@ -35,7 +35,8 @@ func (fe *frontend) countBytes(srv *server, in, out int64) {
 // this frame (measured: 9,800 idle connections hold 4 KiB stacks each
 // instead of 8 KiB).
 func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
-	if err := prepareRequest(ctx, fe.cfg.Options.ForwardFor); err != nil {
+	var upgrade []byte
+	if err := prepareRequest(ctx, fe.cfg.Options.ForwardFor, &upgrade); err != nil {
 		fe.refuseRequest(ctx, err)
 		return
 	}
@@ -52,7 +53,7 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		fe.serveStats(ctx)
 		return
 	}
-	ex := exchange{timed: fe.timed, be: fe.route()}
+	ex := exchange{timed: fe.timed, be: fe.route(), upgrade: upgrade}
 	ex.start = fe.startClock()
 	fe.state.Requests.Add(1)
 	ex.be.counters.Requests.Add(1)
@@ -120,7 +121,11 @@ func (fe *frontend) endExchange(ctx *fasthttp.RequestCtx, ex *exchange, streamed
 	// request in beconn and srv_conn as HAProxy does.
 	if fe.access != nil {
 		ex.err = err
-		fe.logHTTP(ctx, ex, terminationFor(err))
+		term := terminationFor(err)
+		if ex.tunneled {
+			term = string(ex.tunnelTerm[:]) + "--"
+		}
+		fe.logHTTP(ctx, ex, term)
 	}
 	if srv != nil {
 		be.queue.release(srv.member)
@@ -177,6 +182,12 @@ type exchange struct {
 	bytes     int64   // response body bytes sent to the client
 	body      *[]byte // the request body, read whole (a smallBodies buffer)
 	hostless  bool    // the client sent no Host: each attempt names its server
+	// upgrade is the client's Upgrade field when it asked to switch
+	// protocols; tunneled says the server switched and the tunnel has
+	// ended, tunnelTerm how (HAProxy's two termination letters).
+	upgrade    []byte
+	tunneled   bool
+	tunnelTerm [2]byte
 }
 
 // recordTimes adds a finished exchange's times to the server's latency

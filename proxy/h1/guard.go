@@ -84,6 +84,11 @@ func (g *Guard) Err() *Error { return g.err }
 // Offset is the number of bytes the guard has consumed.
 func (g *Guard) Offset() int64 { return g.off }
 
+// Pending is how many bytes of the message after the last complete one the
+// guard has passed on: what a client sent past a request, which the
+// reader above holds. A protocol switch after a request needs it to be 0.
+func (g *Guard) Pending() int64 { return g.off - g.msgOff }
+
 // Filter checks p, the next bytes read from the client, and rewrites it in
 // place: p[:n] is what may be passed on. After an error, n counts the
 // bytes passed on before the offending one and every later call returns
