@@ -252,6 +252,13 @@ type Options struct {
 	TCPLog           bool
 	Redispatch       bool
 	AllBackups       bool
+	// ConnMode is option http-keep-alive, http-server-close or
+	// httpclose; PretendKeepalive is http-pretend-keepalive (the server
+	// is not told that its connection will close); BufferRequest is
+	// http-buffer-request.
+	ConnMode         ConnMode
+	PretendKeepalive bool
+	BufferRequest    bool
 	HTTPChk          bool
 	TCPCheck         bool
 	RedisCheck       bool

@@ -140,10 +140,16 @@ type fileOptions struct {
 	HTTPLog          *bool `yaml:"httplog"`
 	TCPLog           *bool `yaml:"tcplog"`
 	Redispatch       *bool `yaml:"redispatch"`
-	AllBackups       *bool `yaml:"allbackups"`
-	HTTPChk          *bool `yaml:"httpchk"`
-	TCPCheck         *bool `yaml:"tcp-check"`
-	RedisCheck       *bool `yaml:"redis-check"`
+	// HTTP connection modes (http_modes.go).
+	HTTPKeepAlive        *bool `yaml:"http-keep-alive"`
+	HTTPServerClose      *bool `yaml:"http-server-close"`
+	HTTPClose            *bool `yaml:"httpclose"`
+	HTTPPretendKeepalive *bool `yaml:"http-pretend-keepalive"`
+	HTTPBufferRequest    *bool `yaml:"http-buffer-request"`
+	AllBackups           *bool `yaml:"allbackups"`
+	HTTPChk              *bool `yaml:"httpchk"`
+	TCPCheck             *bool `yaml:"tcp-check"`
+	RedisCheck           *bool `yaml:"redis-check"`
 	// The database checks take their settings as a mapping; which keys
 	// each accepts is checked by dbCheckKeys.
 	MySQLCheck        *fileDBCheck `yaml:"mysql-check"`

@@ -135,11 +135,14 @@ func options(s, def *fileProxy) Options {
 		TCPLog:           or(false, so.TCPLog, do.TCPLog),
 		// halo redispatches a failed connection to another server by
 		// default, unlike HAProxy: nothing was sent, so it is always safe.
-		Redispatch: or(true, so.Redispatch, do.Redispatch),
-		AllBackups: or(false, so.AllBackups, do.AllBackups),
-		HTTPChk:    or(false, co.HTTPChk),
-		TCPCheck:   or(false, co.TCPCheck),
-		RedisCheck: or(false, co.RedisCheck),
+		Redispatch:       or(true, so.Redispatch, do.Redispatch),
+		AllBackups:       or(false, so.AllBackups, do.AllBackups),
+		ConnMode:         connMode(so, do),
+		PretendKeepalive: or(false, so.HTTPPretendKeepalive, do.HTTPPretendKeepalive),
+		BufferRequest:    or(false, so.HTTPBufferRequest, do.HTTPBufferRequest),
+		HTTPChk:          or(false, co.HTTPChk),
+		TCPCheck:         or(false, co.TCPCheck),
+		RedisCheck:       or(false, co.RedisCheck),
 	}
 }
 

@@ -129,6 +129,7 @@ func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 		}
 	}
 	p.checkDefaultBackends(cfg, fc)
+	p.checkConnModes(fc)
 	for _, be := range cfg.Backends {
 		path := sectionPath(fc, "backends", be.Name)
 		names := map[string]bool{}

@@ -72,7 +72,7 @@ func (fe *frontend) answerError(ctx *fasthttp.RequestCtx, be *backend, err error
 			gc.answered.Store(true) // this response is the guard's answer
 		}
 		fe.state.Errors.Add(1)
-		setErrorResponse(&ctx.Response, status)
+		setErrorResponse(&ctx.Response, status, true)
 		return
 	}
 	if errors.Is(err, errNoServer) || errors.Is(err, errDial) || errors.Is(err, errQueueTimeout) || errors.Is(err, errQueueFull) {
@@ -86,7 +86,7 @@ func (fe *frontend) answerError(ctx *fasthttp.RequestCtx, be *backend, err error
 		}
 	}
 	fe.state.Errors.Add(1)
-	setErrorResponse(&ctx.Response, status)
+	setErrorResponse(&ctx.Response, status, false)
 }
 
 // terminationFor is HAProxy's four-character termination state for an

@@ -129,7 +129,7 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	cl := resp.Header.ContentLength()
 	// A body delimited by the server closing (neither Content-Length nor
 	// chunked, cl == -2) leaves nothing to reuse.
-	keepConn := !resp.Header.ConnectionClose() && !fresh && cl != -2
+	keepConn := !resp.Header.ConnectionClose() && !fresh && cl != -2 && !ex.closeServer
 	cleanResponse(&resp.Header)
 	noBody := req.Header.IsHead() || resp.Header.StatusCode() == fasthttp.StatusNoContent ||
 		resp.Header.StatusCode() == fasthttp.StatusNotModified

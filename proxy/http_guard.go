@@ -99,7 +99,7 @@ func (gc *guardConn) Close() error {
 	if err := gc.failed.Load(); err != nil && gc.answered.CompareAndSwap(false, true) {
 		_ = gc.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		var resp fasthttp.Response
-		setErrorResponse(&resp, err.Status)
+		setErrorResponse(&resp, err.Status, true)
 		bw := bufio.NewWriterSize(gc.Conn, 512)
 		if resp.Write(bw) == nil {
 			_ = bw.Flush()
@@ -131,7 +131,7 @@ func (fe *frontend) answerClientError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	fe.state.Errors.Add(1)
 	fe.state.Requests.Add(1)
-	setErrorResponse(&ctx.Response, status)
+	setErrorResponse(&ctx.Response, status, true)
 	fe.state.HTTPStatus[status/100].Add(1)
 	if fe.access != nil {
 		fe.logBadRequest(ctx, status, term)
@@ -140,12 +140,19 @@ func (fe *frontend) answerClientError(ctx *fasthttp.RequestCtx, err error) {
 
 // setErrorResponse makes resp halo's error page for status, closing the
 // connection.
-func setErrorResponse(resp *fasthttp.Response, status int) {
+// setErrorResponse makes resp HAProxy's error page for status. An error of
+// the client's (a refused request, a timeout reading it) closes the
+// connection, whose stream can no longer be trusted; one of the servers'
+// (502, 503, 504) keeps it open, as HAProxy 2.6 does (measured: a second
+// request on the same connection is served after each of them).
+func setErrorResponse(resp *fasthttp.Response, status int, closeConn bool) {
 	resp.Reset()
 	resp.SetStatusCode(status)
 	resp.Header.SetContentTypeBytes(textHTML)
 	resp.SetBodyRaw(errorPage(status))
-	resp.SetConnectionClose()
+	if closeConn {
+		resp.SetConnectionClose()
+	}
 }
 
 // captureLog keeps the last message a frontend (requests) or backend

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/proxy/h1"
 
 	"github.com/valyala/fasthttp"
@@ -54,6 +55,10 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	ex := exchange{timed: fe.timed, be: fe.route(), upgrade: upgrade}
+	mode := max(fe.cfg.Options.ConnMode, ex.be.cfg.Options.ConnMode)
+	if mode != config.KeepAlive {
+		ex.closeServer = fe.closeServerSide(ctx, ex.be)
+	}
 	ex.start = fe.startClock()
 	fe.state.Requests.Add(1)
 	ex.be.counters.Requests.Add(1)
@@ -81,6 +86,9 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		ex.retries++
 	}
 	fe.endExchange(ctx, &ex, streamed, err)
+	if mode == config.Close {
+		ctx.Response.SetConnectionClose() // httpclose: the client's too
+	}
 }
 
 // endExchange answers a failed exchange with HAProxy's error page, counts
@@ -188,6 +196,9 @@ type exchange struct {
 	upgrade    []byte
 	tunneled   bool
 	tunnelTerm [2]byte
+	// closeServer: the connection mode closes the server connection
+	// after the response (http-server-close, httpclose).
+	closeServer bool
 }
 
 // recordTimes adds a finished exchange's times to the server's latency
@@ -240,7 +251,7 @@ func (fe *frontend) refuseRequest(ctx *fasthttp.RequestCtx, err *h1.Error) {
 	fe.state.Requests.Add(1)
 	fe.state.Errors.Add(1)
 	fe.state.HTTPStatus[err.Status/100].Add(1)
-	setErrorResponse(&ctx.Response, err.Status)
+	setErrorResponse(&ctx.Response, err.Status, true)
 	if fe.access != nil {
 		fe.logBadRequest(ctx, err.Status, "PR--")
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"net"
@@ -22,9 +23,15 @@ type httpSettings struct {
 	limits                                          h1.Limits
 }
 
+// httpSettings resolves the HTTP timeouts as HAProxy does: waiting for a
+// request head is bounded by timeout http-request, else timeout client;
+// waiting for the next request on a kept-alive connection by timeout
+// http-keep-alive, else http-request, else client.
 func (fe *frontend) httpSettings(g *config.Global) httpSettings {
 	t := fe.cfg.Timeouts
-	return httpSettings{t.HTTPRequest, t.HTTPKeepAlive, t.Client, h1.Limits{MaxHead: g.BufSize, MaxFields: g.HTTPMaxHdr}}
+	request := cmp.Or(t.HTTPRequest, t.Client)
+	keepAlive := cmp.Or(t.HTTPKeepAlive, t.HTTPRequest, t.Client)
+	return httpSettings{request, keepAlive, t.Client, h1.Limits{MaxHead: g.BufSize, MaxFields: g.HTTPMaxHdr}}
 }
 
 // httpServer is one generation of a frontend's fasthttp.Server: the

@@ -342,7 +342,7 @@ func (fe *frontend) serveStats(ctx *fasthttp.RequestCtx) {
 	if h := fe.stats.handler.Load(); h != nil {
 		(*h).ServeStats(ctx, fe.cfg.Name, fe.stats.page)
 	} else {
-		setErrorResponse(&ctx.Response, fasthttp.StatusServiceUnavailable)
+		setErrorResponse(&ctx.Response, fasthttp.StatusServiceUnavailable, false)
 	}
 	class := ctx.Response.StatusCode() / 100
 	if class < 1 || class > 5 {
