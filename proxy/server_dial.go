@@ -9,6 +9,7 @@ import (
 
 	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/health"
+	"github.com/halo-lb/halo/tlsfront"
 	"github.com/pires/go-proxyproto"
 	"github.com/pires/go-proxyproto/tlvparse"
 	"github.com/valyala/fasthttp"
@@ -162,27 +163,11 @@ func sslTLV(cs tls.ConnectionState, cn bool) (proxyproto.TLV, error) {
 			s.Verify = 0
 		}
 	}
-	s.TLV = append(s.TLV, proxyproto.TLV{Type: proxyproto.PP2_SUBTYPE_SSL_VERSION, Value: []byte(tlsVersionName(cs.Version))})
+	s.TLV = append(s.TLV, proxyproto.TLV{Type: proxyproto.PP2_SUBTYPE_SSL_VERSION, Value: []byte(tlsfront.VersionName(cs.Version))})
 	if cn && len(cs.PeerCertificates) > 0 && cs.PeerCertificates[0].Subject.CommonName != "" {
 		s.TLV = append(s.TLV, proxyproto.TLV{Type: proxyproto.PP2_SUBTYPE_SSL_CN, Value: []byte(cs.PeerCertificates[0].Subject.CommonName)})
 	}
 	return s.Marshal()
-}
-
-// tlsVersionName spells a version as OpenSSL does, which is what HAProxy
-// puts in the TLV.
-func tlsVersionName(v uint16) string {
-	switch v {
-	case tls.VersionTLS10:
-		return "TLSv1"
-	case tls.VersionTLS11:
-		return "TLSv1.1"
-	case tls.VersionTLS12:
-		return "TLSv1.2"
-	case tls.VersionTLS13:
-		return "TLSv1.3"
-	}
-	return "unknown"
 }
 
 // privateClient is a host client for one request to a server whose

@@ -1,84 +1,49 @@
 package proxy
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
+	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/halo-lb/halo/health"
+	"github.com/halo-lb/halo/internal/testcert"
 )
 
-// testCA is a certificate authority made for one test.
+// testCA is a certificate authority made for one test (internal/testcert's,
+// with the CA's PEM written for a ca-file).
 type testCA struct {
+	*testcert.CA
 	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	key  crypto.Signer
 	file string // its PEM, for ca-file
 }
 
-var serial = big.NewInt(1)
-
 func newTestCA(t *testing.T, name string) *testCA {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial.Add(serial, big.NewInt(1))
-	tmpl := &x509.Certificate{SerialNumber: new(big.Int).Set(serial), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	file := filepath.Join(t.TempDir(), name+".pem")
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, file: file}
+	ca := testcert.NewCA(t, name)
+	return &testCA{CA: ca, cert: ca.Cert, key: ca.Key, file: ca.WriteCA(t, t.TempDir(), name+".pem")}
 }
 
-// leaf issues a server certificate for names (DNS names or IPs).
+// leaf issues a certificate for names (DNS names or IPs) good for a server
+// and a client, returned as a pair and as one PEM (chain and key).
 func (ca *testCA) leaf(t *testing.T, names ...string) (tls.Certificate, []byte) {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial.Add(serial, big.NewInt(1))
-	tmpl := &x509.Certificate{SerialNumber: new(big.Int).Set(serial), Subject: pkix.Name{CommonName: names[0]},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	l := ca.Issue(t, testcert.Options{Server: true, Client: true}, names...)
+	c, err := tls.X509KeyPair(l.CertPEM, l.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kder, _ := x509.MarshalPKCS8PrivateKey(key)
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
-	c, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, append(certPEM, keyPEM...)
+	return c, append(append([]byte(nil), l.CertPEM...), l.KeyPEM...)
 }
 
 // startTLSHTTPBackend is an HTTPS server answering its name.

@@ -74,6 +74,7 @@ type Options struct {
 	NotAfter  time.Time // default: a day from now
 	NotBefore time.Time // default: an hour ago
 	Client    bool      // a client certificate (ExtKeyUsageClientAuth)
+	Server    bool      // with Client: good for both
 	Serial    int64     // default: random
 }
 
@@ -109,6 +110,9 @@ func (ca *CA) Issue(t testing.TB, o Options, names ...string) *Leaf {
 	}
 	if o.Client {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		if o.Server {
+			tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
+		}
 	}
 	if len(names) > 0 {
 		tmpl.Subject.CommonName = names[0]
