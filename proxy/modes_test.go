@@ -15,14 +15,21 @@ import (
 // the connections it accepted.
 func modeBackend(t *testing.T, name string) (*testBackend, *atomic.Int64) {
 	var conns atomic.Int64
-	b := startHTTPBackend(t, name, func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "close=%v", r.Close)
-	})
-	b.srv.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "close=%v", r.Close) }),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				conns.Add(1)
+			}
+		},
+	}
+	b := &testBackend{name: name, ln: ln, addr: ln.Addr().String(), srv: srv}
+	go srv.Serve(ln)
+	t.Cleanup(b.kill)
 	return b, &conns
 }
 
