@@ -109,8 +109,8 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 	br := hc.AcquireReader(conn)
 	resp := &ctx.Response
 	var head int64 // the response heads' bytes, counted with the body's
-	var switched []byte
-	if head, switched, err = readResponseHead(&resp.Header, br, ex.upgrade != nil); err != nil {
+	var switched bool
+	if head, switched, err = readResponseHead(&resp.Header, br, ex.upgrading); err != nil {
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
 		if reused && !bigRequest && idempotent(req) && closedBeforeResponse(err) {
@@ -119,9 +119,8 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		return false, err
 	}
 	ex.responded = ex.since()
-	if switched != nil {
-		fe.countBytes(srv, 0, head)
-		err = srv.tunnel(ctx, fe, conn, br, switched, ex)
+	if switched {
+		err = srv.switchProtocols(ctx, fe, conn, br, head, ex)
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc) // a switched connection never goes back to the pool
 		return false, err
@@ -222,34 +221,44 @@ func requestHeadLen(h *fasthttp.RequestHeader) int64 {
 // readResponseHead reads the server's response head, skipping interim
 // (1xx) responses, and returns how many bytes the heads took (counted in
 // bout as HAProxy counts them). For a request that asked to switch
-// protocols (upgrading), a 101 ends it: its head is returned as the server
-// wrote it, for the tunnel to send on.
-func readResponseHead(h *fasthttp.ResponseHeader, br *bufio.Reader, upgrading bool) (int64, []byte, error) {
+// protocols (upgrading), a 101 ends it: switched, with the 101 head left
+// in br as the server wrote it, for the tunnel to send on.
+func readResponseHead(h *fasthttp.ResponseHeader, br *bufio.Reader, upgrading bool) (total int64, switched bool, err error) {
 	h.DisableNormalizing()
-	var total int64
 	for {
 		n, err := checkResponseHead(br)
 		if err != nil {
-			return total, nil, err
+			return total, false, err
 		}
 		total += int64(n)
-		if raw, _ := br.Peek(n); is101(raw) {
-			if !upgrading {
-				return total, nil, &serverProtocolError{err: errUnaskedSwitch, head: bytes.Clone(raw)}
-			}
-			raw = bytes.Clone(raw)
-			_, _ = br.Discard(n)
-			h.SetStatusCode(fasthttp.StatusSwitchingProtocols)
-			return total, raw, nil
+		if switched, err := check101(h, br, n, upgrading); switched || err != nil {
+			return total, switched, err
 		}
 		if err := h.Read(br); err != nil {
-			return total, nil, err
+			return total, false, err
 		}
 		sc := h.StatusCode()
 		if sc >= 200 || sc < 100 {
-			return total, nil, nil
+			return total, false, nil
 		}
 	}
+}
+
+// check101 reports whether the head of n bytes at the start of br is a
+// 101, and refuses one the request did not ask for. Its temporaries are off
+// readResponseHead's frame, part of every request's stack.
+//
+//go:noinline
+func check101(h *fasthttp.ResponseHeader, br *bufio.Reader, n int, upgrading bool) (bool, error) {
+	raw, _ := br.Peek(n)
+	switch {
+	case !is101(raw):
+		return false, nil
+	case !upgrading:
+		return false, &serverProtocolError{err: errUnaskedSwitch, head: bytes.Clone(raw)}
+	}
+	h.SetStatusCode(fasthttp.StatusSwitchingProtocols)
+	return true, nil
 }
 
 func idempotent(req *fasthttp.Request) bool {

@@ -77,9 +77,9 @@ var (
 // Connection that names a framing field.
 //
 // A request that asks to switch protocols (Connection: upgrade) keeps its
-// Connection and Upgrade for the server, and *upgrade is set to its
-// Upgrade field (see http_tunnel.go).
-func prepareRequest(ctx *fasthttp.RequestCtx, forwardFor bool, upgrade *[]byte) *h1.Error {
+// Connection and Upgrade for the server, and *upgrading is set (see
+// http_tunnel.go).
+func prepareRequest(ctx *fasthttp.RequestCtx, forwardFor bool, upgrading *bool) *h1.Error {
 	req := &ctx.Request
 	h := &req.Header
 	if uri := h.RequestURI(); len(uri) > 0 && uri[0] != '/' && uri[0] != '*' {
@@ -99,12 +99,13 @@ func prepareRequest(ctx *fasthttp.RequestCtx, forwardFor bool, upgrade *[]byte) 
 	// Each deletion scans every header; most requests carry none of
 	// these, which one pass over the received header block tells.
 	if raw := h.RawHeaders(); rawHasHopHeader(raw) {
-		*upgrade = upgradeOf(h, raw)
+		upgrade := upgradeOf(h, raw)
 		if err := dropHopFields(h, raw); err != nil {
 			return err
 		}
-		if *upgrade != nil {
-			keepUpgrade(h, *upgrade)
+		if upgrade != nil {
+			keepUpgrade(h, upgrade)
+			*upgrading = true
 		}
 	}
 	// The server connection is ours to keep alive whatever the client

@@ -36,28 +36,9 @@ func (fe *frontend) countBytes(srv *server, in, out int64) {
 // this frame (measured: 9,800 idle connections hold 4 KiB stacks each
 // instead of 8 KiB).
 func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
-	var upgrade []byte
-	if err := prepareRequest(ctx, fe.cfg.Options.ForwardFor, &upgrade); err != nil {
-		fe.refuseRequest(ctx, err)
+	var ex exchange
+	if !fe.admit(ctx, &ex) {
 		return
-	}
-	if fe.cfg.HTTPSRedirect != 0 && fe.redirectToHTTPS(ctx) {
-		return
-	}
-	if fe.cfg.Options.XForwardedProto {
-		setForwardedProto(ctx)
-	}
-	if fe.cfg.Options.SSLClientHeaders {
-		setSSLClientHeaders(ctx)
-	}
-	if fe.stats != nil && fe.stats.serves(ctx) {
-		fe.serveStats(ctx)
-		return
-	}
-	ex := exchange{timed: fe.timed, be: fe.route(), upgrade: upgrade}
-	mode := max(fe.cfg.Options.ConnMode, ex.be.cfg.Options.ConnMode)
-	if mode != config.KeepAlive {
-		ex.closeServer = fe.closeServerSide(ctx, ex.be)
 	}
 	ex.start = fe.startClock()
 	fe.state.Requests.Add(1)
@@ -86,9 +67,42 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		ex.retries++
 	}
 	fe.endExchange(ctx, &ex, streamed, err)
-	if mode == config.Close {
+	if ex.closeClient {
 		ctx.Response.SetConnectionClose() // httpclose: the client's too
 	}
+}
+
+// admit readies a request for forwarding, or answers it: it is refused
+// (prepareRequest), redirected (https-redirect) or the stats page's. It
+// sets the headers the options add, routes the request and applies the
+// connection mode. Its temporaries are off handleHTTP's frame (see there).
+//
+//go:noinline
+func (fe *frontend) admit(ctx *fasthttp.RequestCtx, ex *exchange) bool {
+	if err := prepareRequest(ctx, fe.cfg.Options.ForwardFor, &ex.upgrading); err != nil {
+		fe.refuseRequest(ctx, err)
+		return false
+	}
+	if fe.cfg.HTTPSRedirect != 0 && fe.redirectToHTTPS(ctx) {
+		return false
+	}
+	if fe.cfg.Options.XForwardedProto {
+		setForwardedProto(ctx)
+	}
+	if fe.cfg.Options.SSLClientHeaders {
+		setSSLClientHeaders(ctx)
+	}
+	if fe.stats != nil && fe.stats.serves(ctx) {
+		fe.serveStats(ctx)
+		return false
+	}
+	ex.timed, ex.be = fe.timed, fe.route()
+	// The more closing of the frontend's and the backend's mode.
+	if mode := max(fe.cfg.Options.ConnMode, ex.be.cfg.Options.ConnMode); mode != config.KeepAlive {
+		ex.closeServer = fe.closeServerSide(ctx, ex.be)
+		ex.closeClient = mode == config.Close
+	}
+	return true
 }
 
 // endExchange answers a failed exchange with HAProxy's error page, counts
@@ -190,15 +204,16 @@ type exchange struct {
 	bytes     int64   // response body bytes sent to the client
 	body      *[]byte // the request body, read whole (a smallBodies buffer)
 	hostless  bool    // the client sent no Host: each attempt names its server
-	// upgrade is the client's Upgrade field when it asked to switch
-	// protocols; tunneled says the server switched and the tunnel has
-	// ended, tunnelTerm how (HAProxy's two termination letters).
-	upgrade    []byte
+	// upgrading: the client asked to switch protocols; tunneled: the
+	// server switched and the tunnel has ended, tunnelTerm how (HAProxy's
+	// two termination letters).
+	upgrading  bool
 	tunneled   bool
 	tunnelTerm [2]byte
-	// closeServer: the connection mode closes the server connection
-	// after the response (http-server-close, httpclose).
-	closeServer bool
+	// closeServer, closeClient: the connection mode closes the server
+	// connection after the response (http-server-close, httpclose), and
+	// the client's (httpclose).
+	closeServer, closeClient bool
 }
 
 // recordTimes adds a finished exchange's times to the server's latency

@@ -143,9 +143,9 @@ func TestDroppingHopFieldsAllocatesNothing(t *testing.T) {
 	if err := ctx.Request.Header.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
 		t.Fatal(err)
 	}
-	var upgrade []byte
+	var upgrading bool
 	if n := testing.AllocsPerRun(100, func() {
-		if err := prepareRequest(&ctx, false, &upgrade); err != nil {
+		if err := prepareRequest(&ctx, false, &upgrading); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 0 {

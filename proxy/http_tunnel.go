@@ -60,6 +60,20 @@ func is101(head []byte) bool {
 	return sp > 0 && bytes.HasPrefix(head[sp:], status101)
 }
 
+// switchProtocols runs the tunnel of a request the server answered with
+// 101, its head still in br. A function of its own, so that forward's
+// frame, part of every request's stack, stays small.
+//
+//go:noinline
+func (srv *server) switchProtocols(ctx *fasthttp.RequestCtx, fe *frontend, conn net.Conn, br *bufio.Reader, heads int64, ex *exchange) error {
+	fe.countBytes(srv, 0, heads)
+	n, _ := checkResponseHead(br) // checked already: the 101's length
+	head, _ := br.Peek(n)
+	head = bytes.Clone(head)
+	_, _ = br.Discard(n)
+	return srv.tunnel(ctx, fe, conn, br, head, ex)
+}
+
 var errEarlyTunnelData = errors.New("the client sent data after its upgrade request before the server switched protocols")
 
 // tunnel serves a switched connection: it sends the server's 101 head (as
