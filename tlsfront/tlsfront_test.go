@@ -1,7 +1,6 @@
 package tlsfront
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -12,15 +11,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/internal/testcert"
-	"github.com/halo-lb/halo/internal/testnet"
-	"golang.org/x/crypto/ocsp"
 )
 
 // bindTLS builds a config.BindTLS through config.Parse, as halo does, for
@@ -216,49 +212,6 @@ func TestClientCertificates(t *testing.T) {
 	}
 }
 
-func TestTicketsResumeAcrossConfigsAndRotation(t *testing.T) {
-	dir := t.TempDir()
-	ca := testcert.NewCA(t, "test CA")
-	crt := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
-	tickets := NewTickets(time.Hour)
-	defer tickets.Stop()
-	old := ServerConfig(bindTLS(t, "", crt), tickets, "fe")
-	addrOld := serve(t, old)
-	cache := tls.NewLRUClientSessionCache(8)
-	client := &tls.Config{ServerName: "api.example.org", RootCAs: ca.Pool(), ClientSessionCache: cache}
-	if _, st, err := handshake(addrOld, client); err != nil || st.DidResume {
-		t.Fatalf("first handshake: %v, resumed %v", err, st.DidResume)
-	}
-	// A reload builds a new config: the ticket still opens.
-	addrNew := serve(t, ServerConfig(bindTLS(t, "", crt), tickets, "fe"))
-	if _, st, err := handshake(addrNew, client); err != nil || !st.DidResume {
-		t.Fatalf("after a reload: %v, resumed %v (want a resumption)", err, st.DidResume)
-	}
-	// Within TicketKeep rotations a ticket still opens; past them not.
-	fresh := tls.NewLRUClientSessionCache(8)
-	client = &tls.Config{ServerName: "api.example.org", RootCAs: ca.Pool(), ClientSessionCache: fresh}
-	if _, _, err := handshake(addrNew, client); err != nil {
-		t.Fatal(err)
-	}
-	for range TicketKeep - 1 {
-		tickets.Rotate()
-	}
-	if _, st, err := handshake(addrNew, client); err != nil || !st.DidResume {
-		t.Fatalf("after %d rotations: %v, resumed %v (want a resumption)", TicketKeep-1, err, st.DidResume)
-	}
-	stale := tls.NewLRUClientSessionCache(8)
-	client = &tls.Config{ServerName: "api.example.org", RootCAs: ca.Pool(), ClientSessionCache: stale}
-	if _, _, err := handshake(addrNew, client); err != nil {
-		t.Fatal(err)
-	}
-	for range TicketKeep {
-		tickets.Rotate()
-	}
-	if _, st, err := handshake(addrNew, client); err != nil || st.DidResume {
-		t.Fatalf("after %d rotations: %v, resumed %v (want a full handshake)", TicketKeep, err, st.DidResume)
-	}
-}
-
 func TestPeekReadsSNIAndReplays(t *testing.T) {
 	dir := t.TempDir()
 	ca := testcert.NewCA(t, "test CA")
@@ -327,63 +280,6 @@ func TestPeekTimesOut(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("took %v", d)
-	}
-}
-
-// TestOCSPStapling staples FILE.ocsp to every handshake with FILE, and
-// Debian's openssl s_client -status sees it.
-func TestOCSPStapling(t *testing.T) {
-	dir := t.TempDir()
-	ca := testcert.NewCA(t, "test CA")
-	leaf := ca.Issue(t, testcert.Options{}, "api.example.org")
-	crt := leaf.Write(t, dir, "api.pem")
-	der := ca.WriteOCSP(t, leaf, ocsp.Good, time.Now().Add(24*time.Hour), crt+".ocsp")
-	addr := serve(t, ServerConfig(bindTLS(t, "", crt), nil, "fe"))
-	_, st, err := handshake(addr, &tls.Config{ServerName: "api.example.org", RootCAs: ca.Pool()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(st.OCSPResponse, der) {
-		t.Fatalf("stapled %d bytes, want the %d of api.pem.ocsp", len(st.OCSPResponse), len(der))
-	}
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		testnet.SkipOrFail(t, "openssl is needed (scripts/install-deps installs it)")
-	}
-	cmd := exec.Command(openssl, "s_client", "-connect", addr, "-servername", "api.example.org", "-status")
-	cmd.Stdin = strings.NewReader("")
-	out, _ := cmd.CombinedOutput()
-	if !strings.Contains(string(out), "OCSP Response Status: successful") || !strings.Contains(string(out), "Cert Status: good") {
-		t.Errorf("openssl s_client -status:\n%s", out)
-	}
-}
-
-// TestOCSPRefused refuses a staple that is revoked, out of date or for
-// another certificate, naming the file.
-func TestOCSPRefused(t *testing.T) {
-	dir := t.TempDir()
-	ca := testcert.NewCA(t, "test CA")
-	leaf := ca.Issue(t, testcert.Options{}, "api.example.org")
-	other := ca.Issue(t, testcert.Options{}, "other.example.org")
-	crt := leaf.Write(t, dir, "api.pem")
-	for _, tc := range []struct {
-		name   string
-		write  func()
-		reason string
-	}{
-		{"revoked", func() { ca.WriteOCSP(t, leaf, ocsp.Revoked, time.Now().Add(time.Hour), crt+".ocsp") }, "status is revoked"},
-		{"out of date", func() { ca.WriteOCSP(t, leaf, ocsp.Good, time.Now().Add(-time.Second), crt+".ocsp") }, "is out of date"},
-		{"another certificate", func() { ca.WriteOCSP(t, other, ocsp.Good, time.Now().Add(time.Hour), crt+".ocsp") }, "OCSP response " + crt + ".ocsp"},
-		{"garbage", func() { os.WriteFile(crt+".ocsp", []byte("not DER"), 0o644) }, "OCSP response " + crt + ".ocsp"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.write()
-			yaml := "frontends:\n  fe:\n    mode: http\n    bind: {address: 127.0.0.1:0, ssl: true, crt: " + crt + "}\n    default_backend: be\nbackends:\n  be: {mode: http, servers: [{name: s, address: 127.0.0.1:1}]}\n"
-			_, err := config.Parse("halo.yaml", []byte(yaml))
-			if err == nil || !strings.Contains(err.Error(), tc.reason) {
-				t.Errorf("got %v, want an error with %q", err, tc.reason)
-			}
-		})
 	}
 }
 
@@ -458,48 +354,4 @@ func mustPEM(t *testing.T, path string) []byte {
 		t.Fatalf("%s: no PEM", path)
 	}
 	return b.Bytes
-}
-
-// anyNameCache gives the client's last session for any server name, as a
-// client trying to carry a ticket to another name or bind would.
-type anyNameCache struct{ last *tls.ClientSessionState }
-
-func (c *anyNameCache) Get(string) (*tls.ClientSessionState, bool) { return c.last, c.last != nil }
-func (c *anyNameCache) Put(_ string, cs *tls.ClientSessionState) {
-	if cs != nil {
-		c.last = cs
-	}
-}
-
-// TestTicketsStayOnTheirBind: a ticket resumes on the bind that issued it
-// only, and on a strict-sni bind only for a name it has a certificate for.
-func TestTicketsStayOnTheirBind(t *testing.T) {
-	dir := t.TempDir()
-	ca := testcert.NewCA(t, "test CA")
-	crt := ca.Issue(t, testcert.Options{}, "api.example.org").Write(t, dir, "api.pem")
-	tickets := NewTickets(time.Hour)
-	defer tickets.Stop()
-	a := serve(t, ServerConfig(bindTLS(t, "", crt), tickets, "fe-a 127.0.0.1:443"))
-	b := serve(t, ServerConfig(bindTLS(t, "", crt), tickets, "fe-b 127.0.0.1:443"))
-	cache := &anyNameCache{}
-	client := &tls.Config{ServerName: "api.example.org", RootCAs: ca.Pool(), ClientSessionCache: cache}
-	if _, _, err := handshake(a, client); err != nil {
-		t.Fatal(err)
-	}
-	if _, st, err := handshake(a, client); err != nil || !st.DidResume {
-		t.Fatalf("the same bind: %v, resumed %v", err, st.DidResume)
-	}
-	if _, st, err := handshake(b, client); err != nil || st.DidResume {
-		t.Errorf("another bind: %v, resumed %v (want a full handshake)", err, st.DidResume)
-	}
-
-	strict := serve(t, ServerConfig(bindTLS(t, "        strict-sni: true\n", crt), tickets, "fe-strict 127.0.0.1:443"))
-	cache.last = nil
-	if _, _, err := handshake(strict, client); err != nil {
-		t.Fatal(err)
-	}
-	other := &tls.Config{ServerName: "evil.example.net", InsecureSkipVerify: true, ClientSessionCache: cache}
-	if _, st, err := handshake(strict, other); err == nil {
-		t.Errorf("strict-sni let a resumption in under an unknown name (resumed %v)", st.DidResume)
-	}
 }
