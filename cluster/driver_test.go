@@ -173,7 +173,12 @@ func TestDriverFailsOverAfterFencing(t *testing.T) {
 	if dual != 0 {
 		t.Fatalf("%d moments with two holders", dual)
 	}
+	// The status is published at the end of the step that acted: poll
+	// for it briefly rather than race the loop.
 	st := w.nodes[next].Status()
+	for wait := time.Now().Add(2 * time.Second); !strings.Contains(st.Text(), "FENCED") && time.Now().Before(wait); st = w.nodes[next].Status() {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if !strings.Contains(st.Text(), "FENCED") {
 		t.Errorf("status does not show the fenced node:\n%s", st.Text())
 	}
