@@ -22,6 +22,7 @@ var (
 	headerUpgrade    = []byte("Upgrade")
 	headerConnection = []byte("Connection")
 	tokenUpgrade     = []byte("upgrade")
+	tokenH2C         = []byte("h2c")
 	status101        = []byte(" 101")
 )
 
@@ -38,7 +39,12 @@ func upgradeOf(h *fasthttp.RequestHeader, raw []byte) []byte {
 		var line []byte
 		line, rest = nextLine(rest)
 		if name, value, ok := bytes.Cut(line, colon); ok && bytes.EqualFold(name, headerUpgrade) {
-			if v := bytes.Trim(value, " \t"); len(v) > 0 {
+			// h2c is HTTP/2's cleartext upgrade, which RFC 9113
+			// deprecates: the request goes on as HTTP/1.1, its
+			// Upgrade dropped, so that every request on the
+			// connection stays one halo routes and logs. HAProxy 2.6
+			// forwards it (measured); halo declines it on purpose.
+			if v := bytes.Trim(value, " \t"); len(v) > 0 && !bytes.EqualFold(v, tokenH2C) {
 				return v
 			}
 		}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -271,5 +272,37 @@ backends:
 	t.Logf("%d WebSocket connections, %d messages echoed over %v with a reload half-way, %d failed", conns, sent.Load(), length, failed.Load())
 	if failed.Load() > 0 {
 		t.Fatalf("%d connections failed; first: %v", failed.Load(), *firstErr.Load())
+	}
+}
+
+// TestUpgradeHeadersForwarded: an upgrade request reaches the server with
+// Connection: upgrade and its Upgrade; h2c and a plain request's Upgrade
+// do not.
+func TestUpgradeHeadersForwarded(t *testing.T) {
+	a := startHTTPBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "connection=%s upgrade=%s", r.Header.Get("Connection"), r.Header.Get("Upgrade"))
+	})
+	p := startProxy(t, wsConfig(""), a)
+	for _, tc := range []struct{ head, want string }{
+		{"Connection: Upgrade\r\nUpgrade: foo/2", "connection=upgrade upgrade=foo/2"},
+		{"Connection: keep-alive, upgrade\r\nUpgrade: websocket", "connection=upgrade upgrade=websocket"},
+		{"Upgrade: websocket", "connection= upgrade="},
+		{"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA", "connection= upgrade="},
+	} {
+		c, err := net.Dial("tcp", frontendAddr(t, p, "fe"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n", tc.head)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		c.Close()
+		if string(body) != tc.want {
+			t.Errorf("%q: the server saw %q, want %q", tc.head, body, tc.want)
+		}
 	}
 }
