@@ -314,16 +314,13 @@ func (c *Cluster) loop() {
 				}
 			}
 			c.act(c.m.Tick(c.now()))
+			c.publish()
 		}
 		for len(c.local) > 0 {
 			ev := c.local[0]
 			c.local = c.local[1:]
 			c.act(c.m.Step(ev))
 		}
-		// After every step, not only on ticks: a reader (status, an
-		// unfence request checked against it) must not see a table older
-		// than what the node has already acted on.
-		c.publish()
 	}
 }
 
