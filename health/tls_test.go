@@ -11,6 +11,7 @@ import (
 
 	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/internal/testcert"
+	"github.com/halo-lb/halo/internal/testnet"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pires/go-proxyproto"
 )
@@ -33,44 +34,30 @@ func newTLSPair(t *testing.T) (tls.Certificate, []byte) {
 // start-up message answered with AuthenticationOk.
 func fakePg(t *testing.T, cert tls.Certificate, wantProxy bool, headers chan<- *proxyproto.Header) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
+	ln := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		if wantProxy {
+			h, err := proxyproto.Read(br)
 			if err != nil {
 				return
 			}
-			go func(c net.Conn) {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				br := bufio.NewReader(c)
-				if wantProxy {
-					h, err := proxyproto.Read(br)
-					if err != nil {
-						return
-					}
-					headers <- h
-				}
-				var req [8]byte
-				if _, err := io.ReadFull(br, req[:]); err != nil {
-					return
-				}
-				c.Write([]byte{'S'})
-				tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
-				be := pgproto3.NewBackend(tc, tc)
-				if _, err := be.ReceiveStartupMessage(); err != nil {
-					return
-				}
-				be.Send(&pgproto3.AuthenticationOk{})
-				_ = be.Flush()
-				_, _ = be.Receive()
-			}(c)
+			headers <- h
 		}
-	}()
+		var req [8]byte
+		if _, err := io.ReadFull(br, req[:]); err != nil {
+			return
+		}
+		c.Write([]byte{'S'})
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+		be := pgproto3.NewBackend(tc, tc)
+		if _, err := be.ReceiveStartupMessage(); err != nil {
+			return
+		}
+		be.Send(&pgproto3.AuthenticationOk{})
+		_ = be.Flush()
+		_, _ = be.Receive()
+	})
 	return ln.Addr().String()
 }
 

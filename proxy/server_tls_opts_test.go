@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/health"
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 // crl writes a revocation list signed by ca that revokes the given
@@ -97,23 +98,11 @@ func startTLSListener(t *testing.T, cfg *tls.Config, resumed *atomic.Int64) stri
 		}
 		return nil
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	tlsCfg := cfg
+	ln := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		tc := tls.Server(c, tlsCfg)
+		_, _ = io.Copy(tc, tc)
+	})
 	return ln.Addr().String()
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/halo-lb/halo/health"
 	"github.com/halo-lb/halo/internal/testcert"
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 // testCA is a certificate authority made for one test (internal/testcert's,
@@ -126,23 +127,11 @@ backends:
 func TestServerTLSModeTCP(t *testing.T) {
 	ca := newTestCA(t, "ca")
 	cert, _ := ca.leaf(t, "127.0.0.1")
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	ln := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		tc := tls.Server(c, tlsCfg)
+		_, _ = io.Copy(tc, tc)
+	})
 	echo := &testBackend{name: "echo", addr: ln.Addr().String()}
 	p := startProxy(t, `
 defaults: {timeout: {connect: 1s, client: 10s, server: 10s}}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/internal/testcert"
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 // bindTLS builds a config.BindTLS through config.Parse, as halo does, for
@@ -35,26 +36,12 @@ func bindTLS(t *testing.T, extra string, certs ...string) *config.BindTLS {
 // serve runs one TLS server handshake per accepted connection with cfg.
 func serve(t *testing.T, cfg *tls.Config) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				tc := tls.Server(c, cfg)
-				if tc.Handshake() == nil {
-					_, _ = io.WriteString(tc, "ok")
-				}
-			}()
+	ln := testnet.Serve(t, "127.0.0.1:0", func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		if tc.Handshake() == nil {
+			_, _ = io.WriteString(tc, "ok")
 		}
-	}()
+	})
 	return ln.Addr().String()
 }
 
