@@ -103,7 +103,12 @@ func (p *Proxy) swapListeners(next *Snapshot, opened []*listener) {
 func (p *Proxy) prune(next *Snapshot) {
 	hardStop := next.cfg.Global.HardStopAfter
 	p.frontends.retain(func(name string) bool { return next.frontendsByName[name] != nil },
-		func(name string, fs *frontendState) { go p.retireFrontend(name, fs, hardStop) })
+		func(name string, fs *frontendState) {
+			if h := fs.http.Load(); h != nil {
+				h.retiring.Store(true)
+			}
+			go p.retireFrontend(name, fs, hardStop)
+		})
 	p.backends.retain(func(name string) bool { return next.backendsByName[name] != nil }, nil)
 	p.registry.Retain(func(backend, server string) bool {
 		be := next.backendsByName[backend]

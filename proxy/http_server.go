@@ -49,6 +49,11 @@ type httpServer struct {
 	// arriving on the generation's connections go here instead, and
 	// their connections close as the generation retires.
 	last atomic.Pointer[frontend]
+	// retiring is set by Apply, before it returns, when a reload
+	// replaces or removes this generation: a response finished after
+	// that says "Connection: close" even if fasthttp's own shutdown,
+	// which runs in the background, has not begun yet.
+	retiring atomic.Bool
 }
 
 // httpServerFor returns the frontend's running generation if its settings
@@ -64,6 +69,7 @@ func (p *Proxy) httpServerFor(fe *frontend, g *config.Global) *httpServer {
 		return old
 	}
 	if old != nil {
+		old.retiring.Store(true)
 		go p.retireHTTP(old, hardStop)
 	}
 	h := &httpServer{settings: want}
@@ -90,6 +96,9 @@ func newFastHTTPServer(fs *frontendState, h *httpServer, want httpSettings) *fas
 				fe = h.last.Load()
 			}
 			fe.handleHTTP(ctx)
+			if h.retiring.Load() {
+				ctx.SetConnectionClose()
+			}
 		},
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			fe := fs.live.Load()
