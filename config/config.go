@@ -48,6 +48,9 @@ type Config struct {
 	Backends  []*Backend  // sorted by name
 	// Cluster is the cluster section, nil when there is none.
 	Cluster *Cluster
+	// Maps are the map files that converters name, read at load, by
+	// path as the rules hold it.
+	Maps map[string][]MapEntry
 }
 
 // Global holds process-wide settings.
@@ -89,6 +92,9 @@ type Frontend struct {
 	// or 308) that sends a request which came over plain TCP to the same
 	// URL with https://; 0: none.
 	HTTPSRedirect int
+	// Rules are the frontend's (a listen section's) request language:
+	// ACLs, rule sets, use_backend.
+	Rules Rules
 }
 
 // Backend is a pool of servers and how to balance and reach them.
@@ -114,6 +120,9 @@ type Backend struct {
 	Timeouts Timeouts
 	Options  Options
 	Servers  []Server
+	// Rules are a backend's own ACLs and rule sets (a listen section's
+	// are its frontend's).
+	Rules Rules
 }
 
 // Server is one backend server.

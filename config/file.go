@@ -83,8 +83,15 @@ type fileProxy struct {
 	Servers        []*fileServer  `yaml:"servers" validate:"dive"`
 	Stats          *fileStats     `yaml:"stats"`
 	// HTTPSRedirect is "redirect scheme https code N unless { ssl_fc }"
-	// in one key (the rule language comes later).
+	// in one key.
 	HTTPSRedirect *int `yaml:"https-redirect" validate:"omitempty,oneof=301 302 303 307 308"`
+	// The request language (rules.go): HAProxy's lines as strings.
+	ACL          map[string][]string `yaml:"acl"`
+	HTTPRequest  []string            `yaml:"http-request"`
+	HTTPResponse []string            `yaml:"http-response"`
+	TCPRequest   []string            `yaml:"tcp-request"`
+	Redirect     []string            `yaml:"redirect"`
+	UseBackend   []string            `yaml:"use_backend"`
 }
 
 // fileBind is one entry of "bind": a mapping, or a plain string that is its
@@ -277,9 +284,9 @@ type fileServer struct {
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
 	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server"),
-	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect"),
-	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect"),
+	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend"),
+	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.

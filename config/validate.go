@@ -116,6 +116,7 @@ func (p *parser) build(cfg *Config, fc *fileConfig) {
 		p.buildDBCheck(fc, be, path)
 		p.buildServerTransports(fc, be, path)
 	}
+	p.buildRules(cfg, fc)
 }
 
 // checkCrossField checks the rules that span keys or sections.

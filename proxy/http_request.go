@@ -6,6 +6,7 @@ import (
 
 	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/proxy/h1"
+	"github.com/halo-lb/halo/proxy/rules"
 
 	"github.com/valyala/fasthttp"
 )
@@ -66,6 +67,9 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		err = nil
 		ex.retries++
 	}
+	if ex.txn != nil {
+		fe.finishTxn(ctx, &ex, err)
+	}
 	fe.endExchange(ctx, &ex, streamed, err)
 	if ex.closeClient {
 		ctx.Response.SetConnectionClose() // httpclose: the client's too
@@ -92,11 +96,21 @@ func (fe *frontend) admit(ctx *fasthttp.RequestCtx, ex *exchange) bool {
 	if fe.cfg.Options.SSLClientHeaders {
 		setSSLClientHeaders(ctx)
 	}
+	be := fe.defaultBackend
+	if fe.hasRules {
+		t := fe.startTxn(ctx)
+		if be = fe.applyRequestRules(ctx, t); be == nil {
+			endTxn(t)
+			return false
+		}
+		ex.txn = t
+	}
 	if fe.stats != nil && fe.stats.serves(ctx) {
+		fe.endTxn(ex)
 		fe.serveStats(ctx)
 		return false
 	}
-	ex.timed, ex.be = fe.timed, fe.route()
+	ex.timed, ex.be = fe.timed, fe.routeTo(be)
 	// The more closing of the frontend's and the backend's mode.
 	if mode := max(fe.cfg.Options.ConnMode, ex.be.cfg.Options.ConnMode); mode != config.KeepAlive {
 		ex.closeServer = fe.closeServerSide(ctx, ex.be)
@@ -214,6 +228,26 @@ type exchange struct {
 	// connection after the response (http-server-close, httpclose), and
 	// the client's (httpclose).
 	closeServer, closeClient bool
+	// txn is the rules' view of the request, nil when no rule applies.
+	txn *rules.Txn
+}
+
+// finishTxn runs the http-response rules on a response that arrived and
+// hands the Txn back.
+//
+//go:noinline
+func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error) {
+	if err == nil && !ex.tunneled {
+		fe.applyResponseRules(ctx, ex.txn, ex.be)
+	}
+	fe.endTxn(ex)
+}
+
+func (fe *frontend) endTxn(ex *exchange) {
+	if ex.txn != nil {
+		endTxn(ex.txn)
+		ex.txn = nil
+	}
 }
 
 // recordTimes adds a finished exchange's times to the server's latency

@@ -8,6 +8,7 @@ import (
 	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/health"
+	"github.com/halo-lb/halo/proxy/rules"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
@@ -23,6 +24,8 @@ type Snapshot struct {
 	frontendsByName map[string]*frontend
 	backends        []*backend
 	backendsByName  map[string]*backend
+	// vars is how many variable slots the snapshot's rules use.
+	vars int
 }
 
 // Config returns the configuration this snapshot was built from.
@@ -48,6 +51,14 @@ type frontend struct {
 	stats   *statsRoute
 	workers *workers      // the Proxy's, for the second direction of L4 sessions
 	active  *atomic.Int64 // the Proxy's count of client connections
+	// The request language (rules_build.go): the compiled rule sets,
+	// use_backend lines, and what the rules' Txn needs.
+	rules       sectionRules
+	useBackends []useBackend
+	hasRules    bool
+	index       int
+	vars        int
+	env         rules.Env
 }
 
 type backend struct {
@@ -62,6 +73,10 @@ type backend struct {
 	hashed   bool   // the balance algorithm hashes a key of the request
 	bySource bool   // balance source: the key is the client address
 	log      *zap.Logger
+	// rules are the backend's own rule sets (rules_build.go).
+	rules    sectionRules
+	hasRules bool
+	index    int
 }
 
 // noteUsable tells the kept state whether the backend has a usable server
@@ -146,6 +161,9 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 		}
 		s.frontends = append(s.frontends, fe)
 		s.frontendsByName[fc.Name] = fe
+	}
+	if err = s.compileRules(cfg); err != nil {
+		return s, nil, err
 	}
 	opened, err = p.openListeners(s)
 	return s, opened, err

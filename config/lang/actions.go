@@ -1,0 +1,449 @@
+package lang
+
+import (
+	"strconv"
+	"strings"
+)
+
+// RuleSet is which list a rule is in: it decides which actions and
+// fetches the rule may use.
+type RuleSet uint8
+
+// The rule sets.
+const (
+	HTTPRequest RuleSet = iota + 1
+	HTTPResponse
+	TCPConnection
+	TCPContent
+	TCPSession
+)
+
+func (s RuleSet) String() string {
+	return [...]string{"", "http-request", "http-response", "tcp-request connection", "tcp-request content", "tcp-request session"}[s]
+}
+
+// Where is where the rule set runs, for the fetches it may use.
+func (s RuleSet) Where() Where {
+	switch s {
+	case HTTPRequest:
+		return AtRequest
+	case HTTPResponse:
+		return AtResponse
+	case TCPConnection:
+		return AtConn
+	case TCPSession:
+		return AtSession
+	}
+	return AtContent
+}
+
+// Rule is one rule of a rule set: an action, its arguments and its
+// condition.
+type Rule struct {
+	Pos    int
+	Action string // HAProxy's word: set-header, deny, track-sc0, ...
+	Cond   *Cond  // nil: always
+	// The arguments each action takes, as the action's doc says.
+	Name    string // header, variable, userlist realm, log level, backend
+	NamePos int
+	Value   *Format // a header's value, a path, a URI, a status reason
+	Regex   *Arg    // replace-header, replace-value, replace-path, replace-uri
+	Expr    *Sample // set-var, track-sc*, capture, stick
+	Match   Method  // del-header -m
+	Status  int     // deny, tarpit, return, set-status, redirect code
+	// Reply is the body of deny, tarpit and return.
+	Reply    *Reply
+	Redirect *Redirect
+	Counter  int // track-sc0/1/2, sc-inc-gpc0(N)
+	Table    string
+	TablePos int
+	Len      int // capture ... len N
+	Slot     int // capture ... id N
+}
+
+// Reply is what deny, tarpit and return send.
+type Reply struct {
+	ContentType string
+	Body        *Format // string or lf-string
+	File        *FileRef
+	LFFile      bool
+	Hdrs        []Header
+}
+
+// Header is a header a reply adds.
+type Header struct {
+	Name  string
+	Value *Format
+}
+
+// Redirect is a redirect rule.
+type Redirect struct {
+	Type        string // location, prefix or scheme
+	Target      *Format
+	DropQuery   bool
+	AppendSlash bool
+	SetCookie   string
+	ClearCookie string
+}
+
+// actions lists which actions each rule set takes.
+var actions = map[RuleSet]map[string]bool{
+	HTTPRequest: set("allow", "deny", "tarpit", "auth", "redirect", "return",
+		"set-header", "add-header", "del-header", "replace-header", "replace-value",
+		"set-path", "set-pathq", "replace-path", "replace-pathq", "set-query", "set-uri", "replace-uri", "set-method",
+		"set-var", "set-var-fmt", "unset-var", "track-sc0", "track-sc1", "track-sc2",
+		"sc-inc-gpc0", "sc-inc-gpc1", "sc-clr-gpc0", "set-log-level", "capture"),
+	HTTPResponse: set("allow", "deny", "redirect", "return",
+		"set-header", "add-header", "del-header", "replace-header", "replace-value", "set-status",
+		"set-var", "set-var-fmt", "unset-var", "track-sc0", "track-sc1", "track-sc2",
+		"sc-inc-gpc0", "sc-inc-gpc1", "sc-clr-gpc0", "set-log-level", "capture"),
+	TCPConnection: set("accept", "reject", "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc0", "sc-inc-gpc1", "set-var", "set-var-fmt", "unset-var", "expect-proxy"),
+	TCPContent:    set("accept", "reject", "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc0", "sc-inc-gpc1", "set-var", "set-var-fmt", "unset-var", "capture", "set-log-level"),
+	TCPSession:    set("accept", "reject", "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc0", "sc-inc-gpc1", "set-var", "set-var-fmt", "unset-var"),
+}
+
+func set(ws ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, w := range ws {
+		m[w] = true
+	}
+	return m
+}
+
+// ParseRule parses one rule of the rule set rs.
+func ParseRule(line string, rs RuleSet) (*Rule, error) {
+	ws, err := Split(line)
+	if err != nil {
+		return nil, err
+	}
+	var e errs
+	r := parseRule(&e, ws, rs, 0)
+	return r, e.err()
+}
+
+// condStart finds the "if" or "unless" that starts a rule's condition.
+func condStart(ws []Word) int {
+	for i, w := range ws {
+		if w.is("if") || w.is("unless") {
+			return i
+		}
+	}
+	return len(ws)
+}
+
+// splitCond parses the condition at the end of ws and returns the words
+// before it.
+func splitCond(e *errs, ws []Word, where Where) ([]Word, *Cond) {
+	i := condStart(ws)
+	if i == len(ws) {
+		return ws, nil
+	}
+	return ws[:i], parseCond(e, ws[i], ws[i+1:], where)
+}
+
+func parseRule(e *errs, ws []Word, rs RuleSet, from int) *Rule {
+	if len(ws) <= from {
+		e.at(0, "the rule is empty: it needs an action")
+		return nil
+	}
+	where := rs.Where()
+	args, cond := splitCond(e, ws[from:], where)
+	if len(args) == 0 {
+		e.at(ws[from].Pos(), "the rule has a condition but no action")
+		return nil
+	}
+	act := args[0]
+	r := &Rule{Pos: act.Pos(), Action: act.Text, Cond: cond}
+	name, inner := act.Text, ""
+	if i := strings.IndexByte(act.Text, '('); i > 0 && strings.HasSuffix(act.Text, ")") {
+		name, inner = act.Text[:i], act.Text[i+1:len(act.Text)-1]
+		r.Action = name
+	}
+	if !actions[rs][name] {
+		e.at(act.Pos(), "unknown %s action %q", rs, act.Text)
+		return nil
+	}
+	a := argReader{e: e, ws: args[1:], at: act}
+	switch name {
+	case "allow", "accept", "reject", "expect-proxy":
+		if name == "expect-proxy" {
+			a.keyword("layer4")
+		}
+	case "deny", "tarpit", "return":
+		r.Status = map[string]int{"deny": 403, "tarpit": 500, "return": 200}[name]
+		r.Reply = a.reply(r, where, name)
+	case "auth":
+		if a.more() {
+			a.keyword("realm")
+			r.Name = a.word().Text
+		}
+	case "redirect":
+		r.Redirect, r.Status = a.redirect(where)
+	case "set-header", "add-header":
+		r.Name, r.NamePos = a.header()
+		r.Value = a.format(where)
+	case "del-header":
+		r.Name, r.NamePos = a.header()
+		r.Match = MatchStr
+		if a.peek("-m") {
+			a.word()
+			w := a.word()
+			m, ok := methodNames[w.Text]
+			if !ok || (m != MatchStr && m != MatchBeg && m != MatchEnd && m != MatchSub && m != MatchReg) {
+				e.at(w.Pos(), "del-header -m takes str, beg, end, sub or reg")
+			}
+			r.Match = m
+		}
+	case "replace-header", "replace-value":
+		r.Name, r.NamePos = a.header()
+		r.Regex = a.regex()
+		r.Value = a.format(where)
+	case "set-path", "set-pathq", "set-query", "set-uri", "set-method":
+		r.Value = a.format(where)
+	case "replace-path", "replace-pathq", "replace-uri":
+		r.Regex = a.regex()
+		r.Value = a.format(where)
+	case "set-status":
+		w := a.word()
+		r.Status = status(e, w, 100, 999)
+		if a.peek("reason") {
+			a.word()
+			r.Value = a.format(where)
+		}
+	case "set-var", "set-var-fmt", "unset-var":
+		r.Name, r.NamePos = inner, act.Off(len(name)+1)
+		if _, _, msg := splitVar(inner); msg != "" {
+			e.at(r.NamePos, "%s", msg)
+		}
+		switch name {
+		case "set-var":
+			r.Expr = a.sample(where)
+		case "set-var-fmt":
+			r.Value = a.format(where)
+		}
+	case "track-sc0", "track-sc1", "track-sc2":
+		r.Counter = int(name[len(name)-1] - '0')
+		r.Expr = a.sample(where)
+		if a.peek("table") {
+			a.word()
+			t := a.word()
+			r.Table, r.TablePos = t.Text, t.Pos()
+		}
+	case "sc-inc-gpc0", "sc-inc-gpc1", "sc-clr-gpc0":
+		r.Counter = 0
+		if inner != "" {
+			n, err := strconv.Atoi(inner)
+			if err != nil || n < 0 || n > 2 {
+				e.at(act.Off(len(name)+1), "%s(N) takes a tracking counter 0, 1 or 2", name)
+			}
+			r.Counter = n
+		}
+	case "set-log-level":
+		w := a.word()
+		switch w.Text {
+		case "silent", "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug":
+		default:
+			e.at(w.Pos(), "unknown log level %q (silent, emerg, alert, crit, err, warning, notice, info, debug)", w.Text)
+		}
+		r.Name = w.Text
+	case "capture":
+		r.Expr = a.sample(where)
+		switch {
+		case a.peek("len"):
+			a.word()
+			r.Len = a.int(1, 65536)
+		case a.peek("id"):
+			a.word()
+			r.Slot = a.int(0, 1000)
+		default:
+			e.at(a.end(), "capture needs len N or id N")
+		}
+	}
+	if name != "set-var" && name != "set-var-fmt" && name != "unset-var" && !strings.HasPrefix(name, "sc-") && inner != "" {
+		e.at(act.Pos(), "action %q takes no parenthesized argument", name)
+	}
+	a.done()
+	return r
+}
+
+func status(e *errs, w Word, lo, hi int) int {
+	n, err := strconv.Atoi(w.Text)
+	if err != nil || n < lo || n > hi {
+		e.at(w.Pos(), "status %q is not a code from %d to %d", w.Text, lo, hi)
+	}
+	return n
+}
+
+// argReader reads an action's arguments in order.
+type argReader struct {
+	e  *errs
+	ws []Word
+	i  int
+	at Word // the action, for "missing" errors
+}
+
+func (a *argReader) more() bool { return a.i < len(a.ws) }
+
+func (a *argReader) end() int {
+	if a.i > 0 && a.i <= len(a.ws) {
+		w := a.ws[a.i-1]
+		return w.Off(len(w.Text))
+	}
+	return a.at.Off(len(a.at.Text))
+}
+
+func (a *argReader) peek(k string) bool { return a.more() && a.ws[a.i].is(k) }
+
+func (a *argReader) word() Word {
+	if !a.more() {
+		a.e.at(a.end(), "%s needs more arguments", a.at.Text)
+		return Word{at: []int{a.end()}}
+	}
+	w := a.ws[a.i]
+	a.i++
+	return w
+}
+
+func (a *argReader) keyword(k string) {
+	w := a.word()
+	if w.Text != k && w.Text != "" {
+		a.e.at(w.Pos(), "expected %q, found %q", k, w.Text)
+	}
+}
+
+func (a *argReader) int(lo, hi int) int {
+	w := a.word()
+	n, err := strconv.Atoi(w.Text)
+	if err != nil || n < lo || n > hi {
+		a.e.at(w.Pos(), "%q is not a number from %d to %d", w.Text, lo, hi)
+	}
+	return n
+}
+
+func (a *argReader) header() (string, int) {
+	w := a.word()
+	if w.Text == "" {
+		return "", w.Pos()
+	}
+	for i := 0; i < len(w.Text); i++ {
+		if !isTokenChar(w.Text[i]) {
+			a.e.at(w.Off(i), "header name %q holds %q, which no header name may", w.Text, w.Text[i])
+			break
+		}
+	}
+	return w.Text, w.Pos()
+}
+
+func (a *argReader) format(where Where) *Format {
+	w := a.word()
+	return parseFormat(a.e, w, where)
+}
+
+func (a *argReader) sample(where Where) *Sample {
+	w := a.word()
+	if w.Text == "" {
+		return nil
+	}
+	return parseSample(a.e, w, where)
+}
+
+func (a *argReader) regex() *Arg {
+	w := a.word()
+	checkRegex(a.e, w)
+	return &Arg{Pos: w.Pos(), Text: w.Text, Set: true}
+}
+
+func (a *argReader) done() {
+	if a.more() {
+		w := a.ws[a.i]
+		a.e.at(w.Pos(), "unexpected %q after %s's arguments (a condition starts with if or unless)", w.Text, a.at.Text)
+	}
+}
+
+// reply reads deny's, tarpit's and return's options.
+func (a *argReader) reply(r *Rule, where Where, name string) *Reply {
+	var rep *Reply
+	get := func() *Reply {
+		if rep == nil {
+			rep = &Reply{}
+		}
+		return rep
+	}
+	for a.more() {
+		w := a.word()
+		switch {
+		case w.is("deny_status") && name != "return", w.is("status"):
+			r.Status = status(a.e, a.word(), 200, 599)
+		case w.is("content-type"):
+			get().ContentType = a.word().Text
+		case w.is("string"):
+			get().Body = &Format{Pos: w.Pos(), Parts: []FormatPart{{Lit: a.word().Text}}}
+		case w.is("lf-string"):
+			get().Body = a.format(where)
+		case w.is("file"), w.is("lf-file"):
+			f := a.word()
+			get().File = &FileRef{Pos: f.Pos(), Path: f.Text}
+			rep.LFFile = w.Text == "lf-file"
+		case w.is("hdr"):
+			n, _ := a.header()
+			get().Hdrs = append(rep.Hdrs, Header{Name: n, Value: a.format(where)})
+		case w.is("default-errorfiles"):
+		default:
+			a.e.at(w.Pos(), "unknown %s option %q (status, content-type, string, lf-string, file, lf-file, hdr)", name, w.Text)
+		}
+	}
+	if rep != nil && (rep.Body != nil || rep.File != nil) && rep.ContentType == "" && name != "return" {
+		// HAProxy requires a content-type with a body; return defaults
+		// to none as well, but says so only when there is a body.
+		a.e.at(r.Pos, "%s with a body needs a content-type", name)
+	}
+	if rep != nil && (rep.Body != nil || rep.File != nil) && rep.ContentType == "" && name == "return" {
+		a.e.at(r.Pos, "return with a body needs a content-type")
+	}
+	if rep != nil && rep.Body != nil && rep.File != nil {
+		a.e.at(r.Pos, "%s takes one of string, lf-string, file and lf-file", name)
+	}
+	return rep
+}
+
+// redirect reads "location|prefix|scheme TARGET [code N] [drop-query]
+// [append-slash] [set-cookie NAME[=VALUE]] [clear-cookie NAME]".
+func (a *argReader) redirect(where Where) (*Redirect, int) {
+	rd := &Redirect{}
+	code := 302
+	t := a.word()
+	switch t.Text {
+	case "location", "prefix", "scheme":
+		rd.Type = t.Text
+	default:
+		a.e.at(t.Pos(), "redirect needs location, prefix or scheme, found %q", t.Text)
+		return rd, code
+	}
+	rd.Target = a.format(where)
+	for a.more() {
+		w := a.word()
+		switch {
+		case w.is("code"):
+			c := a.word()
+			code = status(a.e, c, 301, 308)
+			if code > 303 && code < 307 {
+				a.e.at(c.Pos(), "redirect code %d is not one of 301, 302, 303, 307, 308", code)
+			}
+		case w.is("drop-query"):
+			rd.DropQuery = true
+		case w.is("append-slash"):
+			rd.AppendSlash = true
+		case w.is("set-cookie"):
+			rd.SetCookie = a.word().Text
+		case w.is("clear-cookie"):
+			rd.ClearCookie = a.word().Text
+		default:
+			a.e.at(w.Pos(), "unknown redirect option %q (code, drop-query, append-slash, set-cookie, clear-cookie)", w.Text)
+		}
+	}
+	return rd, code
+}
+
+func isTokenChar(c byte) bool {
+	return c > 0x20 && c < 0x7f && !strings.ContainsRune("\"(),/:;<=>?@[\\]{}", rune(c))
+}

@@ -1,0 +1,401 @@
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/halo-lb/halo/config/lang"
+)
+
+// Rules are a section's request language, parsed (config/lang) with the
+// files it names read: -f pattern files into the ACLs' patterns, the
+// bodies of return and deny into Files.
+type Rules struct {
+	// ACLs are the named ACLs: each name's definitions, ORed.
+	ACLs         map[string][]*lang.Match
+	HTTPRequest  []*lang.Rule
+	HTTPResponse []*lang.Rule
+	// Redirects are the "redirect" lines, which run after http-request.
+	Redirects []*lang.Rule
+	// The tcp-request rule sets and inspect-delay.
+	TCPConnection []*lang.Rule
+	TCPSession    []*lang.Rule
+	TCPContent    []*lang.Rule
+	InspectDelay  time.Duration
+	// UseBackends are the frontend's use_backend lines, in order.
+	UseBackends []*lang.Target
+	// Files are the bodies that return, deny and tarpit send, by path.
+	Files map[string][]byte
+}
+
+// Empty reports whether the section has no rule at all.
+func (r *Rules) Empty() bool {
+	return len(r.HTTPRequest)+len(r.HTTPResponse)+len(r.Redirects)+len(r.TCPConnection)+
+		len(r.TCPSession)+len(r.TCPContent)+len(r.UseBackends) == 0
+}
+
+// MapEntry is one line of a map file: a key and its value.
+type MapEntry struct {
+	Key, Value string
+	Line       int
+}
+
+// buildRules parses the rule keys of every proxy section.
+func (p *parser) buildRules(cfg *Config, fc *fileConfig) {
+	backends := map[string]*Backend{}
+	for _, be := range cfg.Backends {
+		backends[be.Name] = be
+	}
+	for _, fe := range cfg.Frontends {
+		path := sectionPath(fc, "frontends", fe.Name)
+		fp := fc.Frontends[fe.Name]
+		if fp == nil {
+			fp = fc.Listen[fe.Name]
+		}
+		if fp != nil {
+			fe.Rules = p.parseRules(cfg, fp, path, fe.Mode, true, backends)
+		}
+	}
+	for _, be := range cfg.Backends {
+		if _, listen := fc.Listen[be.Name]; listen {
+			continue // a listen section's rules run as its frontend's
+		}
+		if bp := fc.Backends[be.Name]; bp != nil {
+			be.Rules = p.parseRules(cfg, bp, joinPath("backends", be.Name), be.Mode, false, backends)
+		}
+	}
+}
+
+// langErrors reports a lang parse error at the words' columns.
+func (p *parser) langErrors(path string, shift int, err error) bool {
+	if err == nil {
+		return true
+	}
+	if es, ok := err.(lang.Errors); ok {
+		for _, e := range es {
+			p.atWord(path, max(e.Off-shift, 0), "%s", e.Msg)
+		}
+		return false
+	}
+	p.at(path, "%v", err)
+	return false
+}
+
+func (p *parser) parseRules(cfg *Config, fp *fileProxy, path string, mode Mode, frontend bool, backends map[string]*Backend) Rules {
+	r := Rules{ACLs: map[string][]*lang.Match{}, Files: map[string][]byte{}}
+	http := mode == ModeHTTP
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range fp.ACL {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	for _, name := range names {
+		apath := joinPath(joinPath(path, "acl"), name)
+		if !lang.ValidACLName(name) {
+			p.at(apath, "%q is not an ACL name (letters, digits, '-', '_', '.' and ':')", name)
+			continue
+		}
+		for i, line := range fp.ACL[name] {
+			lp := fmt.Sprintf("%s[%d]", apath, i)
+			m, err := lang.ParseACL(line, 0)
+			if !p.langErrors(lp, 0, err) || m == nil {
+				continue
+			}
+			p.readPatternFiles(m, lp)
+			p.checkSampleNames(m.Sample, lp, backends)
+			r.ACLs[name] = append(r.ACLs[name], m)
+		}
+	}
+	ruleList := func(key string, lines []string, rs lang.RuleSet, prefix string) []*lang.Rule {
+		var out []*lang.Rule
+		for i, line := range lines {
+			lp := fmt.Sprintf("%s[%d]", joinPath(path, key), i)
+			if (rs == lang.HTTPRequest || rs == lang.HTTPResponse) && !http {
+				p.at(lp, "%s rules need mode http (this section is mode %s)", key, mode)
+				return nil
+			}
+			rule, err := lang.ParseRule(prefix+line, rs)
+			if !p.langErrors(lp, len(prefix), err) || rule == nil {
+				continue
+			}
+			p.checkRule(cfg, &r, rule, lp, len(prefix), backends)
+			out = append(out, rule)
+		}
+		return out
+	}
+	r.HTTPRequest = ruleList("http-request", fp.HTTPRequest, lang.HTTPRequest, "")
+	r.HTTPResponse = ruleList("http-response", fp.HTTPResponse, lang.HTTPResponse, "")
+	r.Redirects = ruleList("redirect", fp.Redirect, lang.HTTPRequest, "redirect ")
+	for i, line := range fp.TCPRequest {
+		lp := fmt.Sprintf("%s[%d]", joinPath(path, "tcp-request"), i)
+		rule, rs, delay, err := lang.ParseTCPRequest(line, ParseDuration)
+		if !p.langErrors(lp, 0, err) {
+			continue
+		}
+		if rule == nil {
+			r.InspectDelay = delay
+			continue
+		}
+		if !frontend && rs != lang.TCPContent {
+			p.at(lp, "a backend takes tcp-request content rules only")
+			continue
+		}
+		p.checkRule(cfg, &r, rule, lp, 0, backends)
+		switch rs {
+		case lang.TCPConnection:
+			r.TCPConnection = append(r.TCPConnection, rule)
+		case lang.TCPSession:
+			r.TCPSession = append(r.TCPSession, rule)
+		default:
+			r.TCPContent = append(r.TCPContent, rule)
+		}
+	}
+	where := lang.AtRequest
+	if !http {
+		where = lang.AtContent
+	}
+	for i, line := range fp.UseBackend {
+		lp := fmt.Sprintf("%s[%d]", joinPath(path, "use_backend"), i)
+		t, err := lang.ParseTarget(line, where, false)
+		if !p.langErrors(lp, 0, err) {
+			continue
+		}
+		if name, ok := t.Name.Const(); ok {
+			be := backends[name]
+			switch {
+			case be == nil:
+				p.atWord(lp, t.Pos, "use_backend names %q, which is not a backend", name)
+				continue
+			case be.Mode != mode:
+				p.atWord(lp, t.Pos, "use_backend %q: the backend is mode %s, the frontend mode %s", name, be.Mode, mode)
+				continue
+			}
+		}
+		p.checkCondNames(&r, t.Cond, lp, backends)
+		r.UseBackends = append(r.UseBackends, t)
+	}
+	// Conditions name ACLs: every name must exist by now.
+	p.checkAllConds(&r, path, fp)
+	if len(r.ACLs) == 0 {
+		r.ACLs = nil
+	}
+	if len(r.Files) == 0 {
+		r.Files = nil
+	}
+	return r
+}
+
+// checkRule checks what a rule names and reads the files it sends.
+func (p *parser) checkRule(cfg *Config, r *Rules, rule *lang.Rule, lp string, shift int, backends map[string]*Backend) {
+	if rule.Expr != nil {
+		p.checkSampleNames(rule.Expr, lp, backends)
+	}
+	if strings.HasPrefix(rule.Action, "track-sc") || strings.HasPrefix(rule.Action, "sc-") {
+		p.atWord(lp, max(rule.Pos-shift, 0), "%s needs stick tables, which this build of halo does not have yet", rule.Action)
+	}
+	if rule.Action == "auth" || rule.Action == "capture" || rule.Action == "set-log-level" || rule.Action == "expect-proxy" {
+		p.atWord(lp, max(rule.Pos-shift, 0), "action %s is not available in this build of halo yet", rule.Action)
+	}
+	for _, f := range []*lang.Format{rule.Value} {
+		p.checkFormatNames(cfg, f, lp, shift, backends)
+	}
+	if rule.Redirect != nil {
+		p.checkFormatNames(cfg, rule.Redirect.Target, lp, shift, backends)
+	}
+	if rep := rule.Reply; rep != nil {
+		p.checkFormatNames(cfg, rep.Body, lp, shift, backends)
+		if rep.File != nil {
+			file := p.relative(rep.File.Path)
+			data, err := os.ReadFile(file)
+			if err != nil {
+				p.atWord(lp, max(rep.File.Pos-shift, 0), "%v", err)
+			} else {
+				r.Files[rep.File.Path] = data
+			}
+			if rep.LFFile {
+				p.atWord(lp, max(rep.File.Pos-shift, 0), "lf-file is not available in this build of halo yet: use file")
+			}
+		}
+	}
+	p.checkCondNames(r, rule.Cond, lp, backends)
+	p.readMapFiles(cfg, rule, lp, shift)
+}
+
+func (p *parser) checkFormatNames(cfg *Config, f *lang.Format, lp string, shift int, backends map[string]*Backend) {
+	if f == nil {
+		return
+	}
+	for _, part := range f.Parts {
+		if part.Sample != nil {
+			p.checkSampleNames(part.Sample, lp, backends)
+			p.readSampleMaps(cfg, part.Sample, lp, shift)
+		}
+	}
+}
+
+// checkSampleNames checks the backends, servers and tables a sample
+// names.
+func (p *parser) checkSampleNames(s *lang.Sample, lp string, backends map[string]*Backend) {
+	if s.Fetch.Stick != nil {
+		p.atWord(lp, s.Pos, "sample fetch %s reads a stick table, which this build of halo does not have yet", s.Fetch.Name)
+		return
+	}
+	for i, a := range s.Args {
+		if !a.Set || i >= len(s.Fetch.Args) {
+			continue
+		}
+		switch s.Fetch.Args[i].Kind() {
+		case lang.ArgBackend:
+			if backends[a.Text] == nil {
+				p.atWord(lp, a.Pos, "no backend %q", a.Text)
+			}
+		case lang.ArgServer:
+			b, srv, _ := strings.Cut(a.Text, "/")
+			be := backends[b]
+			if be == nil || !slices.ContainsFunc(be.Servers, func(s Server) bool { return s.Name == srv }) {
+				p.atWord(lp, a.Pos, "no server %q", a.Text)
+			}
+		case lang.ArgUserlist:
+			p.atWord(lp, a.Pos, "userlists are not available in this build of halo yet")
+		}
+	}
+}
+
+func (p *parser) checkCondNames(r *Rules, c *lang.Cond, lp string, backends map[string]*Backend) {
+	if c == nil {
+		return
+	}
+	for _, and := range c.Or {
+		for _, t := range and {
+			if t.Anon != nil {
+				p.readPatternFiles(t.Anon, lp)
+				p.checkSampleNames(t.Anon.Sample, lp, backends)
+			}
+		}
+	}
+}
+
+// checkAllConds checks that every ACL a condition names is defined in
+// the section or predefined. It runs once the section's ACLs are known.
+func (p *parser) checkAllConds(r *Rules, path string, fp *fileProxy) {
+	check := func(c *lang.Cond, lp string, shift int) {
+		if c == nil {
+			return
+		}
+		for _, and := range c.Or {
+			for _, t := range and {
+				if t.Name == "" {
+					continue
+				}
+				if _, ok := r.ACLs[t.Name]; ok {
+					continue
+				}
+				if _, ok := lang.Predefined[t.Name]; ok {
+					continue
+				}
+				if _, declared := fp.ACL[t.Name]; declared {
+					continue // its definition had an error, reported there
+				}
+				p.atWord(lp, max(t.Pos-shift, 0), "unknown ACL %q", t.Name)
+			}
+		}
+	}
+	for key, rules := range map[string][]*lang.Rule{"http-request": r.HTTPRequest, "http-response": r.HTTPResponse} {
+		for i, rule := range rules {
+			check(rule.Cond, fmt.Sprintf("%s[%d]", joinPath(path, key), i), 0)
+		}
+	}
+	for i, rule := range r.Redirects {
+		check(rule.Cond, fmt.Sprintf("%s[%d]", joinPath(path, "redirect"), i), len("redirect "))
+	}
+	for _, rules := range [][]*lang.Rule{r.TCPConnection, r.TCPSession, r.TCPContent} {
+		for _, rule := range rules {
+			check(rule.Cond, joinPath(path, "tcp-request"), 0)
+		}
+	}
+	for i, t := range r.UseBackends {
+		check(t.Cond, fmt.Sprintf("%s[%d]", joinPath(path, "use_backend"), i), 0)
+	}
+}
+
+// readPatternFiles reads an ACL's -f files into its patterns: one pattern
+// per line, blank lines and lines starting with '#' skipped, as HAProxy
+// reads them. A bad line is reported at the file's own line.
+func (p *parser) readPatternFiles(m *lang.Match, lp string) {
+	for _, f := range m.Files {
+		file := p.relative(f.Path)
+		data, err := os.ReadFile(file)
+		if err != nil {
+			p.atWord(lp, f.Pos, "%v", err)
+			continue
+		}
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for n := 1; sc.Scan(); n++ {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || line[0] == '#' {
+				continue
+			}
+			pat, msg := lang.ParseFilePattern(m.Method, line)
+			if msg != "" {
+				p.errs = append(p.errs, &Error{File: file, Line: n, Col: 1, Msg: msg})
+				continue
+			}
+			pat.Pos = f.Pos
+			m.Patterns = append(m.Patterns, pat)
+		}
+		if err := sc.Err(); err != nil {
+			p.atWord(lp, f.Pos, "%s: %v", file, err)
+		}
+	}
+}
+
+// readMapFiles reads the map files that a rule's samples name.
+func (p *parser) readMapFiles(cfg *Config, rule *lang.Rule, lp string, shift int) {
+	if rule.Expr != nil {
+		p.readSampleMaps(cfg, rule.Expr, lp, shift)
+	}
+}
+
+func (p *parser) readSampleMaps(cfg *Config, s *lang.Sample, lp string, shift int) {
+	for _, c := range s.Convs {
+		if c.Def.Map == nil {
+			continue
+		}
+		a := c.Args[0]
+		if _, done := cfg.Maps[a.Text]; done {
+			continue
+		}
+		file := p.relative(a.Text)
+		data, err := os.ReadFile(file)
+		if err != nil {
+			p.atWord(lp, max(a.Pos-shift, 0), "%v", err)
+			continue
+		}
+		var entries []MapEntry
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for n := 1; sc.Scan(); n++ {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || line[0] == '#' {
+				continue
+			}
+			k, v, _ := strings.Cut(line, " ")
+			if i := strings.IndexAny(line, " \t"); i >= 0 {
+				k, v = line[:i], strings.TrimSpace(line[i:])
+			}
+			entries = append(entries, MapEntry{Key: k, Value: v, Line: n})
+		}
+		if cfg.Maps == nil {
+			cfg.Maps = map[string][]MapEntry{}
+		}
+		cfg.Maps[a.Text] = entries
+	}
+}

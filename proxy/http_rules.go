@@ -1,0 +1,150 @@
+package proxy
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/halo-lb/halo/proxy/rules"
+
+	"github.com/valyala/fasthttp"
+)
+
+// txns are the rules' per-request state, reused: a Txn's buffers grow to
+// what the rules need once and are then kept.
+var txns = sync.Pool{New: func() any { return new(rules.Txn) }}
+
+// startTxn readies a Txn for the request.
+func (fe *frontend) startTxn(ctx *fasthttp.RequestCtx) *rules.Txn {
+	t := txns.Get().(*rules.Txn)
+	t.Reset(fe.vars)
+	t.Ctx = ctx
+	t.Src = addrPortOf(ctx.RemoteAddr())
+	t.Dst = addrPortOf(ctx.LocalAddr())
+	t.TLS = clientTLS(ctx)
+	t.Env = fe.env
+	t.Frontend, t.Backend = fe.index, fe.defaultBackend.index
+	return t
+}
+
+func endTxn(t *rules.Txn) {
+	t.Ctx, t.TLS, t.Env = nil, nil, nil
+	txns.Put(t)
+}
+
+// addrPortOf reads a TCP address without allocating.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// applyRequestRules runs the frontend's http-request rules, its redirect
+// lines and use_backend, then the chosen backend's http-request rules, as
+// HAProxy orders them. It returns the backend, or nil when a rule
+// answered the request (deny, return, redirect, tarpit), which it has
+// then counted and logged.
+//
+//go:noinline
+func (fe *frontend) applyRequestRules(ctx *fasthttp.RequestCtx, t *rules.Txn) *backend {
+	if fe.answered(ctx, t, fe.rules.request) || fe.answered(ctx, t, fe.rules.redirect) {
+		return nil
+	}
+	be := fe.defaultBackend
+	for i := range fe.useBackends {
+		if ub := &fe.useBackends[i]; ub.cond.Eval(t) {
+			be = ub.be
+			break
+		}
+	}
+	t.Backend = be.index
+	if be.hasRules && (fe.answered(ctx, t, be.rules.request) || fe.answered(ctx, t, be.rules.redirect)) {
+		return nil
+	}
+	return be
+}
+
+// answered runs a rule set and, when a rule ends the request with an
+// answer, writes it.
+func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Program) bool {
+	if p.Empty() {
+		return false
+	}
+	v, r := p.Run(t)
+	switch v {
+	case rules.Continue, rules.Allow:
+		return false
+	case rules.Deny, rules.Tarpit:
+		if v == rules.Tarpit {
+			// Held for timeout tarpit (HAProxy's default: timeout
+			// connect) before the answer, to slow a client down.
+			time.Sleep(fe.tarpitDelay())
+		}
+		if r.HasReply() {
+			r.WriteReply(t)
+		} else {
+			setErrorResponse(&ctx.Response, r.Status, true)
+		}
+		ctx.SetConnectionClose()
+		fe.state.Denied.Add(1)
+		fe.countAnswered(ctx, "PR--")
+	case rules.Return:
+		r.WriteReply(t)
+		fe.countAnswered(ctx, "LR--")
+	case rules.Redirect:
+		r.WriteRedirect(t)
+		fe.countAnswered(ctx, "LR--")
+	}
+	return true
+}
+
+// tarpitDelay is how long tarpit holds a request.
+func (fe *frontend) tarpitDelay() time.Duration {
+	if d := fe.defaultBackend.cfg.Timeouts.Connect; d > 0 {
+		return d
+	}
+	return 5 * time.Second
+}
+
+// countAnswered counts and logs a request that a rule answered.
+func (fe *frontend) countAnswered(ctx *fasthttp.RequestCtx, term string) {
+	status := ctx.Response.StatusCode()
+	fe.state.Requests.Add(1)
+	if c := status / 100; c >= 1 && c <= 5 {
+		fe.state.HTTPStatus[c].Add(1)
+	}
+	if fe.access != nil {
+		fe.logBadRequest(ctx, status, term)
+	}
+}
+
+// applyResponseRules runs the backend's http-response rules, then the
+// frontend's, on the response head (HAProxy's order). A deny replaces
+// the response with a 502.
+//
+//go:noinline
+func (fe *frontend) applyResponseRules(ctx *fasthttp.RequestCtx, t *rules.Txn, be *backend) {
+	t.Response = true
+	for _, p := range [2]*rules.Program{be.rules.response, fe.rules.response} {
+		if p.Empty() {
+			continue
+		}
+		switch v, r := p.Run(t); v {
+		case rules.Deny:
+			ctx.Response.ResetBody()
+			setErrorResponse(&ctx.Response, 502, true)
+			fe.state.Denied.Add(1)
+			return
+		case rules.Return:
+			ctx.Response.ResetBody()
+			r.WriteReply(t)
+			return
+		case rules.Redirect:
+			ctx.Response.ResetBody()
+			r.WriteRedirect(t)
+			return
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package rules
+
+import (
+	"strings"
+
+	"github.com/halo-lb/halo/config/lang"
+)
+
+// Names are the indexes of what rules may name, in the snapshot the
+// programs are built for.
+type Names struct {
+	Frontends map[string]int
+	Backends  map[string]int
+	// Servers are by backend, then server name.
+	Servers map[string]map[string]int
+	// Maps are the entries of the map files converters name, by path
+	// as the configuration resolved it.
+	Maps map[string][]MapEntry
+}
+
+// MapEntry is one line of a map file.
+type MapEntry struct{ Key, Value string }
+
+func (n *Names) server(bs string) (int, int, bool) {
+	b, s, _ := strings.Cut(bs, "/")
+	bi, ok := n.Backends[b]
+	if !ok {
+		return 0, 0, false
+	}
+	si, ok := n.Servers[b][s]
+	return bi, si, ok
+}
+
+// Compiler builds the programs of one snapshot. Variables are numbered
+// across all its programs, since a txn variable set by a frontend's rule
+// is read by its backend's.
+type Compiler struct {
+	Names Names
+	vars  map[string]int
+	maps  map[string]*mapTable
+}
+
+// NewCompiler returns a compiler for a snapshot with the given names.
+func NewCompiler(n Names) *Compiler {
+	return &Compiler{Names: n, vars: map[string]int{}, maps: map[string]*mapTable{}}
+}
+
+// Vars is how many variable slots a Txn needs for the programs built.
+func (c *Compiler) Vars() int { return len(c.vars) }
+
+func (c *Compiler) varSlot(name string) int {
+	if i, ok := c.vars[name]; ok {
+		return i
+	}
+	i := len(c.vars)
+	c.vars[name] = i
+	return i
+}
+
+// ACLs are a section's named ACLs: each name's definitions, ORed.
+type ACLs map[string][]*lang.Match
+
+// Cond is a compiled condition.
+type Cond struct {
+	unless bool
+	or     [][]term
+}
+
+type term struct {
+	not bool
+	any []*matcher // a named ACL's definitions, ORed; or one anonymous
+}
+
+// Eval reports whether the condition holds; a nil condition always does.
+func (c *Cond) Eval(t *Txn) bool {
+	if c == nil {
+		return true
+	}
+	ok := false
+	for _, and := range c.or {
+		all := true
+		for i := range and {
+			if and[i].eval(t) == and[i].not {
+				all = false
+				break
+			}
+		}
+		if all {
+			ok = true
+			break
+		}
+	}
+	return ok != c.unless
+}
+
+func (tm *term) eval(t *Txn) bool {
+	for _, m := range tm.any {
+		if m.eval(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// CompileCond builds a condition over the section's ACLs; predefined
+// ACLs (TRUE, LOCALHOST, METH_GET, ...) are known everywhere.
+func (c *Compiler) CompileCond(lc *lang.Cond, acls ACLs) (*Cond, error) {
+	if lc == nil {
+		return nil, nil
+	}
+	cond := &Cond{unless: lc.Unless}
+	for _, and := range lc.Or {
+		var terms []term
+		for _, lt := range and {
+			tm := term{not: lt.Not}
+			if lt.Anon != nil {
+				m, err := c.compileMatch(lt.Anon)
+				if err != nil {
+					return nil, err
+				}
+				tm.any = []*matcher{m}
+			} else {
+				defs, ok := acls[lt.Name]
+				if !ok {
+					src, pre := lang.Predefined[lt.Name]
+					if !pre {
+						return nil, &PosError{lt.Pos, "unknown ACL " + lt.Name}
+					}
+					m, err := lang.ParseACL(src, 0)
+					if err != nil {
+						return nil, err
+					}
+					defs = []*lang.Match{m}
+				}
+				for _, d := range defs {
+					m, err := c.compileMatch(d)
+					if err != nil {
+						return nil, err
+					}
+					tm.any = append(tm.any, m)
+				}
+			}
+			terms = append(terms, tm)
+		}
+		cond.or = append(cond.or, terms)
+	}
+	return cond, nil
+}

@@ -1,0 +1,206 @@
+package rules
+
+import (
+	"crypto/tls"
+
+	"github.com/halo-lb/halo/tlsfront"
+)
+
+// fetchFns are the implementations of the fetches, by lang's names. A
+// test checks that every fetch lang knows has one.
+var fetchFns = map[string]fetchFn{}
+
+func init() {
+	for name, fn := range map[string]fetchFn{
+		"always_true":  func(_ *Txn, _ *fetch, _ int, out *value) bool { out.setBool(true); return true },
+		"always_false": func(_ *Txn, _ *fetch, _ int, out *value) bool { out.setBool(false); return true },
+		"str":          func(_ *Txn, f *fetch, _ int, out *value) bool { out.setStr(strBytes(f)); return true },
+		"int":          func(_ *Txn, f *fetch, _ int, out *value) bool { out.setInt(f.n); return true },
+		"env": func(_ *Txn, f *fetch, _ int, out *value) bool {
+			out.setStr(strBytes(f))
+			return f.str != ""
+		},
+		"var": fetchVar,
+		"src": func(t *Txn, _ *fetch, _ int, out *value) bool { out.setIP(t.Src.Addr()); return t.Src.IsValid() },
+		"src_port": func(t *Txn, _ *fetch, _ int, out *value) bool {
+			out.setInt(int64(t.Src.Port()))
+			return t.Src.IsValid()
+		},
+		"dst": func(t *Txn, _ *fetch, _ int, out *value) bool { out.setIP(t.Dst.Addr()); return t.Dst.IsValid() },
+		"dst_port": func(t *Txn, _ *fetch, _ int, out *value) bool {
+			out.setInt(int64(t.Dst.Port()))
+			return t.Dst.IsValid()
+		},
+		"fe_conn":   fetchFeConn,
+		"be_conn":   fetchBeConn,
+		"nbsrv":     fetchNbSrv,
+		"srv_is_up": func(t *Txn, f *fetch, _ int, out *value) bool { out.setBool(t.Env.SrvIsUp(f.idx, f.srv)); return true },
+		"srv_conn": func(t *Txn, f *fetch, _ int, out *value) bool {
+			out.setInt(int64(t.Env.SrvConn(f.idx, f.srv)))
+			return true
+		},
+
+		"ssl_fc":          func(t *Txn, _ *fetch, _ int, out *value) bool { out.setBool(t.TLS != nil); return true },
+		"ssl_fc_sni":      tlsStr(func(cs *tls.ConnectionState) string { return cs.ServerName }),
+		"ssl_fc_protocol": tlsStr(func(cs *tls.ConnectionState) string { return tlsfront.VersionName(cs.Version) }),
+		"ssl_fc_cipher":   tlsStr(func(cs *tls.ConnectionState) string { return tls.CipherSuiteName(cs.CipherSuite) }),
+		"ssl_fc_alpn":     tlsStr(func(cs *tls.ConnectionState) string { return cs.NegotiatedProtocol }),
+		"ssl_fc_has_crt":  tlsBool(func(cs *tls.ConnectionState) bool { return len(cs.PeerCertificates) > 0 }),
+		"ssl_c_used":      tlsBool(func(cs *tls.ConnectionState) bool { return len(cs.PeerCertificates) > 0 }),
+		"ssl_c_verify": func(t *Txn, _ *fetch, _ int, out *value) bool {
+			// Verification failures end the handshake in halo: a
+			// connection that got here verified, or sent no certificate.
+			out.setInt(0)
+			return t.TLS != nil
+		},
+		"ssl_c_s_dn": tlsStr(func(cs *tls.ConnectionState) string {
+			if len(cs.PeerCertificates) == 0 {
+				return ""
+			}
+			return tlsfront.OneLine(cs.PeerCertificates[0].RawSubject)
+		}),
+		"ssl_c_i_dn": tlsStr(func(cs *tls.ConnectionState) string {
+			if len(cs.PeerCertificates) == 0 {
+				return ""
+			}
+			return tlsfront.OneLine(cs.PeerCertificates[0].RawIssuer)
+		}),
+
+		"req.len":            func(t *Txn, _ *fetch, _ int, out *value) bool { out.setInt(int64(len(t.Payload))); return true },
+		"req.ssl_sni":        fetchSSLSNI,
+		"req.ssl_hello_type": fetchSSLHelloType,
+
+		"method":        fetchMethod,
+		"path":          fetchPath,
+		"pathq":         fetchPathQ,
+		"base":          fetchBase,
+		"url":           fetchURL,
+		"query":         fetchQuery,
+		"req.ver":       fetchReqVer,
+		"url_param":     fetchURLParam,
+		"url_param_val": fetchURLParamVal,
+		"req.hdr":       headerFetch(reqHeaders, true),
+		"req.fhdr":      headerFetch(reqHeaders, false),
+		"req.hdr_cnt":   headerCount(reqHeaders),
+		"req.hdr_ip":    headerIP(reqHeaders),
+		"req.hdr_val":   headerVal(reqHeaders),
+		"req.cook":      cookieFetch(reqHeaders, false),
+		"req.cook_cnt":  cookieCount(reqHeaders, false),
+		"req.cook_val":  cookieVal(reqHeaders, false),
+		"status":        fetchStatus,
+		"res.ver":       fetchResVer,
+		"res.hdr":       headerFetch(resHeaders, true),
+		"res.fhdr":      headerFetch(resHeaders, false),
+		"res.hdr_cnt":   headerCount(resHeaders),
+		"res.hdr_ip":    headerIP(resHeaders),
+		"res.hdr_val":   headerVal(resHeaders),
+		"res.cook":      cookieFetch(resHeaders, true),
+		"res.cook_cnt":  cookieCount(resHeaders, true),
+		"res.cook_val":  cookieVal(resHeaders, true),
+	} {
+		fetchFns[name] = fn
+	}
+}
+
+// strBytes is a fetch's constant string as bytes, kept with the fetch so
+// that each evaluation does not convert it.
+func strBytes(f *fetch) []byte {
+	if f.name == nil {
+		f.name = []byte(f.str)
+	}
+	return f.name
+}
+
+func fetchVar(t *Txn, f *fetch, _ int, out *value) bool {
+	if f.idx < 0 || f.idx >= len(t.vars) || !t.vars[f.idx].set {
+		return false
+	}
+	*out = t.vars[f.idx].v
+	return true
+}
+
+func fetchFeConn(t *Txn, f *fetch, _ int, out *value) bool {
+	i := f.idx
+	if i < 0 {
+		i = t.Frontend
+	}
+	if i < 0 || t.Env == nil {
+		return false
+	}
+	out.setInt(int64(t.Env.FeConn(i)))
+	return true
+}
+
+func fetchBeConn(t *Txn, f *fetch, _ int, out *value) bool {
+	i := f.idx
+	if i < 0 {
+		i = t.Backend
+	}
+	if i < 0 || t.Env == nil {
+		return false
+	}
+	out.setInt(int64(t.Env.BeConn(i)))
+	return true
+}
+
+func fetchNbSrv(t *Txn, f *fetch, _ int, out *value) bool {
+	i := f.idx
+	if i < 0 {
+		i = t.Backend
+	}
+	if i < 0 || t.Env == nil {
+		return false
+	}
+	out.setInt(int64(t.Env.NbSrv(i)))
+	return true
+}
+
+func tlsStr(get func(*tls.ConnectionState) string) fetchFn {
+	return func(t *Txn, _ *fetch, _ int, out *value) bool {
+		if t.TLS == nil {
+			return false
+		}
+		cs := t.TLS.ConnectionState()
+		s := get(&cs)
+		if s == "" {
+			return false
+		}
+		start := len(t.buf)
+		t.buf = append(t.buf, s...)
+		out.setStr(t.buf[start:len(t.buf):len(t.buf)])
+		return true
+	}
+}
+
+func tlsBool(get func(*tls.ConnectionState) bool) fetchFn {
+	return func(t *Txn, _ *fetch, _ int, out *value) bool {
+		if t.TLS == nil {
+			out.setBool(false)
+			return true
+		}
+		cs := t.TLS.ConnectionState()
+		out.setBool(get(&cs))
+		return true
+	}
+}
+
+// fetchSSLSNI is the server name of the ClientHello that starts the
+// stream, read without terminating TLS (tcp-request content, to route
+// TLS passthrough by name).
+func fetchSSLSNI(t *Txn, _ *fetch, _ int, out *value) bool {
+	if !t.Hello {
+		return false
+	}
+	out.setStr(t.HelloSNI)
+	return len(t.HelloSNI) > 0
+}
+
+func fetchSSLHelloType(t *Txn, _ *fetch, _ int, out *value) bool {
+	// A TLS handshake record (22) whose first message is a ClientHello
+	// (1): HAProxy's req.ssl_hello_type 1.
+	if len(t.Payload) < 6 || t.Payload[0] != 22 {
+		return false
+	}
+	out.setInt(int64(t.Payload[5]))
+	return true
+}

@@ -1,0 +1,350 @@
+package rules
+
+import (
+	"bytes"
+)
+
+// The HTTP fetches read the request (and response) as the rules before
+// have left it: a header set by one rule is seen by the next, as in
+// HAProxy.
+
+func fetchMethod(t *Txn, _ *fetch, _ int, out *value) bool {
+	if t.Ctx == nil {
+		return false
+	}
+	out.setStr(t.Ctx.Request.Header.Method())
+	return true
+}
+
+// target is the request-target as it will be sent: path, query.
+func target(t *Txn) (path, query []byte, ok bool) {
+	if t.Ctx == nil {
+		return nil, nil, false
+	}
+	u := t.Ctx.Request.URI()
+	return u.PathOriginal(), u.QueryString(), true
+}
+
+func fetchPath(t *Txn, _ *fetch, _ int, out *value) bool {
+	p, _, ok := target(t)
+	out.setStr(p)
+	return ok
+}
+
+func fetchQuery(t *Txn, _ *fetch, _ int, out *value) bool {
+	_, q, ok := target(t)
+	if !ok || (len(q) == 0 && !hasQuery(t)) {
+		return false
+	}
+	out.setStr(q)
+	return true
+}
+
+// hasQuery reports whether the target has a '?' (an empty query is still
+// a query: HAProxy's query fetch then gives an empty string).
+func hasQuery(t *Txn) bool {
+	return bytes.IndexByte(t.Ctx.Request.URI().RequestURI(), '?') >= 0
+}
+
+func fetchPathQ(t *Txn, _ *fetch, _ int, out *value) bool {
+	if t.Ctx == nil {
+		return false
+	}
+	out.setStr(t.Ctx.Request.URI().RequestURI())
+	return true
+}
+
+// fetchURL is the request-target as the client wrote it (absolute-form
+// included), after the rules' changes.
+func fetchURL(t *Txn, _ *fetch, _ int, out *value) bool {
+	if t.Ctx == nil {
+		return false
+	}
+	u := t.Ctx.Request.URI()
+	start := len(t.buf)
+	if raw := t.Ctx.Request.Header.RequestURI(); len(raw) > 0 && raw[0] != '/' && raw[0] != '*' {
+		t.buf = append(t.buf, u.Scheme()...)
+		t.buf = append(t.buf, "://"...)
+		t.buf = append(t.buf, u.Host()...)
+	}
+	t.buf = append(t.buf, u.RequestURI()...)
+	out.setStr(t.buf[start:len(t.buf):len(t.buf)])
+	return true
+}
+
+// fetchBase is the first Host header and the path, as HAProxy builds it.
+func fetchBase(t *Txn, _ *fetch, _ int, out *value) bool {
+	p, _, ok := target(t)
+	if !ok {
+		return false
+	}
+	host := t.Ctx.Request.Header.Host()
+	if len(host) == 0 {
+		out.setStr(p)
+		return true
+	}
+	start := len(t.buf)
+	t.buf = append(append(t.buf, host...), p...)
+	out.setStr(t.buf[start:len(t.buf):len(t.buf)])
+	return true
+}
+
+func fetchReqVer(t *Txn, _ *fetch, _ int, out *value) bool {
+	if t.Ctx == nil {
+		return false
+	}
+	if t.Ctx.Request.Header.IsHTTP11() {
+		out.setStr(ver11)
+	} else {
+		out.setStr(ver10)
+	}
+	return true
+}
+
+var (
+	ver10 = []byte("1.0")
+	ver11 = []byte("1.1")
+)
+
+func fetchResVer(t *Txn, _ *fetch, _ int, out *value) bool {
+	if t.Ctx == nil || !t.Response {
+		return false
+	}
+	if t.Ctx.Response.Header.IsHTTP11() {
+		out.setStr(ver11)
+	} else {
+		out.setStr(ver10)
+	}
+	return true
+}
+
+func fetchStatus(t *Txn, _ *fetch, _ int, out *value) bool {
+	if t.Ctx == nil || !t.Response {
+		return false
+	}
+	out.setInt(int64(t.Ctx.Response.Header.StatusCode()))
+	return true
+}
+
+// headerVisitor is what both header types have.
+type headerVisitor interface {
+	VisitAll(func(k, v []byte))
+}
+
+func reqHeaders(t *Txn) headerVisitor {
+	if t.Ctx == nil {
+		return nil
+	}
+	return &t.Ctx.Request.Header
+}
+
+func resHeaders(t *Txn) headerVisitor {
+	if t.Ctx == nil || !t.Response {
+		return nil
+	}
+	return &t.Ctx.Response.Header
+}
+
+// occurrences gathers the values of header name (all headers without a
+// name) into t's occurrence list: each comma-separated value as one when
+// split, as hdr() does and fhdr() does not.
+func (t *Txn) occurrences(h headerVisitor, name []byte, split bool) [][]byte {
+	t.occs = t.occs[:0]
+	h.VisitAll(func(k, v []byte) {
+		if len(name) > 0 && !equalFold(k, name) {
+			return
+		}
+		if !split {
+			t.occs = append(t.occs, v)
+			return
+		}
+		for len(v) > 0 || len(t.occs) == 0 {
+			var one []byte
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				one, v = v[:i], v[i+1:]
+			} else {
+				one, v = v, nil
+			}
+			t.occs = append(t.occs, trimOWS(one))
+			if v == nil {
+				break
+			}
+		}
+	})
+	return t.occs
+}
+
+// pick returns occurrence occ (1-based from the start, negative from the
+// end) of occs.
+func pick(occs [][]byte, occ int) ([]byte, bool) {
+	switch {
+	case occ > 0 && occ <= len(occs):
+		return occs[occ-1], true
+	case occ < 0 && -occ <= len(occs):
+		return occs[len(occs)+occ], true
+	}
+	return nil, false
+}
+
+func headerFetch(get func(*Txn) headerVisitor, split bool) fetchFn {
+	return func(t *Txn, f *fetch, occ int, out *value) bool {
+		h := get(t)
+		if h == nil {
+			return false
+		}
+		v, ok := pick(t.occurrences(h, f.name, split), occ)
+		out.setStr(v)
+		return ok
+	}
+}
+
+func headerCount(get func(*Txn) headerVisitor) fetchFn {
+	return func(t *Txn, f *fetch, _ int, out *value) bool {
+		h := get(t)
+		if h == nil {
+			return false
+		}
+		out.setInt(int64(len(t.occurrences(h, f.name, true))))
+		return true
+	}
+}
+
+func headerIP(get func(*Txn) headerVisitor) fetchFn {
+	str := headerFetch(get, true)
+	return func(t *Txn, f *fetch, occ int, out *value) bool {
+		return str(t, f, occ, out) && out.asIP()
+	}
+}
+
+func headerVal(get func(*Txn) headerVisitor) fetchFn {
+	str := headerFetch(get, true)
+	return func(t *Txn, f *fetch, occ int, out *value) bool {
+		return str(t, f, occ, out) && out.asInt()
+	}
+}
+
+// cookies gathers the values of the cookies named name from the Cookie
+// headers (request) or the Set-Cookie headers (response).
+func (t *Txn) cookies(h headerVisitor, name []byte, response bool) [][]byte {
+	t.occs = t.occs[:0]
+	h.VisitAll(func(k, v []byte) {
+		if response {
+			if !equalFold(k, hdrSetCookie) {
+				return
+			}
+			// name=value; attributes
+			pair, _, _ := bytes.Cut(v, semicolon)
+			if n, val, ok := bytes.Cut(pair, equals); ok && (len(name) == 0 || bytes.Equal(trimOWS(n), name)) {
+				t.occs = append(t.occs, trimOWS(val))
+			}
+			return
+		}
+		if !equalFold(k, hdrCookie) {
+			return
+		}
+		for len(v) > 0 {
+			var pair []byte
+			pair, v, _ = bytes.Cut(v, semicolon)
+			if n, val, ok := bytes.Cut(pair, equals); ok && (len(name) == 0 || bytes.Equal(trimOWS(n), name)) {
+				t.occs = append(t.occs, trimOWS(val))
+			}
+		}
+	})
+	return t.occs
+}
+
+var (
+	hdrCookie    = []byte("Cookie")
+	hdrSetCookie = []byte("Set-Cookie")
+	semicolon    = []byte(";")
+	equals       = []byte("=")
+)
+
+func cookieFetch(get func(*Txn) headerVisitor, response bool) fetchFn {
+	return func(t *Txn, f *fetch, occ int, out *value) bool {
+		h := get(t)
+		if h == nil {
+			return false
+		}
+		occs := t.cookies(h, f.name, response)
+		if occ < 0 && f.occ == 0 && !response {
+			occ = 1 // a cookie as a sample is its first occurrence, as HAProxy's req.cook
+		}
+		v, ok := pick(occs, occ)
+		out.setStr(v)
+		return ok
+	}
+}
+
+func cookieCount(get func(*Txn) headerVisitor, response bool) fetchFn {
+	return func(t *Txn, f *fetch, _ int, out *value) bool {
+		h := get(t)
+		if h == nil {
+			return false
+		}
+		out.setInt(int64(len(t.cookies(h, f.name, response))))
+		return true
+	}
+}
+
+func cookieVal(get func(*Txn) headerVisitor, response bool) fetchFn {
+	str := cookieFetch(get, response)
+	return func(t *Txn, f *fetch, occ int, out *value) bool {
+		return str(t, f, occ, out) && out.asInt()
+	}
+}
+
+// fetchURLParam finds parameter f.name in the query string (split at
+// f.delim); without a name, every parameter's value.
+func fetchURLParam(t *Txn, f *fetch, occ int, out *value) bool {
+	_, q, ok := target(t)
+	if !ok {
+		return false
+	}
+	t.occs = t.occs[:0]
+	for len(q) > 0 {
+		var pair []byte
+		if i := bytes.IndexByte(q, f.delim); i >= 0 {
+			pair, q = q[:i], q[i+1:]
+		} else {
+			pair, q = q, nil
+		}
+		n, v, _ := bytes.Cut(pair, equals)
+		if len(f.name) == 0 || bytes.Equal(n, f.name) {
+			t.occs = append(t.occs, v)
+		}
+	}
+	if occ < 0 && f.occ == 0 {
+		occ = 1 // the first, as HAProxy's url_param
+	}
+	v, ok := pick(t.occs, occ)
+	out.setStr(v)
+	return ok
+}
+
+func fetchURLParamVal(t *Txn, f *fetch, occ int, out *value) bool {
+	return fetchURLParam(t, f, occ, out) && out.asInt()
+}
+
+// equalFold compares header names ignoring ASCII case.
+func equalFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i]|0x20 != b[i]|0x20 {
+			return false
+		}
+	}
+	return true
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

@@ -1,0 +1,68 @@
+package rules
+
+import "github.com/halo-lb/halo/config/lang"
+
+// format is a compiled format string.
+type format struct {
+	parts []formatPart
+	// lit is the whole text when the format has no sample.
+	lit   []byte
+	isLit bool
+}
+
+type formatPart struct {
+	lit []byte
+	s   *sample
+}
+
+func (c *Compiler) compileFormat(lf *lang.Format) (*format, error) {
+	if lf == nil {
+		return nil, nil
+	}
+	f := &format{}
+	if s, ok := lf.Const(); ok {
+		f.lit, f.isLit = []byte(s), true
+		return f, nil
+	}
+	for _, p := range lf.Parts {
+		if p.Sample == nil {
+			f.parts = append(f.parts, formatPart{lit: []byte(p.Lit)})
+			continue
+		}
+		s, err := c.compileSample(p.Sample)
+		if err != nil {
+			return nil, err
+		}
+		f.parts = append(f.parts, formatPart{s: s})
+	}
+	return f, nil
+}
+
+// eval writes the format's text at the end of t's buffer and returns it.
+// A sample without a value writes nothing, as in HAProxy's log-format.
+func (f *format) eval(t *Txn) []byte {
+	if f.isLit {
+		return f.lit
+	}
+	start := len(t.buf)
+	for i := range f.parts {
+		p := &f.parts[i]
+		if p.s == nil {
+			t.buf = append(t.buf, p.lit...)
+			continue
+		}
+		var v value
+		mark := len(t.buf)
+		if !p.s.eval(t, 0, &v) {
+			t.buf = t.buf[:mark]
+			continue
+		}
+		// v may point into the buffer past mark: print it after what
+		// the expression wrote, then move it down over that.
+		end := len(t.buf)
+		t.buf = v.appendTo(t.buf)
+		n := copy(t.buf[mark:], t.buf[end:])
+		t.buf = t.buf[:mark+n]
+	}
+	return t.buf[start:len(t.buf):len(t.buf)]
+}

@@ -1,0 +1,206 @@
+package rules
+
+import (
+	"bytes"
+
+	"github.com/halo-lb/halo/config/lang"
+)
+
+// headerEditor is what both fasthttp header types offer for rules to
+// change them.
+type headerEditor interface {
+	VisitAll(func(k, v []byte))
+	AddBytesKV(k, v []byte)
+	DelBytes(k []byte)
+}
+
+func (r *Rule) headers(t *Txn) headerEditor {
+	if t.Response {
+		return &t.Ctx.Response.Header
+	}
+	return &t.Ctx.Request.Header
+}
+
+// applyHTTP does the rules that change the request or the response.
+func (r *Rule) applyHTTP(t *Txn) {
+	mark := len(t.buf)
+	defer func() { t.buf = t.buf[:mark] }()
+	req := &t.Ctx.Request
+	switch r.action {
+	case "set-header":
+		v := r.value.eval(t)
+		h := r.headers(t)
+		delHeader(t, h, r.name, lang.MatchStr, nil)
+		h.AddBytesKV(r.name, v)
+	case "add-header":
+		r.headers(t).AddBytesKV(r.name, r.value.eval(t))
+	case "del-header":
+		delHeader(t, r.headers(t), r.name, r.match, r.re)
+	case "replace-header", "replace-value":
+		replaceHeader(t, r, r.headers(t), r.action == "replace-value")
+	case "set-path":
+		req.URI().SetPathBytes(r.value.eval(t))
+	case "set-pathq":
+		setPathQ(t, r.value.eval(t))
+	case "set-query":
+		req.URI().SetQueryStringBytes(r.value.eval(t))
+	case "set-uri":
+		setURI(t, r.value.eval(t))
+	case "set-method":
+		req.Header.SetMethodBytes(r.value.eval(t))
+	case "replace-path":
+		u := req.URI()
+		if out, ok := replaceWhole(t, r, u.PathOriginal()); ok {
+			u.SetPathBytes(out)
+		}
+	case "replace-pathq":
+		if out, ok := replaceWhole(t, r, req.URI().RequestURI()); ok {
+			setPathQ(t, out)
+		}
+	case "replace-uri":
+		var v value
+		fetchURL(t, nil, 0, &v)
+		if out, ok := replaceWhole(t, r, v.b); ok {
+			setURI(t, out)
+		}
+	case "set-status":
+		if t.Response {
+			t.Ctx.Response.Header.SetStatusCode(r.Status)
+			if r.value != nil {
+				t.Ctx.Response.Header.SetStatusMessage(r.value.eval(t))
+			}
+		}
+	}
+}
+
+// setURI replaces the whole request-target; the URI is parsed again from
+// it, keeping the path as written.
+func setURI(t *Txn, uri []byte) {
+	req := &t.Ctx.Request
+	req.SetRequestURIBytes(uri)
+	req.URI().DisablePathNormalizing = true
+}
+
+// setPathQ sets the path and the query from "path?query".
+func setPathQ(t *Txn, pq []byte) {
+	u := t.Ctx.Request.URI()
+	p, q, _ := bytes.Cut(pq, []byte("?"))
+	u.SetPathBytes(p)
+	u.SetQueryStringBytes(q)
+}
+
+// replaceWhole applies a replace-* rule to in: when the expression
+// matches, the result is the rule's format with \1..\9 replaced by the
+// groups of the match, as HAProxy's replace rules build it.
+func replaceWhole(t *Txn, r *Rule, in []byte) ([]byte, bool) {
+	loc := r.re.FindSubmatchIndex(in)
+	if loc == nil {
+		return nil, false
+	}
+	subst := r.value.eval(t)
+	start := len(t.buf)
+	t.buf = expandSubst(t.buf, subst, in, loc)
+	return t.buf[start:len(t.buf):len(t.buf)], true
+}
+
+// delHeader deletes every field of h whose name matches: spelled in any
+// case (halo keeps names as the client sent them), or by -m beg, end,
+// sub or reg.
+func delHeader(t *Txn, h headerEditor, name []byte, m lang.Method, re interface{ Match([]byte) bool }) {
+	for {
+		found := false
+		h.VisitAll(func(k, _ []byte) {
+			if found || !nameMatches(k, name, m, re) {
+				return
+			}
+			t.hdrBuf = append(t.hdrBuf[:0], k...)
+			found = true
+		})
+		if !found {
+			return
+		}
+		h.DelBytes(t.hdrBuf)
+	}
+}
+
+func nameMatches(k, name []byte, m lang.Method, re interface{ Match([]byte) bool }) bool {
+	switch m {
+	case lang.MatchBeg:
+		return len(k) >= len(name) && equalFold(k[:len(name)], name)
+	case lang.MatchEnd:
+		return len(k) >= len(name) && equalFold(k[len(k)-len(name):], name)
+	case lang.MatchSub:
+		for i := 0; i+len(name) <= len(k); i++ {
+			if equalFold(k[i:i+len(name)], name) {
+				return true
+			}
+		}
+		return false
+	case lang.MatchReg:
+		return re.Match(k)
+	}
+	return equalFold(k, name)
+}
+
+// replaceHeader rewrites the values of header r.name: each whole value
+// (replace-header) or each comma-separated value (replace-value) that
+// the expression matches is replaced.
+func replaceHeader(t *Txn, r *Rule, h headerEditor, perValue bool) {
+	// Copy the values out: deleting the fields reuses their memory.
+	start := len(t.buf)
+	var spans [16][2]int
+	vals := spans[:0]
+	h.VisitAll(func(k, v []byte) {
+		if equalFold(k, r.name) && len(vals) < cap(vals) {
+			s := len(t.buf)
+			t.buf = append(t.buf, v...)
+			vals = append(vals, [2]int{s, len(t.buf)})
+		}
+	})
+	if len(vals) == 0 {
+		return
+	}
+	changed := false
+	var out [16][2]int
+	news := out[:0]
+	for _, sp := range vals {
+		v := t.buf[sp[0]:sp[1]]
+		s := len(t.buf)
+		if !perValue {
+			if nv, ok := replaceWhole(t, r, v); ok {
+				changed = true
+				t.buf = append(t.buf[:s], nv...)
+			} else {
+				t.buf = append(t.buf, v...)
+			}
+		} else {
+			first := true
+			for part := range bytes.SplitSeq(v, []byte(",")) {
+				if !first {
+					t.buf = append(t.buf, ',')
+				}
+				first = false
+				lead := len(part) - len(bytes.TrimLeft(part, " \t"))
+				trimmed := trimOWS(part)
+				t.buf = append(t.buf, part[:lead]...)
+				mark := len(t.buf)
+				if nv, ok := replaceWhole(t, r, trimmed); ok {
+					changed = true
+					nv = append([]byte(nil), nv...)
+					t.buf = append(t.buf[:mark], nv...)
+				} else {
+					t.buf = append(t.buf[:mark], trimmed...)
+				}
+			}
+		}
+		news = append(news, [2]int{s, len(t.buf)})
+	}
+	if !changed {
+		t.buf = t.buf[:start]
+		return
+	}
+	delHeader(t, h, r.name, lang.MatchStr, nil)
+	for _, sp := range news {
+		h.AddBytesKV(r.name, t.buf[sp[0]:sp[1]])
+	}
+}

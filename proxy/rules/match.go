@@ -1,0 +1,250 @@
+package rules
+
+import (
+	"bytes"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/halo-lb/halo/config/lang"
+)
+
+// matcher is a compiled ACL: its sample and its patterns, indexed for the
+// match method so that a long -f list costs a few lookups, not a scan.
+type matcher struct {
+	s      *sample
+	method lang.Method
+	nocase bool
+	// str: exact strings; beg and end: by length, so that a sample is
+	// looked up once per distinct pattern length.
+	set     map[string]struct{}
+	lengths []int
+	// sub, dir, dom: the patterns, scanned (as HAProxy does).
+	list [][]byte
+	res  []*regexp.Regexp
+	// int and len: inclusive ranges.
+	ranges [][2]int64
+	// ip: networks by prefix length, longest first.
+	nets  map[netip.Prefix]struct{}
+	bits4 []int
+	bits6 []int
+}
+
+func (c *Compiler) compileMatch(lm *lang.Match) (*matcher, error) {
+	s, err := c.compileSample(lm.Sample)
+	if err != nil {
+		return nil, err
+	}
+	m := &matcher{s: s, method: lm.Method, nocase: lm.NoCase}
+	pats := lm.Patterns
+	switch m.method {
+	case lang.MatchStr, lang.MatchBeg, lang.MatchEnd:
+		m.set = map[string]struct{}{}
+		for _, p := range pats {
+			k := p.Text
+			if m.nocase {
+				k = string(bytes.ToLower([]byte(k)))
+			}
+			m.set[k] = struct{}{}
+			if !slices.Contains(m.lengths, len(k)) {
+				m.lengths = append(m.lengths, len(k))
+			}
+		}
+		slices.Sort(m.lengths)
+	case lang.MatchSub, lang.MatchDir, lang.MatchDom, lang.MatchBin:
+		for _, p := range pats {
+			b := []byte(p.Text)
+			if m.nocase {
+				b = bytes.ToLower(b)
+			}
+			m.list = append(m.list, b)
+		}
+	case lang.MatchReg:
+		for _, p := range pats {
+			expr := p.Text
+			if m.nocase {
+				expr = "(?i)" + expr
+			}
+			re, err := regexp.Compile(expr)
+			if err != nil {
+				return nil, &PosError{p.Pos, err.Error()}
+			}
+			m.res = append(m.res, re)
+		}
+	case lang.MatchInt, lang.MatchLen:
+		for _, p := range pats {
+			m.ranges = append(m.ranges, [2]int64{p.Lo, p.Hi})
+		}
+	case lang.MatchIP:
+		m.nets = map[netip.Prefix]struct{}{}
+		for _, p := range pats {
+			m.nets[p.Net] = struct{}{}
+			bits := &m.bits4
+			if p.Net.Addr().Is6() {
+				bits = &m.bits6
+			}
+			if !slices.Contains(*bits, p.Net.Bits()) {
+				*bits = append(*bits, p.Net.Bits())
+			}
+		}
+		slices.Sort(m.bits4)
+		slices.Sort(m.bits6)
+	}
+	return m, nil
+}
+
+// eval reports whether the ACL matches: for a multi-valued fetch, whether
+// one of its occurrences does.
+func (m *matcher) eval(t *Txn) bool {
+	var v value
+	if !m.s.multi || m.s.f.occ != 0 {
+		mark := len(t.buf)
+		ok := m.s.eval(t, 0, &v) && m.test(t, &v)
+		t.buf = t.buf[:mark]
+		return ok
+	}
+	for occ := 1; ; occ++ {
+		mark := len(t.buf)
+		if !m.s.eval(t, occ, &v) {
+			return false
+		}
+		ok := m.test(t, &v)
+		t.buf = t.buf[:mark]
+		if ok {
+			return true
+		}
+	}
+}
+
+// test matches one value.
+func (m *matcher) test(t *Txn, v *value) bool {
+	switch m.method {
+	case lang.MatchFound:
+		return true
+	case lang.MatchBool:
+		return v.asBool()
+	case lang.MatchInt:
+		if !v.asInt() {
+			return false
+		}
+		return m.inRange(v.i)
+	case lang.MatchLen:
+		v.asStr(t)
+		return m.inRange(int64(len(v.b)))
+	case lang.MatchIP:
+		if !v.asIP() {
+			return false
+		}
+		return m.hasAddr(v.ip)
+	}
+	v.asStr(t)
+	b := v.b
+	if m.nocase && m.method != lang.MatchReg {
+		start := len(t.buf)
+		for _, c := range b {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			t.buf = append(t.buf, c)
+		}
+		b = t.buf[start:]
+	}
+	switch m.method {
+	case lang.MatchStr:
+		_, ok := m.set[bytesString(b)]
+		return ok
+	case lang.MatchBeg:
+		for _, n := range m.lengths {
+			if n > len(b) {
+				break
+			}
+			if _, ok := m.set[bytesString(b[:n])]; ok {
+				return true
+			}
+		}
+	case lang.MatchEnd:
+		for _, n := range m.lengths {
+			if n > len(b) {
+				break
+			}
+			if _, ok := m.set[bytesString(b[len(b)-n:])]; ok {
+				return true
+			}
+		}
+	case lang.MatchSub, lang.MatchBin:
+		for _, p := range m.list {
+			if bytes.Contains(b, p) {
+				return true
+			}
+		}
+	case lang.MatchDir:
+		for _, p := range m.list {
+			if delimited(b, p, "/?") {
+				return true
+			}
+		}
+	case lang.MatchDom:
+		for _, p := range m.list {
+			if delimited(b, p, "/?.:") {
+				return true
+			}
+		}
+	case lang.MatchReg:
+		for _, re := range m.res {
+			if re.Match(b) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (m *matcher) inRange(n int64) bool {
+	for _, r := range m.ranges {
+		if r[0] <= n && n <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *matcher) hasAddr(a netip.Addr) bool {
+	bits := m.bits4
+	if a.Is6() {
+		bits = m.bits6
+	}
+	for i := len(bits) - 1; i >= 0; i-- {
+		p, err := a.Prefix(bits[i])
+		if err != nil {
+			continue
+		}
+		if _, ok := m.nets[p]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// delimited reports whether pattern p occurs in b as a run of whole
+// delimited words: at the start or after a delimiter, and at the end or
+// before one (HAProxy's -m dir with '/' and '?', -m dom adding '.' and
+// ':'). The pattern's own leading and trailing delimiters are ignored.
+func delimited(b, p []byte, delims string) bool {
+	isDelim := func(c byte) bool { return strings.IndexByte(delims, c) >= 0 }
+	for len(p) > 0 && isDelim(p[0]) {
+		p = p[1:]
+	}
+	for len(p) > 0 && isDelim(p[len(p)-1]) {
+		p = p[:len(p)-1]
+	}
+	if len(p) == 0 {
+		return false
+	}
+	for i := 0; i+len(p) <= len(b); i++ {
+		if (i == 0 || isDelim(b[i-1])) && bytes.Equal(b[i:i+len(p)], p) && (i+len(p) == len(b) || isDelim(b[i+len(p)])) {
+			return true
+		}
+	}
+	return false
+}

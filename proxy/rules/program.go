@@ -1,0 +1,205 @@
+package rules
+
+import (
+	"regexp"
+
+	"github.com/halo-lb/halo/config/lang"
+)
+
+// Verdict is what a rule set decided.
+type Verdict uint8
+
+// The verdicts. Continue: every rule ran and none ended the set.
+const (
+	Continue Verdict = iota
+	Allow            // allow, accept: stop this rule set, go on
+	Deny             // deny, reject, tarpit: answer Rule.Status (or close, in mode tcp)
+	Tarpit
+	Return   // return: answer with the rule's reply
+	Redirect // redirect: answer with Location
+	Auth     // auth: 401 with a realm
+)
+
+// Rule is a compiled rule.
+type Rule struct {
+	action string
+	cond   *Cond
+	name   []byte
+	value  *format
+	re     *regexp.Regexp
+	expr   *sample
+	match  lang.Method
+	// Status is the status deny, tarpit, return and redirect answer
+	// with, and set-status sets.
+	Status   int
+	reply    *reply
+	redirect *redirect
+	varSlot  int
+	// Realm is auth's realm.
+	Realm string
+}
+
+type reply struct {
+	contentType []byte
+	body        *format
+	hdrs        []replyHeader
+}
+
+type replyHeader struct {
+	name  []byte
+	value *format
+}
+
+type redirect struct {
+	kind        string
+	target      *format
+	dropQuery   bool
+	appendSlash bool
+	setCookie   []byte
+	clearCookie []byte
+}
+
+// Program is a compiled rule set.
+type Program struct{ rules []Rule }
+
+// Empty reports whether the program has no rule, so that the proxy can
+// skip preparing a Txn for it.
+func (p *Program) Empty() bool { return p == nil || len(p.rules) == 0 }
+
+// CompileRules builds a rule set over the section's ACLs. files holds the
+// contents of the files that return and deny read (lang.Reply.File), by
+// path.
+func (c *Compiler) CompileRules(lrs []*lang.Rule, acls ACLs, files map[string][]byte) (*Program, error) {
+	p := &Program{}
+	for _, lr := range lrs {
+		r, err := c.compileRule(lr, acls, files)
+		if err != nil {
+			return nil, err
+		}
+		p.rules = append(p.rules, r)
+	}
+	return p, nil
+}
+
+func (c *Compiler) compileRule(lr *lang.Rule, acls ACLs, files map[string][]byte) (Rule, error) {
+	r := Rule{action: lr.Action, Status: lr.Status, match: lr.Match, varSlot: -1, Realm: lr.Name}
+	var err error
+	if r.cond, err = c.CompileCond(lr.Cond, acls); err != nil {
+		return r, err
+	}
+	r.name = []byte(lr.Name)
+	if r.value, err = c.compileFormat(lr.Value); err != nil {
+		return r, err
+	}
+	if lr.Regex != nil {
+		expr := lr.Regex.Text
+		if r.re, err = regexp.Compile(expr); err != nil {
+			return r, &PosError{lr.Regex.Pos, err.Error()}
+		}
+	}
+	if lr.Expr != nil {
+		if r.expr, err = c.compileSample(lr.Expr); err != nil {
+			return r, err
+		}
+	}
+	switch lr.Action {
+	case "set-var", "set-var-fmt", "unset-var":
+		r.varSlot = c.varSlot(lr.Name)
+	case "del-header":
+		if r.match == lang.MatchReg {
+			if r.re, err = regexp.Compile(lr.Name); err != nil {
+				return r, &PosError{lr.NamePos, err.Error()}
+			}
+		}
+	}
+	if lr.Reply != nil {
+		rep := &reply{contentType: []byte(lr.Reply.ContentType)}
+		switch {
+		case lr.Reply.Body != nil:
+			if rep.body, err = c.compileFormat(lr.Reply.Body); err != nil {
+				return r, err
+			}
+		case lr.Reply.File != nil:
+			rep.body = &format{lit: files[lr.Reply.File.Path], isLit: true}
+		}
+		for _, h := range lr.Reply.Hdrs {
+			f, err := c.compileFormat(h.Value)
+			if err != nil {
+				return r, err
+			}
+			rep.hdrs = append(rep.hdrs, replyHeader{name: []byte(h.Name), value: f})
+		}
+		r.reply = rep
+	}
+	if rd := lr.Redirect; rd != nil {
+		r.redirect = &redirect{kind: rd.Type, dropQuery: rd.DropQuery, appendSlash: rd.AppendSlash}
+		if r.redirect.target, err = c.compileFormat(rd.Target); err != nil {
+			return r, err
+		}
+		if rd.SetCookie != "" {
+			r.redirect.setCookie = []byte(rd.SetCookie)
+		}
+		if rd.ClearCookie != "" {
+			r.redirect.clearCookie = []byte(rd.ClearCookie)
+		}
+	}
+	return r, nil
+}
+
+// Run evaluates the rules in order until one ends the set, and returns
+// the verdict with the rule that gave it (nil for Continue).
+func (p *Program) Run(t *Txn) (Verdict, *Rule) {
+	if p == nil {
+		return Continue, nil
+	}
+	for i := range p.rules {
+		r := &p.rules[i]
+		if !r.cond.Eval(t) {
+			continue
+		}
+		if v := r.apply(t); v != Continue {
+			return v, r
+		}
+	}
+	return Continue, nil
+}
+
+// apply does what the rule does; final actions return their verdict.
+func (r *Rule) apply(t *Txn) Verdict {
+	switch r.action {
+	case "allow", "accept":
+		return Allow
+	case "deny", "reject":
+		return Deny
+	case "tarpit":
+		return Tarpit
+	case "return":
+		return Return
+	case "redirect":
+		return Redirect
+	case "auth":
+		return Auth
+	case "set-var":
+		var v value
+		mark := len(t.buf)
+		if r.expr.eval(t, 0, &v) {
+			t.setVar(r.varSlot, &v)
+		}
+		t.buf = t.buf[:mark]
+	case "set-var-fmt":
+		mark := len(t.buf)
+		var v value
+		v.setStr(r.value.eval(t))
+		t.setVar(r.varSlot, &v)
+		t.buf = t.buf[:mark]
+	case "unset-var":
+		if r.varSlot >= 0 && r.varSlot < len(t.vars) {
+			t.vars[r.varSlot].set = false
+		}
+	default:
+		if t.Ctx != nil {
+			r.applyHTTP(t)
+		}
+	}
+	return Continue
+}

@@ -1,0 +1,8 @@
+package rules
+
+import "unsafe"
+
+// bytesString views b as a string without copying, for lookups in maps
+// and parsers that take strings; the string must not outlive b's
+// contents.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

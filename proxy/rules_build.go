@@ -1,0 +1,125 @@
+package proxy
+
+import (
+	"fmt"
+
+	"github.com/halo-lb/halo/balancer"
+	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/proxy/rules"
+)
+
+// sectionRules are the compiled rule sets of a frontend or a backend.
+type sectionRules struct {
+	request  *rules.Program // http-request
+	redirect *rules.Program // redirect lines, after http-request
+	response *rules.Program // http-response
+}
+
+func (r *sectionRules) empty() bool {
+	return r.request.Empty() && r.redirect.Empty() && r.response.Empty()
+}
+
+// useBackend is a compiled use_backend line.
+type useBackend struct {
+	cond *rules.Cond
+	be   *backend
+}
+
+// compileRules builds the programs of every frontend and backend of s,
+// numbering variables across them (a txn variable a frontend sets, its
+// backend reads).
+func (s *Snapshot) compileRules(cfg *config.Config) error {
+	names := rules.Names{Frontends: map[string]int{}, Backends: map[string]int{}, Servers: map[string]map[string]int{}, Maps: map[string][]rules.MapEntry{}}
+	for i, fe := range s.frontends {
+		names.Frontends[fe.cfg.Name] = i
+	}
+	for i, be := range s.backends {
+		names.Backends[be.cfg.Name] = i
+		srvs := map[string]int{}
+		for j, srv := range be.servers {
+			srvs[srv.cfg.Name] = j
+		}
+		names.Servers[be.cfg.Name] = srvs
+	}
+	for path, entries := range cfg.Maps {
+		for _, e := range entries {
+			names.Maps[path] = append(names.Maps[path], rules.MapEntry{Key: e.Key, Value: e.Value})
+		}
+	}
+	c := rules.NewCompiler(names)
+	for i, fe := range s.frontends {
+		r := &fe.cfg.Rules
+		var err error
+		if fe.rules, err = compileSection(c, r); err != nil {
+			return fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
+		}
+		for _, ub := range r.UseBackends {
+			cond, err := c.CompileCond(ub.Cond, r.ACLs)
+			if err != nil {
+				return fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
+			}
+			name, ok := ub.Name.Const()
+			if !ok {
+				return fmt.Errorf("frontend %s: use_backend with a format is not available", fe.cfg.Name)
+			}
+			fe.useBackends = append(fe.useBackends, useBackend{cond: cond, be: s.backendsByName[name]})
+		}
+		fe.index = i
+	}
+	for i, be := range s.backends {
+		var err error
+		if be.rules, err = compileSection(c, &be.cfg.Rules); err != nil {
+			return fmt.Errorf("backend %s: %w", be.cfg.Name, err)
+		}
+		be.index = i
+	}
+	s.vars = c.Vars()
+	anyBackend := false
+	for _, be := range s.backends {
+		be.hasRules = !be.rules.empty()
+		anyBackend = anyBackend || be.hasRules
+	}
+	for _, fe := range s.frontends {
+		fe.vars = s.vars
+		fe.env = s
+		fe.hasRules = fe.cfg.Mode == config.ModeHTTP && (!fe.rules.empty() || len(fe.useBackends) > 0 || anyBackend)
+	}
+	return nil
+}
+
+func compileSection(c *rules.Compiler, r *config.Rules) (sectionRules, error) {
+	var sr sectionRules
+	var err error
+	acls := rules.ACLs(r.ACLs)
+	if sr.request, err = c.CompileRules(r.HTTPRequest, acls, r.Files); err != nil {
+		return sr, err
+	}
+	if sr.redirect, err = c.CompileRules(r.Redirects, acls, r.Files); err != nil {
+		return sr, err
+	}
+	if sr.response, err = c.CompileRules(r.HTTPResponse, acls, r.Files); err != nil {
+		return sr, err
+	}
+	return sr, nil
+}
+
+// The snapshot is the rules' Env: what they read of servers and
+// connection counts, by the indexes compileRules gave.
+
+// NbSrv is nbsrv(backend): its usable servers.
+func (s *Snapshot) NbSrv(b int) int { return s.backends[b].pool.UsableCount() }
+
+// SrvIsUp is srv_is_up(backend/server).
+func (s *Snapshot) SrvIsUp(b, i int) bool {
+	st := s.backends[b].servers[i].state
+	return st.Up() && st.Admin() != balancer.AdminMaint
+}
+
+// SrvConn is srv_conn(backend/server).
+func (s *Snapshot) SrvConn(b, i int) int { return int(s.backends[b].servers[i].state.CurConns()) }
+
+// BeConn is be_conn(backend).
+func (s *Snapshot) BeConn(b int) int { return int(s.backends[b].counters.CurConns.Load()) }
+
+// FeConn is fe_conn(frontend).
+func (s *Snapshot) FeConn(f int) int { return int(s.frontends[f].state.CurConns.Load()) }
