@@ -1,9 +1,6 @@
 package lang
 
-import (
-	"strconv"
-	"strings"
-)
+import "strconv"
 
 // ConvDef is a converter halo knows: HAProxy's name, its arguments, the
 // type it takes and the one it gives.
@@ -110,10 +107,6 @@ func castable(from, to Type) bool {
 	}
 	return false
 }
-
-// isMapName reports whether name looks like a map converter that does not
-// exist (map_foo), for a clearer message.
-func isMapName(name string) bool { return strings.HasPrefix(name, "map_") }
 
 // MarshalJSON writes a converter as its name, for configuration dumps.
 func (d *ConvDef) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(d.Name)), nil }

@@ -16,6 +16,9 @@ type Word struct {
 	// be a keyword such as "{" or "if" (HAProxy takes "if" quoted as a
 	// pattern too, but a quoted brace as text).
 	Quoted bool
+	// start is where the word starts in the line: its first byte, or
+	// the quote that opens it.
+	start int
 }
 
 // Off is the offset in the line of byte i of the word.
@@ -29,13 +32,19 @@ func (w Word) Off(i int) int {
 	return w.at[i]
 }
 
-// Pos is the offset of the word's first byte.
-func (w Word) Pos() int { return w.Off(0) }
+// Pos is the offset where the word starts (at an opening quote, if it
+// starts with one).
+func (w Word) Pos() int {
+	if w.start >= 0 && w.Quoted && w.start < w.Off(0) {
+		return w.start
+	}
+	return w.Off(0)
+}
 
 // sub returns bytes [i, j) of the word as a word of their own, keeping
 // their offsets.
 func (w Word) sub(i, j int) Word {
-	return Word{Text: w.Text[i:j], at: w.at[i : j+1], Quoted: w.Quoted}
+	return Word{Text: w.Text[i:j], at: w.at[i : j+1], Quoted: w.Quoted, start: -1}
 }
 
 // is reports whether the word is the bare keyword k.
@@ -50,18 +59,22 @@ func Split(line string) ([]Word, error) {
 		cur   strings.Builder
 		at    []int
 		in    bool // inside a word
+		start int  // where the word being read starts
 		quote byte
 		open  int // where the open quote is
 		q     bool
 	)
 	flush := func(end int) {
 		if in {
-			words = append(words, Word{Text: cur.String(), at: append(at, end), Quoted: q})
+			words = append(words, Word{Text: cur.String(), at: append(at, end), Quoted: q, start: start})
 		}
 		cur.Reset()
 		at, in, q = nil, false, false
 	}
 	add := func(b byte, off int) {
+		if !in {
+			start = off
+		}
 		cur.WriteByte(b)
 		at = append(at, off)
 		in = true
@@ -90,6 +103,9 @@ func Split(line string) ([]Word, error) {
 			flush(i)
 			return words, e.err()
 		case c == '"' || c == '\'':
+			if !in {
+				start = i
+			}
 			quote, open, q, in = c, i, true, true
 			if len(at) == 0 {
 				at = []int{} // an empty quoted string is a word

@@ -186,8 +186,9 @@ func splitTop(w Word, sep byte) []Word {
 	return append(parts, w.sub(start, len(w.Text)))
 }
 
-// unquoteArgs removes the quotes and backslash escapes of arguments:
-// regsub("\\.",_) or regsub(\,,x).
+// unquoteArgs removes the quotes of arguments and the backslashes that
+// escape a quote, a comma, a parenthesis or a backslash: regsub(\,,x) or
+// regsub("a,b",x).
 func unquoteArgs(ws []Word) []Word {
 	for k, w := range ws {
 		if !strings.ContainsAny(w.Text, `"'\`) {
@@ -205,14 +206,16 @@ func unquoteArgs(ws []Word) []Word {
 			case quote != 0 && c == quote:
 				quote = 0
 				continue
-			case c == '\\' && quote != '\'' && j+1 < len(w.Text):
+			case c == '\\' && quote != '\'' && j+1 < len(w.Text) && strings.IndexByte(`\\"',()`, w.Text[j+1]) >= 0:
+				// Only what would end or open something is escaped:
+				// a regular expression's \1 or \. keeps its backslash.
 				j++
 				c = w.Text[j]
 			}
 			b.WriteByte(c)
 			at = append(at, w.Off(j))
 		}
-		ws[k] = Word{Text: b.String(), at: append(at, w.Off(len(w.Text))), Quoted: true}
+		ws[k] = Word{Text: b.String(), at: append(at, w.Off(len(w.Text))), Quoted: true, start: w.Pos()}
 	}
 	return ws
 }
@@ -264,9 +267,9 @@ func checkArg(e *errs, a Word, kind ArgKind, out *Arg, what string) {
 		if _, err := ParseIPMask(a.Text); err != "" {
 			e.at(a.Pos(), "%s: %s", what, err)
 		}
-	case ArgStr, ArgBackend, ArgTable, ArgFile, ArgUserlist, ArgFrontend:
+	case ArgBackend, ArgTable, ArgFile, ArgUserlist, ArgFrontend:
 		if a.Text == "" {
-			e.at(a.Pos(), "%s: the %s is empty", what, argName(kind))
+			e.at(a.Pos(), "%s: %s is needed, the argument is empty", what, argName(kind))
 		}
 	}
 }

@@ -126,31 +126,33 @@ func fetchStatus(t *Txn, _ *fetch, _ int, out *value) bool {
 	return true
 }
 
-// headerVisitor is what both header types have.
-type headerVisitor interface {
-	VisitAll(func(k, v []byte))
+// headersOf reports whether the request's (response false) or the
+// response's header block can be read now.
+func headersOf(t *Txn, response bool) bool {
+	return t.Ctx != nil && (!response || t.Response)
 }
 
-func reqHeaders(t *Txn) headerVisitor {
-	if t.Ctx == nil {
-		return nil
+// visitHeaders calls f on each field of the request's or the response's
+// header block. The header types are named, not put behind an interface:
+// a closure handed to an interface method escapes to the heap, one
+// allocation per call.
+//
+// VisitAll rather than All: All's iterator, picked at run time between
+// the two header types, would make every loop body escape as well.
+func visitHeaders(t *Txn, response bool, f func(k, v []byte)) {
+	if response {
+		t.Ctx.Response.Header.VisitAll(f) //lint:ignore SA1019 see above
+	} else {
+		t.Ctx.Request.Header.VisitAll(f) //lint:ignore SA1019 see above
 	}
-	return &t.Ctx.Request.Header
-}
-
-func resHeaders(t *Txn) headerVisitor {
-	if t.Ctx == nil || !t.Response {
-		return nil
-	}
-	return &t.Ctx.Response.Header
 }
 
 // occurrences gathers the values of header name (all headers without a
 // name) into t's occurrence list: each comma-separated value as one when
 // split, as hdr() does and fhdr() does not.
-func (t *Txn) occurrences(h headerVisitor, name []byte, split bool) [][]byte {
+func (t *Txn) occurrences(response bool, name []byte, split bool) [][]byte {
 	t.occs = t.occs[:0]
-	h.VisitAll(func(k, v []byte) {
+	visitHeaders(t, response, func(k, v []byte) {
 		if len(name) > 0 && !equalFold(k, name) {
 			return
 		}
@@ -186,38 +188,36 @@ func pick(occs [][]byte, occ int) ([]byte, bool) {
 	return nil, false
 }
 
-func headerFetch(get func(*Txn) headerVisitor, split bool) fetchFn {
+func headerFetch(response, split bool) fetchFn {
 	return func(t *Txn, f *fetch, occ int, out *value) bool {
-		h := get(t)
-		if h == nil {
+		if !headersOf(t, response) {
 			return false
 		}
-		v, ok := pick(t.occurrences(h, f.name, split), occ)
+		v, ok := pick(t.occurrences(response, f.name, split), occ)
 		out.setStr(v)
 		return ok
 	}
 }
 
-func headerCount(get func(*Txn) headerVisitor) fetchFn {
+func headerCount(response bool) fetchFn {
 	return func(t *Txn, f *fetch, _ int, out *value) bool {
-		h := get(t)
-		if h == nil {
+		if !headersOf(t, response) {
 			return false
 		}
-		out.setInt(int64(len(t.occurrences(h, f.name, true))))
+		out.setInt(int64(len(t.occurrences(response, f.name, true))))
 		return true
 	}
 }
 
-func headerIP(get func(*Txn) headerVisitor) fetchFn {
-	str := headerFetch(get, true)
+func headerIP(response bool) fetchFn {
+	str := headerFetch(response, true)
 	return func(t *Txn, f *fetch, occ int, out *value) bool {
 		return str(t, f, occ, out) && out.asIP()
 	}
 }
 
-func headerVal(get func(*Txn) headerVisitor) fetchFn {
-	str := headerFetch(get, true)
+func headerVal(response bool) fetchFn {
+	str := headerFetch(response, true)
 	return func(t *Txn, f *fetch, occ int, out *value) bool {
 		return str(t, f, occ, out) && out.asInt()
 	}
@@ -225,9 +225,9 @@ func headerVal(get func(*Txn) headerVisitor) fetchFn {
 
 // cookies gathers the values of the cookies named name from the Cookie
 // headers (request) or the Set-Cookie headers (response).
-func (t *Txn) cookies(h headerVisitor, name []byte, response bool) [][]byte {
+func (t *Txn) cookies(response bool, name []byte) [][]byte {
 	t.occs = t.occs[:0]
-	h.VisitAll(func(k, v []byte) {
+	visitHeaders(t, response, func(k, v []byte) {
 		if response {
 			if !equalFold(k, hdrSetCookie) {
 				return
@@ -260,13 +260,12 @@ var (
 	equals       = []byte("=")
 )
 
-func cookieFetch(get func(*Txn) headerVisitor, response bool) fetchFn {
+func cookieFetch(response bool) fetchFn {
 	return func(t *Txn, f *fetch, occ int, out *value) bool {
-		h := get(t)
-		if h == nil {
+		if !headersOf(t, response) {
 			return false
 		}
-		occs := t.cookies(h, f.name, response)
+		occs := t.cookies(response, f.name)
 		if occ < 0 && f.occ == 0 && !response {
 			occ = 1 // a cookie as a sample is its first occurrence, as HAProxy's req.cook
 		}
@@ -276,19 +275,18 @@ func cookieFetch(get func(*Txn) headerVisitor, response bool) fetchFn {
 	}
 }
 
-func cookieCount(get func(*Txn) headerVisitor, response bool) fetchFn {
+func cookieCount(response bool) fetchFn {
 	return func(t *Txn, f *fetch, _ int, out *value) bool {
-		h := get(t)
-		if h == nil {
+		if !headersOf(t, response) {
 			return false
 		}
-		out.setInt(int64(len(t.cookies(h, f.name, response))))
+		out.setInt(int64(len(t.cookies(response, f.name))))
 		return true
 	}
 }
 
-func cookieVal(get func(*Txn) headerVisitor, response bool) fetchFn {
-	str := cookieFetch(get, response)
+func cookieVal(response bool) fetchFn {
+	str := cookieFetch(response)
 	return func(t *Txn, f *fetch, occ int, out *value) bool {
 		return str(t, f, occ, out) && out.asInt()
 	}

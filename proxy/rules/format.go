@@ -51,10 +51,11 @@ func (f *format) eval(t *Txn) []byte {
 			t.buf = append(t.buf, p.lit...)
 			continue
 		}
-		var v value
+		v := t.push()
 		mark := len(t.buf)
-		if !p.s.eval(t, 0, &v) {
+		if !p.s.eval(t, 0, v) {
 			t.buf = t.buf[:mark]
+			t.pop(v)
 			continue
 		}
 		// v may point into the buffer past mark: print it after what
@@ -63,6 +64,7 @@ func (f *format) eval(t *Txn) []byte {
 		t.buf = v.appendTo(t.buf)
 		n := copy(t.buf[mark:], t.buf[end:])
 		t.buf = t.buf[:mark+n]
+		t.pop(v)
 	}
 	return t.buf[start:len(t.buf):len(t.buf)]
 }

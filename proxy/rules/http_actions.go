@@ -2,23 +2,27 @@ package rules
 
 import (
 	"bytes"
+	"regexp"
 
 	"github.com/halo-lb/halo/config/lang"
 )
 
-// headerEditor is what both fasthttp header types offer for rules to
-// change them.
-type headerEditor interface {
-	VisitAll(func(k, v []byte))
-	AddBytesKV(k, v []byte)
-	DelBytes(k []byte)
+// addHeader and delHeaderBytes change the request's or the response's
+// header block (see visitHeaders for why the types are named).
+func addHeader(t *Txn, response bool, k, v []byte) {
+	if response {
+		t.Ctx.Response.Header.AddBytesKV(k, v)
+	} else {
+		t.Ctx.Request.Header.AddBytesKV(k, v)
+	}
 }
 
-func (r *Rule) headers(t *Txn) headerEditor {
-	if t.Response {
-		return &t.Ctx.Response.Header
+func delHeaderBytes(t *Txn, response bool, k []byte) {
+	if response {
+		t.Ctx.Response.Header.DelBytes(k)
+	} else {
+		t.Ctx.Request.Header.DelBytes(k)
 	}
-	return &t.Ctx.Request.Header
 }
 
 // applyHTTP does the rules that change the request or the response.
@@ -29,15 +33,14 @@ func (r *Rule) applyHTTP(t *Txn) {
 	switch r.action {
 	case "set-header":
 		v := r.value.eval(t)
-		h := r.headers(t)
-		delHeader(t, h, r.name, lang.MatchStr, nil)
-		h.AddBytesKV(r.name, v)
+		delHeader(t, t.Response, r.name, lang.MatchStr, nil)
+		addHeader(t, t.Response, r.name, v)
 	case "add-header":
-		r.headers(t).AddBytesKV(r.name, r.value.eval(t))
+		addHeader(t, t.Response, r.name, r.value.eval(t))
 	case "del-header":
-		delHeader(t, r.headers(t), r.name, r.match, r.re)
+		delHeader(t, t.Response, r.name, r.match, r.re)
 	case "replace-header", "replace-value":
-		replaceHeader(t, r, r.headers(t), r.action == "replace-value")
+		replaceHeader(t, r, t.Response, r.action == "replace-value")
 	case "set-path":
 		req.URI().SetPathBytes(r.value.eval(t))
 	case "set-pathq":
@@ -106,10 +109,10 @@ func replaceWhole(t *Txn, r *Rule, in []byte) ([]byte, bool) {
 // delHeader deletes every field of h whose name matches: spelled in any
 // case (halo keeps names as the client sent them), or by -m beg, end,
 // sub or reg.
-func delHeader(t *Txn, h headerEditor, name []byte, m lang.Method, re interface{ Match([]byte) bool }) {
+func delHeader(t *Txn, response bool, name []byte, m lang.Method, re *regexp.Regexp) {
 	for {
 		found := false
-		h.VisitAll(func(k, _ []byte) {
+		visitHeaders(t, response, func(k, _ []byte) {
 			if found || !nameMatches(k, name, m, re) {
 				return
 			}
@@ -119,11 +122,11 @@ func delHeader(t *Txn, h headerEditor, name []byte, m lang.Method, re interface{
 		if !found {
 			return
 		}
-		h.DelBytes(t.hdrBuf)
+		delHeaderBytes(t, response, t.hdrBuf)
 	}
 }
 
-func nameMatches(k, name []byte, m lang.Method, re interface{ Match([]byte) bool }) bool {
+func nameMatches(k, name []byte, m lang.Method, re *regexp.Regexp) bool {
 	switch m {
 	case lang.MatchBeg:
 		return len(k) >= len(name) && equalFold(k[:len(name)], name)
@@ -145,12 +148,12 @@ func nameMatches(k, name []byte, m lang.Method, re interface{ Match([]byte) bool
 // replaceHeader rewrites the values of header r.name: each whole value
 // (replace-header) or each comma-separated value (replace-value) that
 // the expression matches is replaced.
-func replaceHeader(t *Txn, r *Rule, h headerEditor, perValue bool) {
+func replaceHeader(t *Txn, r *Rule, response bool, perValue bool) {
 	// Copy the values out: deleting the fields reuses their memory.
 	start := len(t.buf)
 	var spans [16][2]int
 	vals := spans[:0]
-	h.VisitAll(func(k, v []byte) {
+	visitHeaders(t, response, func(k, v []byte) {
 		if equalFold(k, r.name) && len(vals) < cap(vals) {
 			s := len(t.buf)
 			t.buf = append(t.buf, v...)
@@ -199,8 +202,8 @@ func replaceHeader(t *Txn, r *Rule, h headerEditor, perValue bool) {
 		t.buf = t.buf[:start]
 		return
 	}
-	delHeader(t, h, r.name, lang.MatchStr, nil)
+	delHeader(t, response, r.name, lang.MatchStr, nil)
 	for _, sp := range news {
-		h.AddBytesKV(r.name, t.buf[sp[0]:sp[1]])
+		addHeader(t, response, r.name, t.buf[sp[0]:sp[1]])
 	}
 }

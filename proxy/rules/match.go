@@ -97,19 +97,20 @@ func (c *Compiler) compileMatch(lm *lang.Match) (*matcher, error) {
 // eval reports whether the ACL matches: for a multi-valued fetch, whether
 // one of its occurrences does.
 func (m *matcher) eval(t *Txn) bool {
-	var v value
+	v := t.push()
+	defer t.pop(v)
 	if !m.s.multi || m.s.f.occ != 0 {
 		mark := len(t.buf)
-		ok := m.s.eval(t, 0, &v) && m.test(t, &v)
+		ok := m.s.eval(t, 0, v) && m.test(t, v)
 		t.buf = t.buf[:mark]
 		return ok
 	}
 	for occ := 1; ; occ++ {
 		mark := len(t.buf)
-		if !m.s.eval(t, occ, &v) {
+		if !m.s.eval(t, occ, v) {
 			return false
 		}
-		ok := m.test(t, &v)
+		ok := m.test(t, v)
 		t.buf = t.buf[:mark]
 		if ok {
 			return true

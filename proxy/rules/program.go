@@ -180,18 +180,20 @@ func (r *Rule) apply(t *Txn) Verdict {
 	case "auth":
 		return Auth
 	case "set-var":
-		var v value
+		v := t.push()
 		mark := len(t.buf)
-		if r.expr.eval(t, 0, &v) {
-			t.setVar(r.varSlot, &v)
+		if r.expr.eval(t, 0, v) {
+			t.setVar(r.varSlot, v)
 		}
 		t.buf = t.buf[:mark]
+		t.pop(v)
 	case "set-var-fmt":
 		mark := len(t.buf)
-		var v value
+		v := t.push()
 		v.setStr(r.value.eval(t))
-		t.setVar(r.varSlot, &v)
+		t.setVar(r.varSlot, v)
 		t.buf = t.buf[:mark]
+		t.pop(v)
 	case "unset-var":
 		if r.varSlot >= 0 && r.varSlot < len(t.vars) {
 			t.vars[r.varSlot].set = false

@@ -7,10 +7,9 @@ import "bytes"
 func (r *Rule) HasReply() bool { return r.reply != nil }
 
 var (
-	hdrContentType = []byte("Content-Type")
-	hdrLocation    = []byte("Location")
-	hdrCacheCtl    = []byte("Cache-Control")
-	noCache        = []byte("no-cache")
+	hdrLocation = []byte("Location")
+	hdrCacheCtl = []byte("Cache-Control")
+	noCache     = []byte("no-cache")
 )
 
 // WriteReply answers the request with the rule's reply: its status,

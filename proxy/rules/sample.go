@@ -23,8 +23,6 @@ type fetch struct {
 	idx   int    // a backend, frontend or variable; -1: the current one
 	srv   int
 	delim byte
-	// stick-table fetches (stick.go)
-	stick *stickFetch
 }
 
 // convFn changes v in place; false means the conversion failed and the
@@ -81,7 +79,8 @@ func (c *Compiler) compileFetch(ls *lang.Sample, f *fetch) error {
 	d := ls.Fetch
 	f.def, f.idx = d, -1
 	if d.Stick != nil {
-		return c.compileStickFetch(ls, f)
+		// The config package refuses these until stick tables land.
+		return &PosError{ls.Pos, "stick-table fetches are not available"}
 	}
 	fn, ok := fetchFns[d.Name]
 	if !ok {

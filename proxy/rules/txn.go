@@ -48,6 +48,28 @@ type Txn struct {
 	// must not point into the header being changed.
 	hdrBuf []byte
 	occs   [][]byte // a multi-valued fetch's occurrences
+	// vals are the values being evaluated, a stack: a value handed to a
+	// fetch or converter through a function value would otherwise
+	// escape to the heap, once per evaluation.
+	vals [16]value
+	nval int
+}
+
+// push returns a fresh value slot; pop releases the latest.
+func (t *Txn) push() *value {
+	if t.nval == len(t.vals) {
+		return new(value) // nested beyond any real rule: correct, not free
+	}
+	v := &t.vals[t.nval]
+	t.nval++
+	*v = value{}
+	return v
+}
+
+func (t *Txn) pop(v *value) {
+	if t.nval > 0 && v == &t.vals[t.nval-1] {
+		t.nval--
+	}
 }
 
 // varValue is a variable's value; its bytes are its own, so that it
@@ -62,6 +84,7 @@ type varValue struct {
 // variables.
 func (t *Txn) Reset(nvars int) {
 	t.buf = t.buf[:0]
+	t.nval = 0
 	t.Response = false
 	if cap(t.vars) < nvars {
 		t.vars = make([]varValue, nvars)
