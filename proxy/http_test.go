@@ -225,6 +225,14 @@ var statsGlobal = "global: {stats: {socket: [{path: \"" + os.TempDir() + "/halo-
 
 func newForwardRigWith(tb testing.TB, balance, prefix string) *forwardRig {
 	tb.Helper()
+	yaml := prefix + strings.Replace(httpConfig, "    servers:", "    balance: "+balance+"\n    servers:\n      - {name: b, address: \"{{a}}\", maxconn: 100}", 1)
+	return newForwardRigConfig(tb, yaml)
+}
+
+// newForwardRigConfig is a forward rig for a configuration whose one
+// frontend's servers are all at {{a}}.
+func newForwardRigConfig(tb testing.TB, yaml string) *forwardRig {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -233,9 +241,7 @@ func newForwardRigWith(tb testing.TB, balance, prefix string) *forwardRig {
 	go backend.Serve(ln)
 	tb.Cleanup(func() { backend.Shutdown() })
 	p := New(zap.NewNop())
-	yaml := prefix + strings.ReplaceAll(httpConfig, "{{a}}", ln.Addr().String())
-	yaml = strings.Replace(yaml, "    servers:", "    balance: "+balance+"\n    servers:\n      - {name: b, address: \""+ln.Addr().String()+"\", maxconn: 100}", 1)
-	cfg, err := config.Parse("rig.yaml", []byte(yaml))
+	cfg, err := config.Parse("rig.yaml", []byte(strings.ReplaceAll(yaml, "{{a}}", ln.Addr().String())))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -289,7 +289,7 @@ func TestResponseRules(t *testing.T) {
 
 // A rule set like the public frontend of an OpenStack-Ansible or Kolla
 // deployment allocates nothing per request once its buffers have grown.
-func TestOpenStackRulesAllocateNothing(t *testing.T) {
+func TestOpenStackRulesAllocatesNothing(t *testing.T) {
 	c := NewCompiler(testNames())
 	acls := map[string]string{
 		"is_identity": "path_beg /identity /v3", "dashboard": "hdr(host) -i -m dom dashboard.example.org",

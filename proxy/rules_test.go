@@ -1,0 +1,180 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// rulesConfig is a public frontend as OpenStack deployments write it, in
+// halo's YAML with HAProxy's rule lines.
+const rulesConfig = `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe:
+    bind: "127.0.0.1:0"
+    acl:
+      is_identity: path_beg /identity /v3
+      dashboard: hdr(host) -i -m dom dashboard.example.org
+      blocked: [src 127.0.0.5, hdr(x-forwarded-for) -m ip 192.0.2.0/24]
+    http-request:
+      - deny deny_status 403 if blocked
+      - set-header X-Forwarded-Proto https if { ssl_fc }
+      - set-header X-Forwarded-Proto http unless { ssl_fc }
+      - "set-header X-Forwarded-Port %[dst_port]"
+      - return status 200 content-type text/plain string pong if { path /ping }
+    redirect:
+      - scheme https code 301 if { hdr(host) -i secure.example.org }
+    http-response:
+      - del-header Server
+      - "set-header X-Served-By %[be_conn,add(0)]"
+    use_backend:
+      - keystone if is_identity
+    default_backend: horizon
+backends:
+  keystone:
+    http-request: ["set-header X-Backend keystone"]
+    servers: [{name: k, address: "{{k}}"}]
+  horizon:
+    servers: [{name: h, address: "{{h}}"}]
+`
+
+func TestRulesRouteRewriteAndAnswer(t *testing.T) {
+	echo := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Server", "nginx")
+			w.Header().Set("X-Seen-Proto", r.Header.Get("X-Forwarded-Proto"))
+			w.Header().Set("X-Seen-Port", r.Header.Get("X-Forwarded-Port"))
+			w.Header().Set("X-Seen-Backend", r.Header.Get("X-Backend"))
+			w.Write([]byte(name))
+		}
+	}
+	k := startHTTPBackend(t, "k", echo("k"))
+	h := startHTTPBackend(t, "h", echo("h"))
+	p := startProxy(t, rulesConfig, k, h)
+	addr := frontendAddr(t, p, "fe")
+	port := addr[strings.LastIndexByte(addr, ':')+1:]
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct {
+		path, host, xff string
+		status          int
+		body            string
+		hdr             map[string]string
+	}{
+		{"/v3/auth/tokens", "keystone.example.org", "", 200, "k", map[string]string{"X-Seen-Proto": "http", "X-Seen-Port": port, "X-Seen-Backend": "keystone", "Server": ""}},
+		{"/identity", "", "", 200, "k", nil},
+		{"/dashboard/", "dashboard.example.org", "", 200, "h", map[string]string{"X-Seen-Backend": "", "X-Served-By": "1"}},
+		{"/ping", "", "", 200, "pong", map[string]string{"Content-Type": "text/plain"}},
+		{"/x?a=1", "Secure.Example.org", "", 301, "", map[string]string{"Location": "https://Secure.Example.org/x?a=1"}},
+		{"/", "", "192.0.2.7", 403, "", nil},
+		{"/", "", "198.51.100.7", 200, "h", nil},
+	} {
+		req, _ := http.NewRequest("GET", "http://"+addr+tc.path, nil)
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		if tc.xff != "" {
+			req.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		var b strings.Builder
+		buf := make([]byte, 512)
+		for {
+			n, err := resp.Body.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || (tc.body != "" && b.String() != tc.body) {
+			t.Errorf("%s (Host %s): %d %q, want %d %q", tc.path, tc.host, resp.StatusCode, b.String(), tc.status, tc.body)
+		}
+		for name, want := range tc.hdr {
+			if got := resp.Header.Get(name); got != want {
+				t.Errorf("%s: %s %q, want %q", tc.path, name, got, want)
+			}
+		}
+	}
+	fc := p.FrontendCounters("fe")
+	if fc.Denied.Load() != 1 {
+		t.Errorf("denied requests counted %d, want 1", fc.Denied.Load())
+	}
+}
+
+// A reload that changes the rules takes effect on the next request of a
+// kept-alive connection.
+func TestRulesFollowReload(t *testing.T) {
+	h := startHTTPBackend(t, "h", nil)
+	k := startHTTPBackend(t, "k", nil)
+	p := startProxy(t, rulesConfig, k, h)
+	client := httpClient()
+	url := "http://" + frontendAddr(t, p, "fe") + "/v3/x"
+	if body, code, err := httpGet(client, url); err != nil || code != 200 || body != "k" {
+		t.Fatalf("before: %d %q %v", code, body, err)
+	}
+	changed := strings.Replace(rulesConfig, "is_identity: path_beg /identity /v3", "is_identity: path_beg /identity", 1)
+	if err := p.Apply(parseConfig(t, changed, k, h)); err != nil {
+		t.Fatal(err)
+	}
+	if body, code, err := httpGet(client, url); err != nil || code != 200 || body != "h" {
+		t.Fatalf("after: %d %q %v", code, body, err)
+	}
+}
+
+// The example's rule set on the forward path allocates nothing.
+func TestForwardWithRulesAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	r := newForwardRigConfig(t, forwardRulesConfig)
+	for range 10 {
+		r.forward(t)
+	}
+	if n := testing.AllocsPerRun(500, func() { r.forward(t) }); n != 0 {
+		t.Fatalf("forward with rules allocates %.1f times per request, want 0", n)
+	}
+}
+
+// forwardRulesConfig is the forward rig's configuration with the rule set
+// of examples/openstack-public.yaml's public frontend.
+const forwardRulesConfig = `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe:
+    bind: "127.0.0.1:0"
+    acl:
+      is_identity: path_beg /identity /v3
+      dashboard: hdr(host) -i -m dom dashboard.example.org
+      blocked: src 192.0.2.0/24 198.51.100.7
+    http-request:
+      - deny deny_status 403 if blocked
+      - set-header X-Forwarded-Proto https if { ssl_fc }
+      - set-header X-Forwarded-Proto http unless { ssl_fc }
+      - "set-header X-Forwarded-Port %[dst_port]"
+      - del-header X-Internal-Secret
+    redirect:
+      - scheme https code 301 if { hdr(host) -i secure.example.org }
+    http-response:
+      - del-header Server
+    use_backend:
+      - keystone if is_identity
+      - horizon if dashboard
+    default_backend: horizon
+backends:
+  keystone:
+    servers: [{name: a, address: "{{a}}"}]
+  horizon:
+    servers: [{name: a, address: "{{a}}"}]
+`
+
+func BenchmarkForwardWithRules(b *testing.B) {
+	r := newForwardRigConfig(b, forwardRulesConfig)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.forward(b)
+	}
+}
