@@ -18,8 +18,13 @@ type Counters struct {
 	BytesOut   atomic.Uint64 // server to client
 	Requests   atomic.Uint64 // HTTP requests
 	Denied     atomic.Uint64 // requests or connections answered with no server (503)
-	Errors     atomic.Uint64 // connections or requests that ended in an error
-	HTTPStatus [6]atomic.Uint64
+	// Refused by rules, as HAProxy's dreq, dresp, dcon and dses: requests
+	// (http-request deny, tarpit), responses (http-response deny),
+	// connections (tcp-request connection reject) and sessions
+	// (tcp-request session and content reject).
+	DeniedReq, DeniedResp, DeniedConn, DeniedSess atomic.Uint64
+	Errors                                        atomic.Uint64 // connections or requests that ended in an error
+	HTTPStatus                                    [6]atomic.Uint64
 	// TLS handshakes: completed (HAProxy's ssl_sess), of those resumed
 	// from a ticket (ssl_reused_sess), and failed (ssl_failed_handshake).
 	TLSSessions, TLSReused, TLSFailed atomic.Uint64
@@ -33,7 +38,7 @@ type Counters struct {
 // Clear resets the counters as "clear counters all" does: everything but
 // the current sessions, which are a gauge.
 func (c *Counters) Clear() {
-	for _, u := range []*atomic.Uint64{&c.TotalConns, &c.BytesIn, &c.BytesOut, &c.Requests, &c.Denied, &c.Errors, &c.TLSSessions, &c.TLSReused, &c.TLSFailed} {
+	for _, u := range []*atomic.Uint64{&c.TotalConns, &c.BytesIn, &c.BytesOut, &c.Requests, &c.Denied, &c.DeniedReq, &c.DeniedResp, &c.DeniedConn, &c.DeniedSess, &c.Errors, &c.TLSSessions, &c.TLSReused, &c.TLSFailed} {
 		u.Store(0)
 	}
 	for i := range c.HTTPStatus {

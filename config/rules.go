@@ -140,11 +140,18 @@ func (p *parser) parseRules(cfg *Config, fp *fileProxy, path string, mode Mode, 
 			continue
 		}
 		if rule == nil {
+			if http {
+				p.at(lp, "inspect-delay applies to tcp-request content rules, which halo runs in mode tcp only")
+			}
 			r.InspectDelay = delay
 			continue
 		}
 		if !frontend && rs != lang.TCPContent {
 			p.at(lp, "a backend takes tcp-request content rules only")
+			continue
+		}
+		if rs == lang.TCPContent && http {
+			p.at(lp, "halo runs tcp-request content rules in mode tcp only: in mode http, write this as an http-request rule")
 			continue
 		}
 		p.checkRule(cfg, &r, rule, lp, 0, backends)

@@ -199,11 +199,22 @@ func readProxyHeader(c net.Conn, policy proxyproto.Policy) (*proxiedConn, error)
 // sent to the server first.
 // It returns how many bytes it sent.
 func relayConn(c net.Conn, server net.Conn) (net.Conn, int64, error) {
+	var sent int64
+	if pc, ok := c.(*tlsfront.PrefixConn); ok {
+		// The first bytes tcp-request content inspected.
+		if prefix := pc.Prefix(); len(prefix) > 0 {
+			n, err := server.Write(prefix)
+			if sent += int64(n); err != nil {
+				return c, sent, err
+			}
+		}
+		c = pc.Raw()
+	}
 	pc, ok := c.(*proxiedConn)
 	if !ok {
-		return c, 0, nil
+		return c, sent, nil
 	}
 	n, err := server.Write(pc.prefix)
 	pc.prefix = nil
-	return pc.Conn, int64(n), err
+	return pc.Conn, sent + int64(n), err
 }

@@ -20,11 +20,17 @@ func (fe *frontend) serve(c *net.TCPConn, side *bindSide) {
 	fe.active.Add(1)
 	fe.state.MaxConns.Note(fe.state.CurConns.Add(1))
 	fe.state.TotalConns.Add(1)
-	conn := fe.preamble(c, side)
+	var conn net.Conn
+	if fe.acceptConn(c) {
+		conn = fe.preamble(c, side)
+	}
+	if conn != nil && !fe.acceptSession(conn) {
+		conn = nil
+	}
 	switch {
 	case conn == nil:
-		// Refused by the bind (a bad PROXY header, a failed handshake),
-		// and closed.
+		// Refused by tcp-request connection or session rules, or by the
+		// bind (a bad PROXY header, a failed handshake), and closed.
 	case fe.cfg.Mode == config.ModeHTTP:
 		// nil: a reload switched the frontend to mode tcp after this
 		// connection was accepted under mode http.

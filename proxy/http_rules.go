@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/proxy/rules"
 
 	"github.com/valyala/fasthttp"
@@ -49,7 +50,7 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 //
 //go:noinline
 func (fe *frontend) applyRequestRules(ctx *fasthttp.RequestCtx, t *rules.Txn) *backend {
-	if fe.answered(ctx, t, fe.rules.request) || fe.answered(ctx, t, fe.rules.redirect) {
+	if fe.answered(ctx, t, fe.rules.request, &fe.state.Counters) || fe.answered(ctx, t, fe.rules.redirect, &fe.state.Counters) {
 		return nil
 	}
 	be := fe.defaultBackend
@@ -60,15 +61,16 @@ func (fe *frontend) applyRequestRules(ctx *fasthttp.RequestCtx, t *rules.Txn) *b
 		}
 	}
 	t.Backend = be.index
-	if be.hasRules && (fe.answered(ctx, t, be.rules.request) || fe.answered(ctx, t, be.rules.redirect)) {
+	if be.hasRules && (fe.answered(ctx, t, be.rules.request, be.counters) || fe.answered(ctx, t, be.rules.redirect, be.counters)) {
 		return nil
 	}
 	return be
 }
 
 // answered runs a rule set and, when a rule ends the request with an
-// answer, writes it.
-func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Program) bool {
+// answer, writes it; a denied request is counted in c, the counters of
+// the section whose rule denied it.
+func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Program, c *balancer.Counters) bool {
 	if p.Empty() {
 		return false
 	}
@@ -88,7 +90,7 @@ func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Pr
 			setErrorResponse(&ctx.Response, r.Status, true)
 		}
 		ctx.SetConnectionClose()
-		fe.state.Denied.Add(1)
+		c.DeniedReq.Add(1)
 		fe.countAnswered(ctx, "PR--")
 	case rules.Return:
 		r.WriteReply(t)
@@ -127,7 +129,7 @@ func (fe *frontend) countAnswered(ctx *fasthttp.RequestCtx, term string) {
 //go:noinline
 func (fe *frontend) applyResponseRules(ctx *fasthttp.RequestCtx, t *rules.Txn, be *backend) {
 	t.Response = true
-	for _, p := range [2]*rules.Program{be.rules.response, fe.rules.response} {
+	for i, p := range [2]*rules.Program{be.rules.response, fe.rules.response} {
 		if p.Empty() {
 			continue
 		}
@@ -135,7 +137,11 @@ func (fe *frontend) applyResponseRules(ctx *fasthttp.RequestCtx, t *rules.Txn, b
 		case rules.Deny:
 			ctx.Response.ResetBody()
 			setErrorResponse(&ctx.Response, 502, true)
-			fe.state.Denied.Add(1)
+			if i == 0 {
+				be.counters.DeniedResp.Add(1)
+			} else {
+				fe.state.DeniedResp.Add(1)
+			}
 			return
 		case rules.Return:
 			ctx.Response.ResetBody()

@@ -1,6 +1,6 @@
 package proxy
 
-// route is the routing step of a request (mode http) or connection (mode
+// routeTo is the routing step of a request (mode http) or connection (mode
 // tcp): it picks the backend the session goes to and counts the session
 // there until endSession. Everything after it reads the backend it
 // returned, never the frontend's. In mode http the use_backend lines have
@@ -10,9 +10,6 @@ package proxy
 // The backend counts a session from routing on, so one waiting in the queue
 // is counted (HAProxy's beconn); a server counts it while it holds a slot
 // there, through the balancer's Acquire and Release, in both modes.
-func (fe *frontend) route() *backend { return fe.routeTo(fe.defaultBackend) }
-
-// routeTo counts the session on be, the backend the rules chose.
 func (fe *frontend) routeTo(be *backend) *backend {
 	be.counters.MaxConns.Note(be.counters.CurConns.Add(1))
 	be.counters.TotalConns.Add(1)

@@ -64,6 +64,9 @@ func (s *Snapshot) compileRules(cfg *config.Config) error {
 			}
 			fe.useBackends = append(fe.useBackends, useBackend{cond: cond, be: s.backendsByName[name]})
 		}
+		if fe.tcp, err = compileTCP(c, r); err != nil {
+			return fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
+		}
 		fe.index = i
 	}
 	for i, be := range s.backends {
@@ -71,20 +74,41 @@ func (s *Snapshot) compileRules(cfg *config.Config) error {
 		if be.rules, err = compileSection(c, &be.cfg.Rules); err != nil {
 			return fmt.Errorf("backend %s: %w", be.cfg.Name, err)
 		}
+		if be.tcpContent, err = c.CompileRules(be.cfg.Rules.TCPContent, rules.ACLs(be.cfg.Rules.ACLs), nil); err != nil {
+			return fmt.Errorf("backend %s: %w", be.cfg.Name, err)
+		}
 		be.index = i
 	}
 	s.vars = c.Vars()
-	anyBackend := false
+	anyBackend, anyTCPBackend := false, false
 	for _, be := range s.backends {
 		be.hasRules = !be.rules.empty()
 		anyBackend = anyBackend || be.hasRules
+		anyTCPBackend = anyTCPBackend || !be.tcpContent.Empty()
 	}
 	for _, fe := range s.frontends {
 		fe.vars = s.vars
 		fe.env = s
 		fe.hasRules = fe.cfg.Mode == config.ModeHTTP && (!fe.rules.empty() || len(fe.useBackends) > 0 || anyBackend)
+		fe.tcpRouted = fe.cfg.Mode == config.ModeTCP && (len(fe.useBackends) > 0 || !fe.tcp.content.Empty() || fe.cfg.Rules.InspectDelay > 0 || anyTCPBackend)
 	}
 	return nil
+}
+
+func compileTCP(c *rules.Compiler, r *config.Rules) (tcpRules, error) {
+	var tr tcpRules
+	var err error
+	acls := rules.ACLs(r.ACLs)
+	if tr.connection, err = c.CompileRules(r.TCPConnection, acls, nil); err != nil {
+		return tr, err
+	}
+	if tr.session, err = c.CompileRules(r.TCPSession, acls, nil); err != nil {
+		return tr, err
+	}
+	if tr.content, err = c.CompileRules(r.TCPContent, acls, nil); err != nil {
+		return tr, err
+	}
+	return tr, nil
 }
 
 func compileSection(c *rules.Compiler, r *config.Rules) (sectionRules, error) {

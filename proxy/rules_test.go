@@ -100,8 +100,8 @@ func TestRulesRouteRewriteAndAnswer(t *testing.T) {
 		}
 	}
 	fc := p.FrontendCounters("fe")
-	if fc.Denied.Load() != 1 {
-		t.Errorf("denied requests counted %d, want 1", fc.Denied.Load())
+	if fc.DeniedReq.Load() != 1 {
+		t.Errorf("denied requests counted %d, want 1", fc.DeniedReq.Load())
 	}
 }
 

@@ -54,8 +54,10 @@ type frontend struct {
 	// The request language (rules_build.go): the compiled rule sets,
 	// use_backend lines, and what the rules' Txn needs.
 	rules       sectionRules
+	tcp         tcpRules
 	useBackends []useBackend
 	hasRules    bool
+	tcpRouted   bool // mode tcp: routeTCP runs (content rules, use_backend, inspect-delay)
 	index       int
 	vars        int
 	env         rules.Env
@@ -74,9 +76,10 @@ type backend struct {
 	bySource bool   // balance source: the key is the client address
 	log      *zap.Logger
 	// rules are the backend's own rule sets (rules_build.go).
-	rules    sectionRules
-	hasRules bool
-	index    int
+	rules      sectionRules
+	tcpContent *rules.Program // tcp-request content, in mode tcp
+	hasRules   bool
+	index      int
 }
 
 // noteUsable tells the kept state whether the backend has a usable server

@@ -30,7 +30,15 @@ type session struct {
 // does.
 func (fe *frontend) serveTCP(c net.Conn) {
 	defer c.Close()
-	be := fe.route()
+	be := fe.defaultBackend
+	if fe.tcpRouted {
+		if c, be = fe.routeTCP(c); be == nil {
+			fe.state.DeniedSess.Add(1)
+			c.Close()
+			return
+		}
+	}
+	be = fe.routeTo(be)
 	defer be.endSession()
 	ss := session{be: be, accepted: time.Now(), termination: [2]byte{'-', '-'}}
 	sc, srv := be.connect(&ss, c)

@@ -189,6 +189,10 @@ func (s *Stats) frontendRow(r *Row, p proxyEntry) {
 		r.zero(httpFrontendZeros)
 	}
 	r.zero(frontendZeros)
+	r.setU(FDreq, c.DeniedReq.Load())
+	r.setU(FDresp, c.DeniedResp.Load())
+	r.setU(FDcon, c.DeniedConn.Load())
+	r.setU(FDses, c.DeniedSess.Load())
 	moduleZeros(r)
 	r.setU(FSslSess, c.TLSSessions.Load())
 	r.setU(FSslReusedSess, c.TLSReused.Load())

@@ -310,6 +310,8 @@ func (s *Stats) backendRow(r *Row, p proxyEntry, queued int, a *backendTotals) {
 	if status == "DOWN" {
 		r.setN(FAggServerStatus, 1)
 	}
+	r.setU(FDreq, c.DeniedReq.Load())
+	r.setU(FDresp, c.DeniedResp.Load())
 	r.zero(backendZeros)
 	moduleZeros(r)
 }

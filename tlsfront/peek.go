@@ -115,5 +115,9 @@ func (c *PrefixConn) Prefix() []byte {
 	return p
 }
 
+// Peeked returns the bytes not yet read again, keeping them: what a rule
+// inspects (req.len) before the relay starts.
+func (c *PrefixConn) Peeked() []byte { return c.prefix }
+
 // Raw is the connection under the prefix.
 func (c *PrefixConn) Raw() net.Conn { return c.Conn }

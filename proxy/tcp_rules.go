@@ -1,0 +1,97 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"net"
+
+	"github.com/halo-lb/halo/proxy/rules"
+	"github.com/halo-lb/halo/tlsfront"
+)
+
+// tcpRules are a frontend's tcp-request rule sets (rules_build.go).
+type tcpRules struct {
+	connection *rules.Program // at accept, before the preamble
+	session    *rules.Program // after the PROXY header and the TLS handshake
+	content    *rules.Program // mode tcp: on the stream's first bytes
+}
+
+// tcpTxn readies a Txn for a connection's tcp-request rules.
+func (fe *frontend) tcpTxn(c net.Conn) *rules.Txn {
+	t := txns.Get().(*rules.Txn)
+	t.Reset(fe.vars)
+	t.Src, t.Dst = addrPortOf(c.RemoteAddr()), addrPortOf(c.LocalAddr())
+	t.TLS, _ = c.(*tls.Conn)
+	t.Env = fe.env
+	t.Frontend, t.Backend = fe.index, fe.defaultBackend.index
+	t.Payload, t.Hello, t.HelloSNI = nil, false, nil
+	return t
+}
+
+// acceptConn runs tcp-request connection rules on a connection just
+// accepted (its socket's addresses: before a PROXY header is read, as in
+// HAProxy). False: rejected, and closed.
+func (fe *frontend) acceptConn(c *net.TCPConn) bool {
+	if fe.tcp.connection.Empty() {
+		return true
+	}
+	t := fe.tcpTxn(c)
+	v, _ := fe.tcp.connection.Run(t)
+	endTxn(t)
+	if v == rules.Deny {
+		fe.state.DeniedConn.Add(1)
+		c.Close()
+		return false
+	}
+	return true
+}
+
+// acceptSession runs tcp-request session rules once the preamble is done.
+func (fe *frontend) acceptSession(c net.Conn) bool {
+	if fe.tcp.session.Empty() {
+		return true
+	}
+	t := fe.tcpTxn(c)
+	v, _ := fe.tcp.session.Run(t)
+	endTxn(t)
+	if v == rules.Deny {
+		fe.state.DeniedSess.Add(1)
+		c.Close()
+		return false
+	}
+	return true
+}
+
+// routeTCP runs the frontend's tcp-request content rules and use_backend
+// lines in mode tcp, then the chosen backend's content rules. With
+// inspect-delay set it first waits (at most that long) for the client's
+// first bytes, read as a TLS ClientHello when they are one, so that
+// req.ssl_sni can route TLS it does not terminate; those bytes are sent to
+// the server before the rest (the returned connection holds them). A nil
+// backend means a rule rejected the connection.
+func (fe *frontend) routeTCP(c net.Conn) (net.Conn, *backend) {
+	t := fe.tcpTxn(c)
+	defer endTxn(t)
+	if d := fe.cfg.Rules.InspectDelay; d > 0 {
+		hello, pc, err := tlsfront.Peek(c, d)
+		c = pc
+		t.Payload = pc.Peeked()
+		if err == nil {
+			t.Hello, t.HelloSNI = true, append(t.HelloSNI[:0], hello.ServerName...)
+		}
+	}
+	if v, _ := fe.tcp.content.Run(t); v == rules.Deny {
+		return c, nil
+	}
+	be := fe.defaultBackend
+	for i := range fe.useBackends {
+		if ub := &fe.useBackends[i]; ub.cond.Eval(t) {
+			be = ub.be
+			break
+		}
+	}
+	t.Backend = be.index
+	if v, _ := be.tcpContent.Run(t); v == rules.Deny {
+		return c, nil
+	}
+	return c, be
+}
