@@ -110,6 +110,7 @@ func (p *parser) parseRules(cfg *Config, fp *fileProxy, path string, mode Mode, 
 			}
 			p.readPatternFiles(m, lp)
 			p.checkSampleNames(m.Sample, lp, backends)
+			p.readSampleMaps(cfg, m.Sample, lp, 0)
 			r.ACLs[name] = append(r.ACLs[name], m)
 		}
 	}
@@ -185,7 +186,7 @@ func (p *parser) parseRules(cfg *Config, fp *fileProxy, path string, mode Mode, 
 				continue
 			}
 		}
-		p.checkCondNames(&r, t.Cond, lp, backends)
+		p.checkCondNames(cfg, t.Cond, lp, 0, backends)
 		r.UseBackends = append(r.UseBackends, t)
 	}
 	// Conditions name ACLs: every name must exist by now.
@@ -231,8 +232,10 @@ func (p *parser) checkRule(cfg *Config, r *Rules, rule *lang.Rule, lp string, sh
 			}
 		}
 	}
-	p.checkCondNames(r, rule.Cond, lp, backends)
-	p.readMapFiles(cfg, rule, lp, shift)
+	p.checkCondNames(cfg, rule.Cond, lp, shift, backends)
+	if rule.Expr != nil {
+		p.readSampleMaps(cfg, rule.Expr, lp, shift)
+	}
 }
 
 func (p *parser) checkFormatNames(cfg *Config, f *lang.Format, lp string, shift int, backends map[string]*Backend) {
@@ -275,7 +278,9 @@ func (p *parser) checkSampleNames(s *lang.Sample, lp string, backends map[string
 	}
 }
 
-func (p *parser) checkCondNames(r *Rules, c *lang.Cond, lp string, backends map[string]*Backend) {
+// checkCondNames checks what the anonymous ACLs of a condition name, and
+// reads their files.
+func (p *parser) checkCondNames(cfg *Config, c *lang.Cond, lp string, shift int, backends map[string]*Backend) {
 	if c == nil {
 		return
 	}
@@ -284,6 +289,7 @@ func (p *parser) checkCondNames(r *Rules, c *lang.Cond, lp string, backends map[
 			if t.Anon != nil {
 				p.readPatternFiles(t.Anon, lp)
 				p.checkSampleNames(t.Anon.Sample, lp, backends)
+				p.readSampleMaps(cfg, t.Anon.Sample, lp, shift)
 			}
 		}
 	}
@@ -364,13 +370,7 @@ func (p *parser) readPatternFiles(m *lang.Match, lp string) {
 	}
 }
 
-// readMapFiles reads the map files that a rule's samples name.
-func (p *parser) readMapFiles(cfg *Config, rule *lang.Rule, lp string, shift int) {
-	if rule.Expr != nil {
-		p.readSampleMaps(cfg, rule.Expr, lp, shift)
-	}
-}
-
+// readSampleMaps reads the map files that a sample's converters name.
 func (p *parser) readSampleMaps(cfg *Config, s *lang.Sample, lp string, shift int) {
 	for _, c := range s.Convs {
 		if c.Def.Map == nil {

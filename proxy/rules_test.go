@@ -1,9 +1,17 @@
 package proxy
 
 import (
+	"context"
+	"crypto/tls"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/halo-lb/halo/config"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 )
 
 // rulesConfig is a public frontend as OpenStack deployments write it, in
@@ -176,5 +184,65 @@ func BenchmarkForwardWithRules(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.forward(b)
+	}
+}
+
+// The rules example serves: loaded as a user loads it, on loopback binds,
+// its routing, redirect and answers work against real servers.
+func TestOpenStackPublicExample(t *testing.T) {
+	cfg, err := config.Load("../examples/openstack-public.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers := map[string]*testBackend{}
+	for _, be := range cfg.Backends {
+		b := startHTTPBackend(t, be.Name, nil)
+		servers[be.Name] = b
+		for i := range be.Servers {
+			be.Servers[i].Address, be.Servers[i].Check = b.addr, false
+		}
+	}
+	for _, fe := range cfg.Frontends {
+		for i := range fe.Binds {
+			fe.Binds[i].Address = "127.0.0.1:0"
+		}
+	}
+	p := New(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	if err := p.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Shutdown(context.Background()) })
+	fe := p.Snapshot().frontendsByName["public"]
+	tlsAddr, plainAddr := fe.listeners[0].ln.Addr().String(), fe.listeners[1].ln.Addr().String()
+	client := &http.Client{
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	for _, tc := range []struct {
+		url, host string
+		status    int
+		body      string
+	}{
+		{"https://" + tlsAddr + "/v3/auth/tokens", "identity.overcloud.example.org", 200, "keystone"},
+		{"https://" + tlsAddr + "/v2.1/servers", "compute.overcloud.example.org", 200, "nova"},
+		{"https://" + tlsAddr + "/v2/images", "Image.Overcloud.Example.org:443", 200, "glance"},
+		{"https://" + tlsAddr + "/dashboard/", "dashboard.overcloud.example.org", 200, "horizon"},
+		{"https://" + tlsAddr + "/", "dashboard.overcloud.example.org", 302, ""},
+		{"http://" + plainAddr + "/v3", "identity.overcloud.example.org", 301, ""},
+		{"http://" + plainAddr + "/healthcheck", "", 200, "OK"},
+	} {
+		req, _ := http.NewRequest("GET", tc.url, nil)
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.url, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || (tc.body != "" && string(body) != tc.body) {
+			t.Errorf("%s (Host %s): %d %q, want %d %q", tc.url, tc.host, resp.StatusCode, body, tc.status, tc.body)
+		}
 	}
 }
