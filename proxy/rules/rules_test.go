@@ -16,8 +16,8 @@ func newTxn(t testing.TB, raw, src string) *Txn {
 	t.Helper()
 	ctx := &fasthttp.RequestCtx{}
 	ctx.Request.Header.DisableNormalizing()
-	if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
-		t.Fatalf("request %q: %v", raw, err)
+	if err := ctx.Request.Read(bufio.NewReaderSize(strings.NewReader(raw), 1<<20)); err != nil {
+		t.Fatalf("request %.80q: %.200v", raw, err)
 	}
 	ctx.Request.URI().DisablePathNormalizing = true
 	tx := &Txn{Ctx: ctx, Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort("192.0.2.10:443"), Frontend: -1, Backend: -1}
