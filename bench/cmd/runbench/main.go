@@ -42,6 +42,7 @@ type options struct {
 	readme         string
 	microbench     bool
 	statsCost      bool
+	rulesCost      bool
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	flag.StringVar(&o.readme, "readme", "", "README whose benchmark section is replaced by these results (empty: none)")
 	flag.BoolVar(&o.microbench, "microbench", true, "also run the Go micro-benchmarks of the hot paths")
 	flag.BoolVar(&o.statsCost, "stats-cost", false, "instead of the tables, measure what the stats (sockets, page, metrics) cost: halo with and without them, pinned, alternating")
+	flag.BoolVar(&o.rulesCost, "rules-cost", false, "instead of the tables, measure what the OpenStack public frontend's rule set costs: halo with and without it, pinned, alternating")
 	flag.Parse()
 	if scenarios != "" {
 		o.scenarios = strings.Split(scenarios, ",")
@@ -161,7 +163,10 @@ func run(o options) error {
 		return err
 	}
 	if o.statsCost {
-		return s.measureStatsCost()
+		return s.measureCost(statsCost)
+	}
+	if o.rulesCost {
+		return s.measureCost(rulesCost)
 	}
 	machine := describeMachine(o)
 	started := time.Now().UTC()

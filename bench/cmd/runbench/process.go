@@ -99,7 +99,7 @@ func (s *suite) startProxy(kind string, sc *scenario, params configParams, maste
 		return nil, err
 	}
 	var args []string
-	if kind == bench.Halo || kind == haloStats {
+	if kind == bench.Halo || kind == haloStats || kind == haloRules {
 		args = []string{s.halo, "run", "-c", p.config}
 	} else {
 		args = []string{"haproxy", "-db", "-f", p.config}

@@ -11,21 +11,42 @@ import (
 	"github.com/halo-lb/halo/bench"
 )
 
-// The stats' cost to the data path: halo alone on CPU 1 (the pinned
-// placement) through the l7-keepalive load, with l7.halo.yaml and with
-// l7-stats.halo.yaml (sockets, the page and the metrics endpoint on, so
-// every request is timed into the histograms), alternating in pairs as the
-// main suite alternates halo and HAProxy. While the stats variant runs, the
-// page and /metrics are fetched once a second, as a browser and Prometheus
-// would.
+// What a feature costs the data path: halo alone on CPU 1 (the pinned
+// placement) through the l7-keepalive load, with l7.halo.yaml and with a
+// variant of it, alternating in pairs as the main suite alternates halo
+// and HAProxy. The variants:
+//   - stats: l7-stats.halo.yaml (sockets, the page and the metrics
+//     endpoint on, so every request is timed into the histograms); while
+//     it runs, the page and /metrics are fetched once a second, as a
+//     browser and Prometheus would.
+//   - rules: l7-rules.halo.yaml, the rule set of
+//     examples/openstack-public.yaml's public frontend (ACLs, header
+//     rewrites, a redirect and use_backend lines that do not match the
+//     benchmark's requests, so that every rule is evaluated).
 
-const haloStats = "halo-stats"
+const (
+	haloStats = "halo-stats"
+	haloRules = "halo-rules"
+)
 
-var statsCostScenario = &scenario{name: "l7-stats-cost", title: "L7 keep-alive, stats off and on", config: "l7",
+// costVariant is a variant of l7.halo.yaml measured against it.
+type costVariant struct {
+	kind, config, title, file string
+	poll                      bool // fetch the stats page and metrics meanwhile
+}
+
+var (
+	statsCost = costVariant{kind: haloStats, config: "l7-stats", file: "stats-cost",
+		title: "What the stats (sockets, page, metrics) cost the data path", poll: true}
+	rulesCost = costVariant{kind: haloRules, config: "l7-rules", file: "rules-cost",
+		title: "What the OpenStack public frontend's rule set costs the data path"}
+)
+
+var costScenario = &scenario{name: "l7-cost", title: "L7 keep-alive, a feature off and on", config: "l7",
 	metrics: requestMetrics, server: httpServer, measure: measureWrk(false)}
 
-// measureStatsCost runs the comparison and reports it.
-func (s *suite) measureStatsCost() error {
+// measureCost runs the comparison of variant v and reports it.
+func (s *suite) measureCost(v costVariant) error {
 	s.place = placements["pinned"]
 	addrs, err := freeAddrs(1)
 	if err != nil {
@@ -43,27 +64,27 @@ func (s *suite) measureStatsCost() error {
 	}
 	runs := map[string][]bench.Run{}
 	for i := range s.runs {
-		order := []string{bench.Halo, haloStats}
+		order := []string{bench.Halo, v.kind}
 		if i%2 == 1 {
-			order = []string{haloStats, bench.Halo}
+			order = []string{v.kind, bench.Halo}
 		}
 		for _, kind := range order {
-			r, err := s.measureStatsRun(kind)
+			r, err := s.measureCostRun(v, kind)
 			if err != nil {
 				return fmt.Errorf("%s run %d: %w", kind, i+1, err)
 			}
 			runs[kind] = append(runs[kind], r)
-			logf("stats cost: %s run %d: %.0f req/s, %.3f CPU s/100k", kind, i+1, r[bench.RequestsPerSec], r[bench.CPUPer100k])
+			logf("%s: %s run %d: %.0f req/s, %.3f CPU s/100k", v.file, kind, i+1, r[bench.RequestsPerSec], r[bench.CPUPer100k])
 		}
 	}
 	res := &bench.Scenario{Runs: runs}
-	cpu, pairs := res.Ratio(haloStats, bench.Halo, bench.CPUPer100k)
+	cpu, pairs := res.Ratio(v.kind, bench.Halo, bench.CPUPer100k)
 	var b strings.Builder
-	fmt.Fprintf(&b, "# What the stats cost the data path (pinned, l7-keepalive, %d pairs)\n\n", s.runs)
-	fmt.Fprintf(&b, "| | stats off | stats on | on/off |\n|---|---|---|---|\n")
+	fmt.Fprintf(&b, "# %s (pinned, l7-keepalive, %d pairs)\n\n", v.title, s.runs)
+	fmt.Fprintf(&b, "| | off | on | on/off |\n|---|---|---|---|\n")
 	for _, m := range []bench.Metric{bench.RequestsPerSec, bench.CPUPer100k, bench.P99} {
-		r, _ := res.Ratio(haloStats, bench.Halo, m)
-		fmt.Fprintf(&b, "| %s | %.4g | %.4g | %.3f |\n", m, res.Median(bench.Halo, m), res.Median(haloStats, m), r)
+		r, _ := res.Ratio(v.kind, bench.Halo, m)
+		fmt.Fprintf(&b, "| %s | %.4g | %.4g | %.3f |\n", m, res.Median(bench.Halo, m), res.Median(v.kind, m), r)
 	}
 	fmt.Fprintf(&b, "\nCPU per request, on/off per pair:")
 	for _, p := range pairs {
@@ -71,7 +92,7 @@ func (s *suite) measureStatsCost() error {
 	}
 	fmt.Fprintf(&b, "; median of the pairs %.3f\n", cpu)
 	fmt.Print(b.String())
-	dir := filepath.Join(s.out, "stats-cost-"+time.Now().UTC().Format("2006-01-02T1504Z"))
+	dir := filepath.Join(s.out, v.file+"-"+time.Now().UTC().Format("2006-01-02T1504Z"))
 	if !filepath.IsAbs(dir) {
 		root, err := repoRoot()
 		if err != nil {
@@ -82,12 +103,12 @@ func (s *suite) measureStatsCost() error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "stats-cost.md"), []byte(b.String()), 0o644)
+	return os.WriteFile(filepath.Join(dir, v.file+".md"), []byte(b.String()), 0o644)
 }
 
-// measureStatsRun is one run of one variant; the stats variant's page and
-// metrics are read once a second meanwhile.
-func (s *suite) measureStatsRun(kind string) (bench.Run, error) {
+// measureCostRun is one run of the base (kind halo) or of the variant; the
+// stats variant's page and metrics are read once a second meanwhile.
+func (s *suite) measureCostRun(v costVariant, kind string) (bench.Run, error) {
 	addrs, err := freeAddrs(2)
 	if err != nil {
 		return nil, err
@@ -97,9 +118,9 @@ func (s *suite) measureStatsRun(kind string) (bench.Run, error) {
 		return nil, err
 	}
 	params := configParams{Listen: addrs[0], StatsListen: addrs[1], StatsDir: dir, Threads: 1, MaxConn: 4096, Server: s.backend.HTTP}
-	sc := *statsCostScenario
-	if kind == haloStats {
-		sc.config = "l7-stats"
+	sc := *costScenario
+	if kind == v.kind {
+		sc.config = v.config
 	}
 	p, err := s.startProxy(kind, &sc, params, false)
 	if err != nil {
@@ -110,7 +131,7 @@ func (s *suite) measureStatsRun(kind string) (bench.Run, error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if kind != haloStats {
+		if kind != v.kind || !v.poll {
 			return
 		}
 		client := &http.Client{Timeout: 5 * time.Second}
