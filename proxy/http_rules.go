@@ -56,8 +56,10 @@ func (fe *frontend) applyRequestRules(ctx *fasthttp.RequestCtx, t *rules.Txn) *b
 	be := fe.defaultBackend
 	for i := range fe.useBackends {
 		if ub := &fe.useBackends[i]; ub.cond.Eval(t) {
-			be = ub.be
-			break
+			if b := ub.target(t, fe.backendsByName, fe.cfg.Mode); b != nil {
+				be = b
+				break
+			}
 		}
 	}
 	t.Backend = be.index

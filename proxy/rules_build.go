@@ -19,10 +19,26 @@ func (r *sectionRules) empty() bool {
 	return r.request.Empty() && r.redirect.Empty() && r.response.Empty()
 }
 
-// useBackend is a compiled use_backend line.
+// useBackend is a compiled use_backend line: a backend, or a format
+// that names one (use_backend %[...]).
 type useBackend struct {
 	cond *rules.Cond
 	be   *backend
+	name *rules.Format
+}
+
+// target is the backend the line names for t: nil when a computed name
+// names no backend of the frontend's mode, and the next line is tried,
+// as in HAProxy.
+func (ub *useBackend) target(t *rules.Txn, byName map[string]*backend, mode config.Mode) *backend {
+	if ub.name == nil {
+		return ub.be
+	}
+	be := byName[rules.BytesString(ub.name.Eval(t))]
+	if be == nil || be.cfg.Mode != mode {
+		return nil
+	}
+	return be
 }
 
 // compileRules builds the programs of every frontend and backend of s,
@@ -58,11 +74,13 @@ func (s *Snapshot) compileRules(cfg *config.Config) error {
 			if err != nil {
 				return fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
 			}
-			name, ok := ub.Name.Const()
-			if !ok {
-				return fmt.Errorf("frontend %s: use_backend with a format is not available", fe.cfg.Name)
+			u := useBackend{cond: cond}
+			if name, ok := ub.Name.Const(); ok {
+				u.be = s.backendsByName[name]
+			} else if u.name, err = c.CompileFormat(ub.Name); err != nil {
+				return fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
 			}
-			fe.useBackends = append(fe.useBackends, useBackend{cond: cond, be: s.backendsByName[name]})
+			fe.useBackends = append(fe.useBackends, u)
 		}
 		if fe.tcp, err = compileTCP(c, r); err != nil {
 			return fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
@@ -89,6 +107,7 @@ func (s *Snapshot) compileRules(cfg *config.Config) error {
 	for _, fe := range s.frontends {
 		fe.vars = s.vars
 		fe.env = s
+		fe.backendsByName = s.backendsByName
 		fe.hasRules = fe.cfg.Mode == config.ModeHTTP && (!fe.rules.empty() || len(fe.useBackends) > 0 || anyBackend)
 		fe.tcpRouted = fe.cfg.Mode == config.ModeTCP && (len(fe.useBackends) > 0 || !fe.tcp.content.Empty() || fe.cfg.Rules.InspectDelay > 0 || anyTCPBackend)
 	}

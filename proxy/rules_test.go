@@ -246,3 +246,38 @@ func TestOpenStackPublicExample(t *testing.T) {
 		}
 	}
 }
+
+// use_backend %[...] routes by a computed name; a name that is no backend
+// falls through to the next line, then default_backend.
+func TestUseBackendByFormat(t *testing.T) {
+	k := startHTTPBackend(t, "k", nil)
+	h := startHTTPBackend(t, "h", nil)
+	yaml := `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe:
+    bind: "127.0.0.1:0"
+    use_backend:
+      - "%[req.hdr(x-be),lower] if { req.hdr(x-be) -m found }"
+    default_backend: horizon
+backends:
+  keystone: {servers: [{name: k, address: "{{k}}"}]}
+  horizon: {servers: [{name: h, address: "{{h}}"}]}
+`
+	p := startProxy(t, yaml, k, h)
+	for be, want := range map[string]string{"KEYSTONE": "k", "horizon": "h", "nothere": "h", "": "h"} {
+		req, _ := http.NewRequest("GET", "http://"+frontendAddr(t, p, "fe")+"/", nil)
+		if be != "" {
+			req.Header.Set("X-Be", be)
+		}
+		resp, err := httpClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != want {
+			t.Errorf("X-Be %q: served by %q, want %q", be, body, want)
+		}
+	}
+}

@@ -56,11 +56,13 @@ type frontend struct {
 	rules       sectionRules
 	tcp         tcpRules
 	useBackends []useBackend
-	hasRules    bool
-	tcpRouted   bool // mode tcp: routeTCP runs (content rules, use_backend, inspect-delay)
-	index       int
-	vars        int
-	env         rules.Env
+	// backendsByName is the snapshot's, for use_backend %[...].
+	backendsByName map[string]*backend
+	hasRules       bool
+	tcpRouted      bool // mode tcp: routeTCP runs (content rules, use_backend, inspect-delay)
+	index          int
+	vars           int
+	env            rules.Env
 }
 
 type backend struct {

@@ -85,8 +85,10 @@ func (fe *frontend) routeTCP(c net.Conn) (net.Conn, *backend) {
 	be := fe.defaultBackend
 	for i := range fe.useBackends {
 		if ub := &fe.useBackends[i]; ub.cond.Eval(t) {
-			be = ub.be
-			break
+			if b := ub.target(t, fe.backendsByName, fe.cfg.Mode); b != nil {
+				be = b
+				break
+			}
 		}
 	}
 	t.Backend = be.index

@@ -68,3 +68,20 @@ func (f *format) eval(t *Txn) []byte {
 	}
 	return t.buf[start:len(t.buf):len(t.buf)]
 }
+
+// Format is a compiled format string, for the proxy to evaluate where a
+// name is computed (use_backend %[...]).
+type Format struct{ f *format }
+
+// CompileFormat builds a format string.
+func (c *Compiler) CompileFormat(lf *lang.Format) (*Format, error) {
+	f, err := c.compileFormat(lf)
+	if err != nil {
+		return nil, err
+	}
+	return &Format{f}, nil
+}
+
+// Eval writes the format's text in t's buffer and returns it; it is valid
+// until the Txn is reset.
+func (f *Format) Eval(t *Txn) []byte { return f.f.eval(t) }
