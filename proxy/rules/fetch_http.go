@@ -193,6 +193,13 @@ func headerFetch(response, split bool) fetchFn {
 		if !headersOf(t, response) {
 			return false
 		}
+		if f.host && !response {
+			// fasthttp keeps Host apart from the other fields, and the
+			// guard lets one through at most: no scan, one occurrence.
+			h := t.Ctx.Request.Header.Host()
+			out.setStr(h)
+			return len(h) > 0 && (occ == 1 || occ == -1)
+		}
 		v, ok := pick(t.occurrences(response, f.name, split), occ)
 		out.setStr(v)
 		return ok

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/halo-lb/halo/config/lang"
 )
@@ -23,6 +24,7 @@ type fetch struct {
 	idx   int    // a backend, frontend or variable; -1: the current one
 	srv   int
 	delim byte
+	host  bool // the header is Host, which fasthttp keeps apart
 }
 
 // convFn changes v in place; false means the conversion failed and the
@@ -136,6 +138,7 @@ func (c *Compiler) compileFetch(ls *lang.Sample, f *fetch) error {
 	default:
 		if a := arg(0); a != nil {
 			f.name = []byte(a.Text)
+			f.host = strings.EqualFold(a.Text, "host") && (d.Name == "req.hdr" || d.Name == "req.fhdr")
 		}
 		if a := arg(1); a != nil {
 			f.occ = int(a.Int)
