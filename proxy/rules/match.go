@@ -141,7 +141,7 @@ func (m *matcher) test(t *Txn, v *value) bool {
 	}
 	v.asStr(t)
 	b := v.b
-	if m.nocase && m.method != lang.MatchReg {
+	if m.nocase && m.method != lang.MatchReg && hasUpper(b) {
 		start := len(t.buf)
 		for _, c := range b {
 			if 'A' <= c && c <= 'Z' {
@@ -242,8 +242,25 @@ func delimited(b, p []byte, delims string) bool {
 	if len(p) == 0 {
 		return false
 	}
-	for i := 0; i+len(p) <= len(b); i++ {
-		if (i == 0 || isDelim(b[i-1])) && bytes.Equal(b[i:i+len(p)], p) && (i+len(p) == len(b) || isDelim(b[i+len(p)])) {
+	for off := 0; off+len(p) <= len(b); {
+		j := bytes.Index(b[off:], p)
+		if j < 0 {
+			return false
+		}
+		i := off + j
+		if (i == 0 || isDelim(b[i-1])) && (i+len(p) == len(b) || isDelim(b[i+len(p)])) {
+			return true
+		}
+		off = i + 1
+	}
+	return false
+}
+
+// hasUpper reports whether b holds an ASCII upper-case letter: -i need
+// not copy a value that has none.
+func hasUpper(b []byte) bool {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
 			return true
 		}
 	}
