@@ -152,6 +152,9 @@ func visitHeaders(t *Txn, response bool, f func(k, v []byte)) {
 // split, as hdr() does and fhdr() does not.
 func (t *Txn) occurrences(response bool, name []byte, split bool) [][]byte {
 	t.occs = t.occs[:0]
+	if len(name) > 0 && !t.mayHave(response, name) {
+		return t.occs
+	}
 	visitHeaders(t, response, func(k, v []byte) {
 		if len(name) > 0 && !equalFold(k, name) {
 			return
@@ -234,6 +237,9 @@ func headerVal(response bool) fetchFn {
 // headers (request) or the Set-Cookie headers (response).
 func (t *Txn) cookies(response bool, name []byte) [][]byte {
 	t.occs = t.occs[:0]
+	if response && !t.mayHave(true, hdrSetCookie) || !response && !t.mayHave(false, hdrCookie) {
+		return t.occs
+	}
 	visitHeaders(t, response, func(k, v []byte) {
 		if response {
 			if !equalFold(k, hdrSetCookie) {

@@ -10,6 +10,7 @@ import (
 // addHeader and delHeaderBytes change the request's or the response's
 // header block (see visitHeaders for why the types are named).
 func addHeader(t *Txn, response bool, k, v []byte) {
+	t.added(response, k)
 	if response {
 		t.Ctx.Response.Header.AddBytesKV(k, v)
 	} else {
@@ -110,6 +111,9 @@ func replaceWhole(t *Txn, r *Rule, in []byte) ([]byte, bool) {
 // case (halo keeps names as the client sent them), or by -m beg, end,
 // sub or reg.
 func delHeader(t *Txn, response bool, name []byte, m lang.Method, re *regexp.Regexp) {
+	if m == lang.MatchStr && !t.mayHave(response, name) {
+		return
+	}
 	for {
 		found := false
 		visitHeaders(t, response, func(k, _ []byte) {
@@ -149,6 +153,9 @@ func nameMatches(k, name []byte, m lang.Method, re *regexp.Regexp) bool {
 // (replace-header) or each comma-separated value (replace-value) that
 // the expression matches is replaced.
 func replaceHeader(t *Txn, r *Rule, response bool, perValue bool) {
+	if !t.mayHave(response, r.name) {
+		return
+	}
 	// Copy the values out: deleting the fields reuses their memory.
 	start := len(t.buf)
 	var spans [16][2]int

@@ -53,6 +53,54 @@ type Txn struct {
 	// escape to the heap, once per evaluation.
 	vals [16]value
 	nval int
+	// names are a signature of the header names present, one bit per
+	// name's hash, request then response, computed on first use: a rule
+	// about a header the message does not have (set-header of a new
+	// field, del-header of one rarely sent) is then answered without a
+	// scan of every field. A bit may be set for a name that is gone; a
+	// clear bit always means absent.
+	names      [2]uint64
+	namesKnown [2]bool
+}
+
+// nameBit is the signature bit of a header name, case folded: from its
+// length and its first, middle and last bytes, which is cheap and tells
+// apart the names one request carries well enough (a collision costs a
+// scan, never a wrong answer).
+func nameBit(name []byte) uint64 {
+	n := len(name)
+	if n == 0 {
+		return 1
+	}
+	h := uint32(n)*0x9e3779b1 ^ uint32(name[0]|0x20)<<16 ^ uint32(name[n/2]|0x20)<<8 ^ uint32(name[n-1]|0x20)
+	h *= 0x85ebca6b
+	return 1 << (h >> 26)
+}
+
+func side(response bool) int {
+	if response {
+		return 1
+	}
+	return 0
+}
+
+// mayHave reports whether the request's (or response's) header block
+// may hold a field named name; false is certain.
+func (t *Txn) mayHave(response bool, name []byte) bool {
+	i := side(response)
+	if !t.namesKnown[i] {
+		var sig uint64
+		visitHeaders(t, response, func(k, _ []byte) { sig |= nameBit(k) })
+		t.names[i], t.namesKnown[i] = sig, true
+	}
+	return t.names[i]&nameBit(name) != 0
+}
+
+// added notes a field a rule added.
+func (t *Txn) added(response bool, name []byte) {
+	if i := side(response); t.namesKnown[i] {
+		t.names[i] |= nameBit(name)
+	}
 }
 
 // push returns a fresh value slot; pop releases the latest.
@@ -86,6 +134,7 @@ func (t *Txn) Reset(nvars int) {
 	t.buf = t.buf[:0]
 	t.nval = 0
 	t.Response = false
+	t.namesKnown = [2]bool{}
 	if cap(t.vars) < nvars {
 		t.vars = make([]varValue, nvars)
 	}
