@@ -208,7 +208,7 @@ func (p *parser) checkRule(cfg *Config, r *Rules, rule *lang.Rule, lp string, sh
 	if strings.HasPrefix(rule.Action, "track-sc") || strings.HasPrefix(rule.Action, "sc-") {
 		p.atWord(lp, max(rule.Pos-shift, 0), "%s needs stick tables, which this build of halo does not have yet", rule.Action)
 	}
-	if rule.Action == "auth" || rule.Action == "capture" || rule.Action == "set-log-level" || rule.Action == "expect-proxy" {
+	if rule.Action == "auth" || rule.Action == "capture" || rule.Action == "expect-proxy" {
 		p.atWord(lp, max(rule.Pos-shift, 0), "action %s is not available in this build of halo yet", rule.Action)
 	}
 	for _, f := range []*lang.Format{rule.Value} {

@@ -230,6 +230,8 @@ type exchange struct {
 	closeServer, closeClient bool
 	// txn is the rules' view of the request, nil when no rule applies.
 	txn *rules.Txn
+	// logLevel is the access line's level, as set-log-level left it.
+	logLevel int8
 }
 
 // finishTxn runs the http-response rules on a response that arrived and
@@ -240,6 +242,7 @@ func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error)
 	if err == nil && !ex.tunneled {
 		fe.applyResponseRules(ctx, ex.txn, ex.be)
 	}
+	ex.logLevel = ex.txn.LogLevel
 	fe.endTxn(ex)
 }
 

@@ -93,13 +93,13 @@ func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Pr
 		}
 		ctx.SetConnectionClose()
 		c.DeniedReq.Add(1)
-		fe.countAnswered(ctx, "PR--")
+		fe.countAnswered(ctx, "PR--", t.LogLevel)
 	case rules.Return:
 		r.WriteReply(t)
-		fe.countAnswered(ctx, "LR--")
+		fe.countAnswered(ctx, "LR--", t.LogLevel)
 	case rules.Redirect:
 		r.WriteRedirect(t)
-		fe.countAnswered(ctx, "LR--")
+		fe.countAnswered(ctx, "LR--", t.LogLevel)
 	}
 	return true
 }
@@ -113,14 +113,14 @@ func (fe *frontend) tarpitDelay() time.Duration {
 }
 
 // countAnswered counts and logs a request that a rule answered.
-func (fe *frontend) countAnswered(ctx *fasthttp.RequestCtx, term string) {
+func (fe *frontend) countAnswered(ctx *fasthttp.RequestCtx, term string, level int8) {
 	status := ctx.Response.StatusCode()
 	fe.state.Requests.Add(1)
 	if c := status / 100; c >= 1 && c <= 5 {
 		fe.state.HTTPStatus[c].Add(1)
 	}
 	if fe.access != nil {
-		fe.logBadRequest(ctx, status, term)
+		fe.logLocal(ctx, status, term, level, true)
 	}
 }
 

@@ -6,7 +6,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/halo-lb/halo/proxy/rules"
+
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap/zapcore"
 )
 
 // HAProxy's log date format: [24/Nov/2026:19:14:05.123].
@@ -78,7 +81,21 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string)
 	b = append(b, ' ')
 	b = append(b, ctx.Request.Header.Protocol()...)
 	b = append(b, '"')
-	fe.access.Info(string(b))
+	fe.accessLine(ex.logLevel, b)
+}
+
+// accessLine writes an access log line at the level set-log-level chose
+// for the request (info unless a rule said otherwise; none for silent).
+func (fe *frontend) accessLine(level int8, b []byte) {
+	switch level {
+	case 0:
+		fe.access.Info(string(b))
+	case rules.LogSilent:
+	default:
+		if ce := fe.access.Check(zapcore.Level(level), string(b)); ce != nil {
+			ce.Write()
+		}
+	}
 }
 
 // appendLogPrefix appends what both log layouts start with:
@@ -174,12 +191,33 @@ func appendQueues(b []byte, be *backend, srv *server) []byte {
 // routed, as HAProxy logs one: no backend, no timers, the termination
 // state, and "<BADREQ>" for the request line.
 func (fe *frontend) logBadRequest(ctx *fasthttp.RequestCtx, status int, term string) {
+	fe.logLocal(ctx, status, term, 0, false)
+}
+
+// logLocal writes the httplog line of a request halo answered itself
+// (refused as malformed, or answered by a rule: deny, return, redirect),
+// at level (see accessLine); with request, the request line is logged,
+// else "<BADREQ>".
+func (fe *frontend) logLocal(ctx *fasthttp.RequestCtx, status int, term string, level int8, request bool) {
+	if level == rules.LogSilent {
+		return
+	}
 	b := fe.appendLogPrefix(make([]byte, 0, 192), ctx.RemoteAddr(), clientTLS(ctx) != nil, time.Now(), nil, nil)
 	b = append(b, " -1/-1/-1/-1/0 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, " 0 - - "...)
 	b = append(b, term...)
 	b = fe.appendConnCounts(b, nil, nil, 0)
-	b = append(b, " 0/0 \"<BADREQ>\""...)
-	fe.access.Info(string(b))
+	if request {
+		b = append(b, " 0/0 \""...)
+		b = append(b, ctx.Method()...)
+		b = append(b, ' ')
+		b = append(b, ctx.RequestURI()...)
+		b = append(b, ' ')
+		b = append(b, ctx.Request.Header.Protocol()...)
+		b = append(b, '"')
+	} else {
+		b = append(b, " 0/0 \"<BADREQ>\""...)
+	}
+	fe.accessLine(level, b)
 }

@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/halo-lb/halo/config"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // rulesConfig is a public frontend as OpenStack deployments write it, in
@@ -279,5 +281,44 @@ backends:
 		if string(body) != want {
 			t.Errorf("X-Be %q: served by %q, want %q", be, body, want)
 		}
+	}
+}
+
+// set-log-level silent drops a request's access line (a monitoring probe),
+// and a rule's answer is logged with the request line and PR-- or LR--.
+func TestRulesLogLevels(t *testing.T) {
+	h := startHTTPBackend(t, "h", nil)
+	core, logs := observer.New(zap.DebugLevel)
+	p := New(zap.New(core))
+	yaml := `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe:
+    bind: "127.0.0.1:0"
+    option: {httplog: true}
+    http-request:
+      - set-log-level silent if { path /health }
+      - set-log-level err if { path /error }
+      - deny if { path /deny }
+    default_backend: horizon
+backends:
+  horizon: {servers: [{name: h, address: "{{h}}"}]}
+`
+	if err := p.Apply(parseConfig(t, yaml, h)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Shutdown(context.Background()) })
+	for _, path := range []string{"/health", "/error", "/deny", "/ok"} {
+		httpGet(httpClient(), "http://"+frontendAddr(t, p, "fe")+path)
+	}
+	waitFor(t, 5*time.Second, "three access lines", func() bool { return logs.FilterLoggerName("access").Len() >= 3 })
+	var got []string
+	for _, e := range logs.FilterLoggerName("access").All() {
+		got = append(got, e.Level.String()+" "+e.Message[strings.Index(e.Message, "] ")+2:])
+	}
+	if len(got) != 3 || !strings.HasPrefix(got[0], "error fe horizon/h ") || !strings.Contains(got[0], `"GET /error HTTP/1.1"`) ||
+		!strings.HasPrefix(got[1], "info fe fe/<NOSRV> ") || !strings.Contains(got[1], " 403 0 - - PR-- ") || !strings.Contains(got[1], `"GET /deny HTTP/1.1"`) ||
+		!strings.Contains(got[2], `"GET /ok HTTP/1.1"`) {
+		t.Errorf("access lines:\n%s", strings.Join(got, "\n"))
 	}
 }

@@ -35,6 +35,7 @@ type Rule struct {
 	reply    *reply
 	redirect *redirect
 	varSlot  int
+	logLevel int8
 	// Realm is auth's realm.
 	Realm string
 }
@@ -105,6 +106,11 @@ func (c *Compiler) compileRule(lr *lang.Rule, acls ACLs, files map[string][]byte
 	switch lr.Action {
 	case "set-var", "set-var-fmt", "unset-var":
 		r.varSlot = c.varSlot(lr.Name)
+	case "set-log-level":
+		// syslog's levels as zap's: HAProxy's logs go to syslog at the
+		// level, halo's access lines to the access logger at it.
+		r.logLevel = map[string]int8{"silent": LogSilent, "emerg": 2, "alert": 2, "crit": 2, "err": 2,
+			"warning": 1, "notice": 0, "info": 0, "debug": -1}[lr.Name]
 	case "del-header":
 		if r.match == lang.MatchReg {
 			if r.re, err = regexp.Compile(lr.Name); err != nil {
@@ -194,6 +200,8 @@ func (r *Rule) apply(t *Txn) Verdict {
 		t.setVar(r.varSlot, v)
 		t.buf = t.buf[:mark]
 		t.pop(v)
+	case "set-log-level":
+		t.LogLevel = r.logLevel
 	case "unset-var":
 		if r.varSlot >= 0 && r.varSlot < len(t.vars) {
 			t.vars[r.varSlot].set = false

@@ -41,6 +41,9 @@ type Txn struct {
 	// came in and the backend it is routed to so far (-1: none yet),
 	// for fe_conn and be_conn without an argument.
 	Frontend, Backend int
+	// LogLevel is what set-log-level chose for the request's access log
+	// line: a zap level (0, info, by default) or LogSilent (no line).
+	LogLevel int8
 
 	buf  []byte // converted values and formats, reset per request
 	vars []varValue
@@ -103,6 +106,10 @@ func (t *Txn) added(response bool, name []byte) {
 	}
 }
 
+// LogSilent is set-log-level silent: no access log line. The other
+// values of LogLevel are zap's levels (zapcore.Level is an int8).
+const LogSilent int8 = -101
+
 // push returns a fresh value slot; pop releases the latest.
 func (t *Txn) push() *value {
 	if t.nval == len(t.vals) {
@@ -135,6 +142,7 @@ func (t *Txn) Reset(nvars int) {
 	t.nval = 0
 	t.Response = false
 	t.namesKnown = [2]bool{}
+	t.LogLevel = 0
 	if cap(t.vars) < nvars {
 		t.vars = make([]varValue, nvars)
 	}
