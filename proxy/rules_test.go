@@ -322,3 +322,42 @@ backends:
 		t.Errorf("access lines:\n%s", strings.Join(got, "\n"))
 	}
 }
+
+// An http-response deny of a response whose body streams (larger than
+// what halo reads whole) replaces it with a 502 and frees the server
+// slot and connection: the next requests are served and nothing stays
+// counted.
+func TestResponseDenyOfStreamedBody(t *testing.T) {
+	big := strings.Repeat("x", 1<<20)
+	h := startHTTPBackend(t, "h", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/secret" {
+			w.Header().Set("X-Secret", "1")
+		}
+		io.WriteString(w, big)
+	})
+	yaml := `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe:
+    bind: "127.0.0.1:0"
+    http-response: ["deny if { res.hdr(x-secret) -m found }"]
+    default_backend: be
+backends:
+  be: {servers: [{name: h, address: "{{h}}", maxconn: 1}]}
+`
+	p := startProxy(t, yaml, h)
+	url := "http://" + frontendAddr(t, p, "fe")
+	for range 3 {
+		if _, code, err := httpGet(httpClient(), url+"/secret"); err != nil || code != 502 {
+			t.Fatalf("/secret: %d %v, want 502", code, err)
+		}
+		if body, code, err := httpGet(httpClient(), url+"/open"); err != nil || code != 200 || len(body) != len(big) {
+			t.Fatalf("/open: %d %d bytes %v", code, len(body), err)
+		}
+	}
+	bc := p.BackendCounters("be")
+	waitFor(t, 5*time.Second, "no session left on the backend", func() bool { return bc.CurConns.Load() == 0 })
+	if fc := p.FrontendCounters("fe"); fc.DeniedResp.Load() != 3 {
+		t.Errorf("denied responses %d on the frontend (whose rule denied them), want 3", fc.DeniedResp.Load())
+	}
+}
