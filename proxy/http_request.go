@@ -228,10 +228,12 @@ type exchange struct {
 	// connection after the response (http-server-close, httpclose), and
 	// the client's (httpclose).
 	closeServer, closeClient bool
+	// logLevel is the access line's level, as set-log-level left it
+	// (beside the other small fields, in what would be padding: the
+	// exchange is part of handleHTTP's frame).
+	logLevel int8
 	// txn is the rules' view of the request, nil when no rule applies.
 	txn *rules.Txn
-	// logLevel is the access line's level, as set-log-level left it.
-	logLevel int8
 }
 
 // finishTxn runs the http-response rules on a response that arrived and

@@ -29,7 +29,15 @@ type matcher struct {
 	nets  map[netip.Prefix]struct{}
 	bits4 []int
 	bits6 []int
+	// few holds the patterns of a short list (str, beg, end), netList
+	// the networks of a short ip list: a scan of a few beats hashing.
+	few     [][]byte
+	netList []netip.Prefix
 }
+
+// fewPatterns is up to how many patterns a list is scanned rather than
+// looked up.
+const fewPatterns = 4
 
 func (c *Compiler) compileMatch(lm *lang.Match) (*matcher, error) {
 	s, err := c.compileSample(lm.Sample)
@@ -52,6 +60,11 @@ func (c *Compiler) compileMatch(lm *lang.Match) (*matcher, error) {
 			}
 		}
 		slices.Sort(m.lengths)
+		if len(pats) <= fewPatterns {
+			for k := range m.set {
+				m.few = append(m.few, []byte(k))
+			}
+		}
 	case lang.MatchSub, lang.MatchDir, lang.MatchDom, lang.MatchBin:
 		for _, p := range pats {
 			b := []byte(p.Text)
@@ -90,6 +103,11 @@ func (c *Compiler) compileMatch(lm *lang.Match) (*matcher, error) {
 		}
 		slices.Sort(m.bits4)
 		slices.Sort(m.bits6)
+		if len(pats) <= 2*fewPatterns {
+			for n := range m.nets {
+				m.netList = append(m.netList, n)
+			}
+		}
 	}
 	return m, nil
 }
@@ -151,6 +169,17 @@ func (m *matcher) test(t *Txn, v *value) bool {
 		}
 		b = t.buf[start:]
 	}
+	if m.few != nil {
+		for _, p := range m.few {
+			switch {
+			case m.method == lang.MatchStr && bytes.Equal(b, p),
+				m.method == lang.MatchBeg && bytes.HasPrefix(b, p),
+				m.method == lang.MatchEnd && bytes.HasSuffix(b, p):
+				return true
+			}
+		}
+		return false
+	}
 	switch m.method {
 	case lang.MatchStr:
 		_, ok := m.set[bytesString(b)]
@@ -211,6 +240,14 @@ func (m *matcher) inRange(n int64) bool {
 }
 
 func (m *matcher) hasAddr(a netip.Addr) bool {
+	if m.netList != nil {
+		for _, n := range m.netList {
+			if n.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
 	bits := m.bits4
 	if a.Is6() {
 		bits = m.bits6
