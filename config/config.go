@@ -89,6 +89,9 @@ type Frontend struct {
 	// or 308) that sends a request which came over plain TCP to the same
 	// URL with https://; 0: none.
 	HTTPSRedirect int
+	// StickTable is the frontend's "stick-table", nil without one (a
+	// listen section's table is its Backend's).
+	StickTable *StickTable
 }
 
 // Backend is a pool of servers and how to balance and reach them.
@@ -114,6 +117,8 @@ type Backend struct {
 	Timeouts Timeouts
 	Options  Options
 	Servers  []Server
+	// StickTable is the backend's "stick-table", nil without one.
+	StickTable *StickTable
 }
 
 // Server is one backend server.

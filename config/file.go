@@ -85,6 +85,9 @@ type fileProxy struct {
 	// HTTPSRedirect is "redirect scheme https code N unless { ssl_fc }"
 	// in one key (the rule language comes later).
 	HTTPSRedirect *int `yaml:"https-redirect" validate:"omitempty,oneof=301 302 303 307 308"`
+	// StickTable is HAProxy's stick-table line as written
+	// (stick_table.go).
+	StickTable *string `yaml:"stick-table"`
 }
 
 // fileBind is one entry of "bind": a mapping, or a plain string that is its
@@ -277,9 +280,9 @@ type fileServer struct {
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
 	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server"),
-	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect"),
-	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect"),
+	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "stick-table"),
+	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stick-table"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "stick-table"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.
