@@ -79,14 +79,15 @@ func (t *Table) BytesKey(b []byte) Key {
 	return k
 }
 
-// ParseKey reads a key as the runtime API writes it: an address, a
-// decimal integer, a string, or hex digits for binary. It is control
+// ParseKey reads a key as HAProxy 2.6's runtime API does: a dotted IPv4
+// address for ip, an IPv6 one for ipv6, an unsigned 32-bit decimal for
+// integer, the bytes for string, hex digits for binary. It is control
 // path and may allocate.
 func (t *Table) ParseKey(s string) (Key, bool) {
 	switch t.spec.Type {
 	case config.StickIP:
 		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Unmap().Is4() {
+		if err != nil || !a.Is4() {
 			return Key{}, false
 		}
 		return t.AddrKey(a), true
@@ -97,11 +98,11 @@ func (t *Table) ParseKey(s string) (Key, bool) {
 		}
 		return t.AddrKey(a), true
 	case config.StickInteger:
-		v, err := strconv.ParseInt(s, 10, 64)
+		v, err := strconv.ParseUint(s, 10, 32)
 		if err != nil {
 			return Key{}, false
 		}
-		return t.IntKey(v), true
+		return t.IntKey(int64(v)), true
 	case config.StickString:
 		return t.BytesKey([]byte(s)), true
 	default: // binary

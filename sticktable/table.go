@@ -309,19 +309,22 @@ func (t *Table) Delete(k Key, now int64) bool {
 }
 
 // EntryView is what Each and Clear show of an entry: its key written as
-// "show table" writes it, its references, the milliseconds to its expiry
-// (0 without expire), and the entry itself for its values.
+// "show table" writes it and as stored (a copy, for sorting as HAProxy's
+// tree does: by bytes, which for integers stored big-endian is by value),
+// the milliseconds to its expiry (0 without expire), and the entry itself
+// for its values and references.
 type EntryView struct {
 	*Entry
-	Key string
-	Exp int64
+	Key      string
+	KeyBytes []byte
+	Exp      int64
 }
 
 // Addr is an identifier for the entry, for "show table"'s 0x... column.
 func (v *EntryView) Addr() uintptr { return uintptr(unsafe.Pointer(v.Entry)) }
 
 func (t *Table) view(e *Entry, now int64) EntryView {
-	v := EntryView{Entry: e, Key: t.formatKey(e.key)}
+	v := EntryView{Entry: e, Key: t.formatKey(e.key), KeyBytes: append([]byte(nil), e.key...)}
 	if t.expire > 0 {
 		v.Exp = max(t.expire-(now-e.last.Load()), 0)
 	}
@@ -378,4 +381,21 @@ func (t *Table) Clear(now int64, match func(*EntryView) bool, expiredOnly bool) 
 		s.mu.Unlock()
 	}
 	return n
+}
+
+// View returns what Each would show of k's entry; false when there is
+// none. Control path: it allocates.
+func (t *Table) View(k Key, now int64) (EntryView, bool) {
+	if !k.ok {
+		return EntryView{}, false
+	}
+	key := k.bytes()
+	s := t.shardOf(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.m[string(key)]
+	if e == nil || t.expired(e, now) {
+		return EntryView{}, false
+	}
+	return t.view(e, now), true
 }
