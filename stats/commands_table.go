@@ -111,10 +111,11 @@ func (f tableFilter) match(v *sticktable.EntryView, now int64) bool {
 func parseFilters(t *sticktable.Table, args []string) ([]tableFilter, string) {
 	var fs []tableFilter
 	i := 0
-	for ; i < maxTableFilters && i*3 < len(args) && strings.HasPrefix(args[i*3], "data."); i++ {
+	for ; i < maxTableFilters && i*3 < len(args); i++ {
 		w := args[i*3:]
-		d, ok := sticktable.DataOf(config.StickDataKind(strings.TrimPrefix(w[0], "data.")))
-		if !ok {
+		name, isData := strings.CutPrefix(w[0], "data.")
+		d, ok := sticktable.DataOf(config.StickDataKind(name))
+		if !isData || !ok {
 			return nil, fmt.Sprintf("Filter entry #%d: Unknown data type\n", i+1)
 		}
 		if stored, _ := t.Slot(d); !stored {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/internal/testnet"
 	"github.com/halo-lb/halo/proxy"
 	"github.com/halo-lb/halo/sticktable"
@@ -84,6 +85,8 @@ var tableSession = []string{
 	"show table be data.gpc0 xx 1",
 	"show table be data.gpc0 gt x",
 	"show table be data.gpc0",
+	"show table be data.gpc0 ge 0 data.gpc0 ge 0 data.gpc0 ge 0 data.gpc0 ge 0 data.gpc0 ge 0",
+	"clear table be data.gpc0 gt 1 data.nope",
 	"show table be foo",
 	"show table be key",
 	"show table nope",
@@ -246,4 +249,28 @@ func TestTableCommandsMatchHAProxy(t *testing.T) {
 			t.Errorf("%s:\nhalo:    %q\nHAProxy: %q", c, got, want)
 		}
 	}
+}
+
+// FuzzTableCommands runs arbitrary table commands on a proxy with every
+// key type: nothing may panic, and every answer is whole lines.
+func FuzzTableCommands(f *testing.F) {
+	for _, c := range tableSession {
+		f.Add(c)
+	}
+	f.Add("set table t2 key  data.gpc0 -1 data.gpc0")
+	f.Add("show table be data.gpc0 gt 1 foo") // HAProxy reads past the word's end here
+	f.Add("show table be data.gpc0 gt 1 data.gpc0 gt 1 data.gpc0 gt 1 data.gpc0 gt 1 data.gpc0 gt 1")
+	r := newRig(f, tablesYAML, map[string]string{"BE": beTable})
+	f.Fuzz(func(t *testing.T, line string) {
+		words := strings.Fields(line)
+		if len(words) < 2 || words[1] != "table" {
+			return
+		}
+		for _, level := range []config.Level{config.LevelUser, config.LevelAdmin} {
+			out := r.s.Exec(words, level, &session{s: r.s, level: level})
+			if len(out) > 0 && out[len(out)-1] != '\n' {
+				t.Fatalf("%q: the answer does not end a line: %q", words, out)
+			}
+		}
+	})
 }
