@@ -95,6 +95,9 @@ type Frontend struct {
 	// Rules are the frontend's (a listen section's) request language:
 	// ACLs, rule sets, use_backend.
 	Rules Rules
+	// StickTable is the frontend's "stick-table", nil without one (a
+	// listen section's table is its Backend's).
+	StickTable *StickTable
 }
 
 // Backend is a pool of servers and how to balance and reach them.
@@ -123,6 +126,8 @@ type Backend struct {
 	// Rules are a backend's own ACLs and rule sets (a listen section's
 	// are its frontend's).
 	Rules Rules
+	// StickTable is the backend's "stick-table", nil without one.
+	StickTable *StickTable
 }
 
 // Server is one backend server.

@@ -92,6 +92,9 @@ type fileProxy struct {
 	TCPRequest   []string            `yaml:"tcp-request"`
 	Redirect     []string            `yaml:"redirect"`
 	UseBackend   []string            `yaml:"use_backend"`
+	// StickTable is HAProxy's stick-table line as written
+	// (stick_table.go).
+	StickTable *string `yaml:"stick-table"`
 }
 
 // fileBind is one entry of "bind": a mapping, or a plain string that is its
@@ -284,9 +287,9 @@ type fileServer struct {
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
 	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server"),
-	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend"),
-	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend"),
+	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table"),
+	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect", "stick-table"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.

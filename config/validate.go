@@ -107,6 +107,7 @@ func (p *parser) build(cfg *Config, fc *fileConfig) {
 	p.buildGlobalStats(cfg, fc)
 	p.buildStatsPages(cfg, fc)
 	p.buildCluster(cfg, fc)
+	p.buildStickTables(cfg, fc)
 	freeBindVIPs(cfg)
 	for _, be := range cfg.Backends {
 		path := sectionPath(fc, "backends", be.Name)

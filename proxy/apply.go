@@ -38,6 +38,7 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 	p.syncHTTPServers(next)
 	next.syncChecks(p.log.Named("health"))
 	next.applyState()
+	p.applyStickTables(cfg)
 	prev := p.current.Swap(next)
 	for _, fe := range next.frontends {
 		fe.state.live.Store(fe)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/health"
+	"github.com/halo-lb/halo/sticktable"
 	"github.com/halo-lb/halo/tlsfront"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
@@ -54,6 +55,8 @@ type Proxy struct {
 	// tickets seal the TLS session tickets of every bind, across
 	// reloads.
 	tickets *tlsfront.Tickets
+	// tables are the stick tables, across reloads (sticktables.go).
+	tables *sticktable.Registry
 }
 
 // New returns a Proxy with no configuration; call Apply to start serving.
@@ -63,6 +66,7 @@ func New(log *zap.Logger) *Proxy {
 		registry:  balancer.NewRegistry(),
 		global:    newLimiter(0),
 		tickets:   tlsfront.NewTickets(0),
+		tables:    sticktable.NewRegistry(),
 		listeners: map[listenerKey]*listener{},
 		frontends: newKept[string](func() *frontendState { return &frontendState{limit: newLimiter(0)} }),
 		backends:  newKept[string](func() *backendState { return &backendState{} }),
@@ -181,6 +185,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	if !p.stopping.Swap(true) {
 		close(p.stopSweep)
+		p.tables.Close()
 		p.tickets.Stop()
 	}
 	for key, l := range p.listeners {
