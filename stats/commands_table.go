@@ -223,18 +223,25 @@ func tableDump(t *sticktable.Table, act tableAction, level config.Level, fs []ta
 	if level < config.LevelOperator {
 		return b.String()
 	}
-	// Entries print in key order, as HAProxy's tree gives them; the
-	// entry lines are written outside the table's locks.
-	var views []sticktable.EntryView
+	// Entries print in key order, as HAProxy's tree gives them. Each
+	// line is written while its shard is locked, so that an entry cannot
+	// be taken for another key halfway through.
+	type line struct {
+		key  []byte
+		text string
+	}
+	var lines []line
 	t.Each(now, func(v *sticktable.EntryView) bool {
 		if match(v) {
-			views = append(views, *v)
+			var l strings.Builder
+			tableEntry(&l, t, v, now)
+			lines = append(lines, line{v.KeyBytes, l.String()})
 		}
 		return true
 	})
-	slices.SortFunc(views, func(a, b sticktable.EntryView) int { return bytes.Compare(a.KeyBytes, b.KeyBytes) })
-	for i := range views {
-		tableEntry(&b, t, &views[i], now)
+	slices.SortFunc(lines, func(a, b line) int { return bytes.Compare(a.key, b.key) })
+	for _, l := range lines {
+		b.WriteString(l.text)
 	}
 	return b.String()
 }
@@ -275,10 +282,12 @@ func tableByKey(t *sticktable.Table, act tableAction, level config.Level, args [
 		}
 		return ""
 	}
-	e := t.Touch(k, now)
+	// Held while it is set, so that it cannot be evicted meanwhile.
+	e := t.Track(k, now)
 	if e == nil {
 		return "Unable to allocate a new entry\n"
 	}
+	defer e.Release(now)
 	for i := 1; i < len(args); i += 2 {
 		name, isData := strings.CutPrefix(args[i], "data.")
 		d, known := sticktable.DataOf(config.StickDataKind(name))

@@ -167,6 +167,13 @@ func TestTableLevels(t *testing.T) {
 		t.Errorf("a tracked entry's use: %q", out)
 	}
 	e.Release(sticktable.Now())
+	// t3 has nopurge: once full, a new key is refused.
+	for i := range 10 {
+		r.cmd("admin.sock", fmt.Sprintf("set table t3 key %d", i))
+	}
+	if out := r.cmd("admin.sock", "set table t3 key 99"); out != "Unable to allocate a new entry\n\n" {
+		t.Errorf("set in a full nopurge table: %q", out)
+	}
 }
 
 // An unchanged stick-table line keeps its entries over a reload; a

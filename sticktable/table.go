@@ -2,6 +2,7 @@ package sticktable
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,8 +101,13 @@ func newTable(name string, spec config.StickTable) *Table {
 // Name is the table's name, its section's.
 func (t *Table) Name() string { return t.name }
 
-// Spec is the table's configuration.
-func (t *Table) Spec() config.StickTable { return t.spec }
+// Spec is the table's configuration (a copy: the table's own is never
+// changed).
+func (t *Table) Spec() config.StickTable {
+	s := t.spec
+	s.Store = slices.Clone(s.Store)
+	return s
+}
 
 // Used is how many entries the table holds.
 func (t *Table) Used() int { return int(t.used.Load()) }

@@ -327,3 +327,18 @@ func configParse(line string) (config.StickTable, error) {
 	}
 	return *s, nil
 }
+
+// The registry keeps its own copy of a spec: a caller reusing its slice
+// changes nothing.
+func TestRegistryCopiesSpec(t *testing.T) {
+	r := NewRegistry()
+	s := spec(t, "type ip size 10 store gpc0")
+	a := r.Table("be", s)
+	s.Store[0].Kind = config.StickGPC1
+	if stored, _ := a.Slot(GPC0); !stored || a.Spec().Store[0].Kind != config.StickGPC0 {
+		t.Error("the table's spec changed under it")
+	}
+	if r.Table("be", spec(t, "type ip size 10 store gpc0")) != a {
+		t.Error("an equal spec made a new table")
+	}
+}
