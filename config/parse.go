@@ -59,6 +59,8 @@ type parser struct {
 	// serverOptions is global's ssl-default-server-options, parsed once
 	// (by serverDefaults) for every server line.
 	serverOptions *serverOptions
+	// ruleScope is the section whose rules are being checked (rules.go).
+	ruleScope ruleScope
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)

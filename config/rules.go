@@ -86,7 +86,14 @@ func (p *parser) langErrors(path string, shift int, err error) bool {
 	return false
 }
 
+// ruleScope is what the checks of one section's rules need to know.
+type ruleScope struct {
+	cfg     *Config
+	section string // the section's name: whose stick-table a rule uses by default
+}
+
 func (p *parser) parseRules(cfg *Config, fp *fileProxy, path string, mode Mode, frontend bool, backends map[string]*Backend) Rules {
+	p.ruleScope = ruleScope{cfg: cfg, section: path[strings.IndexByte(path, '.')+1:]}
 	r := Rules{ACLs: map[string][]*lang.Match{}, Files: map[string][]byte{}}
 	http := mode == ModeHTTP
 	names := slices.Sorted(func(yield func(string) bool) {
@@ -156,6 +163,9 @@ func (p *parser) parseRules(cfg *Config, fp *fileProxy, path string, mode Mode, 
 			continue
 		}
 		p.checkRule(cfg, &r, rule, lp, 0, backends)
+		if rs != lang.TCPContent && (strings.HasPrefix(rule.Action, "track-sc") || strings.HasPrefix(rule.Action, "sc-")) {
+			p.atWord(lp, rule.Pos, "%s in tcp-request %s rules is not available in this build of halo yet: track in tcp-request content (mode tcp) or http-request rules", rule.Action, rs.String()[len("tcp-request "):])
+		}
 		switch rs {
 		case lang.TCPConnection:
 			r.TCPConnection = append(r.TCPConnection, rule)
@@ -205,8 +215,8 @@ func (p *parser) checkRule(cfg *Config, r *Rules, rule *lang.Rule, lp string, sh
 	if rule.Expr != nil {
 		p.checkSampleNames(rule.Expr, lp, backends)
 	}
-	if strings.HasPrefix(rule.Action, "track-sc") || strings.HasPrefix(rule.Action, "sc-") {
-		p.atWord(lp, max(rule.Pos-shift, 0), "%s needs stick tables, which this build of halo does not have yet", rule.Action)
+	if strings.HasPrefix(rule.Action, "track-sc") {
+		p.checkTable(cfg, rule.Table, lp, max(rule.TablePos-shift, 0), max(rule.Pos-shift, 0))
 	}
 	if rule.Action == "auth" || rule.Action == "capture" || rule.Action == "expect-proxy" {
 		p.atWord(lp, max(rule.Pos-shift, 0), "action %s is not available in this build of halo yet", rule.Action)
@@ -253,8 +263,16 @@ func (p *parser) checkFormatNames(cfg *Config, f *lang.Format, lp string, shift 
 // checkSampleNames checks the backends, servers and tables a sample
 // names.
 func (p *parser) checkSampleNames(s *lang.Sample, lp string, backends map[string]*Backend) {
-	if s.Fetch.Stick != nil {
-		p.atWord(lp, s.Pos, "sample fetch %s reads a stick table, which this build of halo does not have yet", s.Fetch.Name)
+	if st := s.Fetch.Stick; st != nil {
+		i := 0
+		if st.Counter == lang.CounterArg {
+			i = 1
+		}
+		if a := s.Args[i]; a.Set {
+			p.checkTable(p.ruleScope.cfg, a.Text, lp, a.Pos, s.Pos)
+		} else if st.Counter == lang.CounterSrc {
+			p.checkTable(p.ruleScope.cfg, "", lp, s.Pos, s.Pos)
+		}
 		return
 	}
 	for i, a := range s.Args {
@@ -275,6 +293,30 @@ func (p *parser) checkSampleNames(s *lang.Sample, lp string, backends map[string
 		case lang.ArgUserlist:
 			p.atWord(lp, a.Pos, "userlists are not available in this build of halo yet")
 		}
+	}
+}
+
+// checkTable checks that a stick table a rule or fetch names exists: the
+// section named (table NAME), or the rule's own section without one.
+func (p *parser) checkTable(cfg *Config, name, lp string, namePos, rulePos int) {
+	own := name == ""
+	if own {
+		name = p.ruleScope.section
+	}
+	for _, fe := range cfg.Frontends {
+		if fe.Name == name && fe.StickTable != nil {
+			return
+		}
+	}
+	for _, be := range cfg.Backends {
+		if be.Name == name && be.StickTable != nil {
+			return
+		}
+	}
+	if own {
+		p.atWord(lp, rulePos, "section %q has no stick-table: declare one, or name another section's with table NAME", name)
+	} else {
+		p.atWord(lp, namePos, "table %q: no section of that name has a stick-table", name)
 	}
 }
 

@@ -38,7 +38,7 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 	p.syncHTTPServers(next)
 	next.syncChecks(p.log.Named("health"))
 	next.applyState()
-	p.applyStickTables(cfg)
+	p.installStickTables(next)
 	prev := p.current.Swap(next)
 	for _, fe := range next.frontends {
 		fe.state.live.Store(fe)

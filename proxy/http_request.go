@@ -245,6 +245,13 @@ func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error)
 		fe.applyResponseRules(ctx, ex.txn, ex.be)
 	}
 	ex.logLevel = ex.txn.LogLevel
+	// Tracked entries count the bytes known now: a streamed response's
+	// body as its Content-Length says.
+	in, out := int64(max(ctx.Request.Header.ContentLength(), 0)), ex.bytes
+	if cl := ctx.Response.Header.ContentLength(); out == 0 && cl > 0 {
+		out = int64(cl)
+	}
+	ex.txn.Untrack(ctx.Response.StatusCode(), in, out)
 	fe.endTxn(ex)
 }
 

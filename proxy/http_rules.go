@@ -29,7 +29,15 @@ func (fe *frontend) startTxn(ctx *fasthttp.RequestCtx) *rules.Txn {
 	return t
 }
 
+// endTxn ends the rules' view of a request or connection: what its
+// stick-table tracking counted is closed (the answer's status in mode
+// http) and the Txn goes back to the pool.
 func endTxn(t *rules.Txn) {
+	status := 0
+	if t.Ctx != nil {
+		status = t.Ctx.Response.StatusCode()
+	}
+	t.Untrack(status, 0, 0)
 	t.Ctx, t.TLS, t.Env = nil, nil, nil
 	txns.Put(t)
 }

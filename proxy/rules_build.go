@@ -45,7 +45,8 @@ func (ub *useBackend) target(t *rules.Txn, byName map[string]*backend, mode conf
 // numbering variables across them (a txn variable a frontend sets, its
 // backend reads).
 func (s *Snapshot) compileRules(cfg *config.Config) error {
-	names := rules.Names{Frontends: map[string]int{}, Backends: map[string]int{}, Servers: map[string]map[string]int{}, Maps: map[string][]rules.MapEntry{}}
+	names := rules.Names{Frontends: map[string]int{}, Backends: map[string]int{}, Servers: map[string]map[string]int{},
+		Maps: map[string][]rules.MapEntry{}, Tables: s.tables}
 	for i, fe := range s.frontends {
 		names.Frontends[fe.cfg.Name] = i
 	}
@@ -65,6 +66,7 @@ func (s *Snapshot) compileRules(cfg *config.Config) error {
 	c := rules.NewCompiler(names)
 	for i, fe := range s.frontends {
 		r := &fe.cfg.Rules
+		c.Section = fe.cfg.Name
 		var err error
 		if fe.rules, err = compileSection(c, r); err != nil {
 			return fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
@@ -88,6 +90,7 @@ func (s *Snapshot) compileRules(cfg *config.Config) error {
 		fe.index = i
 	}
 	for i, be := range s.backends {
+		c.Section = be.cfg.Name
 		var err error
 		if be.rules, err = compileSection(c, &be.cfg.Rules); err != nil {
 			return fmt.Errorf("backend %s: %w", be.cfg.Name, err)

@@ -9,6 +9,7 @@ import (
 	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/health"
 	"github.com/halo-lb/halo/proxy/rules"
+	"github.com/halo-lb/halo/sticktable"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
@@ -26,6 +27,8 @@ type Snapshot struct {
 	backendsByName  map[string]*backend
 	// vars is how many variable slots the snapshot's rules use.
 	vars int
+	// tables are the stick tables, by section (sticktables.go).
+	tables map[string]*sticktable.Table
 }
 
 // Config returns the configuration this snapshot was built from.
@@ -167,6 +170,7 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 		s.frontends = append(s.frontends, fe)
 		s.frontendsByName[fc.Name] = fe
 	}
+	p.prepareStickTables(s, cfg)
 	if err = s.compileRules(cfg); err != nil {
 		return s, nil, err
 	}

@@ -16,26 +16,28 @@ import (
 // memory follow expiry within a second.
 const stickSweepEvery = time.Second
 
-// applyStickTables makes the registry hold exactly cfg's tables: an
+// prepareStickTables gives the snapshot being built its stick tables: an
 // unchanged stick-table line keeps its table and entries, a changed one
-// starts afresh, a removed section's table goes. Apply calls it under mu
-// once the new snapshot is built; the snapshot's frontends and backends
-// take their *sticktable.Table from StickTable(name).
-func (p *Proxy) applyStickTables(cfg *config.Config) {
-	keep := map[string]bool{}
+// starts afresh. The registry is not touched until installStickTables.
+func (p *Proxy) prepareStickTables(s *Snapshot, cfg *config.Config) {
+	s.tables = map[string]*sticktable.Table{}
 	for _, fe := range cfg.Frontends {
 		if fe.StickTable != nil {
-			p.tables.Table(fe.Name, *fe.StickTable)
-			keep[fe.Name] = true
+			s.tables[fe.Name] = p.tables.Prepare(fe.Name, *fe.StickTable)
 		}
 	}
 	for _, be := range cfg.Backends {
 		if be.StickTable != nil {
-			p.tables.Table(be.Name, *be.StickTable)
-			keep[be.Name] = true
+			s.tables[be.Name] = p.tables.Prepare(be.Name, *be.StickTable)
 		}
 	}
-	p.tables.Retain(func(name string) bool { return keep[name] })
+}
+
+// installStickTables makes a built snapshot's tables the registry's (a
+// removed section's table goes). Apply calls it under mu once the
+// snapshot can no longer fail.
+func (p *Proxy) installStickTables(s *Snapshot) {
+	p.tables.Install(s.tables)
 	p.tables.StartSweep(stickSweepEvery, sticktable.Now)
 }
 

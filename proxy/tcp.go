@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/balancer"
+	"github.com/halo-lb/halo/proxy/rules"
 )
 
 // session records one L4 connection for the tcplog line.
@@ -31,8 +32,12 @@ type session struct {
 func (fe *frontend) serveTCP(c net.Conn) {
 	defer c.Close()
 	be := fe.defaultBackend
+	ss := session{accepted: time.Now(), termination: [2]byte{'-', '-'}}
 	if fe.tcpRouted {
-		if c, be = fe.routeTCP(c); be == nil {
+		var t *rules.Txn
+		c, be, t = fe.routeTCP(c)
+		defer endTCPTxn(t, &ss)
+		if be == nil {
 			fe.state.DeniedSess.Add(1)
 			c.Close()
 			return
@@ -40,7 +45,7 @@ func (fe *frontend) serveTCP(c net.Conn) {
 	}
 	be = fe.routeTo(be)
 	defer be.endSession()
-	ss := session{be: be, accepted: time.Now(), termination: [2]byte{'-', '-'}}
+	ss.be = be
 	sc, srv := be.connect(&ss, c)
 	if sc == nil {
 		be.counters.Denied.Add(1)

@@ -62,15 +62,16 @@ func (fe *frontend) acceptSession(c net.Conn) bool {
 }
 
 // routeTCP runs the frontend's tcp-request content rules and use_backend
-// lines in mode tcp, then the chosen backend's content rules. With
+// lines in mode tcp, then the chosen backend's content rules, and returns
+// the Txn, which the caller ends (endTCPTxn) with the connection: what
+// track-sc tracks is tracked for the connection's life. With
 // inspect-delay set it first waits (at most that long) for the client's
 // first bytes, read as a TLS ClientHello when they are one, so that
 // req.ssl_sni can route TLS it does not terminate; those bytes are sent to
 // the server before the rest (the returned connection holds them). A nil
 // backend means a rule rejected the connection.
-func (fe *frontend) routeTCP(c net.Conn) (net.Conn, *backend) {
+func (fe *frontend) routeTCP(c net.Conn) (net.Conn, *backend, *rules.Txn) {
 	t := fe.tcpTxn(c)
-	defer endTxn(t)
 	if d := fe.cfg.Rules.InspectDelay; d > 0 {
 		hello, pc, err := tlsfront.Peek(c, d)
 		c = pc
@@ -80,7 +81,7 @@ func (fe *frontend) routeTCP(c net.Conn) (net.Conn, *backend) {
 		}
 	}
 	if v, _ := fe.tcp.content.Run(t); v == rules.Deny {
-		return c, nil
+		return c, nil, t
 	}
 	be := fe.defaultBackend
 	for i := range fe.useBackends {
@@ -93,7 +94,14 @@ func (fe *frontend) routeTCP(c net.Conn) (net.Conn, *backend) {
 	}
 	t.Backend = be.index
 	if v, _ := be.tcpContent.Run(t); v == rules.Deny {
-		return c, nil
+		return c, nil, t
 	}
-	return c, be
+	return c, be, t
+}
+
+// endTCPTxn ends a mode tcp connection's Txn, counting the bytes it
+// moved in what it tracked.
+func endTCPTxn(t *rules.Txn, ss *session) {
+	t.Untrack(0, ss.in, ss.out)
+	endTxn(t)
 }

@@ -47,6 +47,32 @@ func (r *Registry) Table(name string, spec config.StickTable) *Table {
 	return t
 }
 
+// Prepare returns the table a configuration being built gives section
+// name: the one held when spec is unchanged, else a new empty one that is
+// not held yet. Nothing changes until Install, so that a build that fails
+// leaves the registry (and the runtime API's view) as it was.
+func (r *Registry) Prepare(name string, spec config.StickTable) *Table {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t := r.tables[name]; t != nil && t.spec.Equal(&spec) {
+		return t
+	}
+	spec.Store = slices.Clone(spec.Store)
+	return newTable(name, spec)
+}
+
+// Install makes ts, by section name, the registry's tables: those of a
+// snapshot that was built and goes live. Tables not in ts are dropped.
+func (r *Registry) Install(ts map[string]*Table) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tables = make(map[string]*Table, len(ts))
+	for name, t := range ts {
+		r.tables[name] = t
+	}
+	r.publish()
+}
+
 // Retain drops every table whose name keep refuses: the sections a new
 // configuration no longer has.
 func (r *Registry) Retain(keep func(name string) bool) {

@@ -3,6 +3,8 @@ package rules
 import (
 	"strings"
 
+	"github.com/halo-lb/halo/sticktable"
+
 	"github.com/halo-lb/halo/config/lang"
 )
 
@@ -16,6 +18,9 @@ type Names struct {
 	// Maps are the entries of the map files converters name, by path
 	// as the configuration resolved it.
 	Maps map[string][]MapEntry
+	// Tables are the stick tables, by the name of the section that
+	// declares them.
+	Tables map[string]*sticktable.Table
 }
 
 // MapEntry is one line of a map file.
@@ -36,8 +41,11 @@ func (n *Names) server(bs string) (int, int, bool) {
 // is read by its backend's.
 type Compiler struct {
 	Names Names
-	vars  map[string]int
-	maps  map[string]*mapTable
+	// Section is the section whose rules are being compiled: its
+	// stick-table is the one track-sc and src_* use without "table".
+	Section string
+	vars    map[string]int
+	maps    map[string]*mapTable
 }
 
 // NewCompiler returns a compiler for a snapshot with the given names.

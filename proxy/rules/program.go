@@ -36,6 +36,7 @@ type Rule struct {
 	redirect *redirect
 	varSlot  int
 	logLevel int8
+	stick    *stickRule
 	// Realm is auth's realm.
 	Realm string
 }
@@ -106,6 +107,10 @@ func (c *Compiler) compileRule(lr *lang.Rule, acls ACLs, files map[string][]byte
 	switch lr.Action {
 	case "set-var", "set-var-fmt", "unset-var":
 		r.varSlot = c.varSlot(lr.Name)
+	case "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc0", "sc-inc-gpc1", "sc-clr-gpc0":
+		if err := c.compileStickRule(lr, &r); err != nil {
+			return r, err
+		}
 	case "set-log-level":
 		// syslog's levels as zap's: HAProxy's logs go to syslog at the
 		// level, halo's access lines to the access logger at it.
@@ -202,6 +207,10 @@ func (r *Rule) apply(t *Txn) Verdict {
 		t.pop(v)
 	case "set-log-level":
 		t.LogLevel = r.logLevel
+	case "track-sc0", "track-sc1", "track-sc2":
+		r.track(t)
+	case "sc-inc-gpc0", "sc-inc-gpc1", "sc-clr-gpc0":
+		r.gpc(t)
 	case "unset-var":
 		if r.varSlot >= 0 && r.varSlot < len(t.vars) {
 			t.vars[r.varSlot].set = false

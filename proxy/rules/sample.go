@@ -25,6 +25,7 @@ type fetch struct {
 	srv   int
 	delim byte
 	host  bool // the header is Host, which fasthttp keeps apart
+	stick *stickFetch
 }
 
 // convFn changes v in place; false means the conversion failed and the
@@ -81,8 +82,7 @@ func (c *Compiler) compileFetch(ls *lang.Sample, f *fetch) error {
 	d := ls.Fetch
 	f.def, f.idx = d, -1
 	if d.Stick != nil {
-		// The config package refuses these until stick tables land.
-		return &PosError{ls.Pos, "stick-table fetches are not available"}
+		return c.compileStickFetch(ls, f)
 	}
 	fn, ok := fetchFns[d.Name]
 	if !ok {

@@ -64,6 +64,8 @@ type Txn struct {
 	// clear bit always means absent.
 	names      [2]uint64
 	namesKnown [2]bool
+	// sc are the tracking counters 0-2 (stick.go).
+	sc [3]tracked
 }
 
 // nameBit is the signature bit of a header name, case folded: from its
@@ -138,6 +140,9 @@ type varValue struct {
 // Reset readies t for a new request of a program set that uses nvars
 // variables.
 func (t *Txn) Reset(nvars int) {
+	if t.sc[0].e != nil || t.sc[1].e != nil || t.sc[2].e != nil {
+		t.Untrack(0, 0, 0) // the proxy untracks first; never leak a reference
+	}
 	t.buf = t.buf[:0]
 	t.nval = 0
 	t.Response = false

@@ -1,0 +1,264 @@
+package rules
+
+import (
+	"fmt"
+
+	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/config/lang"
+	"github.com/halo-lb/halo/sticktable"
+)
+
+// This file is the rules' side of stick tables: track-sc0/1/2 and
+// sc-inc-gpc0/1, sc-clr-gpc0 as actions, the sc_*, scN_* and src_*
+// fetches, and a Txn's tracked entries. An entry a rule tracks is
+// referenced (neither evicted nor expired) until Untrack.
+
+// tracked is one tracking counter of a Txn.
+type tracked struct {
+	e   *sticktable.Entry
+	t   *sticktable.Table
+	key sticktable.Key
+}
+
+// stickFetch is a compiled stick-table fetch.
+type stickFetch struct {
+	data    sticktable.Data
+	special string // get_gpc0, inc_gpc0, ..., trackers, tracked, kbytes_in/out; "" for plain data
+	counter int    // 0-2, or lang.CounterArg / lang.CounterSrc
+	table   *sticktable.Table
+}
+
+// stickData maps lang's stick data names to the table's data, and what
+// the special ones read.
+var stickData = map[string]sticktable.Data{
+	"conn_cur": sticktable.ConnCur, "conn_cnt": sticktable.ConnCnt, "conn_rate": sticktable.ConnRate,
+	"sess_cnt": sticktable.SessCnt, "sess_rate": sticktable.SessRate,
+	"http_req_cnt": sticktable.HTTPReqCnt, "http_req_rate": sticktable.HTTPReqRate,
+	"http_err_cnt": sticktable.HTTPErrCnt, "http_err_rate": sticktable.HTTPErrRate,
+	"bytes_in_cnt": sticktable.BytesInCnt, "bytes_in_rate": sticktable.BytesInRate,
+	"bytes_out_cnt": sticktable.BytesOutCnt, "bytes_out_rate": sticktable.BytesOutRate,
+	"kbytes_in": sticktable.BytesInCnt, "kbytes_out": sticktable.BytesOutCnt,
+	"get_gpc0": sticktable.GPC0, "inc_gpc0": sticktable.GPC0, "clr_gpc0": sticktable.GPC0, "gpc0_rate": sticktable.GPC0Rate,
+	"get_gpc1": sticktable.GPC1, "inc_gpc1": sticktable.GPC1, "clr_gpc1": sticktable.GPC1,
+}
+
+// table resolves a table argument: the named section's, else the
+// section being compiled's.
+func (c *Compiler) table(name string, pos int) (*sticktable.Table, error) {
+	if name == "" {
+		name = c.Section
+	}
+	t := c.Names.Tables[name]
+	if t == nil {
+		return nil, &PosError{pos, fmt.Sprintf("section %q has no stick-table", name)}
+	}
+	return t, nil
+}
+
+func (c *Compiler) compileStickFetch(ls *lang.Sample, f *fetch) error {
+	d := ls.Fetch.Stick
+	sf := &stickFetch{counter: d.Counter}
+	switch d.Data {
+	case "trackers", "tracked", "get_gpc0", "inc_gpc0", "clr_gpc0", "get_gpc1", "inc_gpc1", "clr_gpc1", "kbytes_in", "kbytes_out":
+		sf.special = d.Data
+	}
+	sf.data = stickData[d.Data]
+	tableArg := 0
+	if d.Counter == lang.CounterArg {
+		n := ls.Args[0].Int
+		if n < 0 || n > 2 {
+			return &PosError{ls.Args[0].Pos, "the tracking counter is 0, 1 or 2"}
+		}
+		sf.counter = int(n)
+		tableArg = 1
+	}
+	if a := ls.Args[tableArg]; a.Set {
+		t, err := c.table(a.Text, a.Pos)
+		if err != nil {
+			return err
+		}
+		sf.table = t
+	} else if d.Counter == lang.CounterSrc {
+		t, err := c.table("", ls.Pos)
+		if err != nil {
+			return err
+		}
+		sf.table = t
+	}
+	f.stick, f.fn = sf, fetchStick
+	return nil
+}
+
+// fetchStick reads a stick-table entry's data: the entry a counter
+// tracks (in its own table, or the key it tracks looked up in another),
+// or the client address's in a table (src_*). An untracked counter, or
+// data the table does not store, gives no value; a client address with
+// no entry reads as 0, as HAProxy's src_* fetches do.
+func fetchStick(t *Txn, f *fetch, _ int, out *value) bool {
+	sf := f.stick
+	now := sticktable.Now()
+	var e *sticktable.Entry
+	switch {
+	case sf.counter == lang.CounterSrc:
+		if e = sf.table.Get(sf.table.AddrKey(t.Src.Addr()), now); e == nil {
+			if sf.special == "tracked" {
+				out.setBool(false)
+			} else {
+				out.setInt(0)
+			}
+			return true
+		}
+	default:
+		tr := &t.sc[sf.counter]
+		if sf.special == "tracked" {
+			out.setBool(tr.e != nil)
+			return true
+		}
+		if tr.e == nil {
+			return false
+		}
+		e = tr.e
+		if sf.table != nil && sf.table != tr.t {
+			// The key the counter tracks, in another table.
+			if e = sf.table.Get(tr.key, now); e == nil {
+				out.setInt(0)
+				return true
+			}
+		}
+	}
+	switch sf.special {
+	case "trackers":
+		out.setInt(int64(e.Refs()))
+		return true
+	case "inc_gpc0":
+		return e.Stores(sf.data) && setUint(out, e.IncGPC0(now))
+	case "clr_gpc0":
+		return e.Stores(sf.data) && setUint(out, e.ClearGPC0(now))
+	case "inc_gpc1":
+		return e.Stores(sf.data) && setUint(out, e.IncGPC1(now))
+	case "clr_gpc1":
+		return e.Stores(sf.data) && setUint(out, e.ClearGPC1(now))
+	case "kbytes_in", "kbytes_out":
+		return e.Stores(sf.data) && setUint(out, e.Value(sf.data, now)/1024)
+	}
+	return e.Stores(sf.data) && setUint(out, e.Value(sf.data, now))
+}
+
+func setUint(out *value, v uint64) bool {
+	out.setInt(int64(v))
+	return true
+}
+
+// stickRule is a compiled track-sc or sc-*-gpc rule.
+type stickRule struct {
+	table   *sticktable.Table
+	counter int
+}
+
+func (c *Compiler) compileStickRule(lr *lang.Rule, r *Rule) error {
+	r.stick = &stickRule{counter: lr.Counter}
+	if lr.Action == "track-sc0" || lr.Action == "track-sc1" || lr.Action == "track-sc2" {
+		t, err := c.table(lr.Table, lr.TablePos)
+		if err != nil {
+			return err
+		}
+		r.stick.table = t
+	}
+	return nil
+}
+
+// track starts tracking the rule's key in counter n, unless n tracks
+// already (HAProxy ignores the rule then). An HTTP request is counted
+// at once, so that a rate limit after it sees this request too.
+func (r *Rule) track(t *Txn) {
+	sr := r.stick
+	tr := &t.sc[sr.counter]
+	if tr.e != nil {
+		return
+	}
+	v := t.push()
+	defer t.pop(v)
+	mark := len(t.buf)
+	defer func() { t.buf = t.buf[:mark] }()
+	if !r.expr.eval(t, 0, v) {
+		return
+	}
+	k := keyOf(sr.table, t, v)
+	now := sticktable.Now()
+	e := sr.table.Track(k, now)
+	if e == nil {
+		return // a key of the wrong type, or the table full (nopurge)
+	}
+	tr.e, tr.t, tr.key = e, sr.table, k
+	switch {
+	case t.Ctx != nil:
+		e.HTTPRequest(now)
+	default:
+		e.ConnStart(now)
+		e.Session(now)
+	}
+}
+
+// keyOf makes v a key of table st's type.
+func keyOf(st *sticktable.Table, t *Txn, v *value) sticktable.Key {
+	switch st.Spec().Type {
+	case config.StickIP, config.StickIPv6:
+		if v.asIP() {
+			return st.AddrKey(v.ip)
+		}
+	case config.StickInteger:
+		if v.asInt() {
+			return st.IntKey(v.i)
+		}
+	default:
+		v.asStr(t)
+		return st.BytesKey(v.b)
+	}
+	return sticktable.Key{}
+}
+
+// gpc is sc-inc-gpc0/1 and sc-clr-gpc0 on the entry counter n tracks.
+func (r *Rule) gpc(t *Txn) {
+	e := t.sc[r.stick.counter].e
+	if e == nil {
+		return
+	}
+	now := sticktable.Now()
+	switch r.action {
+	case "sc-inc-gpc0":
+		e.IncGPC0(now)
+	case "sc-inc-gpc1":
+		e.IncGPC1(now)
+	case "sc-clr-gpc0":
+		e.ClearGPC0(now)
+	}
+}
+
+// Untrack ends the Txn's tracking: a request's answer is counted (a 4xx
+// as an HTTP error, in mode http) with the bytes it moved, a connection's
+// end in mode tcp, and the entries are released. The proxy calls it when
+// the request (mode http) or connection (mode tcp) ends.
+func (t *Txn) Untrack(status int, in, out int64) {
+	now := sticktable.Now()
+	for i := range t.sc {
+		tr := &t.sc[i]
+		if tr.e == nil {
+			continue
+		}
+		if t.Ctx != nil {
+			if sticktable.IsHTTPError(status) {
+				tr.e.HTTPError(now)
+			}
+		} else {
+			tr.e.ConnEnd(now)
+		}
+		if in > 0 {
+			tr.e.BytesIn(in, now)
+		}
+		if out > 0 {
+			tr.e.BytesOut(out, now)
+		}
+		tr.e.Release(now)
+		*tr = tracked{}
+	}
+}
