@@ -70,6 +70,9 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 	if ex.txn != nil {
 		fe.finishTxn(ctx, &ex, err)
 	}
+	if ex.be.cookie != nil && err == nil && !ex.tunneled {
+		ex.be.cookie.respond(ctx, &ex, streamed)
+	}
 	fe.endExchange(ctx, &ex, streamed, err)
 	if ex.closeClient {
 		ctx.Response.SetConnectionClose() // httpclose: the client's too
@@ -189,6 +192,11 @@ func (srv *server) observeResponse(status int, err error) {
 //
 //go:noinline
 func (be *backend) acquireFor(ctx *fasthttp.RequestCtx, ex *exchange) (int, error) {
+	if be.cookie != nil {
+		if idx, ok, err := be.cookie.acquire(be, ctx, ex); ok {
+			return idx, err
+		}
+	}
 	key, hasKey := uint64(0), false
 	if be.hashed {
 		key, hasKey = keyOf(&be.cfg.Balance, be.header, ctx)
@@ -230,6 +238,7 @@ type exchange struct {
 	closeServer, closeClient bool
 	// txn is the rules' view of the request, nil when no rule applies.
 	txn *rules.Txn
+	ck  cookieState // cookie persistence (http_cookie.go)
 }
 
 // finishTxn runs the http-response rules on a response that arrived and

@@ -71,13 +71,20 @@ func (s *Snapshot) compileRules(cfg *config.Config) error {
 		if be.rules, err = compileSection(c, &be.cfg.Rules); err != nil {
 			return fmt.Errorf("backend %s: %w", be.cfg.Name, err)
 		}
+		if be.cfg.Cookie != nil && be.cfg.Mode == config.ModeHTTP {
+			if be.cookie, err = newPersistence(be, c); err != nil {
+				return fmt.Errorf("backend %s: %w", be.cfg.Name, err)
+			}
+		}
 		be.index = i
 	}
 	s.vars = c.Vars()
 	anyBackend := false
 	for _, be := range s.backends {
 		be.hasRules = !be.rules.empty()
-		anyBackend = anyBackend || be.hasRules
+		// force-persist and ignore-persist read the request through the
+		// rules' Txn, which the frontend then starts.
+		anyBackend = anyBackend || be.hasRules || be.cookie != nil && be.cookie.hasConds()
 	}
 	for _, fe := range s.frontends {
 		fe.vars = s.vars

@@ -77,6 +77,8 @@ type backend struct {
 	rules    sectionRules
 	hasRules bool
 	index    int
+	// cookie is cookie persistence (http_cookie.go), nil without.
+	cookie *persistence
 }
 
 // noteUsable tells the kept state whether the backend has a usable server
