@@ -288,7 +288,7 @@ func (ck *persistence) respond(ctx *fasthttp.RequestCtx, ex *exchange, streamed 
 		st.resp = 'U' // the same server: only the dates changed
 	}
 	if cfg.NoCache && cacheable(ctx) {
-		h.Add("Cache-control", "private")
+		h.Add("Cache-Control", "private")
 	}
 }
 
@@ -321,12 +321,14 @@ func (ck *persistence) rewrite(h *fasthttp.ResponseHeader, sc, value []byte) {
 // cookieBufs are the scratch buffers of rewritten and dated cookies.
 var cookieBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
-// cacheable is HAProxy 2.6's verdict that a cache could keep the response
-// (then nocache marks it private): a safe method without Authorization or
-// a request Cache-Control no-store, a status cacheable by default, and no
-// response Pragma no-cache nor Cache-Control private, no-cache, no-store,
-// max-age=0 or s-maxage=0; a response Cache-Control public makes any
-// response cacheable, as in HAProxy.
+// cacheable is HAProxy's verdict that a cache could keep the response
+// (then nocache marks it private), as HAProxy 2.6.12 gives it: a safe
+// method without Authorization or a request Cache-Control no-store; a
+// status cacheable by default, or a response Cache-Control public; no
+// response Pragma no-cache nor Cache-Control private, no-cache, no-store
+// (with or without =...), max-age=0 (unless s-maxage is given) or
+// s-maxage=0; and freshness (max-age, s-maxage, Expires) or a validator
+// (ETag, Last-Modified), without which no cache would keep it.
 func cacheable(ctx *fasthttp.RequestCtx) bool {
 	req := &ctx.Request.Header
 	ok := req.IsGet() || req.IsHead() || req.IsOptions() || req.IsTrace()
@@ -349,20 +351,32 @@ func cacheable(ctx *fasthttp.RequestCtx) bool {
 	if bytes.EqualFold(bytes.TrimSpace(h.Peek("Pragma")), []byte("no-cache")) {
 		return false
 	}
+	fresh, nullMaxAge := false, false
 	for _, v := range h.PeekAll("Cache-Control") {
 		forEachElement(v, func(e []byte) bool {
 			switch {
 			case bytes.EqualFold(e, []byte("public")):
 				ok = true
-			case bytes.EqualFold(e, []byte("private")), bytes.EqualFold(e, []byte("no-cache")),
-				bytes.EqualFold(e, []byte("no-store")), bytes.EqualFold(e, []byte("max-age=0")),
+			case bytes.EqualFold(e, []byte("max-age=0")):
+				nullMaxAge = true
+			case hasPrefixFold(e, "no-cache=\"set-cookie"):
+			case bytes.EqualFold(e, []byte("private")), hasPrefixFold(e, "private="),
+				bytes.EqualFold(e, []byte("no-cache")), hasPrefixFold(e, "no-cache="),
+				bytes.EqualFold(e, []byte("no-store")), hasPrefixFold(e, "no-store="),
 				bytes.EqualFold(e, []byte("s-maxage=0")):
 				ok = false
+			case hasPrefixFold(e, "s-maxage"):
+				fresh, nullMaxAge = true, false
+			case hasPrefixFold(e, "max-age"):
+				fresh = true
 			}
 			return false
 		})
 	}
-	return ok
+	if nullMaxAge {
+		return false
+	}
+	return ok && (fresh || h.Peek("Expires") != nil || h.Peek("ETag") != nil || h.Peek("Last-Modified") != nil)
 }
 
 // forEachElement calls f on each comma-separated element of a field value,

@@ -25,6 +25,12 @@ func startCookieBackend(t *testing.T, name string) *testBackend {
 		if v := r.URL.Query().Get("set"); v != "" {
 			w.Header().Add("Set-Cookie", v)
 		}
+		if r.URL.Query().Get("lm") != "" {
+			w.Header().Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
+		}
+		if v := r.URL.Query().Get("cc"); v != "" {
+			w.Header().Set("Cache-Control", v)
+		}
 		io.Copy(io.Discard, r.Body)
 		io.WriteString(w, name)
 	})
@@ -82,7 +88,9 @@ func (r *cookieRig) state(name string) *balancer.Server { return r.p.Registry().
 // DOWN. indirect keeps the cookie from the servers.
 func TestCookieInsertKeepsClientOnServer(t *testing.T) {
 	r := newCookieRig(t, "    cookie: SRV insert indirect nocache")
-	first, resp := r.get(t, "GET", "/")
+	// A validator makes the response cacheable, and nocache then makes
+	// it private (HAProxy leaves a response no cache would keep alone).
+	first, resp := r.get(t, "GET", "/?lm=1")
 	if got := resp.Header.Get("Set-Cookie"); got != "SRV=c"+first[1:]+"; path=/" {
 		t.Fatalf("first response's Set-Cookie = %q, want SRV=c%s; path=/", got, first[1:])
 	}

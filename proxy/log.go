@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/halo-lb/halo/config"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -69,7 +71,7 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string)
 	b = strconv.AppendInt(b, ex.bytes, 10)
 	b = append(b, " - - "...)
 	b = append(b, term...)
-	if ex.be.cookie != nil && len(term) == 4 {
+	if ex.be.cookie != nil && ex.be.cookie.cfg.Mode != config.CookiePassive && len(term) == 4 {
 		b[len(b)-2], b[len(b)-1] = ex.ck.req, ex.ck.resp // HAProxy's cookie letters
 	}
 	b = fe.appendConnCounts(b, ex.be, ex.srv, ex.retries)
