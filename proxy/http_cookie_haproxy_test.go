@@ -84,9 +84,42 @@ var cookieRequests = []struct{ method, path, cookie string }{
 	{"GET", "/?set=SRV%3Dapp%3B%20Path%3D%2F", "SRV=c2"},
 	{"POST", "/", ""},
 	{"GET", "/?set=SRV%3Dapp", "x=1; SRV=c1~orig; y=2"},
+	{"GET", "/", "SRV=c2|<1h ago>"},
+	{"GET", "/", "SRV=c2|<now>|<3h ago>"},
+	{"GET", "/", "SRV=c1|<now>|<1h ago>"},
 }
 
-// haproxyTerm reads the server and termination state with cookie letters
+// withDates writes the dates a request's cookie names.
+func withDates(cookie string) string {
+	now := time.Now().Unix()
+	for _, d := range []struct {
+		name string
+		ago  int64
+	}{{"<now>", 0}, {"<1h ago>", 3600}, {"<3h ago>", 3 * 3600}} {
+		cookie = strings.ReplaceAll(cookie, d.name, string(appendCookieDate(nil, (now-d.ago)>>2)))
+	}
+	return cookie
+}
+
+var cookieDateRE = regexp.MustCompile(`\|([A-Za-z0-9+/]{5})`)
+
+// undated checks the dates a cookie carries (within 8 s of now or of a
+// date withDates wrote, HAProxy's resolution being 4 s) and replaces them
+// with <date>.
+func undated(t *testing.T, s string) string {
+	t.Helper()
+	return cookieDateRE.ReplaceAllStringFunc(s, func(m string) string {
+		d := cookieDate([]byte(m[1:])) << 2
+		now := time.Now().Unix()
+		near := func(at int64) bool { return d >= at-8 && d <= at+8 }
+		if !near(now) && !near(now-3600) && !near(now-3*3600) { // the dates withDates writes
+			t.Errorf("cookie date %s is %d, now is %d", m[1:], d, now)
+		}
+		return "|<date>"
+	})
+}
+
+// haloTerm reads the server and termination state with cookie letters
 // of halo's httplog line.
 var haloTerm = regexp.MustCompile(`/(\S+) \S+ \d+ \d+ - - (\S{4}) `)
 
@@ -104,6 +137,7 @@ func TestCookieMatchesHAProxy(t *testing.T) {
 		"SRV prefix",
 		"SRV rewrite",
 		"SRV",
+		"SRV insert indirect maxidle 30m maxlife 2h",
 	} {
 		t.Run(line, func(t *testing.T) {
 			logs := newHAProxyLog(t)
@@ -144,10 +178,10 @@ listen:
 			halo := frontendAddr(t, p, "fe")
 			var want, got []string
 			for _, r := range cookieRequests {
-				h := rawCookieGet(t, hp, r.method, r.path, r.cookie)
-				g := rawCookieGet(t, halo, r.method, r.path, r.cookie)
-				want = append(want, fmt.Sprintf("%s %s %q: %+v", r.method, r.path, r.cookie, h))
-				got = append(got, fmt.Sprintf("%s %s %q: %+v", r.method, r.path, r.cookie, g))
+				h := rawCookieGet(t, hp, r.method, r.path, withDates(r.cookie))
+				g := rawCookieGet(t, halo, r.method, r.path, withDates(r.cookie))
+				want = append(want, undated(t, fmt.Sprintf("%s %s %q: %+v", r.method, r.path, r.cookie, h)))
+				got = append(got, undated(t, fmt.Sprintf("%s %s %q: %+v", r.method, r.path, r.cookie, g)))
 			}
 			waitFor(t, 3*time.Second, "haproxy's log lines", func() bool { return strings.Count(logs.String(), "\n") >= len(cookieRequests) })
 			var hpLines []string
