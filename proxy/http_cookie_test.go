@@ -364,3 +364,70 @@ backends:
 		t.Fatalf("server b took %d of 501 requests", got)
 	}
 }
+
+// A persistent request for a full server waits in that server's queue
+// rather than going elsewhere; when that queue is full too, option
+// redispatch moves it to another server, and without it the answer is
+// 503, as in HAProxy.
+func TestCookieQueuesOnItsServer(t *testing.T) {
+	for _, redispatch := range []bool{true, false} {
+		t.Run(map[bool]string{true: "redispatch", false: "no redispatch"}[redispatch], func(t *testing.T) {
+			arrived, release := make(chan struct{}, 4), make(chan struct{})
+			s1 := startHTTPBackend(t, "s1", func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/hold" {
+					arrived <- struct{}{}
+					<-release
+				}
+				io.WriteString(w, "s1")
+			})
+			s2 := startCookieBackend(t, "s2")
+			p := startProxy(t, `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s, queue: 5s}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be:
+    cookie: SRV insert indirect
+    option: {redispatch: `+map[bool]string{true: "true", false: "false"}[redispatch]+`}
+    servers:
+      - {name: s1, address: "{{s1}}", cookie: c1, maxconn: 1, maxqueue: 1}
+      - {name: s2, address: "{{s2}}", cookie: c2}
+`, s1, s2)
+			base := "http://" + frontendAddr(t, p, "fe")
+			get := func(path string) (string, int) {
+				req, _ := http.NewRequest("GET", base+path, nil)
+				req.Header.Set("Cookie", "SRV=c1")
+				resp, err := httpClient().Do(req)
+				if err != nil {
+					return err.Error(), 0
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				return string(body), resp.StatusCode
+			}
+			held := make(chan string, 1)
+			go func() { body, _ := get("/hold"); held <- body }()
+			<-arrived
+			queued := make(chan string, 1)
+			go func() { body, _ := get("/"); queued <- body }()
+			waitFor(t, 2*time.Second, "a request queued on s1", func() bool {
+				n, _ := p.Snapshot().backendsByName["be"].queue.lengths(0)
+				return n == 1
+			})
+			body, code := get("/") // s1's queue is full
+			switch {
+			case redispatch && (code != 200 || body != "s2"):
+				t.Fatalf("with s1 and its queue full: %d %q, want s2", code, body)
+			case !redispatch && code != 503:
+				t.Fatalf("with s1 and its queue full and no redispatch: %d %q, want 503", code, body)
+			}
+			close(release)
+			if got := <-held; got != "s1" {
+				t.Fatalf("held request: %q", got)
+			}
+			if got := <-queued; got != "s1" {
+				t.Fatalf("the queued persistent request went to %q, want s1", got)
+			}
+		})
+	}
+}
