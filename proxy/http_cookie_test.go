@@ -15,6 +15,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // startCookieBackend serves its name, echoes the Cookie field it got in
@@ -430,4 +431,59 @@ backends:
 			}
 		})
 	}
+}
+
+// The access line's last two termination letters are HAProxy's cookie
+// letters.
+func TestCookieLogLetters(t *testing.T) {
+	s1, s2 := startCookieBackend(t, "s1"), startCookieBackend(t, "s2")
+	core, logs := observer.New(zap.InfoLevel)
+	p := New(zap.New(core))
+	if err := p.Apply(parseConfig(t, `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be, option: {httplog: true}}
+backends:
+  be:
+    cookie: SRV insert indirect
+    servers:
+      - {name: s1, address: "{{s1}}", cookie: c1}
+      - {name: s2, address: "{{s2}}", cookie: c2}
+`, s1, s2)); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(t.Context())
+	addr := frontendAddr(t, p, "fe")
+	rawCookieGet(t, addr, "GET", "/", "")
+	rawCookieGet(t, addr, "GET", "/", "SRV=c1")
+	rawCookieGet(t, addr, "GET", "/", "SRV=zz")
+	p.Registry().Lookup("be", "s1").SetHealthy(false)
+	rawCookieGet(t, addr, "GET", "/", "SRV=c1")
+	waitFor(t, 2*time.Second, "four access lines", func() bool { return logs.Len() >= 4 })
+	var got []string
+	for _, e := range logs.All() {
+		if m := haloTerm.FindStringSubmatch(e.Message); m != nil {
+			got = append(got, m[1]+" "+m[2])
+		}
+	}
+	if want := "s1 --NI,s1 --VN,s2 --II,s2 --DI"; strings.Join(got, ",") != want {
+		t.Fatalf("log letters %q, want %q", strings.Join(got, ","), want)
+	}
+}
+
+// Whatever a client sends after the server's value, reading its dates
+// neither panics nor reads a date from fewer than five digits.
+func FuzzCookieDates(f *testing.F) {
+	for _, s := range []string{"", "AAAAA", "BBBBB|CCCCC", "|", "abcd|efghi", "+/+/+|", "ZZZZZ|ZZZZ"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		last, first := cookieDates([]byte(s))
+		if last < 0 || first < 0 || last%4 != 0 || first%4 != 0 {
+			t.Fatalf("cookieDates(%q) = %d, %d", s, last, first)
+		}
+		if len(s) < 5 && last != 0 {
+			t.Fatalf("cookieDates(%q) read a date from %d bytes", s, len(s))
+		}
+	})
 }
