@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/internal/testnet"
 
 	"go.uber.org/zap"
@@ -201,6 +203,97 @@ listen:
 			got = append(got, "log: "+strings.Join(haloLines, "\n"))
 			if w, g := strings.Join(want, "\n"), strings.Join(got, "\n"); w != g {
 				t.Errorf("halo differs from HAProxy:\n--- haproxy ---\n%s\n--- halo ---\n%s", w, g)
+			}
+		})
+	}
+}
+
+// With s1 draining, in maintenance, or in maintenance under option
+// persist, HAProxy 2.6 and halo send a client with s1's cookie to the
+// same server, set the same cookie and log the same letters.
+func TestCookieServerStatesMatchHAProxy(t *testing.T) {
+	s1, s2 := startCookieBackend(t, "s1"), startCookieBackend(t, "s2")
+	for _, tc := range []struct {
+		name, state string
+		admin       balancer.Admin
+		persist     bool
+	}{
+		{"drain", "drain", balancer.AdminDrain, false},
+		{"maint", "maint", balancer.AdminMaint, false},
+		{"maint with option persist", "maint", balancer.AdminMaint, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := newHAProxyLog(t)
+			hp := testnet.FreeAddr(t)
+			sock := filepath.Join(t.TempDir(), "hp.sock")
+			persist := ""
+			if tc.persist {
+				persist = "  option persist\n"
+			}
+			startHAProxy(t, fmt.Sprintf(`global
+  maxconn 100
+  log %s format raw local0
+  stats socket %s level admin
+defaults
+  mode http
+  log global
+  log-format "%%s %%tsc"
+  timeout connect 1s
+  timeout client 5s
+  timeout server 5s
+listen fe
+  bind %s
+  cookie SRV insert indirect
+%s  server s1 %s cookie c1
+  server s2 %s cookie c2
+`, logs.conn.LocalAddr(), sock, hp, persist, s1.addr, s2.addr), hp)
+			c, err := net.Dial("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(c, "set server fe/s1 state %s\n", tc.state)
+			io.ReadAll(c)
+			c.Close()
+			core, haloLogs := observer.New(zap.InfoLevel)
+			p := New(zap.New(core))
+			if err := p.Apply(parseConfig(t, `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}}
+listen:
+  fe:
+    bind: "127.0.0.1:0"
+    option: {httplog: true, persist: `+fmt.Sprint(tc.persist)+`}
+    cookie: SRV insert indirect
+    servers:
+      - {name: s1, address: "{{s1}}", cookie: c1}
+      - {name: s2, address: "{{s2}}", cookie: c2}
+`, s1, s2)); err != nil {
+				t.Fatal(err)
+			}
+			defer p.Shutdown(t.Context())
+			p.Registry().Lookup("fe", "s1").SetAdmin(tc.admin)
+			halo := frontendAddr(t, p, "fe")
+			h := rawCookieGet(t, hp, "GET", "/", "SRV=c1")
+			g := rawCookieGet(t, halo, "GET", "/", "SRV=c1")
+			waitFor(t, 3*time.Second, "haproxy's log line", func() bool { return logs.has(" --") })
+			var m []string
+			waitFor(t, 3*time.Second, "halo's log line", func() bool {
+				for _, e := range haloLogs.All() {
+					if m = haloTerm.FindStringSubmatch(e.Message); m != nil {
+						return true
+					}
+				}
+				return false
+			})
+			var hpLine string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if !strings.HasPrefix(l, "<NOSRV>") {
+					hpLine = l
+				}
+			}
+			want, got := fmt.Sprintf("%+v %s", h, hpLine), fmt.Sprintf("%+v %s %s", g, m[1], m[2])
+			t.Logf("haproxy and halo: %s", want)
+			if want != got {
+				t.Errorf("halo differs from HAProxy:\nhaproxy: %s\nhalo:    %s", want, got)
 			}
 		})
 	}
