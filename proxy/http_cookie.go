@@ -42,15 +42,16 @@ type persistence struct {
 // cookieState is one request's persistence, for the response and the
 // access log.
 type cookieState struct {
-	member int // the server the cookie chose, or -1
+	member int32 // the server the cookie chose, or -1
 	// req and resp are HAProxy's cookie letters of the termination state:
 	// what the client's cookie did (N, I, D, V, E, O, U) and what was done
 	// with the response's (N, I, U, D, P, R).
 	req, resp byte
-	ignored   bool  // ignore-persist matched
-	forced    bool  // force-persist matched
-	first     int64 // dates the cookie carried, Unix seconds (0: none)
-	last      int64
+	ignored   bool // ignore-persist matched
+	forced    bool // force-persist matched
+	// first and last are the dates the cookie carried, Unix seconds (0:
+	// none), in 32 bits (until 2106) to keep handleHTTP's frame small.
+	first, last uint32
 }
 
 var setCookieKey = []byte("Set-Cookie")
@@ -147,14 +148,15 @@ func (ck *persistence) acquire(be *backend, ctx *fasthttp.RequestCtx, ex *exchan
 		}
 	} else if i := bytes.IndexByte(v, '|'); i >= 0 {
 		sv = v[:i]
-		st.last, st.first = cookieDates(v[i+1:])
+		last, first := cookieDates(v[i+1:])
+		st.last, st.first = uint32(last), uint32(first)
 	}
-	now := time.Now().Unix()
+	now, first, last := time.Now().Unix(), int64(st.first), int64(st.last)
 	switch {
-	case st.first != 0 && ck.maxLife > 0 && (now-st.first > ck.maxLife || st.first-now > 86400):
+	case first != 0 && ck.maxLife > 0 && (now-first > ck.maxLife || first-now > 86400):
 		st.req, sv = 'O', nil
 		st.first, st.last = 0, 0
-	case st.last != 0 && ck.maxIdle > 0 && (now-st.last > ck.maxIdle || st.last-now > 86400):
+	case last != 0 && ck.maxIdle > 0 && (now-last > ck.maxIdle || last-now > 86400):
 		st.req, sv = 'E', nil
 		st.first, st.last = 0, 0
 	}
@@ -198,7 +200,7 @@ func (ck *persistence) acquire(be *backend, ctx *fasthttp.RequestCtx, ex *exchan
 	ex.queued = waited
 	switch {
 	case err == nil:
-		st.member = chosen
+		st.member = int32(chosen)
 		return chosen, true, nil
 	case err == errLeftPool, err == errQueueFull && ck.redispatch && !st.forced:
 		// HAProxy redispatches a persistent request whose server's queue
@@ -234,7 +236,7 @@ func (ck *persistence) respond(ctx *fasthttp.RequestCtx, ex *exchange, streamed 
 		}
 	}
 	m := srv.member
-	direct := st.member == m
+	direct := int(st.member) == m
 	if st.member >= 0 && !direct && st.req == 'V' {
 		st.req = 'D' // a retry moved it to another server
 	}
@@ -259,9 +261,9 @@ func (ck *persistence) respond(ctx *fasthttp.RequestCtx, ex *exchange, streamed 
 		cfg.PostOnly && !ctx.Request.Header.IsPost() {
 		return
 	}
-	now := time.Now().Unix()
-	refresh := ck.maxIdle > 0 || st.last != 0
-	if direct && !(refresh && (st.last == 0 || st.last < now)) &&
+	now, last := time.Now().Unix(), int64(st.last)
+	refresh := ck.maxIdle > 0 || last != 0
+	if direct && !(refresh && (last == 0 || last < now)) &&
 		!(ck.maxLife > 0 && st.first == 0) && !(ck.maxLife == 0 && st.first != 0) {
 		return
 	}
@@ -272,7 +274,7 @@ func (ck *persistence) respond(ctx *fasthttp.RequestCtx, ex *exchange, streamed 
 		if ck.maxLife > 0 {
 			first := (now + 3) >> 2
 			if st.first != 0 {
-				first = st.first >> 2
+				first = int64(st.first) >> 2
 			}
 			b = appendCookieDate(append(b, '|'), first)
 		}
