@@ -97,7 +97,7 @@ func (p *parser) buildCookie(cfg *Config, fc *fileConfig, be *Backend, path stri
 			if !p.langErrors(lp, 0, err) {
 				continue
 			}
-			p.checkPersistACLs(t.Cond, acls, section, lp)
+			p.checkPersistACLs(cfg, t.Cond, acls, section, lp)
 			out = append(out, t.Cond)
 		}
 		return out
@@ -109,12 +109,17 @@ func (p *parser) buildCookie(cfg *Config, fc *fileConfig, be *Backend, path stri
 }
 
 // checkPersistACLs checks that every ACL a condition names is the
-// section's or predefined.
-func (p *parser) checkPersistACLs(c *lang.Cond, acls map[string][]*lang.Match, fp *fileProxy, lp string) {
+// section's or predefined, and what an anonymous ACL's sample names.
+func (p *parser) checkPersistACLs(cfg *Config, c *lang.Cond, acls map[string][]*lang.Match, fp *fileProxy, lp string) {
 	for _, and := range c.Or {
 		for _, t := range and {
 			if t.Anon != nil {
 				p.readPatternFiles(t.Anon, lp)
+				backends := map[string]*Backend{}
+				for _, be := range cfg.Backends {
+					backends[be.Name] = be
+				}
+				p.checkSampleNames(t.Anon.Sample, lp, backends)
 				continue
 			}
 			if _, ok := acls[t.Name]; ok {
