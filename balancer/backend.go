@@ -234,6 +234,35 @@ func (b *Backend) TryAcquire(i int) bool {
 	return b.take(p, i)
 }
 
+// TryAcquireDirect counts a session on member i for a client that
+// persistence (a cookie) sends there, if it has a free slot. Unlike
+// TryAcquire, the server need not be in the pool: a draining server keeps
+// its persistent clients, as in HAProxy, and one DOWN or in maintenance
+// may keep them too (option persist, force-persist); the caller decides
+// which states it accepts. Its maxconn still applies, unscaled outside the
+// pool.
+func (b *Backend) TryAcquireDirect(i int) bool {
+	p := b.pool.Load()
+	if i < 0 || i >= len(b.members) {
+		return false
+	}
+	maxconn := p.maxconn[i]
+	if p.weight[i] == 0 {
+		m := &b.members[i]
+		if maxconn = m.MaxConn; m.State.maxConn.Load() >= 0 {
+			maxconn = int(m.State.maxConn.Load())
+		}
+	}
+	if !b.members[i].State.acquire(maxconn) {
+		return false
+	}
+	if b.countServed {
+		b.served.Add(1)
+	}
+	b.loadChanged(p, i)
+	return true
+}
+
 // Usable reports whether member i is in the current pool.
 func (b *Backend) Usable(i int) bool {
 	p := b.pool.Load()

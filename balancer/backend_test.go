@@ -395,3 +395,40 @@ func BenchmarkRebuild(b *testing.B) {
 		})
 	}
 }
+
+// TryAcquireDirect takes a slot on a server outside the pool (draining,
+// or DOWN: persistence decides which it accepts) within its maxconn, a
+// runtime maxconn replacing the configured one; TryAcquire does not.
+func TestTryAcquireDirect(t *testing.T) {
+	reg := NewRegistry()
+	a := member(reg, "a", 1, false)
+	a.MaxConn = 2
+	b := newTestBackend(t, rr(), a, member(reg, "b", 1, false))
+	reg.Server("be", "a").SetAdmin(AdminDrain)
+	if b.TryAcquire(0) {
+		t.Fatal("TryAcquire took a slot on a draining server")
+	}
+	for range 2 {
+		if !b.TryAcquireDirect(0) {
+			t.Fatal("TryAcquireDirect refused a draining server with free slots")
+		}
+	}
+	if b.TryAcquireDirect(0) {
+		t.Fatal("TryAcquireDirect passed maxconn 2")
+	}
+	reg.Server("be", "a").SetMaxConn(3)
+	if !b.TryAcquireDirect(0) {
+		t.Fatal("TryAcquireDirect ignored a runtime maxconn of 3")
+	}
+	reg.Server("be", "b").SetHealthy(false)
+	if !b.TryAcquireDirect(1) || b.TryAcquireDirect(-1) || b.TryAcquireDirect(2) {
+		t.Fatal("TryAcquireDirect: a DOWN server without maxconn takes a slot; out-of-range members none")
+	}
+	for range 3 {
+		b.Release(0)
+	}
+	b.Release(1)
+	if n := reg.Server("be", "a").Served() + reg.Server("be", "b").Served(); n != 0 {
+		t.Fatalf("%d sessions left after releasing all", n)
+	}
+}

@@ -128,6 +128,10 @@ type Backend struct {
 	Rules Rules
 	// StickTable is the backend's "stick-table", nil without one.
 	StickTable *StickTable
+	// Cookie is cookie persistence ("cookie"), nil without; Persist
+	// its force-persist and ignore-persist conditions, nil without.
+	Cookie  *Cookie
+	Persist *Persist
 }
 
 // Server is one backend server.
@@ -181,6 +185,9 @@ type Server struct {
 	// CheckSendProxy the one sent ahead of health checks.
 	SendProxy      ProxyProtocol
 	CheckSendProxy ProxyProtocol
+	// Cookie is the persistence cookie's value that brings a client
+	// back to this server ("" : none, the server gets no persistence).
+	Cookie string
 }
 
 // DBCheck is a database health check.
@@ -265,7 +272,10 @@ type Options struct {
 	HTTPLog          bool
 	TCPLog           bool
 	Redispatch       bool
-	AllBackups       bool
+	// Persist is "option persist": a client's persistence cookie keeps
+	// it on its server even while the server is DOWN.
+	Persist    bool
+	AllBackups bool
 	// ConnMode is option http-keep-alive, http-server-close or
 	// httpclose; PretendKeepalive is http-pretend-keepalive (the server
 	// is not told that its connection will close); BufferRequest is

@@ -95,6 +95,11 @@ type fileProxy struct {
 	// StickTable is HAProxy's stick-table line as written
 	// (stick_table.go).
 	StickTable *string `yaml:"stick-table"`
+	// Cookie persistence (cookie.go): the cookie line as HAProxy's
+	// words, and the conditions that force or ignore persistence.
+	Cookie        *string  `yaml:"cookie"`
+	ForcePersist  []string `yaml:"force-persist"`
+	IgnorePersist []string `yaml:"ignore-persist"`
 }
 
 // fileBind is one entry of "bind": a mapping, or a plain string that is its
@@ -150,6 +155,7 @@ type fileOptions struct {
 	HTTPLog          *bool `yaml:"httplog"`
 	TCPLog           *bool `yaml:"tcplog"`
 	Redispatch       *bool `yaml:"redispatch"`
+	Persist          *bool `yaml:"persist"`
 	// HTTP connection modes (http_modes.go).
 	HTTPKeepAlive        *bool `yaml:"http-keep-alive"`
 	HTTPServerClose      *bool `yaml:"http-server-close"`
@@ -280,16 +286,18 @@ type fileServer struct {
 	SendProxyV2SSL   *bool   `yaml:"send-proxy-v2-ssl"`
 	SendProxyV2SSLCN *bool   `yaml:"send-proxy-v2-ssl-cn"`
 	CheckSendProxy   *bool   `yaml:"check-send-proxy"`
+	// Cookie is the server's persistence cookie value (cookie.go).
+	Cookie *string `yaml:"cookie"`
 }
 
 // Which keys each kind of section accepts. HAProxy's "defaults" section may
 // set anything a frontend or backend inherits, but not bind, servers or
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
-	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server"),
+	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "cookie"),
 	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table"),
-	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect", "stick-table"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table"),
+	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect", "stick-table", "cookie", "force-persist", "ignore-persist"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "cookie", "force-persist", "ignore-persist"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.

@@ -136,6 +136,7 @@ func options(s, def *fileProxy) Options {
 		// halo redispatches a failed connection to another server by
 		// default, unlike HAProxy: nothing was sent, so it is always safe.
 		Redispatch:       or(true, so.Redispatch, do.Redispatch),
+		Persist:          or(false, so.Persist, do.Persist),
 		AllBackups:       or(false, so.AllBackups, do.AllBackups),
 		ConnMode:         connMode(so, do),
 		PretendKeepalive: or(false, so.HTTPPretendKeepalive, do.HTTPPretendKeepalive),
@@ -223,6 +224,7 @@ func resolveBackend(name string, s, def *fileProxy) *Backend {
 			Observe:             or("", fs.Observe, bd.Observe, dd.Observe),
 			ErrorLimit:          or(DefaultErrorLimit, fs.ErrorLimit, bd.ErrorLimit, dd.ErrorLimit),
 			OnError:             or(OnErrorFailCheck, fs.OnError, bd.OnError, dd.OnError),
+			Cookie:              or("", fs.Cookie, bd.Cookie, dd.Cookie),
 		})
 	}
 	for i, fs := range s.Servers {

@@ -382,7 +382,8 @@ func (p *parser) checkAllConds(r *Rules, path string, fp *fileProxy) {
 
 // readPatternFiles reads an ACL's -f files into its patterns: one pattern
 // per line, blank lines and lines starting with '#' skipped, as HAProxy
-// reads them. A bad line is reported at the file's own line.
+// reads them. A bad line is reported at the -f word, naming the file's
+// own line.
 func (p *parser) readPatternFiles(m *lang.Match, lp string) {
 	for _, f := range m.Files {
 		file := p.relative(f.Path)
@@ -400,7 +401,7 @@ func (p *parser) readPatternFiles(m *lang.Match, lp string) {
 			}
 			pat, msg := lang.ParseFilePattern(m.Method, line)
 			if msg != "" {
-				p.errs = append(p.errs, &Error{File: file, Line: n, Col: 1, Msg: msg})
+				p.atWord(lp, f.Pos, "%s:%d: %s", f.Path, n, msg)
 				continue
 			}
 			pat.Pos = f.Pos

@@ -118,6 +118,9 @@ func (p *parser) build(cfg *Config, fc *fileConfig) {
 		p.buildServerTransports(fc, be, path)
 	}
 	p.buildRules(cfg, fc)
+	for _, be := range cfg.Backends {
+		p.buildCookie(cfg, fc, be, sectionPath(fc, "backends", be.Name))
+	}
 }
 
 // checkCrossField checks the rules that span keys or sections.

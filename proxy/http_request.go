@@ -70,6 +70,9 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 	if ex.txn != nil {
 		fe.finishTxn(ctx, &ex, err)
 	}
+	if ex.be.cookie != nil && err == nil && !ex.tunneled {
+		ex.be.cookie.respond(ctx, &ex, streamed)
+	}
 	fe.endExchange(ctx, &ex, streamed, err)
 	if ex.closeClient {
 		ctx.Response.SetConnectionClose() // httpclose: the client's too
@@ -156,7 +159,6 @@ func (fe *frontend) endExchange(ctx *fasthttp.RequestCtx, ex *exchange, streamed
 	// Logged before the slot is freed, so that the line counts this
 	// request in beconn and srv_conn as HAProxy does.
 	if fe.access != nil {
-		ex.err = err
 		term := terminationFor(err)
 		if ex.tunneled {
 			term = string(ex.tunnelTerm[:]) + "--"
@@ -189,6 +191,11 @@ func (srv *server) observeResponse(status int, err error) {
 //
 //go:noinline
 func (be *backend) acquireFor(ctx *fasthttp.RequestCtx, ex *exchange) (int, error) {
+	if be.cookie != nil {
+		if idx, ok, err := be.cookie.acquire(be, ctx, ex); ok {
+			return idx, err
+		}
+	}
 	key, hasKey := uint64(0), false
 	if be.hashed {
 		key, hasKey = keyOf(&be.cfg.Balance, be.header, ctx)
@@ -214,7 +221,6 @@ type exchange struct {
 	responded time.Duration
 	srv       *server
 	retries   int
-	err       error
 	bytes     int64   // response body bytes sent to the client
 	body      *[]byte // the request body, read whole (a smallBodies buffer)
 	hostless  bool    // the client sent no Host: each attempt names its server
@@ -234,6 +240,7 @@ type exchange struct {
 	logLevel int8
 	// txn is the rules' view of the request, nil when no rule applies.
 	txn *rules.Txn
+	ck  cookieState // cookie persistence (http_cookie.go)
 }
 
 // finishTxn runs the http-response rules on a response that arrived and

@@ -160,7 +160,6 @@ func (s *bodyStream) Close() error {
 		switch {
 		case s.upErr != nil:
 			term = "SD--" // the server broke off the body
-			s.ex.err = s.upErr
 		case !s.eof:
 			term = "CD--" // the client went away first
 		}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/proxy/rules"
 
 	"github.com/valyala/fasthttp"
@@ -72,6 +73,9 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string)
 	b = strconv.AppendInt(b, ex.bytes, 10)
 	b = append(b, " - - "...)
 	b = append(b, term...)
+	if ex.be.cookie != nil && ex.be.cookie.cfg.Mode != config.CookiePassive && len(term) == 4 {
+		b[len(b)-2], b[len(b)-1] = ex.ck.req, ex.ck.resp // HAProxy's cookie letters
+	}
 	b = fe.appendConnCounts(b, ex.be, ex.srv, ex.retries)
 	b = appendQueues(b, ex.be, ex.srv)
 	b = append(b, " \""...)

@@ -52,6 +52,9 @@ type waiter struct {
 	member     int // the server it waits for, or -1 for any
 	prev, next *waiter
 	queued     bool
+	// direct: persistence sends it to member, which may be outside the
+	// pool (draining, or DOWN under option persist).
+	direct bool
 }
 
 var waiterPool = sync.Pool{New: func() any { return &waiter{ready: make(chan int, 1)} }}
@@ -87,6 +90,7 @@ func (q *queue) wait(key uint64, hasKey bool) (int, time.Duration, error) {
 	}
 	w := waiterPool.Get().(*waiter)
 	defer waiterPool.Put(w)
+	w.direct = false
 	for {
 		q.mu.Lock()
 		i, r := q.pool.Acquire(key, hasKey)
@@ -138,6 +142,62 @@ func (q *queue) wait(key uint64, hasKey bool) (int, time.Duration, error) {
 	}
 }
 
+// errLeftPool: the server a persistent session waited for left the pool;
+// it is balanced normally instead.
+var errLeftPool = errors.New("the persistent server left the pool")
+
+// acquireDirect takes a slot on member i for a session that persistence
+// sends there, waiting in i's own queue when the server is full, as
+// HAProxy queues a persistent request on its server.
+func (q *queue) acquireDirect(i int) (time.Duration, error) {
+	if q.waiting.Load() == 0 && q.pool.TryAcquireDirect(i) {
+		return 0, nil
+	}
+	return q.waitDirect(i)
+}
+
+func (q *queue) waitDirect(i int) (time.Duration, error) {
+	start := time.Now()
+	q.mu.Lock()
+	if q.servers[i].head == nil && q.pool.TryAcquireDirect(i) {
+		q.mu.Unlock()
+		return 0, nil
+	}
+	w := waiterPool.Get().(*waiter)
+	defer waiterPool.Put(w)
+	w.direct = true
+	if !q.enqueue(w, i) {
+		q.mu.Unlock()
+		return time.Since(start), errQueueFull
+	}
+	q.mu.Unlock()
+	var deadline <-chan time.Time
+	if q.timeout > 0 {
+		t := time.NewTimer(q.timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	select {
+	case got := <-w.ready:
+		if got < 0 {
+			return time.Since(start), errLeftPool
+		}
+		return time.Since(start), nil
+	case <-deadline:
+		q.mu.Lock()
+		if w.queued {
+			q.remove(w)
+			q.mu.Unlock()
+			return time.Since(start), errQueueTimeout
+		}
+		q.mu.Unlock()
+		if got := <-w.ready; got >= 0 {
+			return time.Since(start), nil
+		}
+		return time.Since(start), errLeftPool
+	}
+}
+
 // release frees a session's slot on member i and gives it to the oldest
 // session waiting for it, if any.
 func (q *queue) release(i int) {
@@ -154,7 +214,15 @@ func (q *queue) release(i int) {
 func (q *queue) dispatch(i int) {
 	for {
 		w := q.oldestFor(i)
-		if w == nil || !q.pool.TryAcquire(i) {
+		if w != nil && w.member < 0 && !q.pool.Usable(i) {
+			// A server outside the pool serves only the sessions that
+			// persistence sends to it.
+			w = q.servers[i].head
+		}
+		if w == nil {
+			return
+		}
+		if w.direct && !q.pool.TryAcquireDirect(i) || !w.direct && !q.pool.TryAcquire(i) {
 			return
 		}
 		q.handOver(w, i)

@@ -98,13 +98,20 @@ func (s *Snapshot) compileRules(cfg *config.Config) error {
 		if be.tcpContent, err = c.CompileRules(be.cfg.Rules.TCPContent, rules.ACLs(be.cfg.Rules.ACLs), nil); err != nil {
 			return fmt.Errorf("backend %s: %w", be.cfg.Name, err)
 		}
+		if be.cfg.Cookie != nil && be.cfg.Mode == config.ModeHTTP {
+			if be.cookie, err = newPersistence(be, c); err != nil {
+				return fmt.Errorf("backend %s: %w", be.cfg.Name, err)
+			}
+		}
 		be.index = i
 	}
 	s.vars = c.Vars()
 	anyBackend, anyTCPBackend := false, false
 	for _, be := range s.backends {
 		be.hasRules = !be.rules.empty()
-		anyBackend = anyBackend || be.hasRules
+		// force-persist and ignore-persist read the request through the
+		// rules' Txn, which the frontend then starts.
+		anyBackend = anyBackend || be.hasRules || be.cookie != nil && be.cookie.hasConds()
 		anyTCPBackend = anyTCPBackend || !be.tcpContent.Empty()
 	}
 	for _, fe := range s.frontends {

@@ -85,6 +85,8 @@ type backend struct {
 	tcpContent *rules.Program // tcp-request content, in mode tcp
 	hasRules   bool
 	index      int
+	// cookie is cookie persistence (http_cookie.go), nil without.
+	cookie *persistence
 }
 
 // noteUsable tells the kept state whether the backend has a usable server
