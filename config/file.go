@@ -92,6 +92,7 @@ type fileProxy struct {
 	TCPRequest   []string            `yaml:"tcp-request"`
 	Redirect     []string            `yaml:"redirect"`
 	UseBackend   []string            `yaml:"use_backend"`
+	Stick        []string            `yaml:"stick"`
 	// StickTable is HAProxy's stick-table line as written
 	// (stick_table.go).
 	StickTable *string `yaml:"stick-table"`
@@ -296,8 +297,8 @@ type fileServer struct {
 var sectionKeys = map[string]map[string]bool{
 	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "cookie"),
 	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table"),
-	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect", "stick-table", "cookie", "force-persist", "ignore-persist"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "cookie", "force-persist", "ignore-persist"),
+	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect", "stick-table", "stick", "cookie", "force-persist", "ignore-persist"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "stick", "cookie", "force-persist", "ignore-persist"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.

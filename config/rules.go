@@ -3,6 +3,7 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"slices"
@@ -29,6 +30,9 @@ type Rules struct {
 	InspectDelay  time.Duration
 	// UseBackends are the frontend's use_backend lines, in order.
 	UseBackends []*lang.Target
+	// Sticks are a backend's stick lines (on, match, store-request,
+	// store-response), in order.
+	Sticks []*lang.Stick
 	// Files are the bodies that return, deny and tarpit send, by path.
 	Files map[string][]byte
 }
@@ -36,7 +40,7 @@ type Rules struct {
 // Empty reports whether the section has no rule at all.
 func (r *Rules) Empty() bool {
 	return len(r.HTTPRequest)+len(r.HTTPResponse)+len(r.Redirects)+len(r.TCPConnection)+
-		len(r.TCPSession)+len(r.TCPContent)+len(r.UseBackends) == 0
+		len(r.TCPSession)+len(r.TCPContent)+len(r.UseBackends)+len(r.Sticks) == 0
 }
 
 // MapEntry is one line of a map file: a key and its value.
@@ -63,7 +67,15 @@ func (p *parser) buildRules(cfg *Config, fc *fileConfig) {
 	}
 	for _, be := range cfg.Backends {
 		if _, listen := fc.Listen[be.Name]; listen {
-			continue // a listen section's rules run as its frontend's
+			// A listen section's rules run as its frontend's, but its
+			// stick lines choose its servers: they are the backend's.
+			for _, fe := range cfg.Frontends {
+				if fe.Name == be.Name {
+					be.Rules.Sticks, be.Rules.ACLs = fe.Rules.Sticks, fe.Rules.ACLs
+					fe.Rules.Sticks = nil
+				}
+			}
+			continue
 		}
 		if bp := fc.Backends[be.Name]; bp != nil {
 			be.Rules = p.parseRules(cfg, bp, joinPath("backends", be.Name), be.Mode, false, backends)
@@ -199,6 +211,22 @@ func (p *parser) parseRules(cfg *Config, fp *fileProxy, path string, mode Mode, 
 		p.checkCondNames(cfg, t.Cond, lp, 0, backends)
 		r.UseBackends = append(r.UseBackends, t)
 	}
+	for i, line := range fp.Stick {
+		lp := fmt.Sprintf("%s[%d]", joinPath(path, "stick"), i)
+		if frontend && !strings.HasPrefix(path, "listen.") {
+			p.at(lp, "stick lines belong to backends (and listen sections)")
+			break
+		}
+		st, err := lang.ParseStick(line)
+		if !p.langErrors(lp, 0, err) || st == nil || st.Expr == nil {
+			continue
+		}
+		p.checkSampleNames(st.Expr, lp, backends)
+		p.checkCondNames(cfg, st.Cond, lp, 0, backends)
+		p.checkTable(cfg, st.Table, lp, st.TablePos, st.Pos)
+		storeServerID(cfg, cmp.Or(st.Table, p.ruleScope.section))
+		r.Sticks = append(r.Sticks, st)
+	}
 	// Conditions name ACLs: every name must exist by now.
 	p.checkAllConds(&r, path, fp)
 	if len(r.ACLs) == 0 {
@@ -296,6 +324,27 @@ func (p *parser) checkSampleNames(s *lang.Sample, lp string, backends map[string
 	}
 }
 
+// storeServerID makes the stick table of section name store server_id,
+// which stick rules write and read: HAProxy adds it to a table that stick
+// rules use, whatever its store list says.
+func storeServerID(cfg *Config, name string) {
+	add := func(t *StickTable) {
+		if t != nil && !slices.ContainsFunc(t.Store, func(d StickData) bool { return d.Kind == StickServerID }) {
+			t.Store = append([]StickData{{Kind: StickServerID}}, t.Store...)
+		}
+	}
+	for _, fe := range cfg.Frontends {
+		if fe.Name == name {
+			add(fe.StickTable)
+		}
+	}
+	for _, be := range cfg.Backends {
+		if be.Name == name {
+			add(be.StickTable)
+		}
+	}
+}
+
 // checkTable checks that a stick table a rule or fetch names exists: the
 // section named (table NAME), or the rule's own section without one.
 func (p *parser) checkTable(cfg *Config, name, lp string, namePos, rulePos int) {
@@ -377,6 +426,9 @@ func (p *parser) checkAllConds(r *Rules, path string, fp *fileProxy) {
 	}
 	for i, t := range r.UseBackends {
 		check(t.Cond, fmt.Sprintf("%s[%d]", joinPath(path, "use_backend"), i), 0)
+	}
+	for i, st := range r.Sticks {
+		check(st.Cond, fmt.Sprintf("%s[%d]", joinPath(path, "stick"), i), 0)
 	}
 }
 

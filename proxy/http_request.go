@@ -196,6 +196,12 @@ func (be *backend) acquireFor(ctx *fasthttp.RequestCtx, ex *exchange) (int, erro
 			return idx, err
 		}
 	}
+	if len(be.sticks) > 0 {
+		if idx, waited, ok, err := be.stickAcquire(ex.txn); ok {
+			ex.queued = waited
+			return idx, err
+		}
+	}
 	key, hasKey := uint64(0), false
 	if be.hashed {
 		key, hasKey = keyOf(&be.cfg.Balance, be.header, ctx)
@@ -250,6 +256,10 @@ type exchange struct {
 func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error) {
 	if err == nil && !ex.tunneled {
 		fe.applyResponseRules(ctx, ex.txn, ex.be)
+	}
+	if len(ex.be.sticks) > 0 && err == nil {
+		ex.be.stickStore(ex.txn, ex.srv, false)
+		ex.be.stickStore(ex.txn, ex.srv, true)
 	}
 	ex.logLevel = ex.txn.LogLevel
 	// Tracked entries count the bytes known now: a streamed response's

@@ -98,6 +98,13 @@ func (s *Snapshot) compileRules(cfg *config.Config) error {
 		if be.tcpContent, err = c.CompileRules(be.cfg.Rules.TCPContent, rules.ACLs(be.cfg.Rules.ACLs), nil); err != nil {
 			return fmt.Errorf("backend %s: %w", be.cfg.Name, err)
 		}
+		for _, ls := range be.cfg.Rules.Sticks {
+			st, err := c.CompileStick(ls, rules.ACLs(be.cfg.Rules.ACLs))
+			if err != nil {
+				return fmt.Errorf("backend %s: %w", be.cfg.Name, err)
+			}
+			be.sticks = append(be.sticks, st)
+		}
 		if be.cfg.Cookie != nil && be.cfg.Mode == config.ModeHTTP {
 			if be.cookie, err = newPersistence(be, c); err != nil {
 				return fmt.Errorf("backend %s: %w", be.cfg.Name, err)
@@ -111,8 +118,8 @@ func (s *Snapshot) compileRules(cfg *config.Config) error {
 		be.hasRules = !be.rules.empty()
 		// force-persist and ignore-persist read the request through the
 		// rules' Txn, which the frontend then starts.
-		anyBackend = anyBackend || be.hasRules || be.cookie != nil && be.cookie.hasConds()
-		anyTCPBackend = anyTCPBackend || !be.tcpContent.Empty()
+		anyBackend = anyBackend || be.hasRules || be.cookie != nil && be.cookie.hasConds() || len(be.sticks) > 0
+		anyTCPBackend = anyTCPBackend || !be.tcpContent.Empty() || len(be.sticks) > 0
 	}
 	for _, fe := range s.frontends {
 		fe.vars = s.vars

@@ -83,8 +83,10 @@ type backend struct {
 	// rules are the backend's own rule sets (rules_build.go).
 	rules      sectionRules
 	tcpContent *rules.Program // tcp-request content, in mode tcp
-	hasRules   bool
-	index      int
+	// sticks are the backend's stick lines (stick_persist.go).
+	sticks   []*rules.Stick
+	hasRules bool
+	index    int
 	// cookie is cookie persistence (http_cookie.go), nil without.
 	cookie *persistence
 }

@@ -3,8 +3,11 @@ package proxy
 import (
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/halo-lb/halo/balancer"
 )
 
 // A rate limit as HAProxy's users write it: the 51st request of a second
@@ -54,5 +57,72 @@ backends:
 	tbl := p.StickTable("fe")
 	if tbl == nil || tbl.Used() != 2 {
 		t.Fatalf("the table holds %v entries, want 2", tbl)
+	}
+}
+
+// Galera behind a VIP as the OpenStack guides configure it: "stick-table
+// type ip size 1000" and "stick on dst" send every client of the VIP to
+// one node (so that writes never conflict), whatever balance says, and
+// keep them there across a reload; when that node goes DOWN they move, all
+// to one other node.
+func TestStickOnDstKeepsClientsOnOneNode(t *testing.T) {
+	a, b, c := startTCPBackend(t, "a"), startTCPBackend(t, "b"), startTCPBackend(t, "c")
+	yaml := `
+defaults: {mode: tcp, timeout: {connect: 1s, client: 5s, server: 5s}}
+listen:
+  galera:
+    bind: "127.0.0.1:0"
+    balance: roundrobin
+    stick-table: type ip size 1000
+    stick: [on dst]
+    servers:
+      - {name: a, address: "{{a}}"}
+      - {name: b, address: "{{b}}"}
+      - {name: c, address: "{{c}}"}
+`
+	p := startProxy(t, yaml, a, b, c)
+	addr := frontendAddr(t, p, "galera")
+	served := func(src string) string {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 2 * time.Second}
+		conn, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("client %s to %s: %v", src, addr, err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := conn.Write([]byte("who\n")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		n, _ := conn.Read(buf)
+		return strings.Fields(string(buf[:n]))[0]
+	}
+	sources := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7"}
+	first := served(sources[0])
+	for _, src := range sources[1:] {
+		if got := served(src); got != first {
+			t.Fatalf("client %s went to %s, the first client to %s: stick on dst must keep them together", src, got, first)
+		}
+	}
+	// A reload that changes something else keeps the table and the node.
+	if err := p.Apply(parseConfig(t, strings.Replace(yaml, "client: 5s", "client: 6s", 1), a, b, c)); err != nil {
+		t.Fatal(err)
+	}
+	addr = frontendAddr(t, p, "galera") // port 0: the new bind is a new listener
+	for _, src := range sources {
+		if got := served(src); got != first {
+			t.Fatalf("after the reload %s went to %s, want %s", src, got, first)
+		}
+	}
+	// The node goes DOWN: everyone moves to one other node.
+	p.Registry().Lookup("galera", first).SetAdmin(balancer.AdminMaint)
+	next := served(sources[0])
+	if next == first {
+		t.Fatalf("with %s in MAINT a client still went there", first)
+	}
+	for _, src := range sources[1:] {
+		if got := served(src); got != next {
+			t.Errorf("after %s left, %s went to %s, the first client to %s", first, src, got, next)
+		}
 	}
 }

@@ -33,8 +33,8 @@ func (fe *frontend) serveTCP(c net.Conn) {
 	defer c.Close()
 	be := fe.defaultBackend
 	ss := session{accepted: time.Now(), termination: [2]byte{'-', '-'}}
+	var t *rules.Txn // the connection's rules, nil without
 	if fe.tcpRouted {
-		var t *rules.Txn
 		c, be, t = fe.routeTCP(c)
 		defer endTCPTxn(t, &ss)
 		if be == nil {
@@ -46,7 +46,7 @@ func (fe *frontend) serveTCP(c net.Conn) {
 	be = fe.routeTo(be)
 	defer be.endSession()
 	ss.be = be
-	sc, srv := be.connect(&ss, c)
+	sc, srv := be.connect(&ss, c, t)
 	if sc == nil {
 		be.counters.Denied.Add(1)
 		fe.logTCP(c, &ss)
@@ -131,15 +131,18 @@ func (fe *frontend) relay(c net.Conn, sc net.Conn, ss *session) {
 // queue while every eligible server is full) and dials it, retrying on
 // failure as retryTarget decides. On success the caller owns the slot on
 // the returned server and must release it.
-func (be *backend) connect(ss *session, c net.Conn) (net.Conn, *server) {
-	var key uint64
-	hasKey := false
-	if be.bySource {
-		if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-			key, hasKey = sourceKey(a.IP)
+func (be *backend) connect(ss *session, c net.Conn, t *rules.Txn) (net.Conn, *server) {
+	idx, waited, stuck, err := be.stickAcquire(t)
+	if !stuck {
+		var key uint64
+		hasKey := false
+		if be.bySource {
+			if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+				key, hasKey = sourceKey(a.IP)
+			}
 		}
+		idx, waited, err = be.queue.acquire(key, hasKey)
 	}
-	idx, waited, err := be.queue.acquire(key, hasKey)
 	ss.queued = waited
 	if err != nil {
 		ss.termination = queueTermination(err)
@@ -155,6 +158,7 @@ func (be *backend) connect(ss *session, c net.Conn) (net.Conn, *server) {
 			srv.observed(err == nil)
 		}
 		if err == nil {
+			be.stickStore(t, srv, false)
 			return conn, srv
 		}
 		srv.state.ConnErrors.Add(1)

@@ -109,6 +109,10 @@ func (t *Table) Spec() config.StickTable {
 	return s
 }
 
+// Type is the table's key type, without Spec's copy: the data path
+// reads it per key.
+func (t *Table) Type() config.StickType { return t.spec.Type }
+
 // Used is how many entries the table holds.
 func (t *Table) Used() int { return int(t.used.Load()) }
 

@@ -18,6 +18,9 @@ type tracked struct {
 	e   *sticktable.Entry
 	t   *sticktable.Table
 	key sticktable.Key
+	// own holds a string key's bytes, which key refers to: the Txn's
+	// buffer they were computed in is reused.
+	own []byte
 }
 
 // stickFetch is a compiled stick-table fetch.
@@ -183,6 +186,11 @@ func (r *Rule) track(t *Txn) {
 	if !r.expr.eval(t, 0, v) {
 		return
 	}
+	if ty := sr.table.Type(); ty == config.StickString || ty == config.StickBinary {
+		v.asStr(t)
+		tr.own = append(tr.own[:0], v.b...)
+		v.setStr(tr.own)
+	}
 	k := keyOf(sr.table, t, v)
 	now := sticktable.Now()
 	e := sr.table.Track(k, now)
@@ -201,7 +209,7 @@ func (r *Rule) track(t *Txn) {
 
 // keyOf makes v a key of table st's type.
 func keyOf(st *sticktable.Table, t *Txn, v *value) sticktable.Key {
-	switch st.Spec().Type {
+	switch st.Type() {
 	case config.StickIP, config.StickIPv6:
 		if v.asIP() {
 			return st.AddrKey(v.ip)
@@ -259,6 +267,84 @@ func (t *Txn) Untrack(status int, in, out int64) {
 			tr.e.BytesOut(out, now)
 		}
 		tr.e.Release(now)
-		*tr = tracked{}
+		*tr = tracked{own: tr.own[:0]}
 	}
+}
+
+// Stick is a compiled stick rule (stick on, match, store-request,
+// store-response): its condition, the key's expression and table.
+type Stick struct {
+	Kind  string
+	cond  *Cond
+	expr  *sample
+	table *sticktable.Table
+}
+
+// CompileStick builds a stick rule over the section's ACLs; its table is
+// the one named, else the section's own.
+func (c *Compiler) CompileStick(ls *lang.Stick, acls ACLs) (*Stick, error) {
+	s := &Stick{Kind: ls.Kind}
+	var err error
+	if s.cond, err = c.CompileCond(ls.Cond, acls); err != nil {
+		return nil, err
+	}
+	if s.expr, err = c.compileSample(ls.Expr); err != nil {
+		return nil, err
+	}
+	if s.table, err = c.table(ls.Table, ls.TablePos); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Matches reports whether the rule is a match rule (stick match, stick
+// on), a store-request one (stick store-request, stick on), or a
+// store-response one.
+func (s *Stick) Matches() bool       { return s.Kind == "on" || s.Kind == "match" }
+func (s *Stick) StoresRequest() bool { return s.Kind == "on" || s.Kind == "store-request" }
+
+// Server is the server id the key of t has in the rule's table (0: none,
+// or the rule's condition does not hold).
+func (s *Stick) Server(t *Txn) int {
+	if !s.cond.Eval(t) {
+		return 0
+	}
+	k, ok := s.key(t)
+	if !ok {
+		return 0
+	}
+	e := s.table.Get(k, sticktable.Now())
+	if e == nil {
+		return 0
+	}
+	id, _ := e.ServerID()
+	return id
+}
+
+// Store records that the key of t goes to server id (1-based), when the
+// rule's condition holds.
+func (s *Stick) Store(t *Txn, id int) {
+	if !s.cond.Eval(t) {
+		return
+	}
+	k, ok := s.key(t)
+	if !ok {
+		return
+	}
+	now := sticktable.Now()
+	if e := s.table.Touch(k, now); e != nil {
+		e.SetServerID(id, now)
+	}
+}
+
+func (s *Stick) key(t *Txn) (sticktable.Key, bool) {
+	v := t.push()
+	defer t.pop(v)
+	mark := len(t.buf)
+	defer func() { t.buf = t.buf[:mark] }()
+	if !s.expr.eval(t, 0, v) {
+		return sticktable.Key{}, false
+	}
+	k := keyOf(s.table, t, v)
+	return k, k.Valid()
 }
