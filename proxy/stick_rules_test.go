@@ -126,3 +126,45 @@ listen:
 		}
 	}
 }
+
+// In mode http, stick on src keeps each client on its server, request
+// after request, while different clients spread over the servers.
+func TestStickOnSrcHTTP(t *testing.T) {
+	a, b := startHTTPBackend(t, "a", nil), startHTTPBackend(t, "b", nil)
+	yaml := `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be:
+    balance: roundrobin
+    stick-table: type ip size 1000 expire 30m
+    stick: [on src]
+    servers: [{name: a, address: "{{a}}"}, {name: b, address: "{{b}}"}]
+`
+	p := startProxy(t, yaml, a, b)
+	addr := frontendAddr(t, p, "fe")
+	seen := map[string]bool{}
+	for _, src := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"} {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		// A new connection per request: the server is the table's choice,
+		// not the connection's.
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+		first := ""
+		for range 5 {
+			body, code, err := httpGet(client, "http://"+addr+"/")
+			if err != nil || code != 200 {
+				t.Fatalf("%s: %d %v", src, code, err)
+			}
+			if first == "" {
+				first = body
+			} else if body != first {
+				t.Fatalf("client %s moved from %s to %s", src, first, body)
+			}
+		}
+		seen[first] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("four clients all went to %v: the first choice of each is balanced", seen)
+	}
+}

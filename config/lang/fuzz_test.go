@@ -100,3 +100,18 @@ func FuzzParseTCPRequest(f *testing.F) {
 		checkErrors(t, line, err)
 	})
 }
+
+func FuzzParseLines(f *testing.F) {
+	for _, s := range []string{"on dst", "match src table t if { path_beg /x }", "store-response res.hdr(x-id)",
+		"keystone if is_identity", "%[req.hdr(x-be),lower] if { req.hdr(x-be) -m found }", "if { src 10.0.0.0/8 }"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		_, err := ParseStick(line)
+		checkErrors(t, line, err)
+		_, err = ParseTarget(line, AtRequest, false)
+		checkErrors(t, line, err)
+		_, err = ParseTarget(line, AtRequest, true)
+		checkErrors(t, line, err)
+	})
+}
