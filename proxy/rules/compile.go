@@ -72,6 +72,10 @@ type ACLs map[string][]*lang.Match
 type Cond struct {
 	unless bool
 	or     [][]term
+	// single is the one matcher of a condition of one term with one
+	// definition, evaluated without the loops; singleNot its "!".
+	single    *matcher
+	singleNot bool
 }
 
 type term struct {
@@ -83,6 +87,10 @@ type term struct {
 func (c *Cond) Eval(t *Txn) bool {
 	if c == nil {
 		return true
+	}
+	if c.single != nil {
+		// One ACL, as most conditions are: "if { ssl_fc }", "if blocked".
+		return (c.single.eval(t) != c.singleNot) != c.unless
 	}
 	ok := false
 	for _, and := range c.or {
@@ -151,6 +159,9 @@ func (c *Compiler) CompileCond(lc *lang.Cond, acls ACLs) (*Cond, error) {
 			terms = append(terms, tm)
 		}
 		cond.or = append(cond.or, terms)
+	}
+	if len(cond.or) == 1 && len(cond.or[0]) == 1 && len(cond.or[0][0].any) == 1 {
+		cond.single, cond.singleNot = cond.or[0][0].any[0], cond.or[0][0].not
 	}
 	return cond, nil
 }

@@ -44,6 +44,24 @@ func (f *format) eval(t *Txn) []byte {
 	if f.isLit {
 		return f.lit
 	}
+	if len(f.parts) == 1 && f.parts[0].s != nil {
+		// One sample alone (%[dst_port], %[req.hdr(host)]): its bytes
+		// as they are, with no copy, when it is a string.
+		v := t.push()
+		defer t.pop(v)
+		start := len(t.buf)
+		if !f.parts[0].s.eval(t, 0, v) {
+			t.buf = t.buf[:start]
+			return nil
+		}
+		switch v.t {
+		case lang.TypeStr, lang.TypeBin, lang.TypeMeth:
+			return v.b
+		}
+		end := len(t.buf)
+		t.buf = v.appendTo(t.buf)
+		return t.buf[end:len(t.buf):len(t.buf)]
+	}
 	start := len(t.buf)
 	for i := range f.parts {
 		p := &f.parts[i]

@@ -116,7 +116,12 @@ func (c *Compiler) compileMatch(lm *lang.Match) (*matcher, error) {
 // one of its occurrences does.
 func (m *matcher) eval(t *Txn) bool {
 	v := t.push()
-	defer t.pop(v)
+	ok := m.evalInto(t, v)
+	t.pop(v)
+	return ok
+}
+
+func (m *matcher) evalInto(t *Txn, v *value) bool {
 	if !m.s.multi || m.s.f.occ != 0 {
 		mark := len(t.buf)
 		ok := m.s.eval(t, 0, v) && m.test(t, v)
@@ -159,15 +164,8 @@ func (m *matcher) test(t *Txn, v *value) bool {
 	}
 	v.asStr(t)
 	b := v.b
-	if m.nocase && m.method != lang.MatchReg && hasUpper(b) {
-		start := len(t.buf)
-		for _, c := range b {
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			t.buf = append(t.buf, c)
-		}
-		b = t.buf[start:]
+	if m.nocase && m.method != lang.MatchReg {
+		b = t.lower(b)
 	}
 	if m.few != nil {
 		for _, p := range m.few {
@@ -291,6 +289,22 @@ func delimited(b, p []byte, delims string) bool {
 		off = i + 1
 	}
 	return false
+}
+
+// lower returns b in lower case: b itself when it has no upper case,
+// else a copy at the end of t's buffer.
+func (t *Txn) lower(b []byte) []byte {
+	if !hasUpper(b) {
+		return b
+	}
+	start := len(t.buf)
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		t.buf = append(t.buf, c)
+	}
+	return t.buf[start:]
 }
 
 // hasUpper reports whether b holds an ASCII upper-case letter: -i need

@@ -247,6 +247,9 @@ func (r *Rule) gpc(t *Txn) {
 // end in mode tcp, and the entries are released. The proxy calls it when
 // the request (mode http) or connection (mode tcp) ends.
 func (t *Txn) Untrack(status int, in, out int64) {
+	if t.sc[0].e == nil && t.sc[1].e == nil && t.sc[2].e == nil {
+		return // nothing tracked: no clock read
+	}
 	now := sticktable.Now()
 	for i := range t.sc {
 		tr := &t.sc[i]
