@@ -92,6 +92,15 @@ type fileProxy struct {
 	TCPRequest   []string            `yaml:"tcp-request"`
 	Redirect     []string            `yaml:"redirect"`
 	UseBackend   []string            `yaml:"use_backend"`
+	// Error pages and the monitor URI (errorpages.go): errorfile maps a
+	// status to a raw HTTP response file, http-error defines one inline.
+	ErrorFile  map[string]string `yaml:"errorfile"`
+	HTTPError  []string          `yaml:"http-error"`
+	MonitorURI *string           `yaml:"monitor-uri" validate:"omitempty,startswith=/"`
+	Monitor    []string          `yaml:"monitor"`
+	// Capture is HAProxy's "capture request header", "capture response
+	// header" and "capture cookie" lines.
+	Capture []string `yaml:"capture"`
 }
 
 // fileBind is one entry of "bind": a mapping, or a plain string that is its
@@ -133,10 +142,13 @@ type fileTimeout struct {
 }
 
 type fileOptions struct {
-	TCPKA      *bool `yaml:"tcpka"`
-	CliTCPKA   *bool `yaml:"clitcpka"`
-	SrvTCPKA   *bool `yaml:"srvtcpka"`
-	ForwardFor *bool `yaml:"forwardfor"`
+	TCPKA    *bool `yaml:"tcpka"`
+	CliTCPKA *bool `yaml:"clitcpka"`
+	SrvTCPKA *bool `yaml:"srvtcpka"`
+	// ForwardFor and OriginalTo take true or HAProxy's arguments as a
+	// mapping (forwardfor.go).
+	ForwardFor *fileForwardFor `yaml:"forwardfor"`
+	OriginalTo *fileForwardFor `yaml:"originalto"`
 	// XForwardedProto sets X-Forwarded-Proto and X-Forwarded-Port (a
 	// halo option: HAProxy spells it as two http-request set-header
 	// rules).
@@ -283,10 +295,10 @@ type fileServer struct {
 // set anything a frontend or backend inherits, but not bind, servers or
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
-	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server"),
-	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend"),
-	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend"),
+	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "errorfile", "http-error", "monitor-uri"),
+	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "errorfile", "http-error", "monitor-uri", "monitor", "capture"),
+	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect", "errorfile", "http-error"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "errorfile", "http-error", "monitor-uri", "monitor", "capture"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.

@@ -117,6 +117,9 @@ func (p *parser) build(cfg *Config, fc *fileConfig) {
 		p.buildServerTransports(fc, be, path)
 	}
 	p.buildRules(cfg, fc)
+	p.buildErrorPages(cfg, fc)
+	p.buildForwarded(cfg, fc)
+	p.buildMonitor(cfg, fc)
 }
 
 // checkCrossField checks the rules that span keys or sections.
