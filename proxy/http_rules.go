@@ -85,7 +85,7 @@ func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Pr
 		if r.HasReply() {
 			r.WriteReply(t)
 		} else {
-			setErrorResponse(&ctx.Response, r.Status, true)
+			fe.setError(&ctx.Response, fe.ruleBackend(t, p), r.Status, true)
 		}
 		ctx.SetConnectionClose()
 		fe.state.Denied.Add(1)
@@ -134,7 +134,7 @@ func (fe *frontend) applyResponseRules(ctx *fasthttp.RequestCtx, t *rules.Txn, b
 		switch v, r := p.Run(t); v {
 		case rules.Deny:
 			ctx.Response.ResetBody()
-			setErrorResponse(&ctx.Response, 502, true)
+			fe.setError(&ctx.Response, be, 502, true)
 			fe.state.Denied.Add(1)
 			return
 		case rules.Return:
