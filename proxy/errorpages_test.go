@@ -2,16 +2,20 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/halo-lb/halo/config"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -261,6 +265,89 @@ backends:
 	for _, want := range []string{" 200 1 SRV=abcd SRV=s123 ---- ", ` 0/0 {examp|a#7Cb#7Bc#7D#22d#23} {text/plain} "GET /x HTTP/1.1"`} {
 		if !strings.Contains(line, want) {
 			t.Errorf("access line %q lacks %q", line, want)
+		}
+	}
+}
+
+// The options of this change cost a forwarded request no allocation:
+// forwardfor with its arguments, originalto, a monitor-uri that does not
+// match, error pages that are not sent.
+func TestForwardWithExtrasAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") }}
+	go backend.Serve(ln)
+	t.Cleanup(func() { backend.Shutdown() })
+	page := writePage(t, t.TempDir(), "503.http", "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+	p := New(zap.NewNop())
+	cfg, err := config.Parse("rig.yaml", []byte(`
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}, errorfile: {503: `+page+`}}
+frontends:
+  fe:
+    bind: "127.0.0.1:0"
+    default_backend: be
+    monitor-uri: /status
+    monitor: ["fail if { nbsrv(be) lt 1 }"]
+    option: {forwardfor: {except: 10.0.0.0/8, header: X-Client, if-none: true}, originalto: true}
+backends:
+  be: {servers: [{name: a, address: "`+ln.Addr().String()+`"}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Shutdown(context.Background()) })
+	r := &forwardRig{fe: p.Snapshot().frontends[0], ctx: &fasthttp.RequestCtx{}}
+	var req fasthttp.Request
+	r.ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	for range 10 {
+		r.forward(t)
+	}
+	if n := testing.AllocsPerRun(500, func() { r.forward(t) }); n != 0 {
+		t.Fatalf("forward allocates %.1f times per request, want 0", n)
+	}
+}
+
+// A reload reads the errorfile again: the page halo sends is the one on
+// disk when the configuration was last applied.
+func TestErrorFileReadAgainOnReload(t *testing.T) {
+	dir := t.TempDir()
+	page := func(body string) {
+		writePage(t, dir, "503.http", "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	}
+	page("first")
+	file := filepath.Join(dir, "halo.yaml")
+	yaml := `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}, retries: 0}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be, errorfile: {503: 503.http}}
+backends:
+  be: {servers: [{name: a, address: "` + deadAddr(t) + `"}]}
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := New(zap.NewNop())
+	defer p.Shutdown(t.Context())
+	for _, body := range []string{"first", "second"} {
+		page(body)
+		cfg, err := config.Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Apply(cfg); err != nil {
+			t.Fatal(err)
+		}
+		got := rawExchange(t, frontendAddr(t, p, "fe"), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if !strings.HasSuffix(got, "\r\n\r\n"+body) {
+			t.Errorf("after applying with %q on disk: %q", body, got)
 		}
 	}
 }
