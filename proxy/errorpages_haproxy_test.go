@@ -94,6 +94,7 @@ frontend fe
   capture response header Content-Type len 10
   capture response header X-None len 4
   capture cookie SRV len 8
+  http-request deny if { path_beg /deny }
   use_backend dead if { path_beg /dead }
   default_backend be
 backend be
@@ -110,7 +111,8 @@ frontends:
     bind: "127.0.0.1:0"
     errorfile: {503: `+filepath.ToSlash(page)+`}
     capture: ["request header Host len 5", "request header User-Agent len 64", "response header Content-Type len 10", "response header X-None len 4", "cookie SRV len 8"]
-    acl: {dead: ["path_beg /dead"]}
+    acl: {dead: ["path_beg /dead"], deny: ["path_beg /deny"]}
+    http-request: ["deny if deny"]
     use_backend: ["dead if dead"]
     default_backend: be
 backends:
@@ -149,5 +151,38 @@ backends:
 	t.Logf("captures: haproxy %q, halo %q", want, got)
 	if want == nil || got == nil || want[1] != got[1] || want[2] != got[2] {
 		t.Errorf("captures:\nhaproxy %q\nhalo    %q\nhaproxy's log:\n%s", want, got, logs)
+	}
+
+	// A request a rule denied was read: its line has the request's
+	// captures and empty response ones. One that could not be read has
+	// none at all, not even the braces. (halo writes <BADREQ> for the
+	// denied request's line where HAProxy writes the request: only the
+	// fields before it are compared.)
+	rawExchange(t, hx, "GET /deny HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+	rawExchange(t, halo, "GET /deny HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+	rawExchange(t, hx, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+	rawExchange(t, halo, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+	refused := regexp.MustCompile(` (40[03]) \S+ (\S+ \S+) PR-- \S+ \S+((?: \{[^}]*\})*) "`)
+	waitFor(t, 3*time.Second, "haproxy's lines for the refused requests", func() bool { return logs.has(" 403 ") && logs.has(" 400 ") })
+	waitFor(t, 3*time.Second, "halo's lines for the refused requests", func() bool {
+		return hlogs.FilterMessageSnippet(" 403 ").Len() == 1 && hlogs.FilterMessageSnippet(" 400 ").Len() == 1
+	})
+	byStatus := func(lines []string) map[string]string {
+		m := map[string]string{}
+		for _, l := range lines {
+			if f := refused.FindStringSubmatch(l); f != nil {
+				m[f[1]] = f[2] + f[3]
+			}
+		}
+		return m
+	}
+	var haloLines []string
+	for _, e := range hlogs.All() {
+		haloLines = append(haloLines, e.Message)
+	}
+	hw, gw := byStatus(strings.Split(logs.String(), "\n")), byStatus(haloLines)
+	t.Logf("refused: haproxy %q, halo %q", hw, gw)
+	if hw["403"] == "" || hw["403"] != gw["403"] || hw["400"] == "" || hw["400"] != gw["400"] {
+		t.Errorf("refused requests' cookies and captures:\nhaproxy %q\nhalo    %q\nhaproxy's log:\n%s\nhalo's:\n%s", hw, gw, logs, strings.Join(haloLines, "\n"))
 	}
 }

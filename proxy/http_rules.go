@@ -116,7 +116,7 @@ func (fe *frontend) countAnswered(ctx *fasthttp.RequestCtx, term string) {
 		fe.state.HTTPStatus[c].Add(1)
 	}
 	if fe.access != nil {
-		fe.logBadRequest(ctx, status, term)
+		fe.logRuleAnswer(ctx, status, term)
 	}
 }
 

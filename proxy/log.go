@@ -175,15 +175,30 @@ func appendQueues(b []byte, be *backend, srv *server) []byte {
 // routed, as HAProxy logs one: no backend, no timers, the termination
 // state, and "<BADREQ>" for the request line.
 func (fe *frontend) logBadRequest(ctx *fasthttp.RequestCtx, status int, term string) {
+	fe.logRefused(ctx, status, term, false)
+}
+
+// logRuleAnswer is logBadRequest for a request a rule answered: HAProxy
+// had read it, so its line has the captures (a request it could not read
+// has none, measured with 2.6).
+func (fe *frontend) logRuleAnswer(ctx *fasthttp.RequestCtx, status int, term string) {
+	fe.logRefused(ctx, status, term, true)
+}
+
+func (fe *frontend) logRefused(ctx *fasthttp.RequestCtx, status int, term string, read bool) {
 	b := fe.appendLogPrefix(make([]byte, 0, 192), ctx.RemoteAddr(), clientTLS(ctx) != nil, time.Now(), nil, nil)
 	b = append(b, " -1/-1/-1/-1/0 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
+	caps := fe.captures
+	if !read {
+		caps = nil
+	}
 	b = append(b, " 0"...)
-	b = fe.captures.appendCookies(b, ctx, false)
+	b = caps.appendCookies(b, ctx, false)
 	b = append(b, term...)
 	b = fe.appendConnCounts(b, nil, nil, 0)
 	b = append(b, " 0/0"...)
-	b = fe.captures.appendHeaders(b, ctx, false)
+	b = caps.appendHeaders(b, ctx, false)
 	b = append(b, " \"<BADREQ>\""...)
 	fe.access.Info(string(b))
 }
