@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/halo-lb/halo/config/lang"
 )
 
 // Mode is a proxy's protocol mode, as HAProxy's "mode" keyword.
@@ -98,6 +100,16 @@ type Frontend struct {
 	// StickTable is the frontend's "stick-table", nil without one (a
 	// listen section's table is its Backend's).
 	StickTable *StickTable
+	// ErrorPages are the responses halo sends for its own errors, by
+	// status (errorfile, http-error): each a full raw HTTP response.
+	ErrorPages map[int][]byte
+	// MonitorURI is "monitor-uri": a request for exactly this URI is
+	// answered 200 by halo ("" : none); MonitorFail are the "monitor
+	// fail" conditions, any of which makes the answer 503.
+	MonitorURI  string
+	MonitorFail []*lang.Cond
+	// Captures are the "capture" lines, in order, for the httplog line.
+	Captures []Capture
 }
 
 // Backend is a pool of servers and how to balance and reach them.
@@ -132,6 +144,9 @@ type Backend struct {
 	// its force-persist and ignore-persist conditions, nil without.
 	Cookie  *Cookie
 	Persist *Persist
+	// ErrorPages are as a Frontend's; a backend's page for a status wins
+	// over its frontend's, as in HAProxy.
+	ErrorPages map[int][]byte
 }
 
 // Server is one backend server.
@@ -256,10 +271,15 @@ type Timeouts struct {
 
 // Options are HAProxy's boolean "option" keywords.
 type Options struct {
-	TCPKA      bool
-	CliTCPKA   bool
-	SrvTCPKA   bool
+	TCPKA    bool
+	CliTCPKA bool
+	SrvTCPKA bool
+	// ForwardFor is "option forwardfor", with its arguments in XFF;
+	// OriginalTo is "option originalto", with its arguments in XOT.
 	ForwardFor bool
+	XFF        ForwardHeader
+	OriginalTo bool
+	XOT        ForwardHeader
 	// XForwardedProto is "option x-forwarded-proto": requests get
 	// X-Forwarded-Proto (https on an ssl bind, else http) and
 	// X-Forwarded-Port (the bind's port), replacing any the client sent.

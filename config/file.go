@@ -101,6 +101,15 @@ type fileProxy struct {
 	Cookie        *string  `yaml:"cookie"`
 	ForcePersist  []string `yaml:"force-persist"`
 	IgnorePersist []string `yaml:"ignore-persist"`
+	// Error pages and the monitor URI (errorpages.go): errorfile maps a
+	// status to a raw HTTP response file, http-error defines one inline.
+	ErrorFile  map[string]string `yaml:"errorfile"`
+	HTTPError  []string          `yaml:"http-error"`
+	MonitorURI *string           `yaml:"monitor-uri" validate:"omitempty,startswith=/"`
+	Monitor    []string          `yaml:"monitor"`
+	// Capture is HAProxy's "capture request header", "capture response
+	// header" and "capture cookie" lines.
+	Capture []string `yaml:"capture"`
 }
 
 // fileBind is one entry of "bind": a mapping, or a plain string that is its
@@ -142,10 +151,13 @@ type fileTimeout struct {
 }
 
 type fileOptions struct {
-	TCPKA      *bool `yaml:"tcpka"`
-	CliTCPKA   *bool `yaml:"clitcpka"`
-	SrvTCPKA   *bool `yaml:"srvtcpka"`
-	ForwardFor *bool `yaml:"forwardfor"`
+	TCPKA    *bool `yaml:"tcpka"`
+	CliTCPKA *bool `yaml:"clitcpka"`
+	SrvTCPKA *bool `yaml:"srvtcpka"`
+	// ForwardFor and OriginalTo take true or HAProxy's arguments as a
+	// mapping (forwardfor.go).
+	ForwardFor *fileForwardFor `yaml:"forwardfor"`
+	OriginalTo *fileForwardFor `yaml:"originalto"`
 	// XForwardedProto sets X-Forwarded-Proto and X-Forwarded-Port (a
 	// halo option: HAProxy spells it as two http-request set-header
 	// rules).
@@ -295,10 +307,10 @@ type fileServer struct {
 // set anything a frontend or backend inherits, but not bind, servers or
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
-	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "cookie"),
-	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table"),
-	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect", "stick-table", "stick", "cookie", "force-persist", "ignore-persist"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "stick", "cookie", "force-persist", "ignore-persist"),
+	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "cookie", "errorfile", "http-error", "monitor-uri"),
+	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "errorfile", "http-error", "monitor-uri", "monitor", "capture"),
+	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect", "stick-table", "stick", "cookie", "force-persist", "ignore-persist", "errorfile", "http-error"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "stick", "cookie", "force-persist", "ignore-persist", "errorfile", "http-error", "monitor-uri", "monitor", "capture"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.

@@ -128,7 +128,6 @@ func options(s, def *fileProxy) Options {
 		TCPKA:            tcpka,
 		CliTCPKA:         or(tcpka, so.CliTCPKA, do.CliTCPKA),
 		SrvTCPKA:         or(tcpka, so.SrvTCPKA, do.SrvTCPKA),
-		ForwardFor:       or(false, so.ForwardFor, do.ForwardFor),
 		XForwardedProto:  or(false, so.XForwardedProto, do.XForwardedProto),
 		SSLClientHeaders: or(false, so.SSLClientHeaders, do.SSLClientHeaders),
 		HTTPLog:          or(false, so.HTTPLog, do.HTTPLog),

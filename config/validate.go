@@ -121,6 +121,9 @@ func (p *parser) build(cfg *Config, fc *fileConfig) {
 	for _, be := range cfg.Backends {
 		p.buildCookie(cfg, fc, be, sectionPath(fc, "backends", be.Name))
 	}
+	p.buildErrorPages(cfg, fc)
+	p.buildForwarded(cfg, fc)
+	p.buildMonitor(cfg, fc)
 }
 
 // checkCrossField checks the rules that span keys or sections.

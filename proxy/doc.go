@@ -19,7 +19,9 @@
 //	http_server.go   mode http: fasthttp server generations, their retirement
 //	http_request.go  the request pipeline: route, take a slot, forward, retry, account
 //	http_forward.go  one exchange with a server; http_stream.go the bodies that stream
-//	http_headers.go  hop-by-hop and forwarded headers; http_errors.go errors, statuses, error pages
+//	http_headers.go  hop-by-hop headers; http_forwarded.go forwardfor and originalto
+//	http_errors.go   errors, statuses, halo's pages; http_errorfiles.go errorfile and http-error pages
+//	http_monitor.go  monitor-uri and monitor fail; http_capture.go capture lines in the httplog line
 //	queue.go, limiter.go, balancekey.go   server slots and queues, maxconn, hashing keys
 //	snapshot.go      building a snapshot; apply.go swapping it in and releasing the old
 //	state.go         the kept state and counters; checks.go, check_targets.go health checks

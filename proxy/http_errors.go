@@ -72,7 +72,7 @@ func (fe *frontend) answerError(ctx *fasthttp.RequestCtx, be *backend, err error
 			gc.answered.Store(true) // this response is the guard's answer
 		}
 		fe.state.Errors.Add(1)
-		setErrorResponse(&ctx.Response, status, true)
+		fe.setError(&ctx.Response, be, status, true)
 		return
 	}
 	if errors.Is(err, errNoServer) || errors.Is(err, errDial) || errors.Is(err, errQueueTimeout) || errors.Is(err, errQueueFull) {
@@ -86,7 +86,7 @@ func (fe *frontend) answerError(ctx *fasthttp.RequestCtx, be *backend, err error
 		}
 	}
 	fe.state.Errors.Add(1)
-	setErrorResponse(&ctx.Response, status, false)
+	fe.setError(&ctx.Response, be, status, false)
 }
 
 // terminationFor is HAProxy's four-character termination state for an
@@ -159,6 +159,7 @@ func page(status int, text string) []byte {
 }
 
 var errorPages = map[int][]byte{
+	fasthttp.StatusOK:                          page(200, "halo is up."), // monitor-uri's answer
 	fasthttp.StatusBadRequest:                  page(400, "Your browser sent a request that halo could not read as HTTP/1.1."),
 	fasthttp.StatusMethodNotAllowed:            page(405, "This method is not allowed here."),
 	fasthttp.StatusRequestTimeout:              page(408, "The request did not arrive in time."),

@@ -131,7 +131,7 @@ func (fe *frontend) answerClientError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	fe.state.Errors.Add(1)
 	fe.state.Requests.Add(1)
-	setErrorResponse(&ctx.Response, status, true)
+	fe.setError(&ctx.Response, nil, status, true)
 	fe.state.HTTPStatus[status/100].Add(1)
 	if fe.access != nil {
 		fe.logBadRequest(ctx, status, term)

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"net/netip"
 
 	"github.com/halo-lb/halo/proxy/h1"
 
@@ -63,7 +62,6 @@ var (
 )
 
 var (
-	headerXFF    = []byte("X-Forwarded-For")
 	headerExpect = []byte("Expect")
 	http11       = []byte("HTTP/1.1")
 )
@@ -71,15 +69,15 @@ var (
 // prepareRequest turns the client's request into the one halo sends: its
 // own HTTP version, no hop-by-hop fields (those RFC 9110 section 7.6.1
 // names and those the client's Connection names), the path exactly as
-// received, no Content-Type the client did not send, and X-Forwarded-For
-// if configured. It refuses what the guard cannot see in one field line:
+// received, no Content-Type the client did not send (X-Forwarded-For is
+// added once the request is routed: http_forwarded.go). It refuses what the guard cannot see in one field line:
 // an absolute-form target whose authority is not the Host, and a
 // Connection that names a framing field.
 //
 // A request that asks to switch protocols (Connection: upgrade) keeps its
 // Connection and Upgrade for the server, and *upgrading is set (see
 // http_tunnel.go).
-func prepareRequest(ctx *fasthttp.RequestCtx, forwardFor bool, upgrading *bool) *h1.Error {
+func prepareRequest(ctx *fasthttp.RequestCtx, upgrading *bool) *h1.Error {
 	req := &ctx.Request
 	h := &req.Header
 	if uri := h.RequestURI(); len(uri) > 0 && uri[0] != '/' && uri[0] != '*' {
@@ -111,12 +109,6 @@ func prepareRequest(ctx *fasthttp.RequestCtx, forwardFor bool, upgrading *bool) 
 	// The server connection is ours to keep alive whatever the client
 	// asked; fasthttp has already noted a client's "Connection: close".
 	h.ResetConnectionClose()
-	if forwardFor {
-		if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
-			var buf [48]byte
-			h.AddBytesKV(headerXFF, ip.Unmap().AppendTo(buf[:0]))
-		}
-	}
 	return nil
 }
 

@@ -86,7 +86,10 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 //
 //go:noinline
 func (fe *frontend) admit(ctx *fasthttp.RequestCtx, ex *exchange) bool {
-	if err := prepareRequest(ctx, fe.cfg.Options.ForwardFor, &ex.upgrading); err != nil {
+	if fe.monitor != nil && fe.answerMonitor(ctx) {
+		return false
+	}
+	if err := prepareRequest(ctx, &ex.upgrading); err != nil {
 		fe.refuseRequest(ctx, err)
 		return false
 	}
@@ -114,6 +117,9 @@ func (fe *frontend) admit(ctx *fasthttp.RequestCtx, ex *exchange) bool {
 		return false
 	}
 	ex.timed, ex.be = fe.timed, fe.routeTo(be)
+	if fe.fwd != nil || ex.be.fwd != nil {
+		fe.addForwarded(ctx, ex.be)
+	}
 	// The more closing of the frontend's and the backend's mode.
 	if mode := max(fe.cfg.Options.ConnMode, ex.be.cfg.Options.ConnMode); mode != config.KeepAlive {
 		ex.closeServer = fe.closeServerSide(ctx, ex.be)
@@ -163,7 +169,7 @@ func (fe *frontend) endExchange(ctx *fasthttp.RequestCtx, ex *exchange, streamed
 		if ex.tunneled {
 			term = string(ex.tunnelTerm[:]) + "--"
 		}
-		fe.logHTTP(ctx, ex, term)
+		fe.logHTTP(ctx, ex, term, err == nil)
 	}
 	if srv != nil {
 		be.queue.release(srv.member)
@@ -329,7 +335,7 @@ func (fe *frontend) refuseRequest(ctx *fasthttp.RequestCtx, err *h1.Error) {
 	fe.state.Requests.Add(1)
 	fe.state.Errors.Add(1)
 	fe.state.HTTPStatus[err.Status/100].Add(1)
-	setErrorResponse(&ctx.Response, err.Status, true)
+	fe.setError(&ctx.Response, nil, err.Status, true)
 	if fe.access != nil {
 		fe.logBadRequest(ctx, err.Status, "PR--")
 	}

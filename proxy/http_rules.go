@@ -97,7 +97,7 @@ func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Pr
 		if r.HasReply() {
 			r.WriteReply(t)
 		} else {
-			setErrorResponse(&ctx.Response, r.Status, true)
+			fe.setError(&ctx.Response, fe.ruleBackend(t, p), r.Status, true)
 		}
 		ctx.SetConnectionClose()
 		c.DeniedReq.Add(1)
@@ -146,7 +146,7 @@ func (fe *frontend) applyResponseRules(ctx *fasthttp.RequestCtx, t *rules.Txn, b
 		switch v, r := p.Run(t); v {
 		case rules.Deny:
 			ctx.Response.ResetBody()
-			setErrorResponse(&ctx.Response, 502, true)
+			fe.setError(&ctx.Response, be, 502, true)
 			if i == 0 {
 				be.counters.DeniedResp.Add(1)
 			} else {

@@ -163,7 +163,7 @@ func (s *bodyStream) Close() error {
 		case !s.eof:
 			term = "CD--" // the client went away first
 		}
-		s.fe.logHTTP(s.ctx, &s.ex, term)
+		s.fe.logHTTP(s.ctx, &s.ex, term, s.upErr == nil)
 	}
 	if s.ex.timed {
 		s.srv.recordTimes(&s.ex)

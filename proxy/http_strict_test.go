@@ -145,7 +145,7 @@ func TestDroppingHopFieldsAllocatesNothing(t *testing.T) {
 	}
 	var upgrading bool
 	if n := testing.AllocsPerRun(100, func() {
-		if err := prepareRequest(&ctx, false, &upgrading); err != nil {
+		if err := prepareRequest(&ctx, &upgrading); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 0 {

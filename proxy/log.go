@@ -52,7 +52,8 @@ func (fe *frontend) logTCP(c net.Conn, ss *session) {
 // TR is 0 (halo sees the request once its head is read), Tw the time spent
 // waiting for a server slot (-1 when it ran out), Tc is 0 for a reused server connection as in HAProxy, -1 when none
 // was obtained; bytes are the response body bytes sent to the client.
-func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string) {
+// answered: the server's response is the one sent (its captures apply).
+func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string, answered bool) {
 	total := time.Since(ex.start)
 	srv := ex.srv
 	if ex.connected == 0 {
@@ -71,13 +72,14 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string)
 	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, ex.bytes, 10)
-	b = append(b, " - - "...)
+	b = fe.captures.appendCookies(b, ctx, answered)
 	b = append(b, term...)
 	if ex.be.cookie != nil && ex.be.cookie.cfg.Mode != config.CookiePassive && len(term) == 4 {
 		b[len(b)-2], b[len(b)-1] = ex.ck.req, ex.ck.resp // HAProxy's cookie letters
 	}
 	b = fe.appendConnCounts(b, ex.be, ex.srv, ex.retries)
 	b = appendQueues(b, ex.be, ex.srv)
+	b = fe.captures.appendHeaders(b, ctx, answered)
 	b = append(b, " \""...)
 	b = append(b, ctx.Method()...)
 	b = append(b, ' ')
@@ -218,11 +220,20 @@ func (fe *frontend) logLocal(ctx *fasthttp.RequestCtx, status int, term string, 
 	b := fe.appendLogPrefix(make([]byte, 0, 192), ctx.RemoteAddr(), clientTLS(ctx) != nil, time.Now(), nil, nil)
 	b = append(b, " -1/-1/-1/-1/0 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
-	b = append(b, " 0 - - "...)
+	// A request halo could not read has no captures, as HAProxy logs
+	// one (measured with 2.6); one a rule answered has them.
+	caps := fe.captures
+	if !request {
+		caps = nil
+	}
+	b = append(b, " 0"...)
+	b = caps.appendCookies(b, ctx, false)
 	b = append(b, term...)
 	b = fe.appendConnCounts(b, nil, nil, 0)
+	b = append(b, " 0/0"...)
+	b = caps.appendHeaders(b, ctx, false)
 	if request {
-		b = append(b, " 0/0 \""...)
+		b = append(b, " \""...)
 		b = append(b, ctx.Method()...)
 		b = append(b, ' ')
 		b = append(b, ctx.RequestURI()...)
@@ -230,7 +241,7 @@ func (fe *frontend) logLocal(ctx *fasthttp.RequestCtx, status int, term string, 
 		b = append(b, ctx.Request.Header.Protocol()...)
 		b = append(b, '"')
 	} else {
-		b = append(b, " 0/0 \"<BADREQ>\""...)
+		b = append(b, " \"<BADREQ>\""...)
 	}
 	fe.accessLine(level, b)
 }

@@ -71,6 +71,9 @@ func (s *Snapshot) compileRules(cfg *config.Config) error {
 		if fe.rules, err = compileSection(c, r); err != nil {
 			return fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
 		}
+		if err = fe.buildHTTPExtras(c); err != nil {
+			return fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
+		}
 		for _, ub := range r.UseBackends {
 			cond, err := c.CompileCond(ub.Cond, r.ACLs)
 			if err != nil {

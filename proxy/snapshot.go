@@ -66,6 +66,14 @@ type frontend struct {
 	index          int
 	vars           int
 	env            rules.Env
+	// pages are the error pages (http_errorfiles.go), monitor the
+	// monitor-uri (http_monitor.go), fwd the forwardfor and originalto
+	// headers (http_forwarded.go), captures the capture lines
+	// (http_capture.go).
+	pages    customPages
+	monitor  *monitor
+	fwd      *forwarded
+	captures *captures
 }
 
 type backend struct {
@@ -89,6 +97,8 @@ type backend struct {
 	index    int
 	// cookie is cookie persistence (http_cookie.go), nil without.
 	cookie *persistence
+	pages  customPages
+	fwd    *forwarded
 }
 
 // noteUsable tells the kept state whether the backend has a usable server
@@ -176,6 +186,9 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 	}
 	p.prepareStickTables(s, cfg)
 	if err = s.compileRules(cfg); err != nil {
+		return s, nil, err
+	}
+	if err = s.buildPages(); err != nil {
 		return s, nil, err
 	}
 	opened, err = p.openListeners(s)
