@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -85,16 +86,35 @@ func MainWithBinary(m *testing.M, pkg string, bin *string) {
 
 // FreePort returns a loopback TCP port that was free a moment ago, for
 // programs and configurations that cannot bind port 0 (HAProxy, a bind
-// kept across reloads).
+// kept across reloads). A port is handed out once per test process: the
+// kernel may offer a port it just released again, and two calls in a row
+// (a frontend's port and a pprof port) once got the same one.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		given.Lock()
+		dup := given.ports[port]
+		given.ports[port] = true
+		given.Unlock()
+		if !dup {
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no loopback port that was not handed out already")
+	return 0
 }
+
+// given are the ports FreePort handed out.
+var given = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // FreeAddr is FreePort as "127.0.0.1:PORT".
 func FreeAddr(t testing.TB) string {
