@@ -147,13 +147,16 @@ func parseRule(e *errs, ws []Word, rs RuleSet, from int) *Rule {
 		return nil
 	}
 	where := rs.Where()
-	args, cond := splitCond(e, ws[from:], where)
-	if len(args) == 0 {
-		e.at(ws[from].Pos(), "the rule has a condition but no action")
+	// The action reads its arguments first, as HAProxy's parser does, so
+	// that a value may be the word "if" ("set-header X-A unless" sets
+	// "unless"); the condition is what follows them.
+	args := ws[from:]
+	act := args[0]
+	if act.is("if") || act.is("unless") {
+		e.at(act.Pos(), "the rule has a condition but no action")
 		return nil
 	}
-	act := args[0]
-	r := &Rule{Pos: act.Pos(), Action: act.Text, Cond: cond}
+	r := &Rule{Pos: act.Pos(), Action: act.Text}
 	name, inner := act.Text, ""
 	if i := strings.IndexByte(act.Text, '('); i > 0 && strings.HasSuffix(act.Text, ")") {
 		name, inner = act.Text[:i], act.Text[i+1:len(act.Text)-1]
@@ -164,6 +167,7 @@ func parseRule(e *errs, ws []Word, rs RuleSet, from int) *Rule {
 		return nil
 	}
 	a := argReader{e: e, ws: args[1:], at: act}
+	defer func() { r.Cond = a.cond(where) }()
 	switch name {
 	case "allow", "accept", "reject", "expect-proxy":
 		if name == "expect-proxy" {
@@ -282,7 +286,11 @@ type argReader struct {
 	at Word // the action, for "missing" errors
 }
 
-func (a *argReader) more() bool { return a.i < len(a.ws) }
+// more reports whether an optional argument follows: not at the end,
+// nor at the if or unless that starts the condition.
+func (a *argReader) more() bool {
+	return a.i < len(a.ws) && !a.ws[a.i].is("if") && !a.ws[a.i].is("unless")
+}
 
 func (a *argReader) end() int {
 	if a.i > 0 && a.i <= len(a.ws) {
@@ -295,7 +303,7 @@ func (a *argReader) end() int {
 func (a *argReader) peek(k string) bool { return a.more() && a.ws[a.i].is(k) }
 
 func (a *argReader) word() Word {
-	if !a.more() {
+	if a.i >= len(a.ws) {
 		a.e.at(a.end(), "%s needs more arguments", a.at.Text)
 		return Word{at: []int{a.end()}}
 	}
@@ -357,7 +365,20 @@ func (a *argReader) done() {
 	if a.more() {
 		w := a.ws[a.i]
 		a.e.at(w.Pos(), "unexpected %q after %s's arguments (a condition starts with if or unless)", w.Text, a.at.Text)
+		a.i = len(a.ws)
 	}
+}
+
+// cond parses the condition after the arguments, nil without one.
+func (a *argReader) cond(where Where) *Cond {
+	if a.i >= len(a.ws) {
+		return nil
+	}
+	kw := a.ws[a.i]
+	if !kw.is("if") && !kw.is("unless") {
+		return nil
+	}
+	return parseCond(a.e, kw, a.ws[a.i+1:], where)
 }
 
 // reply reads deny's, tarpit's and return's options.

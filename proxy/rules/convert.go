@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/halo-lb/halo/config/lang"
 )
@@ -114,6 +115,8 @@ func (c *Compiler) compileConv(lc lang.Conv) (conv, error) {
 		if a := arg(0); a != nil && a.Text != "ascii" && a.Text != "utf8" && a.Text != "utf8s" && a.Text != "utf8p" && a.Text != "utf8ps" {
 			return cv, &PosError{a.Pos, "json takes ascii, utf8, utf8s, utf8p or utf8ps"}
 		}
+		// global: a utf8 mode, which keeps bytes of 0x80 and above.
+		cv.global = arg(0) != nil && strings.HasPrefix(arg(0).Text, "utf8")
 	}
 	return cv, nil
 }
@@ -455,12 +458,17 @@ func unhex(c byte) byte {
 }
 
 // convJSON escapes the value for a JSON string, as HAProxy's json
-// converter: quotes, backslashes and control bytes.
-func convJSON(t *Txn, _ *conv, v *value) bool {
+// converter: quotes, backslashes and control bytes; in its default
+// (ascii) mode every byte of 0x80 and above as \u00XX, as HAProxy reads
+// the input as Latin-1; in the utf8 modes valid UTF-8 is kept.
+func convJSON(t *Txn, c *conv, v *value) bool {
 	v.asStr(t)
 	s := out(t)
+	ascii := !c.global
 	for _, c := range v.b {
 		switch {
+		case c >= 0x80 && ascii:
+			t.buf = append(t.buf, '\\', 'u', '0', '0', "0123456789abcdef"[c>>4], "0123456789abcdef"[c&15])
 		case c == '"' || c == '\\':
 			t.buf = append(t.buf, '\\', c)
 		case c == '\n':

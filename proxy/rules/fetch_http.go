@@ -60,6 +60,11 @@ func fetchURL(t *Txn, _ *fetch, _ int, out *value) bool {
 	if t.Ctx == nil {
 		return false
 	}
+	if !t.uriChanged {
+		// As received: an absolute-form target, an empty query's "?".
+		out.setStr(t.Ctx.Request.Header.RequestURI())
+		return true
+	}
 	u := t.Ctx.Request.URI()
 	start := len(t.buf)
 	if raw := t.Ctx.Request.Header.RequestURI(); len(raw) > 0 && raw[0] != '/' && raw[0] != '*' {

@@ -32,6 +32,10 @@ func (r *Rule) applyHTTP(t *Txn) {
 	defer func() { t.buf = t.buf[:mark] }()
 	req := &t.Ctx.Request
 	switch r.action {
+	case "set-path", "set-pathq", "set-query", "set-uri", "replace-path", "replace-pathq", "replace-uri":
+		t.uriChanged = true
+	}
+	switch r.action {
 	case "set-header":
 		v := r.value.eval(t)
 		delHeader(t, t.Response, r.name, lang.MatchStr, nil)
@@ -107,28 +111,94 @@ func replaceWhole(t *Txn, r *Rule, in []byte) ([]byte, bool) {
 	return t.buf[start:len(t.buf):len(t.buf)], true
 }
 
-// delHeader deletes every field of h whose name matches: spelled in any
-// case (halo keeps names as the client sent them), or by -m beg, end,
-// sub or reg.
+// delHeader deletes every field whose name matches: spelled in any case
+// (halo keeps names as the client sent them), or by -m beg, end, sub or
+// reg. The fields after a deleted one keep their order, as in HAProxy:
+// fasthttp's own deletion moves the last field into the hole, so those
+// fields are deleted and added again in order.
 func delHeader(t *Txn, response bool, name []byte, m lang.Method, re *regexp.Regexp) {
 	if m == lang.MatchStr && !t.mayHave(response, name) {
 		return
 	}
-	for {
-		found := false
-		visitHeaders(t, response, func(k, _ []byte) {
-			if found || !nameMatches(k, name, m, re) {
-				return
+	// One pass: the spellings to delete, and every other field in order
+	// (copied, since deleting reuses their memory), noting whether one
+	// comes after a deleted field.
+	t.spans = t.spans[:0]
+	mark := len(t.buf)
+	defer func() { t.buf = t.buf[:mark] }()
+	var doomed [8][2]int
+	nd, moved := 0, false
+	visitHeaders(t, response, func(k, v []byte) {
+		if nameMatches(k, name, m, re) {
+			if nd < len(doomed) {
+				s := len(t.buf)
+				t.buf = append(t.buf, k...)
+				doomed[nd] = [2]int{s, len(t.buf)}
+				nd++
 			}
-			t.hdrBuf = append(t.hdrBuf[:0], k...)
-			found = true
-		})
-		if !found {
 			return
 		}
-		delHeaderBytes(t, response, t.hdrBuf)
+		if special(k, response) {
+			return
+		}
+		moved = moved || nd > 0
+		ks := len(t.buf)
+		t.buf = append(t.buf, k...)
+		vs := len(t.buf)
+		t.buf = append(t.buf, v...)
+		t.spans = append(t.spans, [4]int{ks, vs, vs, len(t.buf)})
+	})
+	for i := range nd {
+		delHeaderBytes(t, response, t.buf[doomed[i][0]:doomed[i][1]])
+	}
+	if nd == len(doomed) {
+		delHeader(t, response, name, m, re) // more spellings than one pass holds
+		return
+	}
+	if !moved {
+		return
+	}
+	for _, sp := range t.spans {
+		delHeaderBytes(t, response, t.buf[sp[0]:sp[1]])
+	}
+	for _, sp := range t.spans {
+		if response {
+			t.Ctx.Response.Header.AddBytesKV(t.buf[sp[0]:sp[1]], t.buf[sp[2]:sp[3]])
+		} else {
+			t.Ctx.Request.Header.AddBytesKV(t.buf[sp[0]:sp[1]], t.buf[sp[2]:sp[3]])
+		}
 	}
 }
+
+// special reports whether fasthttp keeps field k apart from the list of
+// fields (and so out of the reordering of a deletion).
+func special(k []byte, response bool) bool {
+	switch len(k) {
+	case 4:
+		return !response && equalFold(k, hdrHost)
+	case 6:
+		return (!response && equalFold(k, hdrCookie)) || (response && equalFold(k, hdrServer))
+	case 10:
+		return (!response && equalFold(k, hdrUserAgent)) || equalFold(k, hdrConnection) || (response && equalFold(k, hdrSetCookie))
+	case 12:
+		return equalFold(k, hdrContentType)
+	case 14:
+		return equalFold(k, hdrContentLength)
+	case 17:
+		return equalFold(k, hdrTransferEncoding)
+	}
+	return false
+}
+
+var (
+	hdrHost             = []byte("Host")
+	hdrServer           = []byte("Server")
+	hdrUserAgent        = []byte("User-Agent")
+	hdrConnection       = []byte("Connection")
+	hdrContentType      = []byte("Content-Type")
+	hdrContentLength    = []byte("Content-Length")
+	hdrTransferEncoding = []byte("Transfer-Encoding")
+)
 
 func nameMatches(k, name []byte, m lang.Method, re *regexp.Regexp) bool {
 	switch m {
@@ -192,14 +262,15 @@ func replaceHeader(t *Txn, r *Rule, response bool, perValue bool) {
 				first = false
 				lead := len(part) - len(bytes.TrimLeft(part, " \t"))
 				trimmed := trimOWS(part)
-				t.buf = append(t.buf, part[:lead]...)
 				mark := len(t.buf)
 				if nv, ok := replaceWhole(t, r, trimmed); ok {
+					// A replaced value loses the blanks before it, as
+					// HAProxy writes it ("a, b, a" -> "A, b,A").
 					changed = true
 					nv = append([]byte(nil), nv...)
 					t.buf = append(t.buf[:mark], nv...)
 				} else {
-					t.buf = append(t.buf[:mark], trimmed...)
+					t.buf = append(append(t.buf[:mark], part[:lead]...), trimmed...)
 				}
 			}
 		}

@@ -66,6 +66,11 @@ type Txn struct {
 	namesKnown [2]bool
 	// sc are the tracking counters 0-2 (stick.go).
 	sc [3]tracked
+	// spans are fields a deletion adds again (http_actions.go).
+	spans [][4]int
+	// uriChanged: a rule rewrote the request-target, which url then
+	// reads from the parsed URI rather than as received.
+	uriChanged bool
 }
 
 // nameBit is the signature bit of a header name, case folded: from its
@@ -147,6 +152,7 @@ func (t *Txn) Reset(nvars int) {
 	t.nval = 0
 	t.Response = false
 	t.namesKnown = [2]bool{}
+	t.uriChanged = false
 	t.LogLevel = 0
 	if cap(t.vars) < nvars {
 		t.vars = make([]varValue, nvars)

@@ -1,0 +1,287 @@
+package conformance
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halo-lb/halo/internal/testnet"
+)
+
+// The differential test of HAProxy's request language: one rule set,
+// written as testdata/rules/haproxy.cfg and as testdata/rules/halo.yaml,
+// run by the real HAProxy and by halo in front of the same real servers;
+// every request of testdata/rules/corpus.txt goes to both, from the
+// source address it names, and what each answered is compared: the
+// status, the server that answered (or none), the request the server
+// received (the method, the target and every header, which the servers
+// echo back as X-Seen-*), the response headers rules touch, and the body
+// of an answer a rule wrote. Each difference is one line naming the
+// corpus line.
+
+// ruleServer is a server of the rule set's backends: it answers with its
+// name in X-Server and what it received in X-Seen-*, and a few response
+// headers and statuses for the http-response rules to act on, chosen by
+// the path.
+func ruleServer(t *testing.T, name string) string {
+	t.Helper()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Server", name)
+		hd.Set("X-Seen-Method", r.Method)
+		hd.Set("X-Seen-Target", r.RequestURI)
+		hd.Set("X-Seen-Host", r.Host)
+		for k, vs := range r.Header {
+			switch k {
+			case "Connection", "Keep-Alive", "Content-Length", "Transfer-Encoding", "Accept-Encoding":
+				continue // framing, which each proxy writes its own way
+			}
+			hd.Set("X-Seen-"+k, strings.Join(vs, " | "))
+		}
+		hd.Set("Server", "nginx")
+		hd.Set("X-Powered-By", "PHP")
+		p := r.URL.Path
+		if strings.Contains(p, "keep") {
+			hd.Set("X-Keep", "1")
+		}
+		if strings.Contains(p, "setcookie") {
+			hd.Add("Set-Cookie", "sid=abc123; Path=/")
+		}
+		if strings.Contains(p, "fail") {
+			hd.Set("X-Fail", "1")
+		}
+		if strings.Contains(p, "move") {
+			hd.Set("X-Move", "1")
+		}
+		if strings.Contains(p, "multiout") {
+			hd.Add("X-Multi-Out", "1")
+			hd.Add("X-Multi-Out", "2")
+		}
+		hd.Set("X-Resp-Replace", "old-value")
+		hd.Set("X-Resp-Values", "x, y,x")
+		status := 200
+		if strings.Contains(p, "teapot") {
+			status = 418
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, name)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// ruleRequest is one line of the corpus: "SRC METHOD TARGET | Header:
+// value | ...".
+type ruleRequest struct {
+	line    int
+	text    string
+	src     string
+	method  string
+	target  string
+	headers [][2]string
+}
+
+func loadRuleCorpus(t *testing.T) []ruleRequest {
+	t.Helper()
+	f, err := os.Open("testdata/rules/corpus.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var reqs []ruleRequest
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		parts := strings.Split(line, " | ")
+		head := strings.Fields(parts[0])
+		if len(head) != 3 {
+			t.Fatalf("corpus.txt:%d: want SRC METHOD TARGET, got %q", n, parts[0])
+		}
+		r := ruleRequest{line: n, text: line, src: head[0], method: head[1], target: head[2]}
+		for _, h := range parts[1:] {
+			k, v, ok := strings.Cut(h, ":")
+			if !ok {
+				t.Fatalf("corpus.txt:%d: header %q has no colon", n, h)
+			}
+			r.headers = append(r.headers, [2]string{strings.TrimSpace(k), strings.TrimSpace(v)})
+		}
+		reqs = append(reqs, r)
+	}
+	return reqs
+}
+
+// ruleAnswer is what one proxy answered to one request, as compared.
+type ruleAnswer struct {
+	status int
+	fields map[string]string
+}
+
+// comparedResponse are the response headers compared besides X-Seen-*:
+// those the rules set or remove.
+var comparedResponse = []string{"X-Server", "Location", "X-Status", "X-Res-Cook", "X-Res-Count", "X-Via", "Server",
+	"X-Powered-By", "X-Resp-Replace", "X-Resp-Values", "X-Backend-Resp", "X-Returned", "X-Resp-Var", "Content-Type"}
+
+// ask sends r to addr over a new connection from r's source address and
+// reads the answer. The request is written by hand so that it goes as the
+// corpus says (absolute-form targets, repeated headers, header case).
+func ask(t *testing.T, addr string, r ruleRequest) ruleAnswer {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(r.src)}, Timeout: 2 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("corpus.txt:%d: %v", r.line, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", r.method, r.target)
+	for _, h := range r.headers {
+		fmt.Fprintf(&b, "%s: %s\r\n", h[0], h[1])
+	}
+	b.WriteString("Connection: close\r\n\r\n")
+	if _, err := io.WriteString(c, b.String()); err != nil {
+		t.Fatalf("corpus.txt:%d: %v", r.line, err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return ruleAnswer{status: -1, fields: map[string]string{"error": err.Error()}}
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	a := ruleAnswer{status: resp.StatusCode, fields: map[string]string{}}
+	for k, vs := range resp.Header {
+		if strings.HasPrefix(k, "X-Seen-") {
+			a.fields[k] = normalizeSeen(k, strings.Join(vs, " | "))
+		}
+	}
+	for _, k := range comparedResponse {
+		if vs := resp.Header.Values(k); len(vs) > 0 {
+			a.fields[k] = strings.Join(vs, " | ")
+		}
+	}
+	// The body of an answer a server or a return rule wrote; the
+	// proxies' own error pages differ in wording, not in status.
+	if resp.Header.Get("X-Server") != "" || resp.Header.Get("X-Returned") != "" || resp.StatusCode == 200 || resp.StatusCode == 404 {
+		a.fields["body"] = string(body)
+	}
+	return a
+}
+
+// normalizeSeen evens out what the two proxies forward differently on
+// purpose or by their HTTP layers, not by their rules (each is in
+// docs/configuration.md):
+//   - the target: halo sends an absolute-form target to the server in
+//     origin-form (RFC 9112 3.2.1: a server is sent the path and query),
+//     HAProxy 2.6 as received; and halo's HTTP layer drops the "?" of an
+//     empty query. The target the rules saw (url, X-Url) is compared as is.
+//   - Cookie: halo's HTTP layer joins several Cookie fields into one with
+//     "; ", as RFC 6265 5.4 has a client send them; HAProxy keeps them
+//     apart.
+func normalizeSeen(k, v string) string {
+	switch k {
+	case "X-Seen-Target":
+		if i := strings.Index(v, "://"); i >= 0 {
+			if j := strings.IndexByte(v[i+3:], '/'); j >= 0 {
+				v = v[i+3+j:]
+			}
+		}
+		return strings.TrimSuffix(v, "?")
+	case "X-Seen-Cookie":
+		return strings.ReplaceAll(v, " | ", "; ")
+	}
+	return v
+}
+
+// renderRules writes the rule set's configuration for one proxy, with the
+// addresses and the test data directory filled in.
+func renderRules(t *testing.T, file string, vars map[string]string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata/rules", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	for k, v := range vars {
+		text = strings.ReplaceAll(text, "{{"+k+"}}", v)
+	}
+	out := filepath.Join(t.TempDir(), file)
+	if err := os.WriteFile(out, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestRulesAgainstHAProxy(t *testing.T) {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		testnet.SkipOrFail(t, "haproxy is not installed (scripts/install-deps installs it)")
+	}
+	dir, err := filepath.Abs("testdata/rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"dir": dir}
+	for _, s := range []string{"keystone", "glance", "nova", "horizon"} {
+		vars[s] = ruleServer(t, s)
+	}
+	t.Setenv("HALO_DIFF_FLAG", "on")
+	haproxyAddr := "127.0.0.1:" + strconv.Itoa(testnet.FreePort(t))
+	haloAddr := "127.0.0.1:" + strconv.Itoa(testnet.FreePort(t))
+	vars["fe"] = haproxyAddr
+	hcfg := renderRules(t, "haproxy.cfg", vars)
+	vars["fe"] = haloAddr
+	ycfg := renderRules(t, "halo.yaml", vars)
+	startProxy(t, haproxyAddr, exec.Command(bin, "-db", "-f", hcfg))
+	startProxy(t, haloAddr, exec.Command(haloBin, "run", "-c", ycfg))
+
+	reqs := loadRuleCorpus(t)
+	if len(reqs) < 300 {
+		t.Fatalf("the corpus has %d requests, want at least 300", len(reqs))
+	}
+	diffs := 0
+	for _, r := range reqs {
+		want, got := ask(t, haproxyAddr, r), ask(t, haloAddr, r)
+		if want.status != got.status {
+			t.Errorf("corpus.txt:%d: %s: status: haproxy=%d halo=%d", r.line, r.text, want.status, got.status)
+			diffs++
+		}
+		keys := map[string]bool{}
+		for k := range want.fields {
+			keys[k] = true
+		}
+		for k := range got.fields {
+			keys[k] = true
+		}
+		names := make([]string, 0, len(keys))
+		for k := range keys {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			if want.fields[k] != got.fields[k] {
+				t.Errorf("corpus.txt:%d: %s: %s: haproxy=%q halo=%q", r.line, r.text, k, want.fields[k], got.fields[k])
+				diffs++
+			}
+		}
+	}
+	t.Logf("%d requests compared, %d differences", len(reqs), diffs)
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+# Writes corpus.txt, the requests of the rules differential test
+# (conformance/rules_test.go). Run it again after changing it; the corpus
+# is checked in so that a run does not depend on this script.
+import itertools
+
+srcs = ["127.0.0.2", "127.0.0.42", "127.0.0.200", "127.0.0.5", "127.0.0.17"]
+hosts = ["identity.example.org", "Dashboard.Example.Org", "api.cloud.example.net", "legacy.example.com",
+         "secure.example.org", "other.test", "identity.example.org:5000"]
+paths = ["/", "/v3/auth/tokens", "/identity/v3", "/v2/images", "/v2.1/images?limit=5", "/dashboard/",
+         "/compute/servers", "/os-hypervisors/detail", "/flavors", "/api/x", "/static/app.css",
+         "/a-very-long-path/that/is/over/twenty"]
+lines = ["# SRC METHOD TARGET | Header: value | ...  (one request per line; see rules_test.go)"]
+
+def req(src, method, target, *headers):
+    h = list(headers)
+    if method in ("POST", "PUT"):
+        h.append("Content-Length: 0")
+    lines.append(" | ".join([f"{src} {method} {target}"] + h))
+
+# Every host against every path, sources in turn.
+for i, (host, path) in enumerate(itertools.product(hosts, paths)):
+    req(srcs[i % 3], "GET", path, f"Host: {host}")
+# Sources: allowed, refused by -f file (one address and a /30), admin /30.
+for src in srcs:
+    for path in ["/", "/limited/x", "/v3", "/ping", "/forbidden", "/nothere/x"]:
+        req(src, "GET", path, "Host: identity.example.org")
+# Headers the rules read and rewrite.
+hdr_cases = [
+    ["X-Name: Hello World"], ["X-Name: a\"b\\c"], ["X-Name: ÉTÉ"], ["X-Name:"],
+    ["X-List: one;two;three"], ["X-List: ;;x;y"], ["X-List: single"],
+    ["X-Multi: a, b", "X-Multi: last"], ["X-Multi: b"], ["X-Multi: x", "X-Multi: y", "X-Multi: z"], ["X-Multi: a,b,c"],
+    ["Cookie: lang=fr; beta=yes"], ["Cookie: beta=no"], ["Cookie: lang=en", "Cookie: beta=yes"], ["Cookie: other=1"],
+    ["X-Num: 15"], ["X-Num: 25"], ["X-Num: -3"], ["X-Num: 150"], ["X-Num: abc"],
+    ["X-Client: 10.2.3.4"], ["X-Client: 192.168.1.1"], ["X-Client: 10.1.2.3"], ["X-Client: not-an-ip"],
+    ["X-Auth-Token: short"], ["X-Auth-Token: gAAAAABlongtoken"], ["User-Agent: curl/8.0"], ["User-Agent: python-keystoneclient"],
+    ["X-Remove: gone"], ["x-remove: gone too"], ["X-Replace: foo-123"], ["X-Replace: nofoo"],
+    ["X-Values: a, b, a"], ["X-Values: c"], ["X-Unset: 1", "Cookie: beta=yes"],
+    ["X-Forwarded-Proto: https"], ["X-Added: zero"],
+]
+for i, hs in enumerate(hdr_cases):
+    for path in ["/v3/x", "/other"]:
+        req(srcs[i % 3], "GET", path, "Host: identity.example.org", *hs)
+# Methods.
+for method in ["POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]:
+    for path in ["/compute/servers", "/v3/auth", "/dashboard/", "/os-hypervisors"]:
+        req("127.0.0.42", method, path, "Host: other.test")
+# Query strings and url_param.
+for q in ["?debug=1", "?debug=0", "?id=42", "?id=1&id=2", "?a=1&debug=1&id=x", "?", "?x", "?id=", "?debug=1&x=2"]:
+    for path in ["/v3/q", "/q"]:
+        req("127.0.0.2", "GET", path + q, "Host: identity.example.org")
+# Absolute-form targets.
+for t in ["http://identity.example.org/v3/abs", "http://api.cloud.example.net/x?y=1", "http://other.test/"]:
+    host = t.split("/")[2]
+    req("127.0.0.42", "GET", t, f"Host: {host}")
+# Redirects, returns, allow.
+for path in ["/old/page?x=1", "/old", "/account", "/dq/x?drop=1", "/loc/here", "/ret", "/allowed/x", "/allowed/deny",
+             "/ping", "/nothere", "/seturi?x=1", "/ruri/a/b", "/img/logo.png", "/v2.0/tokens", "/UPPER/case", "/upper", "/-dash", "/abcde"]:
+    for host in ["identity.example.org", "secure.example.org"]:
+        req("127.0.0.42", "GET", path, f"Host: {host}")
+req("127.0.0.42", "GET", "/account", "Host: identity.example.org", "Cookie: beta=yes")
+# Responses the http-response rules act on.
+for path in ["/keep", "/setcookie", "/fail", "/move", "/multiout", "/teapot", "/keep/setcookie", "/v3/fail", "/v3/setcookie"]:
+    for host in ["identity.example.org", "Dashboard.Example.Org", "other.test"]:
+        req("127.0.0.200", "GET", path, f"Host: {host}")
+# The explicit match methods, append-slash and response value rewrites.
+for path in ["/mid/x", "/x/mid/", "/begin/a", "/beginx", "/x.end", "/x.endx", "/p/dir/q", "/p/dirx", "/slash/page?q=1",
+             "/slash/", "/resvalues"]:
+    req("127.0.0.42", "GET", path, "Host: api.cloud.example.net")
+# Host forms the maps and host ACLs see differently.
+for host in ["IDENTITY.EXAMPLE.ORG", "identity.example.org.", "x.dashboard.example.org", "dashboard.example.org.evil",
+             "api.", "example.net", "legacy", "sub.example.com:8080"]:
+    req("127.0.0.2", "GET", "/v3/h", f"Host: {host}")
+open("corpus.txt", "w").write("\n".join(lines) + "\n")
+print(len(lines) - 1, "requests")
