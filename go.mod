@@ -19,7 +19,12 @@ require (
 
 require github.com/pires/go-proxyproto v0.15.0
 
-require github.com/gorilla/websocket v1.5.3
+require (
+	github.com/go-crypt/crypt v0.4.15
+	github.com/gorilla/websocket v1.5.3
+)
+
+require github.com/go-crypt/x v0.4.17 // indirect
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect

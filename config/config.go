@@ -53,6 +53,8 @@ type Config struct {
 	// Maps are the map files that converters name, read at load, by
 	// path as the rules hold it.
 	Maps map[string][]MapEntry
+	// Userlists are the userlist sections, by name (userlist.go).
+	Userlists map[string]*Userlist
 }
 
 // Global holds process-wide settings.

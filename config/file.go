@@ -11,6 +11,8 @@ type fileConfig struct {
 	Backends  map[string]*fileProxy `yaml:"backends" validate:"dive"`
 	Listen    map[string]*fileProxy `yaml:"listen" validate:"dive"`
 	Cluster   *fileCluster          `yaml:"cluster"`
+	// Userlists are HAProxy's userlist sections (userlist.go).
+	Userlists map[string]*fileUserlist `yaml:"userlists"`
 }
 
 type fileGlobal struct {

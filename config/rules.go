@@ -246,7 +246,7 @@ func (p *parser) checkRule(cfg *Config, r *Rules, rule *lang.Rule, lp string, sh
 	if strings.HasPrefix(rule.Action, "track-sc") {
 		p.checkTable(cfg, rule.Table, lp, max(rule.TablePos-shift, 0), max(rule.Pos-shift, 0))
 	}
-	if rule.Action == "auth" || rule.Action == "capture" || rule.Action == "expect-proxy" {
+	if rule.Action == "capture" || rule.Action == "expect-proxy" {
 		p.atWord(lp, max(rule.Pos-shift, 0), "action %s is not available in this build of halo yet", rule.Action)
 	}
 	for _, f := range []*lang.Format{rule.Value} {
@@ -319,7 +319,9 @@ func (p *parser) checkSampleNames(s *lang.Sample, lp string, backends map[string
 				p.atWord(lp, a.Pos, "no server %q", a.Text)
 			}
 		case lang.ArgUserlist:
-			p.atWord(lp, a.Pos, "userlists are not available in this build of halo yet")
+			if p.ruleScope.cfg.Userlists[a.Text] == nil {
+				p.atWord(lp, a.Pos, "no userlist %q", a.Text)
+			}
 		}
 	}
 }

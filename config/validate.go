@@ -117,6 +117,7 @@ func (p *parser) build(cfg *Config, fc *fileConfig) {
 		p.buildDBCheck(fc, be, path)
 		p.buildServerTransports(fc, be, path)
 	}
+	p.buildUserlists(cfg, fc)
 	p.buildRules(cfg, fc)
 	for _, be := range cfg.Backends {
 		p.buildCookie(cfg, fc, be, sectionPath(fc, "backends", be.Name))

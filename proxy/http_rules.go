@@ -108,6 +108,16 @@ func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Pr
 	case rules.Redirect:
 		r.WriteRedirect(t)
 		fe.countAnswered(ctx, "LR--", t.LogLevel)
+	case rules.Auth:
+		// HAProxy's 401 page with the realm to ask credentials for (the
+		// section's name without "realm").
+		fe.setError(&ctx.Response, nil, 401, false)
+		realm := r.Realm
+		if realm == "" {
+			realm = fe.cfg.Name
+		}
+		ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+		fe.countAnswered(ctx, "PR--", t.LogLevel)
 	}
 	return true
 }

@@ -46,7 +46,7 @@ func (ub *useBackend) target(t *rules.Txn, byName map[string]*backend, mode conf
 // backend reads).
 func (s *Snapshot) compileRules(cfg *config.Config) error {
 	names := rules.Names{Frontends: map[string]int{}, Backends: map[string]int{}, Servers: map[string]map[string]int{},
-		Maps: map[string][]rules.MapEntry{}, Tables: s.tables}
+		Maps: map[string][]rules.MapEntry{}, Tables: s.tables, Userlists: cfg.Userlists}
 	for i, fe := range s.frontends {
 		names.Frontends[fe.cfg.Name] = i
 	}

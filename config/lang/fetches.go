@@ -114,7 +114,7 @@ func init() {
 	def("req.cook_cnt", TypeInt, HTTP, opt(ArgStr))
 	def("req.cook_val", TypeInt, HTTP, opt(ArgStr)).Multi = true
 	def("http_auth", TypeBool, AtRequest, req(ArgUserlist))
-	def("http_auth_group", TypeStr, AtRequest, req(ArgUserlist))
+	def("http_auth_group", TypeStr, AtRequest, req(ArgUserlist)).Multi = true
 	// The HTTP response.
 	def("status", TypeInt, AtResponse)
 	def("res.ver", TypeStr, AtResponse)

@@ -3,6 +3,7 @@ package rules
 import (
 	"strings"
 
+	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/sticktable"
 
 	"github.com/halo-lb/halo/config/lang"
@@ -21,6 +22,8 @@ type Names struct {
 	// Tables are the stick tables, by the name of the section that
 	// declares them.
 	Tables map[string]*sticktable.Table
+	// Userlists are the userlist sections, by name.
+	Userlists map[string]*config.Userlist
 }
 
 // MapEntry is one line of a map file.

@@ -1,7 +1,11 @@
 package rules
 
 import (
+	"bytes"
 	"crypto/tls"
+	"encoding/base64"
+
+	"github.com/halo-lb/halo/config"
 
 	"github.com/halo-lb/halo/tlsfront"
 )
@@ -66,6 +70,8 @@ func init() {
 			return tlsfront.OneLine(cs.PeerCertificates[0].RawIssuer)
 		}),
 
+		"http_auth":          fetchHTTPAuth,
+		"http_auth_group":    fetchHTTPAuthGroup,
 		"req.len":            func(t *Txn, _ *fetch, _ int, out *value) bool { out.setInt(int64(len(t.Payload))); return true },
 		"req.ssl_sni":        fetchSSLSNI,
 		"req.ssl_hello_type": fetchSSLHelloType,
@@ -202,5 +208,72 @@ func fetchSSLHelloType(t *Txn, _ *fetch, _ int, out *value) bool {
 		return false
 	}
 	out.setInt(int64(t.Payload[5]))
+	return true
+}
+
+// basicAuth reads the request's "Authorization: Basic" credentials into
+// t's buffer, without allocating; ok is false without valid ones.
+func basicAuth(t *Txn) (user, pass []byte, ok bool) {
+	if t.Ctx == nil {
+		return nil, nil, false
+	}
+	h, ok := pick(t.occurrences(false, hdrAuthorization, false), -1)
+	if !ok || len(h) < 6 || !equalFold(h[:6], basicPrefix) {
+		return nil, nil, false
+	}
+	start := len(t.buf)
+	var err error
+	if t.buf, err = base64.StdEncoding.AppendDecode(t.buf, trimOWS(h[6:])); err != nil {
+		t.buf = t.buf[:start]
+		return nil, nil, false
+	}
+	cred := t.buf[start:]
+	i := bytes.IndexByte(cred, ':')
+	if i < 0 {
+		return nil, nil, false
+	}
+	return cred[:i], cred[i+1:], true
+}
+
+var (
+	hdrAuthorization = []byte("Authorization")
+	basicPrefix      = []byte("Basic ")
+)
+
+// authUser is the userlist's user the request's credentials are those
+// of, nil when there is none or the password is wrong.
+func authUser(t *Txn, f *fetch) *config.User {
+	user, pass, ok := basicAuth(t)
+	if !ok || f.users == nil {
+		return nil
+	}
+	u := f.users.Users[bytesString(user)]
+	if u == nil || !u.Check(pass) {
+		return nil
+	}
+	return u
+}
+
+func fetchHTTPAuth(t *Txn, f *fetch, _ int, out *value) bool {
+	out.setBool(authUser(t, f) != nil)
+	return true
+}
+
+// fetchHTTPAuthGroup gives the groups of the authenticated user, one per
+// occurrence: an ACL over it matches when the user is in one of its
+// patterns' groups, as HAProxy's does.
+func fetchHTTPAuthGroup(t *Txn, f *fetch, occ int, out *value) bool {
+	u := authUser(t, f)
+	if u == nil || len(u.Groups) == 0 {
+		return false
+	}
+	switch {
+	case occ > 0 && occ <= len(u.Groups):
+		out.setStr(strBytesOf(u.Groups[occ-1]))
+	case occ < 0 && -occ <= len(u.Groups):
+		out.setStr(strBytesOf(u.Groups[len(u.Groups)+occ]))
+	default:
+		return false
+	}
 	return true
 }

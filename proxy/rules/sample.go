@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/halo-lb/halo/config"
+
 	"github.com/halo-lb/halo/config/lang"
 )
 
@@ -25,6 +27,7 @@ type fetch struct {
 	srv   int
 	delim byte
 	host  bool // the header is Host, which fasthttp keeps apart
+	users *config.Userlist
 	stick *stickFetch
 }
 
@@ -119,6 +122,11 @@ func (c *Compiler) compileFetch(ls *lang.Sample, f *fetch) error {
 				return &PosError{a.Pos, fmt.Sprintf("no backend %q", a.Text)}
 			}
 			f.idx = i
+		}
+	case "http_auth", "http_auth_group":
+		a := arg(0)
+		if f.users = c.Names.Userlists[a.Text]; f.users == nil {
+			return &PosError{a.Pos, fmt.Sprintf("no userlist %q", a.Text)}
 		}
 	case "srv_is_up", "srv_conn":
 		a := arg(0)

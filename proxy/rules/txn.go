@@ -47,10 +47,7 @@ type Txn struct {
 
 	buf  []byte // converted values and formats, reset per request
 	vars []varValue
-	// hdrBuf holds a header name being deleted (del-header), which
-	// must not point into the header being changed.
-	hdrBuf []byte
-	occs   [][]byte // a multi-valued fetch's occurrences
+	occs [][]byte // a multi-valued fetch's occurrences
 	// vals are the values being evaluated, a stack: a value handed to a
 	// fetch or converter through a function value would otherwise
 	// escape to the heap, once per evaluation.

@@ -10,3 +10,6 @@ func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), le
 // BytesString views b as a string without copying, for a map lookup by a
 // name a format computed.
 func BytesString(b []byte) string { return bytesString(b) }
+
+// strBytesOf views s as bytes without copying; they must not be changed.
+func strBytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
