@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"net"
+	"sync/atomic"
 
 	"github.com/halo-lb/halo/proxy/rules"
 	"github.com/halo-lb/halo/tlsfront"
@@ -31,30 +32,22 @@ func (fe *frontend) tcpTxn(c net.Conn) *rules.Txn {
 // accepted (its socket's addresses: before a PROXY header is read, as in
 // HAProxy). False: rejected, and closed.
 func (fe *frontend) acceptConn(c *net.TCPConn) bool {
-	if fe.tcp.connection.Empty() {
-		return true
-	}
-	t := fe.tcpTxn(c)
-	v, _ := fe.tcp.connection.Run(t)
-	endTxn(t)
-	if v == rules.Deny {
-		fe.state.DeniedConn.Add(1)
-		c.Close()
-		return false
-	}
-	return true
+	return fe.tcp.connection.Empty() || fe.accepts(fe.tcp.connection, c, &fe.state.DeniedConn)
 }
 
 // acceptSession runs tcp-request session rules once the preamble is done.
 func (fe *frontend) acceptSession(c net.Conn) bool {
-	if fe.tcp.session.Empty() {
-		return true
-	}
+	return fe.tcp.session.Empty() || fe.accepts(fe.tcp.session, c, &fe.state.DeniedSess)
+}
+
+// accepts runs a connection-level rule set on c; a rejected connection
+// is counted in denied and closed.
+func (fe *frontend) accepts(p *rules.Program, c net.Conn, denied *atomic.Uint64) bool {
 	t := fe.tcpTxn(c)
-	v, _ := fe.tcp.session.Run(t)
+	v, _ := p.Run(t)
 	endTxn(t)
 	if v == rules.Deny {
-		fe.state.DeniedSess.Add(1)
+		denied.Add(1)
 		c.Close()
 		return false
 	}
