@@ -108,14 +108,9 @@ func init() {
 	}
 }
 
-// strBytes is a fetch's constant string as bytes, kept with the fetch so
-// that each evaluation does not convert it.
-func strBytes(f *fetch) []byte {
-	if f.name == nil {
-		f.name = []byte(f.str)
-	}
-	return f.name
-}
+// strBytes is a fetch's constant string as bytes, made when the fetch is
+// compiled (programs are shared by every request: never written after).
+func strBytes(f *fetch) []byte { return f.name }
 
 func fetchVar(t *Txn, f *fetch, _ int, out *value) bool {
 	if f.idx < 0 || f.idx >= len(t.vars) || !t.vars[f.idx].set {

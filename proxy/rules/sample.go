@@ -101,10 +101,12 @@ func (c *Compiler) compileFetch(ls *lang.Sample, f *fetch) error {
 	switch d.Name {
 	case "str":
 		f.str = arg(0).Text
+		f.name = []byte(f.str)
 	case "int":
 		f.n = arg(0).Int
 	case "env":
 		f.str = os.Getenv(arg(0).Text) // read at load, as HAProxy reads it once
+		f.name = []byte(f.str)
 	case "var":
 		f.idx = c.varSlot(arg(0).Text)
 	case "fe_conn":
