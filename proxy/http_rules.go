@@ -149,6 +149,7 @@ func (fe *frontend) countAnswered(ctx *fasthttp.RequestCtx, term string, level i
 //go:noinline
 func (fe *frontend) applyResponseRules(ctx *fasthttp.RequestCtx, t *rules.Txn, be *backend) {
 	t.Response = true
+	t.HeadersChanged() // the response's arrived, and option forwardfor added to the request's
 	for i, p := range [2]*rules.Program{be.rules.response, fe.rules.response} {
 		if p.Empty() {
 			continue

@@ -294,10 +294,10 @@ func convField(t *Txn, c *conv, v *value) bool {
 	v.asStr(t)
 	b := v.b
 	start := 0
-	t.occs = t.occs[:0]
+	t.fields = t.fields[:0]
 	for i := 0; i <= len(b); i++ {
 		if i == len(b) || containsByte(c.s, b[i]) {
-			t.occs = append(t.occs, b[start:i])
+			t.fields = append(t.fields, b[start:i])
 			start = i + 1
 		}
 	}
@@ -309,12 +309,12 @@ func convField(t *Txn, c *conv, v *value) bool {
 func convWord(t *Txn, c *conv, v *value) bool {
 	v.asStr(t)
 	b := v.b
-	t.occs = t.occs[:0]
+	t.fields = t.fields[:0]
 	start := -1
 	for i := 0; i <= len(b); i++ {
 		if i == len(b) || containsByte(c.s, b[i]) {
 			if start >= 0 {
-				t.occs = append(t.occs, b[start:i])
+				t.fields = append(t.fields, b[start:i])
 			}
 			start = -1
 		} else if start < 0 {
@@ -324,11 +324,11 @@ func convWord(t *Txn, c *conv, v *value) bool {
 	return pickFields(t, c, v, b, true)
 }
 
-// pickFields selects fields N .. N+COUNT-1 of t.occs (all to the end with
+// pickFields selects fields N .. N+COUNT-1 of t.fields (all to the end with
 // COUNT 0) and makes v the text from the first to the last of them.
 func pickFields(t *Txn, c *conv, v *value, b []byte, _ bool) bool {
 	n, count := int(c.n), int(c.n2)
-	total := len(t.occs)
+	total := len(t.fields)
 	if n == 0 || total == 0 {
 		return false
 	}
@@ -349,8 +349,8 @@ func pickFields(t *Txn, c *conv, v *value, b []byte, _ bool) bool {
 		v.setStr(b[:0])
 		return true
 	}
-	lo := offset(b, t.occs[first])
-	hi := offset(b, t.occs[last]) + len(t.occs[last])
+	lo := offset(b, t.fields[first])
+	hi := offset(b, t.fields[last]) + len(t.fields[last])
 	v.setStr(b[lo:hi])
 	return true
 }

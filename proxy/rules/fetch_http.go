@@ -156,7 +156,9 @@ func visitHeaders(t *Txn, response bool, f func(k, v []byte)) {
 // name) into t's occurrence list: each comma-separated value as one when
 // split, as hdr() does and fhdr() does not.
 func (t *Txn) occurrences(response bool, name []byte, split bool) [][]byte {
-	t.occs = t.occs[:0]
+	if occs, ok := t.cachedOccs(occKey{name: keyName(name), kind: occHeader, response: response, split: split}); ok {
+		return occs
+	}
 	if len(name) > 0 && !t.mayHave(response, name) {
 		return t.occs
 	}
@@ -241,7 +243,9 @@ func headerVal(response bool) fetchFn {
 // cookies gathers the values of the cookies named name from the Cookie
 // headers (request) or the Set-Cookie headers (response).
 func (t *Txn) cookies(response bool, name []byte) [][]byte {
-	t.occs = t.occs[:0]
+	if occs, ok := t.cachedOccs(occKey{name: keyName(name), kind: occCookie, response: response}); ok {
+		return occs
+	}
 	if response && !t.mayHave(true, hdrSetCookie) || !response && !t.mayHave(false, hdrCookie) {
 		return t.occs
 	}
@@ -317,8 +321,8 @@ func fetchURLParam(t *Txn, f *fetch, occ int, out *value) bool {
 	if !ok {
 		return false
 	}
-	t.occs = t.occs[:0]
-	for len(q) > 0 {
+	_, cached := t.cachedOccs(occKey{name: keyName(f.name), kind: occParam, split: f.delim == '&'})
+	for !cached && len(q) > 0 {
 		var pair []byte
 		if i := bytes.IndexByte(q, f.delim); i >= 0 {
 			pair, q = q[:i], q[i+1:]

@@ -19,6 +19,7 @@ func addHeader(t *Txn, response bool, k, v []byte) {
 }
 
 func delHeaderBytes(t *Txn, response bool, k []byte) {
+	t.occKnown = false
 	if response {
 		t.Ctx.Response.Header.DelBytes(k)
 	} else {
@@ -33,11 +34,16 @@ func (r *Rule) applyHTTP(t *Txn) {
 	req := &t.Ctx.Request
 	switch r.action {
 	case "set-path", "set-pathq", "set-query", "set-uri", "replace-path", "replace-pathq", "replace-uri":
-		t.uriChanged = true
+		t.uriChanged, t.occKnown = true, false
 	}
 	switch r.action {
 	case "set-header":
+		// The value may point into a field's memory (%[req.hdr(Y)]),
+		// which the deletion below reuses: copy it first.
 		v := r.value.eval(t)
+		start := len(t.buf)
+		t.buf = append(t.buf, v...)
+		v = t.buf[start:len(t.buf):len(t.buf)]
 		delHeader(t, t.Response, r.name, lang.MatchStr, nil)
 		addHeader(t, t.Response, r.name, v)
 	case "add-header":

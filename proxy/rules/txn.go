@@ -45,9 +45,16 @@ type Txn struct {
 	// line: a zap level (0, info, by default) or LogSilent (no line).
 	LogLevel int8
 
-	buf  []byte // converted values and formats, reset per request
-	vars []varValue
-	occs [][]byte // a multi-valued fetch's occurrences
+	buf    []byte // converted values and formats, reset per request
+	vars   []varValue
+	occs   [][]byte // a multi-valued fetch's occurrences (see occKey)
+	fields [][]byte // field() and word()'s fields
+	// occKey says what occs holds, so that an ACL trying each occurrence
+	// of a header gathers them once, not once per occurrence (which
+	// would cost time quadratic in what a client sends); occKnown: occs
+	// is valid, until a header or the target changes.
+	occKey   occKey
+	occKnown bool
 	// vals are the values being evaluated, a stack: a value handed to a
 	// fetch or converter through a function value would otherwise
 	// escape to the heap, once per evaluation.
@@ -105,9 +112,51 @@ func (t *Txn) mayHave(response bool, name []byte) bool {
 
 // added notes a field a rule added.
 func (t *Txn) added(response bool, name []byte) {
+	t.occKnown = false
 	if i := side(response); t.namesKnown[i] {
 		t.names[i] |= nameBit(name)
 	}
+}
+
+// HeadersChanged tells the Txn that the proxy changed the headers outside
+// the rules (option forwardfor after the request rules): what it knows of
+// them is computed again.
+func (t *Txn) HeadersChanged() {
+	t.namesKnown = [2]bool{}
+	t.occKnown = false
+}
+
+// occKey identifies a list of occurrences: of which header (by the
+// compiled name's bytes, which live as long as the program), split at
+// commas or not, or a cookie or query parameter's.
+type occKey struct {
+	name     *byte
+	kind     uint8 // occHeader, occCookie, occParam
+	response bool
+	split    bool
+}
+
+const (
+	occHeader uint8 = iota + 1
+	occCookie
+	occParam
+)
+
+// cachedOccs returns occs when they are those of key.
+func (t *Txn) cachedOccs(key occKey) ([][]byte, bool) {
+	if t.occKnown && t.occKey == key && key.name != nil {
+		return t.occs, true
+	}
+	t.occKey, t.occKnown = key, true
+	t.occs = t.occs[:0]
+	return nil, false
+}
+
+func keyName(name []byte) *byte {
+	if len(name) == 0 {
+		return nil
+	}
+	return &name[0]
 }
 
 // LogSilent is set-log-level silent: no access log line. The other
@@ -149,6 +198,7 @@ func (t *Txn) Reset(nvars int) {
 	t.nval = 0
 	t.Response = false
 	t.namesKnown = [2]bool{}
+	t.occKnown = false
 	t.uriChanged = false
 	t.LogLevel = 0
 	if cap(t.vars) < nvars {
