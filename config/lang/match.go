@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"encoding/hex"
 	"math"
 	"net/netip"
 	"strconv"
@@ -303,6 +304,14 @@ func ParsePattern(m Method, s string) (Pattern, string) {
 			return p, msg
 		}
 		p.Net = n
+	case MatchBin:
+		// HAProxy's binary patterns are written in hexadecimal; Text
+		// becomes the bytes they stand for.
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			return p, "binary pattern " + strconv.Quote(s) + " is not an even count of hexadecimal digits"
+		}
+		p.Text = string(b)
 	}
 	return p, ""
 }

@@ -18,6 +18,20 @@ func addHeader(t *Txn, response bool, k, v []byte) {
 	}
 }
 
+// setHeader adds a field whose name (signature bit kBit) is not in the
+// header (set-header deleted it): fasthttp's SetCanonical skips the copy
+// and check of the name AddBytesKV makes, which the config's parser made
+// of the rule's name once. The value's CR and LF are still replaced, as
+// AddBytesKV would.
+func setHeader(t *Txn, response bool, k []byte, kBit uint, v []byte) {
+	t.addedBit(response, kBit)
+	if response {
+		t.Ctx.Response.Header.SetCanonical(k, v)
+	} else {
+		t.Ctx.Request.Header.SetCanonical(k, v)
+	}
+}
+
 func delHeaderBytes(t *Txn, response bool, k []byte) {
 	t.occKnown = false
 	if response {
@@ -44,12 +58,16 @@ func (r *Rule) applyHTTP(t *Txn) {
 		start := len(t.buf)
 		t.buf = append(t.buf, v...)
 		v = t.buf[start:len(t.buf):len(t.buf)]
-		delHeader(t, t.Response, r.name, lang.MatchStr, nil)
-		addHeader(t, t.Response, r.name, v)
+		if t.mayHaveBit(t.Response, r.nameBit) {
+			delHeader(t, t.Response, r.name, lang.MatchStr, nil)
+		}
+		setHeader(t, t.Response, r.name, r.nameBit, v)
 	case "add-header":
 		addHeader(t, t.Response, r.name, r.value.eval(t))
 	case "del-header":
-		delHeader(t, t.Response, r.name, r.match, r.re)
+		if r.match != lang.MatchStr || t.mayHaveBit(t.Response, r.nameBit) {
+			delHeader(t, t.Response, r.name, r.match, r.re)
+		}
 	case "replace-header", "replace-value":
 		replaceHeader(t, r, t.Response, r.action == "replace-value")
 	case "set-path":

@@ -25,10 +25,12 @@ type Rule struct {
 	action string
 	cond   *Cond
 	name   []byte
-	value  *format
-	re     *regexp.Regexp
-	expr   *sample
-	match  lang.Method
+	// nameBit is name's signature bit (txn.go), computed once.
+	nameBit uint
+	value   *format
+	re      *regexp.Regexp
+	expr    *sample
+	match   lang.Method
 	// Status is the status deny, tarpit, return and redirect answer
 	// with, and set-status sets.
 	Status   int
@@ -90,6 +92,7 @@ func (c *Compiler) compileRule(lr *lang.Rule, acls ACLs, files map[string][]byte
 		return r, err
 	}
 	r.name = []byte(lr.Name)
+	r.nameBit = nameBit(r.name)
 	if r.value, err = c.compileFormat(lr.Value); err != nil {
 		return r, err
 	}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"crypto/tls"
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/valyala/fasthttp"
@@ -66,7 +67,7 @@ type Txn struct {
 	// field, del-header of one rarely sent) is then answered without a
 	// scan of every field. A bit may be set for a name that is gone; a
 	// clear bit always means absent.
-	names      [2]uint64
+	names      [2]signature
 	namesKnown [2]bool
 	// sc are the tracking counters 0-2 (stick.go).
 	sc [3]tracked
@@ -77,18 +78,41 @@ type Txn struct {
 	uriChanged bool
 }
 
-// nameBit is the signature bit of a header name, case folded: from its
-// length and its first, middle and last bytes, which is cheap and tells
-// apart the names one request carries well enough (a collision costs a
-// scan, never a wrong answer).
-func nameBit(name []byte) uint64 {
+// signature is a set of header names, one bit per name's hash of 128.
+type signature [2]uint64
+
+func (s *signature) add(name []byte) { s.addBit(nameBit(name)) }
+
+func (s *signature) addBit(b uint) {
+	s[b>>6] |= 1 << (b & 63)
+}
+
+func (s *signature) hasBit(b uint) bool {
+	return s[b>>6]&(1<<(b&63)) != 0
+}
+
+// nameBit is the signature bit of a header name, case folded: a hash of
+// its length and its first and last eight bytes, which is cheap and tells
+// apart the names one request carries (X-Forwarded-Host, -Port and
+// -Proto among them; a collision costs a scan, never a wrong answer).
+// Setting bit 0x20 of every byte folds ASCII case: two names equal but
+// for case always hash alike.
+func nameBit(name []byte) uint {
+	const fold = 0x2020202020202020
 	n := len(name)
-	if n == 0 {
-		return 1
+	var a, b uint64
+	if n >= 8 {
+		a = binary.LittleEndian.Uint64(name) | fold
+		b = binary.LittleEndian.Uint64(name[n-8:]) | fold
+	} else {
+		for _, c := range name {
+			a = a<<8 | uint64(c|0x20)
+		}
 	}
-	h := uint32(n)*0x9e3779b1 ^ uint32(name[0]|0x20)<<16 ^ uint32(name[n/2]|0x20)<<8 ^ uint32(name[n-1]|0x20)
-	h *= 0x85ebca6b
-	return 1 << (h >> 26)
+	h := a*0x9e3779b97f4a7c15 + b*0xc2b2ae3d27d4eb4f + uint64(n)
+	h ^= h >> 29
+	h *= 0x165667b19e3779f9
+	return uint(h >> 57)
 }
 
 func side(response bool) int {
@@ -101,20 +125,30 @@ func side(response bool) int {
 // mayHave reports whether the request's (or response's) header block
 // may hold a field named name; false is certain.
 func (t *Txn) mayHave(response bool, name []byte) bool {
+	return t.mayHaveBit(response, nameBit(name))
+}
+
+// mayHaveBit is mayHave of a name whose signature bit is b.
+func (t *Txn) mayHaveBit(response bool, b uint) bool {
 	i := side(response)
 	if !t.namesKnown[i] {
-		var sig uint64
-		visitHeaders(t, response, func(k, _ []byte) { sig |= nameBit(k) })
+		var sig signature
+		visitHeaders(t, response, func(k, _ []byte) { sig.add(k) })
 		t.names[i], t.namesKnown[i] = sig, true
 	}
-	return t.names[i]&nameBit(name) != 0
+	return t.names[i].hasBit(b)
 }
 
 // added notes a field a rule added.
 func (t *Txn) added(response bool, name []byte) {
+	t.addedBit(response, nameBit(name))
+}
+
+// addedBit is added of a name whose signature bit is b.
+func (t *Txn) addedBit(response bool, b uint) {
 	t.occKnown = false
 	if i := side(response); t.namesKnown[i] {
-		t.names[i] |= nameBit(name)
+		t.names[i].addBit(b)
 	}
 }
 
