@@ -100,6 +100,8 @@ func (r *Rule) applyHTTP(t *Txn) {
 			t.Ctx.Response.Header.SetStatusCode(r.Status)
 			if r.value != nil {
 				t.Ctx.Response.Header.SetStatusMessage(r.value.eval(t))
+			} else {
+				t.Ctx.Response.Header.SetStatusMessage(r.reason)
 			}
 		}
 	}

@@ -33,7 +33,10 @@ type Rule struct {
 	match   lang.Method
 	// Status is the status deny, tarpit, return and redirect answer
 	// with, and set-status sets.
-	Status   int
+	Status int
+	// reason is the phrase set-status without a reason writes: HAProxy's
+	// standard one for Status, built once here.
+	reason   []byte
 	reply    *reply
 	redirect *redirect
 	varSlot  int
@@ -113,6 +116,10 @@ func (c *Compiler) compileRule(lr *lang.Rule, acls ACLs, files map[string][]byte
 	case "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc0", "sc-inc-gpc1", "sc-clr-gpc0":
 		if err := c.compileStickRule(lr, &r); err != nil {
 			return r, err
+		}
+	case "set-status":
+		if r.value == nil {
+			r.reason = []byte(reasonPhrase(r.Status))
 		}
 	case "set-log-level":
 		// syslog's levels as zap's: HAProxy's logs go to syslog at the

@@ -337,3 +337,39 @@ func BenchmarkOpenStackRules(b *testing.B) {
 		p.Run(tx)
 	}
 }
+
+// set-status without a reason writes HAProxy 2.6.12's phrase for the code,
+// not the backend's old one; codes without a phrase take their class's.
+// The expected phrases were read from the installed HAProxy's responses.
+func TestSetStatusReason(t *testing.T) {
+	for _, tc := range []struct {
+		rule, want string
+		code       int
+	}{
+		{"response set-status 404", "Not Found", 404},
+		{"response set-status 302", "Moved Temporarily", 302},
+		{"response set-status 502", "Bad Gateway or Proxy Error", 502},
+		{"response set-status 299", "Success", 299},
+		{"response set-status 399", "Redirection", 399},
+		{"response set-status 599", "Server Error", 599},
+		{"response set-status 600", "Other", 600},
+		{"response set-status 999", "Other", 999},
+		{"response set-status 503 reason Foo", "Foo", 503},
+	} {
+		c := NewCompiler(testNames())
+		p := compileRules(t, c, nil, tc.rule)
+		tx := newTxn(t, openstackRequest, "10.1.2.3:40000")
+		resp := &tx.Ctx.Response
+		resp.SetStatusCode(200)
+		resp.Header.SetStatusMessage([]byte("Fine By Me"))
+		tx.Response = true
+		run := func() {
+			resp.Header.SetStatusMessage([]byte("Fine By Me"))
+			p.Run(tx)
+		}
+		run()
+		if got := string(resp.Header.StatusMessage()); resp.StatusCode() != tc.code || got != tc.want {
+			t.Errorf("%s: %d %q, want %d %q", tc.rule, resp.StatusCode(), got, tc.code, tc.want)
+		}
+	}
+}
