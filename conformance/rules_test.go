@@ -23,7 +23,8 @@ import (
 // run by the real HAProxy and by halo in front of the same real servers;
 // every request of testdata/rules/corpus.txt goes to both, from the
 // source address it names, and what each answered is compared: the
-// status, the server that answered (or none), the request the server
+// status and its whole status line (the reason phrase), the server that
+// answered (or none), the request the server
 // received (the method, the target and every header, which the servers
 // echo back as X-Seen-*), the response headers rules touch, and the body
 // of an answer a rule wrote. Each difference is one line naming the
@@ -136,9 +137,9 @@ type ruleAnswer struct {
 }
 
 // comparedResponse are the response headers compared besides X-Seen-*:
-// those the rules set or remove.
+// those the rules set or remove, and Set-Cookie.
 var comparedResponse = []string{"X-Server", "Location", "X-Status", "X-Res-Cook", "X-Res-Count", "X-Via", "Server",
-	"X-Powered-By", "X-Resp-Replace", "X-Resp-Values", "X-Backend-Resp", "X-Returned", "X-Resp-Var", "Content-Type"}
+	"X-Powered-By", "X-Resp-Replace", "X-Resp-Values", "X-Backend-Resp", "X-Returned", "X-Resp-Var", "Content-Type", "Set-Cookie"}
 
 // ask sends r to addr over a new connection from r's source address and
 // reads the answer. The request is written by hand so that it goes as the
@@ -167,7 +168,7 @@ func ask(t *testing.T, addr string, r ruleRequest) ruleAnswer {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	a := ruleAnswer{status: resp.StatusCode, fields: map[string]string{}}
+	a := ruleAnswer{status: resp.StatusCode, fields: map[string]string{"status-line": resp.Status}}
 	for k, vs := range resp.Header {
 		if strings.HasPrefix(k, "X-Seen-") {
 			a.fields[k] = normalizeSeen(k, strings.Join(vs, " | "))
