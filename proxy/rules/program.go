@@ -157,11 +157,13 @@ func (c *Compiler) compileRule(lr *lang.Rule, acls ACLs, files map[string][]byte
 		if r.redirect.target, err = c.compileFormat(rd.Target); err != nil {
 			return r, err
 		}
+		// The Set-Cookie values are constant, as HAProxy 2.6.12 writes them
+		// (the name as given, "=" or not): built once here.
 		if rd.SetCookie != "" {
-			r.redirect.setCookie = []byte(rd.SetCookie)
+			r.redirect.setCookie = []byte(rd.SetCookie + "; path=/;")
 		}
 		if rd.ClearCookie != "" {
-			r.redirect.clearCookie = []byte(rd.ClearCookie)
+			r.redirect.clearCookie = []byte(rd.ClearCookie + "; path=/; Max-Age=0;")
 		}
 	}
 	return r, nil

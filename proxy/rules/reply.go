@@ -87,13 +87,7 @@ func (r *Rule) WriteRedirect(t *Txn) {
 		resp.Header.AddBytesKV([]byte("Set-Cookie"), rd.setCookie)
 	}
 	if rd.clearCookie != nil {
-		start := len(t.buf)
-		t.buf = append(t.buf, rd.clearCookie...)
-		if bytes.IndexByte(rd.clearCookie, '=') < 0 {
-			t.buf = append(t.buf, '=')
-		}
-		t.buf = append(t.buf, "; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/"...)
-		resp.Header.AddBytesKV([]byte("Set-Cookie"), t.buf[start:])
+		resp.Header.AddBytesKV([]byte("Set-Cookie"), rd.clearCookie)
 	}
 	t.buf = t.buf[:mark]
 }

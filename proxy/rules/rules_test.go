@@ -373,3 +373,27 @@ func TestSetStatusReason(t *testing.T) {
 		}
 	}
 }
+
+// redirect's set-cookie and clear-cookie write what HAProxy 2.6.12 writes
+// (read from the installed HAProxy): the name as given, path=/, and
+// Max-Age=0 to clear.
+func TestRedirectCookies(t *testing.T) {
+	for _, tc := range []struct{ rule, want string }{
+		{"redirect location /x set-cookie A=1", "A=1; path=/;"},
+		{"redirect location /x set-cookie C", "C; path=/;"},
+		{"redirect location /x clear-cookie B=", "B=; path=/; Max-Age=0;"},
+		{"redirect location /x clear-cookie B", "B; path=/; Max-Age=0;"},
+	} {
+		c := NewCompiler(testNames())
+		p := compileRules(t, c, nil, tc.rule)
+		tx := newTxn(t, openstackRequest, "10.1.2.3:40000")
+		v, r := p.Run(tx)
+		if v != Redirect {
+			t.Fatalf("%s: verdict %v", tc.rule, v)
+		}
+		r.WriteRedirect(tx)
+		if got := string(tx.Ctx.Response.Header.Peek("Set-Cookie")); got != tc.want {
+			t.Errorf("%s: Set-Cookie %q, want %q", tc.rule, got, tc.want)
+		}
+	}
+}
