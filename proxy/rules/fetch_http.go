@@ -287,10 +287,9 @@ func cookieFetch(response bool) fetchFn {
 		if !headersOf(t, response) {
 			return false
 		}
+		// As a sample, the default occurrence is the last, as HAProxy's
+		// req.cook and res.cook; an ACL tries every occurrence.
 		occs := t.cookies(response, f.name)
-		if occ < 0 && f.occ == 0 && !response {
-			occ = 1 // a cookie as a sample is its first occurrence, as HAProxy's req.cook
-		}
 		v, ok := pick(occs, occ)
 		out.setStr(v)
 		return ok

@@ -53,6 +53,9 @@ for q in ["?debug=1", "?debug=0", "?id=42", "?id=1&id=2", "?a=1&debug=1&id=x", "
 for t in ["http://identity.example.org/v3/abs", "http://api.cloud.example.net/x?y=1", "http://other.test/"]:
     host = t.split("/")[2]
     req("127.0.0.42", "GET", t, f"Host: {host}")
+# Cookies named twice: a sample is the last occurrence, an ACL any.
+for hs in [["Cookie: a=x; a=y", "Cookie: b=1; a=z"], ["Cookie: a=y; a=x"], ["Cookie: a=q"], ["Cookie: a=1; a=2"], ["Cookie: b=1"], ["Cookie: a=; a=x"]]:
+    req("127.0.0.2", "GET", "/cook", "Host: identity.example.org", *hs)
 # Redirects, returns, allow.
 for path in ["/old/page?x=1", "/old", "/account", "/dq/x?drop=1", "/loc/here", "/ret", "/allowed/x", "/allowed/deny",
              "/ping", "/nothere", "/seturi?x=1", "/ruri/a/b", "/img/logo.png", "/v2.0/tokens", "/UPPER/case", "/upper", "/-dash", "/abcde"]:
