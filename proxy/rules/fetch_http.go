@@ -236,7 +236,7 @@ func headerIP(response bool) fetchFn {
 func headerVal(response bool) fetchFn {
 	str := headerFetch(response, true)
 	return func(t *Txn, f *fetch, occ int, out *value) bool {
-		return str(t, f, occ, out) && out.asInt()
+		return str(t, f, occ, out) && out.fieldInt(true)
 	}
 }
 
@@ -309,7 +309,7 @@ func cookieCount(response bool) fetchFn {
 func cookieVal(response bool) fetchFn {
 	str := cookieFetch(response)
 	return func(t *Txn, f *fetch, occ int, out *value) bool {
-		return str(t, f, occ, out) && out.asInt()
+		return str(t, f, occ, out) && out.fieldInt(false)
 	}
 }
 
@@ -342,7 +342,7 @@ func fetchURLParam(t *Txn, f *fetch, occ int, out *value) bool {
 }
 
 func fetchURLParamVal(t *Txn, f *fetch, occ int, out *value) bool {
-	return fetchURLParam(t, f, occ, out) && out.asInt()
+	return fetchURLParam(t, f, occ, out) && out.fieldInt(true)
 }
 
 // equalFold compares header names ignoring ASCII case.

@@ -74,6 +74,19 @@ func (v *value) asInt() bool {
 	return false
 }
 
+// fieldInt makes a string read from a header, cookie or parameter an
+// integer as HAProxy's *_val fetches do: its leading decimal digits, 0
+// when there are none ("x" is 0, "12abc" 12). An empty string is 0 too
+// unless empty is false (req.cook_val gives no value for "a=").
+func (v *value) fieldInt(empty bool) bool {
+	if len(v.b) == 0 && !empty {
+		return false
+	}
+	n, _ := leadingInt(v.b)
+	v.setInt(n)
+	return true
+}
+
 // leadingInt reads an optionally signed decimal integer at the start of b.
 func leadingInt(b []byte) (int64, bool) {
 	i, neg := 0, false

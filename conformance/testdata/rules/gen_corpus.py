@@ -56,6 +56,9 @@ for t in ["http://identity.example.org/v3/abs", "http://api.cloud.example.net/x?
 # Cookies named twice: a sample is the last occurrence, an ACL any.
 for hs in [["Cookie: a=x; a=y", "Cookie: b=1; a=z"], ["Cookie: a=y; a=x"], ["Cookie: a=q"], ["Cookie: a=1; a=2"], ["Cookie: b=1"], ["Cookie: a=; a=x"]]:
     req("127.0.0.2", "GET", "/cook", "Host: identity.example.org", *hs)
+# The *_val fetches: leading digits, 0 without any.
+for v in ["x", "12abc", "-", "", "-3", "7"]:
+    req("127.0.0.42", "GET", "/val?a=" + v, "Host: identity.example.org", "X-V: " + v, "Cookie: a=" + v)
 # Redirects, returns, allow.
 for path in ["/old/page?x=1", "/old", "/account", "/dq/x?drop=1", "/loc/here", "/ret", "/allowed/x", "/allowed/deny",
              "/ping", "/nothere", "/seturi?x=1", "/ruri/a/b", "/img/logo.png", "/v2.0/tokens", "/UPPER/case", "/upper", "/-dash", "/abcde"]:
