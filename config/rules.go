@@ -153,14 +153,13 @@ func (p *parser) parseRules(cfg *Config, fp *fileProxy, path string, mode Mode, 
 	r.Redirects = ruleList("redirect", fp.Redirect, lang.HTTPRequest, "redirect ")
 	for i, line := range fp.TCPRequest {
 		lp := fmt.Sprintf("%s[%d]", joinPath(path, "tcp-request"), i)
-		rule, rs, delay, err := lang.ParseTCPRequest(line, ParseDuration)
+		rule, rs, delay, err := lang.ParseTCPRequest(line, http, ParseDuration)
 		if !p.langErrors(lp, 0, err) {
 			continue
 		}
 		if rule == nil {
-			if http {
-				p.at(lp, "inspect-delay applies to tcp-request content rules, which halo runs in mode tcp only")
-			}
+			// In mode http the request is whole before content rules run:
+			// the delay has nothing to wait for, as in HAProxy.
 			r.InspectDelay = delay
 			continue
 		}
@@ -168,14 +167,7 @@ func (p *parser) parseRules(cfg *Config, fp *fileProxy, path string, mode Mode, 
 			p.at(lp, "a backend takes tcp-request content rules only")
 			continue
 		}
-		if rs == lang.TCPContent && http {
-			p.at(lp, "halo runs tcp-request content rules in mode tcp only: in mode http, write this as an http-request rule")
-			continue
-		}
 		p.checkRule(cfg, &r, rule, lp, 0, backends)
-		if rs != lang.TCPContent && (strings.HasPrefix(rule.Action, "track-sc") || strings.HasPrefix(rule.Action, "sc-")) {
-			p.atWord(lp, rule.Pos, "%s in tcp-request %s rules is not available in this build of halo yet: track in tcp-request content (mode tcp) or http-request rules", rule.Action, rs.String()[len("tcp-request "):])
-		}
 		switch rs {
 		case lang.TCPConnection:
 			r.TCPConnection = append(r.TCPConnection, rule)

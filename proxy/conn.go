@@ -4,6 +4,7 @@ import (
 	"net"
 
 	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/proxy/rules"
 )
 
 // serve handles one accepted client connection, on the worker the accept
@@ -20,34 +21,66 @@ func (fe *frontend) serve(c *net.TCPConn, side *bindSide) {
 	fe.active.Add(1)
 	fe.state.MaxConns.Note(fe.state.CurConns.Add(1))
 	fe.state.TotalConns.Add(1)
-	var conn net.Conn
-	if fe.acceptConn(c) {
-		conn = fe.preamble(c, side)
-	}
-	if conn != nil && !fe.acceptSession(conn) {
-		conn = nil
-	}
-	switch {
-	case conn == nil:
-		// Refused by tcp-request connection or session rules, or by the
-		// bind (a bad PROXY header, a failed handshake), and closed.
-	case fe.cfg.Mode == config.ModeHTTP:
-		// nil: a reload switched the frontend to mode tcp after this
+	if fe.cfg.Mode != config.ModeHTTP {
+		fe.serveTCPConn(c, side)
+	} else if gc := fe.admitHTTP(c, side); gc != nil {
+		// nil h: a reload switched the frontend to mode tcp after this
 		// connection was accepted under mode http.
 		h := fe.state.http.Load()
-		if h != nil && h.conns.add(conn) {
-			gc := newGuardConn(conn, fe.state, h.settings.limits)
+		if h != nil && h.conns.add(gc.Conn) {
+			gc.g.Reset(h.settings.limits)
 			_ = h.srv.ServeConn(gc)
-			h.conns.remove(conn)
-			gc.free()
+			h.conns.remove(gc.Conn)
 		} else {
-			conn.Close() // or a retired generation past hard-stop-after
+			gc.Conn.Close() // or a retired generation past hard-stop-after
 		}
-	default:
-		fe.serveTCP(conn)
+		gc.free() // and ends the connection's rules' Txn
 	}
 	fe.state.CurConns.Add(-1)
 	fe.active.Add(-1)
+}
+
+// admitHTTP admits a mode http connection (admitConn) and wraps it in the
+// guard fasthttp reads it through, which holds the connection's rules'
+// Txn. Nil: refused, closed. Not inlined, as admitConn.
+//
+//go:noinline
+func (fe *frontend) admitHTTP(c *net.TCPConn, side *bindSide) *guardConn {
+	conn, ct := fe.admitConn(c, side)
+	if conn == nil {
+		return nil
+	}
+	return newGuardConn(conn, fe.state, ct)
+}
+
+// serveTCPConn admits a mode tcp connection (admitConn) and proxies it.
+func (fe *frontend) serveTCPConn(c *net.TCPConn, side *bindSide) {
+	if conn, ct := fe.admitConn(c, side); conn != nil {
+		fe.serveTCP(conn, ct) // and ends ct
+	}
+}
+
+// admitConn runs a connection's tcp-request connection rules, its preamble
+// and its tcp-request session rules. It returns the connection (nil:
+// refused, closed) and its rules' Txn (connTxn), which the mode's
+// handler ends. Not inlined: its work stays out of serve's frame, which
+// every request's stack holds.
+//
+//go:noinline
+func (fe *frontend) admitConn(c *net.TCPConn, side *bindSide) (net.Conn, *rules.Txn) {
+	ct := fe.connTxn(c)
+	var conn net.Conn
+	if fe.acceptConn(c, ct) {
+		conn = fe.preamble(c, side)
+	}
+	if conn != nil && !fe.acceptSession(conn, ct) {
+		conn = nil
+	}
+	if conn == nil {
+		endConnTxn(ct)
+		return nil, nil
+	}
+	return conn, ct
 }
 
 // preamble readies an accepted connection for the mode's handler. It runs

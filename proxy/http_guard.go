@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/proxy/h1"
+	"github.com/halo-lb/halo/proxy/rules"
 	"github.com/valyala/fasthttp"
 )
 
@@ -35,14 +36,18 @@ type guardConn struct {
 	// clientCert is what option ssl-client-headers sets on each request
 	// of this connection, built at its first.
 	clientCert *clientCertHeaders
+	// rules is the connection's rules' Txn, which each request's Txn
+	// reaches (rules.Txn.Conn): session variables and what tcp-request
+	// connection and session rules track. Nil without.
+	rules *rules.Txn
 }
 
 var guardPool = sync.Pool{New: func() any { return new(guardConn) }}
 
-func newGuardConn(c net.Conn, fs *frontendState, l h1.Limits) *guardConn {
+func newGuardConn(c net.Conn, fs *frontendState, ct *rules.Txn) *guardConn {
 	gc := guardPool.Get().(*guardConn)
+	gc.rules = ct
 	gc.Conn, gc.fs = c, fs
-	gc.g.Reset(l)
 	gc.failed.Store(nil)
 	gc.answered.Store(false)
 	gc.tailN = 0
@@ -51,7 +56,8 @@ func newGuardConn(c net.Conn, fs *frontendState, l h1.Limits) *guardConn {
 }
 
 func (gc *guardConn) free() {
-	gc.Conn, gc.fs, gc.clientCert = nil, nil, nil
+	endConnTxn(gc.rules)
+	gc.Conn, gc.fs, gc.clientCert, gc.rules = nil, nil, nil, nil
 	guardPool.Put(gc)
 }
 

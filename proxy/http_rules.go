@@ -26,6 +26,9 @@ func (fe *frontend) startTxn(ctx *fasthttp.RequestCtx) *rules.Txn {
 	t.TLS = clientTLS(ctx)
 	t.Env = fe.env
 	t.Frontend, t.Backend = fe.index, fe.defaultBackend.index
+	if gc, ok := ctx.Conn().(*guardConn); ok {
+		t.Conn = gc.rules
+	}
 	return t
 }
 
@@ -38,7 +41,7 @@ func endTxn(t *rules.Txn) {
 		status = t.Ctx.Response.StatusCode()
 	}
 	t.Untrack(status, 0, 0)
-	t.Ctx, t.TLS, t.Env = nil, nil, nil
+	t.Ctx, t.TLS, t.Env, t.Conn = nil, nil, nil, nil
 	txns.Put(t)
 }
 
@@ -58,6 +61,13 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 //
 //go:noinline
 func (fe *frontend) applyRequestRules(ctx *fasthttp.RequestCtx, t *rules.Txn) *backend {
+	if fe.rejected(ctx, t, fe.tcp.content, &fe.state.Counters) {
+		return nil
+	}
+	// Counted once past the frontend's content rules, as HAProxy, whose
+	// content inspection comes before the HTTP request: a request they
+	// reject is not one in what the connection tracks.
+	t.BeginRequest()
 	if fe.answered(ctx, t, fe.rules.request, &fe.state.Counters) || fe.answered(ctx, t, fe.rules.redirect, &fe.state.Counters) {
 		return nil
 	}
@@ -71,10 +81,29 @@ func (fe *frontend) applyRequestRules(ctx *fasthttp.RequestCtx, t *rules.Txn) *b
 		}
 	}
 	t.Backend = be.index
-	if be.hasRules && (fe.answered(ctx, t, be.rules.request, be.counters) || fe.answered(ctx, t, be.rules.redirect, be.counters)) {
+	if be.hasRules && (fe.rejected(ctx, t, be.tcpContent, be.counters) || fe.answered(ctx, t, be.rules.request, be.counters) || fe.answered(ctx, t, be.rules.redirect, be.counters)) {
 		return nil
 	}
 	return be
+}
+
+// rejected runs tcp-request content rules on a request in mode http, as
+// HAProxy runs them on each request of a connection: reject closes the
+// connection without an answer, and is counted in c as a denied request.
+func (fe *frontend) rejected(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Program, c *balancer.Counters) bool {
+	if p.Empty() {
+		return false
+	}
+	if v, _ := p.Run(t); v != rules.Deny {
+		return false
+	}
+	c.DeniedReq.Add(1)
+	ctx.SetConnectionClose()
+	if gc, ok := ctx.Conn().(*guardConn); ok {
+		_ = gc.Conn.Close() // the socket: nothing of the answer reaches the client
+	}
+	fe.countAnswered(ctx, "PR--", t.LogLevel)
+	return true
 }
 
 // answered runs a rule set and, when a rule ends the request with an

@@ -118,7 +118,7 @@ func (s *Snapshot) compileRules(cfg *config.Config) error {
 	s.vars = c.Vars()
 	anyBackend, anyTCPBackend := false, false
 	for _, be := range s.backends {
-		be.hasRules = !be.rules.empty()
+		be.hasRules = !be.rules.empty() || be.cfg.Mode == config.ModeHTTP && !be.tcpContent.Empty()
 		// force-persist and ignore-persist read the request through the
 		// rules' Txn, which the frontend then starts.
 		anyBackend = anyBackend || be.hasRules || be.cookie != nil && be.cookie.hasConds() || len(be.sticks) > 0
@@ -128,8 +128,13 @@ func (s *Snapshot) compileRules(cfg *config.Config) error {
 		fe.vars = s.vars
 		fe.env = s
 		fe.backendsByName = s.backendsByName
-		fe.hasRules = fe.cfg.Mode == config.ModeHTTP && (!fe.rules.empty() || len(fe.useBackends) > 0 || anyBackend)
-		fe.tcpRouted = fe.cfg.Mode == config.ModeTCP && (len(fe.useBackends) > 0 || !fe.tcp.content.Empty() || fe.cfg.Rules.InspectDelay > 0 || anyTCPBackend)
+		http := fe.cfg.Mode == config.ModeHTTP
+		fe.tcpRouted = !http && (len(fe.useBackends) > 0 || !fe.tcp.content.Empty() || fe.cfg.Rules.InspectDelay > 0 || anyTCPBackend)
+		// Session variables and what connection and session rules track
+		// live as long as the connection, which then has a Txn of its own;
+		// in mode http each request's Txn reaches it.
+		fe.connRules = fe.tcpRouted || !fe.tcp.connection.Empty() || !fe.tcp.session.Empty() || c.SessionVars()
+		fe.hasRules = http && (!fe.rules.empty() || len(fe.useBackends) > 0 || anyBackend || !fe.tcp.content.Empty() || fe.connRules)
 	}
 	return nil
 }

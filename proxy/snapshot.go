@@ -63,6 +63,7 @@ type frontend struct {
 	backendsByName map[string]*backend
 	hasRules       bool
 	tcpRouted      bool // mode tcp: routeTCP runs (content rules, use_backend, inspect-delay)
+	connRules      bool // a connection's rules share a Txn from accept to close (connTxn)
 	index          int
 	vars           int
 	env            rules.Env

@@ -29,14 +29,17 @@ type session struct {
 // is written before the server slot and the backend's session are given
 // back, so that it counts this session in beconn and srv_conn as HAProxy
 // does.
-func (fe *frontend) serveTCP(c net.Conn) {
+//
+// t is the connection's rules' Txn (nil without), which it ends.
+func (fe *frontend) serveTCP(c net.Conn, t *rules.Txn) {
 	defer c.Close()
 	be := fe.defaultBackend
 	ss := session{accepted: time.Now(), termination: [2]byte{'-', '-'}}
-	var t *rules.Txn // the connection's rules, nil without
-	if fe.tcpRouted {
-		c, be, t = fe.routeTCP(c)
+	if t != nil {
 		defer endTCPTxn(t, &ss)
+	}
+	if fe.tcpRouted {
+		c, be = fe.routeTCP(c, t)
 		if be == nil {
 			fe.state.DeniedSess.Add(1)
 			c.Close()

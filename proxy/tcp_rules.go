@@ -28,25 +28,48 @@ func (fe *frontend) tcpTxn(c net.Conn) *rules.Txn {
 	return t
 }
 
+// connTxn is the Txn a connection's rules share from accept to close
+// (tcp-request connection, session and, in mode tcp, content rules, with
+// what they track and the session variables), nil when the frontend has
+// none of those.
+func (fe *frontend) connTxn(c net.Conn) *rules.Txn {
+	if !fe.connRules {
+		return nil
+	}
+	return fe.tcpTxn(c)
+}
+
+// endConnTxn ends a connection's Txn (nil: none): what its rules
+// tracked is released.
+func endConnTxn(t *rules.Txn) {
+	if t != nil {
+		endTxn(t)
+	}
+}
+
 // acceptConn runs tcp-request connection rules on a connection just
 // accepted (its socket's addresses: before a PROXY header is read, as in
 // HAProxy). False: rejected, and closed.
-func (fe *frontend) acceptConn(c *net.TCPConn) bool {
-	return fe.tcp.connection.Empty() || fe.accepts(fe.tcp.connection, c, &fe.state.DeniedConn)
+func (fe *frontend) acceptConn(c *net.TCPConn, t *rules.Txn) bool {
+	return fe.tcp.connection.Empty() || fe.accepts(fe.tcp.connection, t, c, &fe.state.DeniedConn)
 }
 
-// acceptSession runs tcp-request session rules once the preamble is done.
-func (fe *frontend) acceptSession(c net.Conn) bool {
-	return fe.tcp.session.Empty() || fe.accepts(fe.tcp.session, c, &fe.state.DeniedSess)
+// acceptSession runs tcp-request session rules once the preamble is done,
+// with the addresses a PROXY header gave and the TLS connection, which
+// the rules after it read too.
+func (fe *frontend) acceptSession(c net.Conn, t *rules.Txn) bool {
+	if t == nil {
+		return true
+	}
+	t.Src, t.Dst = addrPortOf(c.RemoteAddr()), addrPortOf(c.LocalAddr())
+	t.TLS, _ = c.(*tls.Conn)
+	return fe.tcp.session.Empty() || fe.accepts(fe.tcp.session, t, c, &fe.state.DeniedSess)
 }
 
-// accepts runs a connection-level rule set on c; a rejected connection
-// is counted in denied and closed.
-func (fe *frontend) accepts(p *rules.Program, c net.Conn, denied *atomic.Uint64) bool {
-	t := fe.tcpTxn(c)
-	v, _ := p.Run(t)
-	endTxn(t)
-	if v == rules.Deny {
+// accepts runs a connection-level rule set; a rejected connection is
+// counted in denied and closed.
+func (fe *frontend) accepts(p *rules.Program, t *rules.Txn, c net.Conn, denied *atomic.Uint64) bool {
+	if v, _ := p.Run(t); v == rules.Deny {
 		denied.Add(1)
 		c.Close()
 		return false
@@ -55,16 +78,15 @@ func (fe *frontend) accepts(p *rules.Program, c net.Conn, denied *atomic.Uint64)
 }
 
 // routeTCP runs the frontend's tcp-request content rules and use_backend
-// lines in mode tcp, then the chosen backend's content rules, and returns
-// the Txn, which the caller ends (endTCPTxn) with the connection: what
-// track-sc tracks is tracked for the connection's life. With
+// lines in mode tcp, then the chosen backend's content rules, in the
+// connection's Txn, which the caller ends (endTCPTxn) with the
+// connection: what track-sc tracks is tracked for the connection's life. With
 // inspect-delay set it first waits (at most that long) for the client's
 // first bytes, read as a TLS ClientHello when they are one, so that
 // req.ssl_sni can route TLS it does not terminate; those bytes are sent to
 // the server before the rest (the returned connection holds them). A nil
 // backend means a rule rejected the connection.
-func (fe *frontend) routeTCP(c net.Conn) (net.Conn, *backend, *rules.Txn) {
-	t := fe.tcpTxn(c)
+func (fe *frontend) routeTCP(c net.Conn, t *rules.Txn) (net.Conn, *backend) {
 	if d := fe.cfg.Rules.InspectDelay; d > 0 {
 		hello, pc, err := tlsfront.Peek(c, d)
 		c = pc
@@ -74,7 +96,7 @@ func (fe *frontend) routeTCP(c net.Conn) (net.Conn, *backend, *rules.Txn) {
 		}
 	}
 	if v, _ := fe.tcp.content.Run(t); v == rules.Deny {
-		return c, nil, t
+		return c, nil
 	}
 	be := fe.defaultBackend
 	for i := range fe.useBackends {
@@ -87,9 +109,9 @@ func (fe *frontend) routeTCP(c net.Conn) (net.Conn, *backend, *rules.Txn) {
 	}
 	t.Backend = be.index
 	if v, _ := be.tcpContent.Run(t); v == rules.Deny {
-		return c, nil, t
+		return c, nil
 	}
-	return c, be, t
+	return c, be
 }
 
 // endTCPTxn ends a mode tcp connection's Txn, counting the bytes it

@@ -117,7 +117,7 @@ func ParseRule(line string, rs RuleSet) (*Rule, error) {
 		return nil, err
 	}
 	var e errs
-	r := parseRule(&e, ws, rs, 0)
+	r := parseRule(&e, ws, rs, 0, 0)
 	return r, e.err()
 }
 
@@ -141,12 +141,14 @@ func splitCond(e *errs, ws []Word, where Where) ([]Word, *Cond) {
 	return ws[:i], parseCond(e, ws[i], ws[i+1:], where)
 }
 
-func parseRule(e *errs, ws []Word, rs RuleSet, from int) *Rule {
+// parseRule parses the rule in ws[from:]; its fetches may read what rs
+// sees, and also.
+func parseRule(e *errs, ws []Word, rs RuleSet, from int, also Where) *Rule {
 	if len(ws) <= from {
 		e.at(0, "the rule is empty: it needs an action")
 		return nil
 	}
-	where := rs.Where()
+	where := rs.Where() | also
 	// The action reads its arguments first, as HAProxy's parser does, so
 	// that a value may be the word "if" ("set-header X-A unless" sets
 	// "unless"); the condition is what follows them.

@@ -96,7 +96,7 @@ func FuzzParseTCPRequest(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
-		_, _, _, err := ParseTCPRequest(line, func(string) (time.Duration, error) { return 0, nil })
+		_, _, _, err := ParseTCPRequest(line, len(line)%2 == 0, func(string) (time.Duration, error) { return 0, nil })
 		checkErrors(t, line, err)
 	})
 }

@@ -4,8 +4,9 @@ import "time"
 
 // ParseTCPRequest parses a tcp-request line: "connection|content|session
 // ACTION ... [if|unless COND]" or "inspect-delay TIME". For inspect-delay
-// the rule is nil and the delay set.
-func ParseTCPRequest(line string, parseDuration func(string) (time.Duration, error)) (*Rule, RuleSet, time.Duration, error) {
+// the rule is nil and the delay set. In a mode http section (http), a
+// content rule runs on each request and may read it, as in HAProxy.
+func ParseTCPRequest(line string, http bool, parseDuration func(string) (time.Duration, error)) (*Rule, RuleSet, time.Duration, error) {
 	ws, err := Split(line)
 	if err != nil {
 		return nil, 0, 0, err
@@ -37,7 +38,11 @@ func ParseTCPRequest(line string, parseDuration func(string) (time.Duration, err
 		e.at(ws[0].Pos(), "tcp-request takes connection, session, content or inspect-delay, found %q", ws[0].Text)
 		return nil, 0, 0, e.err()
 	}
-	r := parseRule(&e, ws, rs, 1)
+	var also Where
+	if http && rs == TCPContent {
+		also = AtRequest
+	}
+	r := parseRule(&e, ws, rs, 1, also)
 	return r, rs, 0, e.err()
 }
 

@@ -46,9 +46,10 @@ type Compiler struct {
 	Names Names
 	// Section is the section whose rules are being compiled: its
 	// stick-table is the one track-sc and src_* use without "table".
-	Section string
-	vars    map[string]int
-	maps    map[string]*mapTable
+	Section  string
+	vars     map[string]int
+	sessVars bool // a sess. variable was numbered
+	maps     map[string]*mapTable
 }
 
 // NewCompiler returns a compiler for a snapshot with the given names.
@@ -59,14 +60,28 @@ func NewCompiler(n Names) *Compiler {
 // Vars is how many variable slots a Txn needs for the programs built.
 func (c *Compiler) Vars() int { return len(c.vars) }
 
+// varSlot numbers a variable; a session variable's slot carries
+// sessSlot, so that a request reads and writes it in its connection's
+// Txn (Txn.varAt).
 func (c *Compiler) varSlot(name string) int {
-	if i, ok := c.vars[name]; ok {
-		return i
+	i, ok := c.vars[name]
+	if !ok {
+		i = len(c.vars)
+		c.vars[name] = i
 	}
-	i := len(c.vars)
-	c.vars[name] = i
+	if strings.HasPrefix(name, "sess.") {
+		c.sessVars = true
+		i |= sessSlot
+	}
 	return i
 }
+
+// sessSlot marks a session variable's slot.
+const sessSlot = 1 << 30
+
+// SessionVars reports whether the programs built use a session variable
+// (sess.NAME), which lives as long as its connection.
+func (c *Compiler) SessionVars() bool { return c.sessVars }
 
 // ACLs are a section's named ACLs: each name's definitions, ORed.
 type ACLs map[string][]*lang.Match

@@ -248,9 +248,8 @@ var convFns = map[string]convFn{
 		v.asStr(t)
 		s := out(t)
 		t.buf = append(append(t.buf, v.b...), c.s...)
-		if c.varSlot >= 0 && c.varSlot < len(t.vars) && t.vars[c.varSlot].set {
-			vv := t.vars[c.varSlot].v
-			t.buf = vv.appendTo(t.buf)
+		if s := t.varAt(c.varSlot); s != nil && s.set {
+			t.buf = s.v.appendTo(t.buf)
 		}
 		t.buf = append(t.buf, c.s2...)
 		t.done(v, s)

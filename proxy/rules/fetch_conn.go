@@ -113,10 +113,11 @@ func init() {
 func strBytes(f *fetch) []byte { return f.name }
 
 func fetchVar(t *Txn, f *fetch, _ int, out *value) bool {
-	if f.idx < 0 || f.idx >= len(t.vars) || !t.vars[f.idx].set {
+	s := t.varAt(f.idx)
+	if s == nil || !s.set {
 		return false
 	}
-	*out = t.vars[f.idx].v
+	*out = s.v
 	return true
 }
 

@@ -224,8 +224,8 @@ func (r *Rule) apply(t *Txn) Verdict {
 	case "sc-inc-gpc0", "sc-inc-gpc1", "sc-clr-gpc0":
 		r.gpc(t)
 	case "unset-var":
-		if r.varSlot >= 0 && r.varSlot < len(t.vars) {
-			t.vars[r.varSlot].set = false
+		if s := t.varAt(r.varSlot); s != nil {
+			s.set = false
 		}
 	default:
 		if t.Ctx != nil {

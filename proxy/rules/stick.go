@@ -112,7 +112,7 @@ func fetchStick(t *Txn, f *fetch, _ int, out *value) bool {
 			return true
 		}
 	default:
-		tr := &t.sc[sf.counter]
+		tr := t.counter(sf.counter)
 		if sf.special == "tracked" {
 			out.setBool(tr.e != nil)
 			return true
@@ -175,10 +175,10 @@ func (c *Compiler) compileStickRule(lr *lang.Rule, r *Rule) error {
 // at once, so that a rate limit after it sees this request too.
 func (r *Rule) track(t *Txn) {
 	sr := r.stick
-	tr := &t.sc[sr.counter]
-	if tr.e != nil {
-		return
+	if t.counter(sr.counter).e != nil {
+		return // tracked already, by this request or its connection, as HAProxy ignores it
 	}
+	tr := &t.sc[sr.counter]
 	v := t.push()
 	defer t.pop(v)
 	mark := len(t.buf)
@@ -227,7 +227,7 @@ func keyOf(st *sticktable.Table, t *Txn, v *value) sticktable.Key {
 
 // gpc is sc-inc-gpc0/1 and sc-clr-gpc0 on the entry counter n tracks.
 func (r *Rule) gpc(t *Txn) {
-	e := t.sc[r.stick.counter].e
+	e := t.counter(r.stick.counter).e
 	if e == nil {
 		return
 	}
@@ -247,7 +247,17 @@ func (r *Rule) gpc(t *Txn) {
 // end in mode tcp, and the entries are released. The proxy calls it when
 // the request (mode http) or connection (mode tcp) ends.
 func (t *Txn) Untrack(status int, in, out int64) {
-	if t.sc[0].e == nil && t.sc[1].e == nil && t.sc[2].e == nil {
+	if c := t.Conn; c != nil && c.tracks() && t.Ctx != nil {
+		// The connection's counters count each of its requests' answers
+		// and bytes; they are released with the connection.
+		now := sticktable.Now()
+		for i := range c.sc {
+			if e := c.sc[i].e; e != nil {
+				countEnd(e, true, status, in, out, now)
+			}
+		}
+	}
+	if !t.tracks() {
 		return // nothing tracked: no clock read
 	}
 	now := sticktable.Now()
@@ -256,21 +266,56 @@ func (t *Txn) Untrack(status int, in, out int64) {
 		if tr.e == nil {
 			continue
 		}
-		if t.Ctx != nil {
-			if sticktable.IsHTTPError(status) {
-				tr.e.HTTPError(now)
-			}
-		} else {
+		countEnd(tr.e, t.Ctx != nil, status, in, out, now)
+		if t.Ctx == nil {
 			tr.e.ConnEnd(now)
-		}
-		if in > 0 {
-			tr.e.BytesIn(in, now)
-		}
-		if out > 0 {
-			tr.e.BytesOut(out, now)
 		}
 		tr.e.Release(now)
 		*tr = tracked{own: tr.own[:0]}
+	}
+}
+
+// countEnd counts the end of a request (an HTTP error by its status) or
+// a connection in e, with the bytes they moved.
+func countEnd(e *sticktable.Entry, request bool, status int, in, out int64, now int64) {
+	if request && sticktable.IsHTTPError(status) {
+		e.HTTPError(now)
+	}
+	if in > 0 {
+		e.BytesIn(in, now)
+	}
+	if out > 0 {
+		e.BytesOut(out, now)
+	}
+}
+
+// tracks reports whether t tracks a counter.
+func (t *Txn) tracks() bool {
+	return t.sc[0].e != nil || t.sc[1].e != nil || t.sc[2].e != nil
+}
+
+// counter is tracking counter n as a request sees it: its own, else its
+// connection's.
+func (t *Txn) counter(n int) *tracked {
+	if tr := &t.sc[n]; tr.e != nil || t.Conn == nil {
+		return tr
+	}
+	return &t.Conn.sc[n]
+}
+
+// BeginRequest counts a request in the counters its connection tracks,
+// as HAProxy counts each request of a session in them; the proxy calls
+// it once per request, with Conn set.
+func (t *Txn) BeginRequest() {
+	c := t.Conn
+	if c == nil || !c.tracks() {
+		return
+	}
+	now := sticktable.Now()
+	for i := range c.sc {
+		if e := c.sc[i].e; e != nil {
+			e.HTTPRequest(now)
+		}
 	}
 }
 

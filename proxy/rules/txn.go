@@ -38,6 +38,12 @@ type Txn struct {
 	Hello    bool
 	HelloSNI []byte
 	Env      Env
+	// Conn is the Txn of the connection a request came on (mode http),
+	// nil without one: its session variables (sess.NAME) and the
+	// counters that tcp-request connection and session rules track,
+	// which live as long as the connection. In mode tcp one Txn is the
+	// connection's and Conn is nil.
+	Conn *Txn
 	// Frontend and Backend are the indexes of the frontend the request
 	// came in and the backend it is routed to so far (-1: none yet),
 	// for fe_conn and be_conn without an argument.
@@ -235,6 +241,7 @@ func (t *Txn) Reset(nvars int) {
 	t.occKnown = false
 	t.uriChanged = false
 	t.LogLevel = 0
+	t.Conn = nil
 	if cap(t.vars) < nvars {
 		t.vars = make([]varValue, nvars)
 	}
@@ -244,12 +251,31 @@ func (t *Txn) Reset(nvars int) {
 	}
 }
 
+// varAt is variable slot i: a session variable's in the connection's
+// Txn when there is one; nil for no slot.
+func (t *Txn) varAt(i int) *varValue {
+	if i < 0 {
+		return nil
+	}
+	vt := t
+	if i&sessSlot != 0 {
+		i &^= sessSlot
+		if t.Conn != nil {
+			vt = t.Conn
+		}
+	}
+	if i >= len(vt.vars) {
+		return nil
+	}
+	return &vt.vars[i]
+}
+
 // setVar stores v (copying its bytes) in slot i.
 func (t *Txn) setVar(i int, v *value) {
-	if i < 0 || i >= len(t.vars) {
+	s := t.varAt(i)
+	if s == nil {
 		return
 	}
-	s := &t.vars[i]
 	s.set = true
 	s.v = *v
 	if v.b != nil {
