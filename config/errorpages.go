@@ -43,10 +43,7 @@ func (p *parser) buildErrorPages(cfg *Config, fc *fileConfig) {
 	}
 	for _, fe := range cfg.Frontends {
 		path := sectionPath(fc, "frontends", fe.Name)
-		fp := fc.Frontends[fe.Name]
-		if fp == nil {
-			fp = fc.Listen[fe.Name]
-		}
+		fp := fc.frontendSection(fe.Name)
 		fe.ErrorPages = merged(fp, path)
 	}
 	for _, be := range cfg.Backends {

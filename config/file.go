@@ -112,6 +112,9 @@ type fileProxy struct {
 	// Capture is HAProxy's "capture request header", "capture response
 	// header" and "capture cookie" lines.
 	Capture []string `yaml:"capture"`
+	// Declare is HAProxy's "declare capture request|response len N"
+	// (capture.go).
+	Declare []string `yaml:"declare"`
 }
 
 // fileBind is one entry of "bind": a mapping, or a plain string that is its
@@ -310,9 +313,9 @@ type fileServer struct {
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
 	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "cookie", "errorfile", "http-error", "monitor-uri"),
-	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "errorfile", "http-error", "monitor-uri", "monitor", "capture"),
+	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "errorfile", "http-error", "monitor-uri", "monitor", "capture", "declare"),
 	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect", "stick-table", "stick", "cookie", "force-persist", "ignore-persist", "errorfile", "http-error"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "stick", "cookie", "force-persist", "ignore-persist", "errorfile", "http-error", "monitor-uri", "monitor", "capture"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "stick", "cookie", "force-persist", "ignore-persist", "errorfile", "http-error", "monitor-uri", "monitor", "capture", "declare"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.
@@ -329,4 +332,12 @@ func set(keys ...string) map[string]bool {
 		m[k] = true
 	}
 	return m
+}
+
+// frontendSection is the file's frontend or listen section called name.
+func (fc *fileConfig) frontendSection(name string) *fileProxy {
+	if fp := fc.Frontends[name]; fp != nil {
+		return fp
+	}
+	return fc.Listen[name]
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
 
 	"github.com/halo-lb/halo/config/lang"
 )
@@ -37,24 +36,6 @@ func (*fileForwardFor) shorthandKey() string { return "enabled" }
 // "enabled: false".
 func (f *fileForwardFor) on() bool { return f != nil && (f.Enabled == nil || *f.Enabled) }
 
-// Capture is one "capture" line.
-type Capture struct {
-	// Kind is CaptureRequest, CaptureResponse or CaptureCookie.
-	Kind CaptureKind
-	Name string
-	Len  int
-}
-
-// CaptureKind is what a capture line records.
-type CaptureKind int
-
-// The capture lines halo has.
-const (
-	CaptureRequest CaptureKind = iota + 1
-	CaptureResponse
-	CaptureCookie
-)
-
 // buildForwarded resolves option forwardfor and originalto of every
 // section, the section's own over defaults' as a whole (HAProxy's later
 // option line replaces the earlier one).
@@ -86,10 +67,7 @@ func (p *parser) buildForwarded(cfg *Config, fc *fileConfig) {
 		}
 	}
 	for _, fe := range cfg.Frontends {
-		fp := fc.Frontends[fe.Name]
-		if fp == nil {
-			fp = fc.Listen[fe.Name]
-		}
+		fp := fc.frontendSection(fe.Name)
 		resolve(fp, sectionPath(fc, "frontends", fe.Name), &fe.Options)
 	}
 	for _, be := range cfg.Backends {
@@ -118,8 +96,8 @@ func (p *parser) forwardHeader(f *fileForwardFor, path, name string) ForwardHead
 	return h
 }
 
-// buildMonitor parses each frontend's monitor fail lines and capture
-// lines; the conditions' ACLs are the frontend's.
+// buildMonitor parses each frontend's monitor fail lines; the
+// conditions' ACLs are the frontend's.
 func (p *parser) buildMonitor(cfg *Config, fc *fileConfig) {
 	var defURI *string
 	if fc.Defaults != nil {
@@ -131,22 +109,13 @@ func (p *parser) buildMonitor(cfg *Config, fc *fileConfig) {
 	}
 	for _, fe := range cfg.Frontends {
 		path := sectionPath(fc, "frontends", fe.Name)
-		fp := fc.Frontends[fe.Name]
-		if fp == nil {
-			fp = fc.Listen[fe.Name]
-		}
+		fp := fc.frontendSection(fe.Name)
 		if fp == nil {
 			continue
 		}
 		fe.MonitorURI = or("", fp.MonitorURI, defURI)
-		if fe.Mode != ModeHTTP && (fe.MonitorURI != "" || len(fp.Capture) > 0) {
-			key := "monitor-uri"
-			if fp.MonitorURI == nil {
-				key = "capture"
-			}
-			if fp.MonitorURI != nil || len(fp.Capture) > 0 {
-				p.at(joinPath(path, key), "%s needs mode http (this section is mode %s)", key, fe.Mode)
-			}
+		if fe.Mode != ModeHTTP && fp.MonitorURI != nil {
+			p.at(joinPath(path, "monitor-uri"), "monitor-uri needs mode http (this section is mode %s)", fe.Mode)
 		}
 		for i, line := range fp.Monitor {
 			lp := fmt.Sprintf("%s[%d]", joinPath(path, "monitor"), i)
@@ -165,12 +134,6 @@ func (p *parser) buildMonitor(cfg *Config, fc *fileConfig) {
 			p.checkMonitorACLs(fe, fp, t.Cond, lp)
 			fe.MonitorFail = append(fe.MonitorFail, t.Cond)
 		}
-		for i, line := range fp.Capture {
-			lp := fmt.Sprintf("%s[%d]", joinPath(path, "capture"), i)
-			if c, ok := p.parseCapture(lp, line); ok {
-				fe.Captures = append(fe.Captures, c)
-			}
-		}
 	}
 }
 
@@ -188,42 +151,4 @@ func (p *parser) checkMonitorACLs(fe *Frontend, fp *fileProxy, c *lang.Cond, lp 
 			}
 		}
 	}
-}
-
-// parseCapture parses "request header NAME len N", "response header NAME
-// len N" or "cookie NAME len N".
-func (p *parser) parseCapture(lp, line string) (Capture, bool) {
-	ws, err := lang.Split(line)
-	if err != nil {
-		return Capture{}, p.langErrors(lp, 0, err)
-	}
-	var c Capture
-	rest := ws
-	switch {
-	case len(ws) >= 2 && ws[0].Text == "request" && ws[1].Text == "header":
-		c.Kind, rest = CaptureRequest, ws[2:]
-	case len(ws) >= 2 && ws[0].Text == "response" && ws[1].Text == "header":
-		c.Kind, rest = CaptureResponse, ws[2:]
-	case len(ws) >= 1 && ws[0].Text == "cookie":
-		c.Kind, rest = CaptureCookie, ws[1:]
-	default:
-		p.atWord(lp, 0, "capture takes \"request header NAME len N\", \"response header NAME len N\" or \"cookie NAME len N\"")
-		return c, false
-	}
-	if len(rest) != 3 || rest[1].Text != "len" {
-		off := 0
-		if len(rest) > 0 {
-			off = rest[0].Pos()
-		}
-		p.atWord(lp, off, "capture needs NAME len N")
-		return c, false
-	}
-	c.Name = rest[0].Text
-	n, err := strconv.Atoi(rest[2].Text)
-	if err != nil || n < 1 || n > 64*1024 {
-		p.atWord(lp, rest[2].Pos(), "capture len %q is not a length from 1 to 65536", rest[2].Text)
-		return c, false
-	}
-	c.Len = n
-	return c, true
 }

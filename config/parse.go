@@ -61,6 +61,8 @@ type parser struct {
 	serverOptions *serverOptions
 	// ruleScope is the section whose rules are being checked (rules.go).
 	ruleScope ruleScope
+	// captureRules are the capture rules seen, for buildCaptures.
+	captureRules []captureRule
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)

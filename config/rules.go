@@ -55,10 +55,7 @@ func (p *parser) buildRules(cfg *Config, fc *fileConfig) {
 	}
 	for _, fe := range cfg.Frontends {
 		path := sectionPath(fc, "frontends", fe.Name)
-		fp := fc.Frontends[fe.Name]
-		if fp == nil {
-			fp = fc.Listen[fe.Name]
-		}
+		fp := fc.frontendSection(fe.Name)
 		if fp != nil {
 			fe.Rules = p.parseRules(cfg, fp, path, fe.Mode, true, backends)
 		}
@@ -144,6 +141,7 @@ func (p *parser) parseRules(cfg *Config, fp *fileProxy, path string, mode Mode, 
 				continue
 			}
 			p.checkRule(cfg, &r, rule, lp, len(prefix), backends)
+			p.noteCapture(path, lp, rule, rs, frontend)
 			out = append(out, rule)
 		}
 		return out
@@ -168,6 +166,7 @@ func (p *parser) parseRules(cfg *Config, fp *fileProxy, path string, mode Mode, 
 			continue
 		}
 		p.checkRule(cfg, &r, rule, lp, 0, backends)
+		p.noteCapture(path, lp, rule, rs, frontend)
 		switch rs {
 		case lang.TCPConnection:
 			r.TCPConnection = append(r.TCPConnection, rule)
@@ -236,7 +235,7 @@ func (p *parser) checkRule(cfg *Config, r *Rules, rule *lang.Rule, lp string, sh
 	if strings.HasPrefix(rule.Action, "track-sc") {
 		p.checkTable(cfg, rule.Table, lp, max(rule.TablePos-shift, 0), max(rule.Pos-shift, 0))
 	}
-	if rule.Action == "capture" || rule.Action == "expect-proxy" {
+	if rule.Action == "expect-proxy" {
 		p.atWord(lp, max(rule.Pos-shift, 0), "action %s is not available in this build of halo yet", rule.Action)
 	}
 	for _, f := range []*lang.Format{rule.Value} {

@@ -125,6 +125,7 @@ func (p *parser) build(cfg *Config, fc *fileConfig) {
 	p.buildErrorPages(cfg, fc)
 	p.buildForwarded(cfg, fc)
 	p.buildMonitor(cfg, fc)
+	p.buildCaptures(cfg, fc)
 }
 
 // checkCrossField checks the rules that span keys or sections.

@@ -2,18 +2,30 @@ package proxy
 
 import (
 	"bytes"
+	"iter"
+	"sync"
 
 	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/proxy/rules"
 
 	"github.com/valyala/fasthttp"
 )
 
-// captures are a frontend's capture lines, for its httplog lines.
+// captures are a frontend's capture slots and its capture cookie line,
+// for its httplog lines. The slots' values are taken per request into a
+// rules.Captures the exchange holds until its line is written: the
+// headers' as the request and the response arrive, before any rule
+// changes them (HAProxy captures them as it parses the message), the
+// capture rules' as they run.
 type captures struct {
 	req, resp []capture
-	cookie    *capture
+	// reqLens, respLens are the slots' lengths, for rules.Captures.Reset.
+	reqLens, respLens []int
+	cookie            *capture
 }
 
+// capture is a slot; a nil name is a slot no header fills (declare
+// capture, capture ... len N).
 type capture struct {
 	name []byte
 	len  int
@@ -25,17 +37,86 @@ func newCaptures(cs []config.Capture) *captures {
 	}
 	c := &captures{}
 	for _, cc := range cs {
-		k := capture{name: []byte(cc.Name), len: cc.Len}
+		k := capture{len: cc.Len}
+		if cc.Name != "" {
+			k.name = []byte(cc.Name)
+		}
 		switch cc.Kind {
 		case config.CaptureRequest:
-			c.req = append(c.req, k)
+			c.req, c.reqLens = append(c.req, k), append(c.reqLens, k.len)
 		case config.CaptureResponse:
-			c.resp = append(c.resp, k)
+			c.resp, c.respLens = append(c.resp, k), append(c.respLens, k.len)
 		case config.CaptureCookie:
 			c.cookie = &k // HAProxy keeps one: the last line
 		}
 	}
 	return c
+}
+
+// capturePool holds the requests' capture slots between requests; a
+// rules.Captures keeps its buffers.
+var capturePool = sync.Pool{New: func() any { return new(rules.Captures) }}
+
+// start takes the slots for a request and fills the request header ones.
+func (c *captures) start(ctx *fasthttp.RequestCtx) *rules.Captures {
+	rc := c.slots()
+	for i, k := range c.req {
+		if k.name == nil {
+			continue
+		}
+		found := lastField(ctx.Request.Header.All(), k.name)
+		if found == nil && bytes.EqualFold(k.name, headerHost) {
+			found = ctx.Request.Header.Host()
+		}
+		if found != nil {
+			rc.Set(false, i, found)
+		}
+	}
+	return rc
+}
+
+// slots takes empty slots from the pool (mode tcp's, which no header
+// fills).
+func (c *captures) slots() *rules.Captures {
+	rc := capturePool.Get().(*rules.Captures)
+	rc.Reset(c.reqLens, c.respLens)
+	return rc
+}
+
+// response fills the response header slots from a server's response,
+// before the http-response rules run.
+func (c *captures) response(ctx *fasthttp.RequestCtx, rc *rules.Captures) {
+	for i, k := range c.resp {
+		if k.name == nil {
+			continue
+		}
+		found := lastField(ctx.Response.Header.All(), k.name)
+		if found == nil && bytes.EqualFold(k.name, headerContentType) {
+			found = ctx.Response.Header.ContentType()
+		}
+		if found != nil {
+			rc.Set(true, i, found)
+		}
+	}
+}
+
+// lastField is the value of the last field called name (in any case),
+// the one HAProxy captures; nil for none.
+func lastField(fields iter.Seq2[[]byte, []byte], name []byte) []byte {
+	var found []byte
+	for k, v := range fields {
+		if bytes.EqualFold(k, name) {
+			found = v
+		}
+	}
+	return found
+}
+
+// endCaptures hands a request's slots back once its line is written.
+func endCaptures(rc *rules.Captures) {
+	if rc != nil {
+		capturePool.Put(rc)
+	}
 }
 
 // appendCookies writes HAProxy's %CC %CS: the captured cookie of the
@@ -89,52 +170,25 @@ func cookieAt(v, name []byte) []byte {
 	return nil
 }
 
-// appendHeaders writes HAProxy's %hr %hs: " {v1|v2}" for the request
-// captures, then " {v}" for the response's, each value cut at its len;
-// a missing header is empty. The response's are only a server's (server
-// false: halo answered itself, and HAProxy captures nothing).
-func (c *captures) appendHeaders(b []byte, ctx *fasthttp.RequestCtx, server bool) []byte {
+// appendHeaders writes HAProxy's %hr %hs: " {v1|v2}" for the request's
+// slots, then " {v}" for the response's, each value as captured (cut at
+// its len); an empty slot writes nothing between the bars. rc is nil for
+// a request halo could not read (then c is too: no braces at all).
+func (c *captures) appendHeaders(b []byte, rc *rules.Captures) []byte {
 	if c == nil {
 		return b
 	}
-	if len(c.req) > 0 {
-		b = append(b, " {"...)
-		for i, k := range c.req {
-			if i > 0 {
-				b = append(b, '|')
-			}
-			var found []byte
-			for name, v := range ctx.Request.Header.All() {
-				if bytes.EqualFold(name, k.name) {
-					found = v // the last field of that name, as HAProxy
-				}
-			}
-			if bytes.EqualFold(k.name, headerHost) && found == nil {
-				found = ctx.Request.Header.Host()
-			}
-			b = appendCaptured(b, found, k.len, false)
+	for side, n := range [2]int{len(c.req), len(c.resp)} {
+		if n == 0 {
+			continue
 		}
-		b = append(b, '}')
-	}
-	if len(c.resp) > 0 {
 		b = append(b, " {"...)
-		for i, k := range c.resp {
+		for i := range n {
 			if i > 0 {
 				b = append(b, '|')
 			}
-			if !server {
-				continue
-			}
-			var found []byte
-			for name, v := range ctx.Response.Header.All() {
-				if bytes.EqualFold(name, k.name) {
-					found = v
-				}
-			}
-			if found == nil && bytes.EqualFold(k.name, headerContentType) {
-				found = ctx.Response.Header.ContentType()
-			}
-			b = appendCaptured(b, found, k.len, false)
+			v, _ := rc.Get(side == 1, i)
+			b = appendCaptured(b, v, len(v), false)
 		}
 		b = append(b, '}')
 	}

@@ -19,6 +19,9 @@ type monitor struct {
 // originalto and capture lines need, with the snapshot's rules
 // compiler (the conditions' ACLs are the frontend's).
 func (fe *frontend) buildHTTPExtras(c *rules.Compiler) error {
+	// Mode tcp has capture slots too (declare capture, tcp-request
+	// content capture), which capture.req.hdr reads.
+	fe.captures = newCaptures(fe.cfg.Captures)
 	if fe.cfg.Mode != config.ModeHTTP {
 		return nil
 	}
@@ -34,7 +37,6 @@ func (fe *frontend) buildHTTPExtras(c *rules.Compiler) error {
 		fe.monitor = m
 	}
 	fe.fwd = newForwarded(&fe.cfg.Options)
-	fe.captures = newCaptures(fe.cfg.Captures)
 	return nil
 }
 

@@ -67,8 +67,8 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		err = nil
 		ex.retries++
 	}
-	if ex.txn != nil {
-		fe.finishTxn(ctx, &ex, err)
+	if ex.txn != nil || ex.caps != nil {
+		fe.finishTxn(ctx, &ex, err, streamed)
 	}
 	if ex.be.cookie != nil && err == nil && !ex.tunneled {
 		ex.be.cookie.respond(ctx, &ex, streamed)
@@ -96,6 +96,9 @@ func (fe *frontend) admit(ctx *fasthttp.RequestCtx, ex *exchange) bool {
 	if fe.cfg.HTTPSRedirect != 0 && fe.redirectToHTTPS(ctx) {
 		return false
 	}
+	if fe.captures != nil {
+		ex.caps = fe.captures.start(ctx)
+	}
 	if fe.cfg.Options.XForwardedProto {
 		setForwardedProto(ctx)
 	}
@@ -105,14 +108,17 @@ func (fe *frontend) admit(ctx *fasthttp.RequestCtx, ex *exchange) bool {
 	be := fe.defaultBackend
 	if fe.hasRules {
 		t := fe.startTxn(ctx)
+		t.Caps = ex.caps
 		if be = fe.applyRequestRules(ctx, t); be == nil {
 			endTxn(t)
+			endCaptures(ex.caps)
 			return false
 		}
 		ex.txn = t
 	}
 	if fe.stats != nil && fe.stats.serves(ctx) {
 		fe.endTxn(ex)
+		endCaptures(ex.caps)
 		fe.serveStats(ctx)
 		return false
 	}
@@ -171,6 +177,8 @@ func (fe *frontend) endExchange(ctx *fasthttp.RequestCtx, ex *exchange, streamed
 		}
 		fe.logHTTP(ctx, ex, term, err == nil)
 	}
+	endCaptures(ex.caps)
+	ex.caps = nil
 	if srv != nil {
 		be.queue.release(srv.member)
 	}
@@ -221,7 +229,6 @@ func (be *backend) acquireFor(ctx *fasthttp.RequestCtx, ex *exchange) (int, erro
 // Times are only taken when the frontend logs or something reads the
 // servers' timings (frontend.timed).
 type exchange struct {
-	timed  bool
 	be     *backend      // where the request was routed
 	start  time.Time     // request handed to halo's handler
 	queued time.Duration // waiting for a server slot
@@ -232,7 +239,8 @@ type exchange struct {
 	connected time.Duration
 	responded time.Duration
 	srv       *server
-	retries   int
+	retries   int32
+	timed     bool    // beside retries, in what would be padding
 	bytes     int64   // response body bytes sent to the client
 	body      *[]byte // the request body, read whole (a smallBodies buffer)
 	hostless  bool    // the client sent no Host: each attempt names its server
@@ -252,14 +260,25 @@ type exchange struct {
 	logLevel int8
 	// txn is the rules' view of the request, nil when no rule applies.
 	txn *rules.Txn
-	ck  cookieState // cookie persistence (http_cookie.go)
+	// caps are the request's capture slots (http_capture.go), nil when
+	// the frontend has none; they outlive txn, until the access line.
+	caps *rules.Captures
+	ck   cookieState // cookie persistence (http_cookie.go)
 }
 
-// finishTxn runs the http-response rules on a response that arrived and
-// hands the Txn back.
+// finishTxn captures the response's headers and runs the http-response
+// rules on a response that arrived, and hands the Txn back. A streamed
+// response's access line is the stream's to write, from its copy of the
+// exchange: what the rules decided for it goes there too.
 //
 //go:noinline
-func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error) {
+func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error, streamed bool) {
+	if ex.caps != nil && err == nil {
+		fe.captures.response(ctx, ex.caps)
+	}
+	if ex.txn == nil {
+		return
+	}
 	if err == nil && !ex.tunneled {
 		fe.applyResponseRules(ctx, ex.txn, ex.be)
 	}
@@ -268,6 +287,11 @@ func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error)
 		ex.be.stickStore(ex.txn, ex.srv, true)
 	}
 	ex.logLevel = ex.txn.LogLevel
+	if streamed {
+		if s, ok := ctx.Response.BodyStream().(*bodyStream); ok {
+			s.ex.logLevel = ex.logLevel
+		}
+	}
 	// Tracked entries count the bytes known now: a streamed response's
 	// body as its Content-Length says.
 	in, out := int64(max(ctx.Request.Header.ContentLength(), 0)), ex.bytes

@@ -41,7 +41,7 @@ func endTxn(t *rules.Txn) {
 		status = t.Ctx.Response.StatusCode()
 	}
 	t.Untrack(status, 0, 0)
-	t.Ctx, t.TLS, t.Env, t.Conn = nil, nil, nil, nil
+	t.Ctx, t.TLS, t.Env, t.Conn, t.Caps = nil, nil, nil, nil, nil
 	txns.Put(t)
 }
 
@@ -102,7 +102,7 @@ func (fe *frontend) rejected(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Pr
 	if gc, ok := ctx.Conn().(*guardConn); ok {
 		_ = gc.Conn.Close() // the socket: nothing of the answer reaches the client
 	}
-	fe.countAnswered(ctx, "PR--", t.LogLevel)
+	fe.countAnswered(ctx, "PR--", t)
 	return true
 }
 
@@ -130,13 +130,13 @@ func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Pr
 		}
 		ctx.SetConnectionClose()
 		c.DeniedReq.Add(1)
-		fe.countAnswered(ctx, "PR--", t.LogLevel)
+		fe.countAnswered(ctx, "PR--", t)
 	case rules.Return:
 		r.WriteReply(t)
-		fe.countAnswered(ctx, "LR--", t.LogLevel)
+		fe.countAnswered(ctx, "LR--", t)
 	case rules.Redirect:
 		r.WriteRedirect(t)
-		fe.countAnswered(ctx, "LR--", t.LogLevel)
+		fe.countAnswered(ctx, "LR--", t)
 	case rules.Auth:
 		// HAProxy's 401 page with the realm to ask credentials for (the
 		// section's name without "realm").
@@ -146,7 +146,7 @@ func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Pr
 			realm = fe.cfg.Name
 		}
 		ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
-		fe.countAnswered(ctx, "PR--", t.LogLevel)
+		fe.countAnswered(ctx, "PR--", t)
 	}
 	return true
 }
@@ -159,15 +159,16 @@ func (fe *frontend) tarpitDelay() time.Duration {
 	return 5 * time.Second
 }
 
-// countAnswered counts and logs a request that a rule answered.
-func (fe *frontend) countAnswered(ctx *fasthttp.RequestCtx, term string, level int8) {
+// countAnswered counts and logs a request that a rule answered, at the
+// level the rules chose and with what they captured.
+func (fe *frontend) countAnswered(ctx *fasthttp.RequestCtx, term string, t *rules.Txn) {
 	status := ctx.Response.StatusCode()
 	fe.state.Requests.Add(1)
 	if c := status / 100; c >= 1 && c <= 5 {
 		fe.state.HTTPStatus[c].Add(1)
 	}
 	if fe.access != nil {
-		fe.logLocal(ctx, status, term, level, true)
+		fe.logLocal(ctx, status, term, t.LogLevel, true, t.Caps)
 	}
 }
 

@@ -165,6 +165,7 @@ func (s *bodyStream) Close() error {
 		}
 		s.fe.logHTTP(s.ctx, &s.ex, term, s.upErr == nil)
 	}
+	endCaptures(s.ex.caps)
 	if s.ex.timed {
 		s.srv.recordTimes(&s.ex)
 	}

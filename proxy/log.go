@@ -52,7 +52,8 @@ func (fe *frontend) logTCP(c net.Conn, ss *session) {
 // TR is 0 (halo sees the request once its head is read), Tw the time spent
 // waiting for a server slot (-1 when it ran out), Tc is 0 for a reused server connection as in HAProxy, -1 when none
 // was obtained; bytes are the response body bytes sent to the client.
-// answered: the server's response is the one sent (its captures apply).
+// answered: the server's response is the one sent (its cookie capture
+// applies).
 func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string, answered bool) {
 	total := time.Since(ex.start)
 	srv := ex.srv
@@ -77,9 +78,9 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string,
 	if ex.be.cookie != nil && ex.be.cookie.cfg.Mode != config.CookiePassive && len(term) == 4 {
 		b[len(b)-2], b[len(b)-1] = ex.ck.req, ex.ck.resp // HAProxy's cookie letters
 	}
-	b = fe.appendConnCounts(b, ex.be, ex.srv, ex.retries)
+	b = fe.appendConnCounts(b, ex.be, ex.srv, int(ex.retries))
 	b = appendQueues(b, ex.be, ex.srv)
-	b = fe.captures.appendHeaders(b, ctx, answered)
+	b = fe.captures.appendHeaders(b, ex.caps)
 	b = append(b, " \""...)
 	b = append(b, ctx.Method()...)
 	b = append(b, ' ')
@@ -206,14 +207,14 @@ func appendQueues(b []byte, be *backend, srv *server) []byte {
 // routed, as HAProxy logs one: no backend, no timers, the termination
 // state, and "<BADREQ>" for the request line.
 func (fe *frontend) logBadRequest(ctx *fasthttp.RequestCtx, status int, term string) {
-	fe.logLocal(ctx, status, term, 0, false)
+	fe.logLocal(ctx, status, term, 0, false, nil)
 }
 
 // logLocal writes the httplog line of a request halo answered itself
 // (refused as malformed, or answered by a rule: deny, return, redirect),
-// at level (see accessLine); with request, the request line is logged,
-// else "<BADREQ>".
-func (fe *frontend) logLocal(ctx *fasthttp.RequestCtx, status int, term string, level int8, request bool) {
+// at level (see accessLine); with request, the request line is logged
+// with the captures rc holds, else "<BADREQ>".
+func (fe *frontend) logLocal(ctx *fasthttp.RequestCtx, status int, term string, level int8, request bool, rc *rules.Captures) {
 	if level == rules.LogSilent {
 		return
 	}
@@ -231,7 +232,7 @@ func (fe *frontend) logLocal(ctx *fasthttp.RequestCtx, status int, term string, 
 	b = append(b, term...)
 	b = fe.appendConnCounts(b, nil, nil, 0)
 	b = append(b, " 0/0"...)
-	b = caps.appendHeaders(b, ctx, false)
+	b = caps.appendHeaders(b, rc)
 	if request {
 		b = append(b, " \""...)
 		b = append(b, ctx.Method()...)

@@ -87,6 +87,9 @@ func (fe *frontend) accepts(p *rules.Program, t *rules.Txn, c net.Conn, denied *
 // the server before the rest (the returned connection holds them). A nil
 // backend means a rule rejected the connection.
 func (fe *frontend) routeTCP(c net.Conn, t *rules.Txn) (net.Conn, *backend) {
+	if fe.captures != nil {
+		t.Caps = fe.captures.slots()
+	}
 	if d := fe.cfg.Rules.InspectDelay; d > 0 {
 		hello, pc, err := tlsfront.Peek(c, d)
 		c = pc
@@ -118,5 +121,6 @@ func (fe *frontend) routeTCP(c net.Conn, t *rules.Txn) (net.Conn, *backend) {
 // moved in what it tracked.
 func endTCPTxn(t *rules.Txn, ss *session) {
 	t.Untrack(0, ss.in, ss.out)
+	endCaptures(t.Caps)
 	endTxn(t)
 }

@@ -42,7 +42,10 @@ func (s RuleSet) Where() Where {
 type Rule struct {
 	Pos    int
 	Action string // HAProxy's word: set-header, deny, track-sc0, ...
-	Cond   *Cond  // nil: always
+	// Response: the rule is an http-response one (a capture fills a
+	// response slot).
+	Response bool
+	Cond     *Cond // nil: always
 	// The arguments each action takes, as the action's doc says.
 	Name    string // header, variable, userlist realm, log level, backend
 	NamePos int
@@ -57,8 +60,11 @@ type Rule struct {
 	Counter  int // track-sc0/1/2, sc-inc-gpc0(N)
 	Table    string
 	TablePos int
-	Len      int // capture ... len N
-	Slot     int // capture ... id N
+	// Len is capture's len N (a new slot), 0 for id N; Slot is the
+	// slot: id's N, or the index the config gives a len rule's slot.
+	Len     int
+	Slot    int
+	SlotPos int // id's N, for an error about the slot
 }
 
 // Reply is what deny, tarpit and return send.
@@ -158,7 +164,7 @@ func parseRule(e *errs, ws []Word, rs RuleSet, from int, also Where) *Rule {
 		e.at(act.Pos(), "the rule has a condition but no action")
 		return nil
 	}
-	r := &Rule{Pos: act.Pos(), Action: act.Text}
+	r := &Rule{Pos: act.Pos(), Action: act.Text, Response: rs == HTTPResponse}
 	name, inner := act.Text, ""
 	if i := strings.IndexByte(act.Text, '('); i > 0 && strings.HasSuffix(act.Text, ")") {
 		name, inner = act.Text[:i], act.Text[i+1:len(act.Text)-1]
@@ -253,16 +259,28 @@ func parseRule(e *errs, ws []Word, rs RuleSet, from int, also Where) *Rule {
 		}
 		r.Name = w.Text
 	case "capture":
+		// len N makes a new slot of the frontend's (request slots only);
+		// id N fills one the frontend declares. http-response capture
+		// takes id alone and tcp-request content capture len alone, as
+		// in HAProxy.
 		r.Expr = a.sample(where)
 		switch {
-		case a.peek("len"):
+		case a.peek("len") && rs != HTTPResponse:
 			a.word()
 			r.Len = a.int(1, 65536)
-		case a.peek("id"):
+		case a.peek("id") && rs != TCPContent:
 			a.word()
+			r.SlotPos = a.next()
 			r.Slot = a.int(0, 1000)
+		case rs == HTTPResponse:
+			e.at(a.next(), "http-response capture needs id N (a response slot the frontend declares)")
+			a.skip()
+		case rs == TCPContent:
+			e.at(a.next(), "tcp-request content capture needs len N")
+			a.skip()
 		default:
-			e.at(a.end(), "capture needs len N or id N")
+			e.at(a.next(), "capture needs len N or id N")
+			a.skip()
 		}
 	}
 	if name != "set-var" && name != "set-var-fmt" && name != "unset-var" && !strings.HasPrefix(name, "sc-") && inner != "" {
@@ -300,6 +318,22 @@ func (a *argReader) end() int {
 		return w.Off(len(w.Text))
 	}
 	return a.at.Off(len(a.at.Text))
+}
+
+// next is the offset of the next argument, or of the end of the last
+// one when there is none.
+func (a *argReader) next() int {
+	if a.more() {
+		return a.ws[a.i].Pos()
+	}
+	return a.end()
+}
+
+// skip passes the arguments left, once an error about them is reported.
+func (a *argReader) skip() {
+	for a.more() {
+		a.i++
+	}
 }
 
 func (a *argReader) peek(k string) bool { return a.more() && a.ws[a.i].is(k) }

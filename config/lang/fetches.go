@@ -113,6 +113,10 @@ func init() {
 	def("req.cook", TypeStr, HTTP, opt(ArgStr)).Multi = true
 	def("req.cook_cnt", TypeInt, HTTP, opt(ArgStr))
 	def("req.cook_val", TypeInt, HTTP, opt(ArgStr)).Multi = true
+	// The request's capture slots (capture request header, declare
+	// capture request, http-request capture) and the response's.
+	def("capture.req.hdr", TypeStr, inRequest, req(ArgInt))
+	def("capture.res.hdr", TypeStr, AtResponse, req(ArgInt))
 	def("http_auth", TypeBool, AtRequest, req(ArgUserlist))
 	def("http_auth_group", TypeStr, AtRequest, req(ArgUserlist)).Multi = true
 	// The HTTP response.

@@ -70,6 +70,8 @@ func init() {
 			return tlsfront.OneLine(cs.PeerCertificates[0].RawIssuer)
 		}),
 
+		"capture.req.hdr":    fetchCapture(false),
+		"capture.res.hdr":    fetchCapture(true),
 		"http_auth":          fetchHTTPAuth,
 		"http_auth_group":    fetchHTTPAuthGroup,
 		"req.len":            func(t *Txn, _ *fetch, _ int, out *value) bool { out.setInt(int64(len(t.Payload))); return true },

@@ -42,6 +42,10 @@ type Rule struct {
 	varSlot  int
 	logLevel int8
 	stick    *stickRule
+	// capSlot is capture's slot, of the response's slots when
+	// capResponse.
+	capSlot     int
+	capResponse bool
 	// Realm is auth's realm.
 	Realm string
 }
@@ -117,6 +121,8 @@ func (c *Compiler) compileRule(lr *lang.Rule, acls ACLs, files map[string][]byte
 		if err := c.compileStickRule(lr, &r); err != nil {
 			return r, err
 		}
+	case "capture":
+		r.capSlot, r.capResponse = lr.Slot, lr.Response
 	case "set-status":
 		if r.value == nil {
 			r.reason = []byte(reasonPhrase(r.Status))
@@ -223,6 +229,8 @@ func (r *Rule) apply(t *Txn) Verdict {
 		r.track(t)
 	case "sc-inc-gpc0", "sc-inc-gpc1", "sc-clr-gpc0":
 		r.gpc(t)
+	case "capture":
+		r.capture(t)
 	case "unset-var":
 		if s := t.varAt(r.varSlot); s != nil {
 			s.set = false

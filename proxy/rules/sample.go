@@ -109,6 +109,8 @@ func (c *Compiler) compileFetch(ls *lang.Sample, f *fetch) error {
 		f.name = []byte(f.str)
 	case "var":
 		f.idx = c.varSlot(arg(0).Text)
+	case "capture.req.hdr", "capture.res.hdr":
+		f.n = arg(0).Int
 	case "fe_conn":
 		if a := arg(0); a != nil {
 			i, ok := c.Names.Frontends[a.Text]

@@ -48,6 +48,9 @@ type Txn struct {
 	// came in and the backend it is routed to so far (-1: none yet),
 	// for fe_conn and be_conn without an argument.
 	Frontend, Backend int
+	// Caps are the request's capture slots, which capture rules fill
+	// and capture.req.hdr reads; nil: the frontend has none.
+	Caps *Captures
 	// LogLevel is what set-log-level chose for the request's access log
 	// line: a zap level (0, info, by default) or LogSilent (no line).
 	LogLevel int8
