@@ -139,7 +139,7 @@ type ruleAnswer struct {
 // comparedResponse are the response headers compared besides X-Seen-*:
 // those the rules set or remove, and Set-Cookie.
 var comparedResponse = []string{"X-Server", "Location", "X-Status", "X-Res-Cook", "X-Res-Count", "X-Via", "Server",
-	"X-Powered-By", "X-Resp-Replace", "X-Resp-Values", "X-Backend-Resp", "X-Returned", "X-Cook-Any", "X-Resp-Var", "Content-Type", "Set-Cookie"}
+	"X-Powered-By", "X-Resp-Replace", "X-Resp-Values", "X-Backend-Resp", "X-Returned", "X-Cook-Any", "X-Resp-Var", "X-Captured", "Content-Type", "Set-Cookie"}
 
 // ask sends r to addr over a new connection from r's source address and
 // reads the answer. The request is written by hand so that it goes as the

@@ -8,6 +8,7 @@ lines = open("haproxy.cfg").read().split("\n")
 sec = name = None
 acls = collections.OrderedDict()
 hreq, hres, useb, default = [], [], [], None
+caps, decls = [], []
 backends = collections.OrderedDict()
 for l in lines:
     s = l.strip()
@@ -28,6 +29,10 @@ for l in lines:
             hreq.append(rest)
         elif kw == "http-response":
             hres.append(rest)
+        elif kw == "capture":
+            caps.append(rest)
+        elif kw == "declare":
+            decls.append(rest)
         elif kw == "use_backend":
             useb.append(rest)
         elif kw == "default_backend":
@@ -58,6 +63,14 @@ for n, ds in acls.items():
     else:
         out.append(f"      {n}:")
         out += [f"        - {q(d)}" for d in ds]
+# Capture slots are numbered in the file's order: capture and declare
+# come before http-request, as in haproxy.cfg.
+if caps:
+    out.append("    capture:")
+    out += [f"      - {q(r)}" for r in caps]
+if decls:
+    out.append("    declare:")
+    out += [f"      - {q(r)}" for r in decls]
 out.append("    http-request:")
 out += [f"      - {q(r)}" for r in hreq]
 out.append("    use_backend:")
