@@ -85,6 +85,7 @@ type Server struct {
 	BytesOut   atomic.Uint64 // server to client
 	ConnErrors atomic.Uint64 // connection attempts that failed
 	RespErrors atomic.Uint64 // responses or sessions aborted by the server
+	DeniedResp atomic.Uint64 // responses an http-response rule denied
 	Retries    atomic.Uint64
 	Redispatch atomic.Uint64
 	HTTPStatus [6]atomic.Uint64 // index 1..5: 1xx..5xx responses; 0: other

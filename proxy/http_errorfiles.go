@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"github.com/halo-lb/halo/config"
-	"github.com/halo-lb/halo/proxy/rules"
 
 	"github.com/valyala/fasthttp"
 )
@@ -141,19 +140,6 @@ func (s *Snapshot) buildPages() error {
 		if be.cfg.Mode == config.ModeHTTP {
 			be.fwd = newForwarded(&be.cfg.Options)
 		}
-	}
-	return nil
-}
-
-// ruleBackend is the backend whose rule set p is, for a deny's page: nil
-// for the frontend's own rules, which run before a backend is chosen.
-func (fe *frontend) ruleBackend(t *rules.Txn, p *rules.Program) *backend {
-	s, ok := fe.env.(*Snapshot)
-	if !ok || t.Backend < 0 || t.Backend >= len(s.backends) {
-		return nil
-	}
-	if be := s.backends[t.Backend]; p == be.rules.request || p == be.rules.redirect {
-		return be
 	}
 	return nil
 }

@@ -156,11 +156,8 @@ func (fe *frontend) endExchange(ctx *fasthttp.RequestCtx, ex *exchange, streamed
 	}
 	fe.state.HTTPStatus[class].Add(1)
 	be.counters.HTTPStatus[class].Add(1)
-	if srv != nil && err == nil {
-		srv.state.HTTPStatus[class].Add(1)
-	}
-	if srv != nil && srv.observe != 0 && !errors.Is(err, errDial) {
-		srv.observeResponse(ctx.Response.StatusCode(), err)
+	if srv != nil {
+		srv.countResponse(ctx, ex, err)
 	}
 	if streamed {
 		return
@@ -183,6 +180,28 @@ func (fe *frontend) endExchange(ctx *fasthttp.RequestCtx, ex *exchange, streamed
 		be.queue.release(srv.member)
 	}
 	be.endSession()
+}
+
+// countResponse counts the status the server sent, which the rules may
+// have changed since, in its counters and passive check, as HAProxy
+// counts it; an exchange that failed counts no status.
+//
+//go:noinline
+func (srv *server) countResponse(ctx *fasthttp.RequestCtx, ex *exchange, err error) {
+	status := ctx.Response.StatusCode()
+	if ex.srvStatus != 0 {
+		status = int(ex.srvStatus)
+	}
+	if err == nil {
+		class := status / 100
+		if class < 1 || class > 5 {
+			class = 0
+		}
+		srv.state.HTTPStatus[class].Add(1)
+	}
+	if srv.observe != 0 && !errors.Is(err, errDial) {
+		srv.observeResponse(status, err)
+	}
 }
 
 // observeResponse reports a request the server took to its passive check:
@@ -240,7 +259,11 @@ type exchange struct {
 	responded time.Duration
 	srv       *server
 	retries   int32
-	timed     bool    // beside retries, in what would be padding
+	timed     bool // beside retries, in what would be padding
+	// srvStatus is the status the server sent, when http-response rules
+	// may have changed it since (0: the response's is the server's): the
+	// server's counters and passive checks count what it sent.
+	srvStatus int16
 	bytes     int64   // response body bytes sent to the client
 	body      *[]byte // the request body, read whole (a smallBodies buffer)
 	hostless  bool    // the client sent no Host: each attempt names its server
@@ -279,8 +302,13 @@ func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error,
 	if ex.txn == nil {
 		return
 	}
+	// A server's 4xx is an HTTP error of what the request tracks, by the
+	// status it sent (http-response set-status does not change that), as
+	// HAProxy counts it; halo's own answers to a failed exchange are not.
+	ex.txn.HTTPErr = ex.txn.HTTPErr || err == nil && ctx.Response.StatusCode()/100 == 4
 	if err == nil && !ex.tunneled {
-		fe.applyResponseRules(ctx, ex.txn, ex.be)
+		ex.srvStatus = int16(ctx.Response.StatusCode())
+		fe.applyResponseRules(ctx, ex.txn, ex.be, ex.srv)
 	}
 	if len(ex.be.sticks) > 0 && err == nil {
 		ex.be.stickStore(ex.txn, ex.srv, false)
@@ -298,7 +326,7 @@ func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error,
 	if cl := ctx.Response.Header.ContentLength(); out == 0 && cl > 0 {
 		out = int64(cl)
 	}
-	ex.txn.Untrack(ctx.Response.StatusCode(), in, out)
+	ex.txn.Untrack(in, out)
 	fe.endTxn(ex)
 }
 

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/proxy/rules"
 
 	"github.com/valyala/fasthttp"
@@ -33,14 +32,10 @@ func (fe *frontend) startTxn(ctx *fasthttp.RequestCtx) *rules.Txn {
 }
 
 // endTxn ends the rules' view of a request or connection: what its
-// stick-table tracking counted is closed (the answer's status in mode
-// http) and the Txn goes back to the pool.
+// stick-table tracking counted is closed (t.HTTPErr says whether the
+// request counts as an HTTP error) and the Txn goes back to the pool.
 func endTxn(t *rules.Txn) {
-	status := 0
-	if t.Ctx != nil {
-		status = t.Ctx.Response.StatusCode()
-	}
-	t.Untrack(status, 0, 0)
+	t.Untrack(0, 0)
 	t.Ctx, t.TLS, t.Env, t.Conn, t.Caps = nil, nil, nil, nil, nil
 	txns.Put(t)
 }
@@ -61,14 +56,14 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 //
 //go:noinline
 func (fe *frontend) applyRequestRules(ctx *fasthttp.RequestCtx, t *rules.Txn) *backend {
-	if fe.rejected(ctx, t, fe.tcp.content, &fe.state.Counters) {
+	if fe.rejected(ctx, t, fe.tcp.content, nil) {
 		return nil
 	}
 	// Counted once past the frontend's content rules, as HAProxy, whose
 	// content inspection comes before the HTTP request: a request they
 	// reject is not one in what the connection tracks.
 	t.BeginRequest()
-	if fe.answered(ctx, t, fe.rules.request, &fe.state.Counters) || fe.answered(ctx, t, fe.rules.redirect, &fe.state.Counters) {
+	if fe.answered(ctx, t, fe.rules.request, nil) || fe.answered(ctx, t, fe.rules.redirect, nil) {
 		return nil
 	}
 	be := fe.defaultBackend
@@ -81,35 +76,57 @@ func (fe *frontend) applyRequestRules(ctx *fasthttp.RequestCtx, t *rules.Txn) *b
 		}
 	}
 	t.Backend = be.index
-	if be.hasRules && (fe.rejected(ctx, t, be.tcpContent, be.counters) || fe.answered(ctx, t, be.rules.request, be.counters) || fe.answered(ctx, t, be.rules.redirect, be.counters)) {
+	if be.hasRules && fe.backendAnswered(ctx, t, be) {
 		return nil
 	}
 	return be
 }
 
+// backendAnswered runs the chosen backend's rules. The request is the
+// backend's by then, as in HAProxy, whose counters count one its rules
+// answer: a session, a request and its status (a rejected one has none).
+//
+//go:noinline
+func (fe *frontend) backendAnswered(ctx *fasthttp.RequestCtx, t *rules.Txn, be *backend) bool {
+	rejected := fe.rejected(ctx, t, be.tcpContent, be)
+	if !rejected && !fe.answered(ctx, t, be.rules.request, be) && !fe.answered(ctx, t, be.rules.redirect, be) {
+		return false
+	}
+	fe.routeTo(be).endSession()
+	be.counters.Requests.Add(1)
+	if c := ctx.Response.StatusCode() / 100; c >= 1 && c <= 5 && !rejected {
+		be.counters.HTTPStatus[c].Add(1)
+	}
+	return true
+}
+
 // rejected runs tcp-request content rules on a request in mode http, as
 // HAProxy runs them on each request of a connection: reject closes the
-// connection without an answer, and is counted in c as a denied request.
-func (fe *frontend) rejected(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Program, c *balancer.Counters) bool {
+// connection without an answer, and is counted as a denied request of
+// the frontend's, even for a backend's rule (as HAProxy 2.6 counts it).
+func (fe *frontend) rejected(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Program, be *backend) bool {
 	if p.Empty() {
 		return false
 	}
 	if v, _ := p.Run(t); v != rules.Deny {
 		return false
 	}
-	c.DeniedReq.Add(1)
+	fe.state.DeniedReq.Add(1)
 	ctx.SetConnectionClose()
 	if gc, ok := ctx.Conn().(*guardConn); ok {
 		_ = gc.Conn.Close() // the socket: nothing of the answer reaches the client
 	}
-	fe.countAnswered(ctx, "PR--", t)
+	fe.countAnswered(ctx, "PR--", t, be)
 	return true
 }
 
-// answered runs a rule set and, when a rule ends the request with an
-// answer, writes it; a denied request is counted in c, the counters of
-// the section whose rule denied it.
-func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Program, c *balancer.Counters) bool {
+// answered runs a rule set, the frontend's (be nil) or the backend be's,
+// and, when a rule ends the request with an answer, writes it. A denied
+// request is counted in the frontend and in the backend whose rule denied
+// it, and as an HTTP error in what the request tracks (deny, tarpit and
+// auth are, whatever their status; return and redirect are not), as
+// HAProxy counts them.
+func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Program, be *backend) bool {
 	if p.Empty() {
 		return false
 	}
@@ -126,17 +143,21 @@ func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Pr
 		if r.HasReply() {
 			r.WriteReply(t)
 		} else {
-			fe.setError(&ctx.Response, fe.ruleBackend(t, p), r.Status, true)
+			fe.setError(&ctx.Response, be, r.Status, true)
 		}
 		ctx.SetConnectionClose()
-		c.DeniedReq.Add(1)
-		fe.countAnswered(ctx, "PR--", t)
+		fe.state.DeniedReq.Add(1)
+		if be != nil {
+			be.counters.DeniedReq.Add(1)
+		}
+		t.HTTPErr = true
+		fe.countAnswered(ctx, "PR--", t, be)
 	case rules.Return:
 		r.WriteReply(t)
-		fe.countAnswered(ctx, "LR--", t)
+		fe.countAnswered(ctx, "LR--", t, be)
 	case rules.Redirect:
 		r.WriteRedirect(t)
-		fe.countAnswered(ctx, "LR--", t)
+		fe.countAnswered(ctx, "LR--", t, be)
 	case rules.Auth:
 		// HAProxy's 401 page with the realm to ask credentials for (the
 		// section's name without "realm").
@@ -146,7 +167,8 @@ func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Pr
 			realm = fe.cfg.Name
 		}
 		ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
-		fe.countAnswered(ctx, "PR--", t)
+		t.HTTPErr = true
+		fe.countAnswered(ctx, "PR--", t, be)
 	}
 	return true
 }
@@ -160,27 +182,30 @@ func (fe *frontend) tarpitDelay() time.Duration {
 }
 
 // countAnswered counts and logs a request that a rule answered, at the
-// level the rules chose and with what they captured.
-func (fe *frontend) countAnswered(ctx *fasthttp.RequestCtx, term string, t *rules.Txn) {
+// level the rules chose and with what they captured; be is the backend
+// whose rule it was (nil: the frontend's), which the line names as
+// HAProxy's does.
+func (fe *frontend) countAnswered(ctx *fasthttp.RequestCtx, term string, t *rules.Txn, be *backend) {
 	status := ctx.Response.StatusCode()
 	fe.state.Requests.Add(1)
 	if c := status / 100; c >= 1 && c <= 5 {
 		fe.state.HTTPStatus[c].Add(1)
 	}
 	if fe.access != nil {
-		fe.logLocal(ctx, status, term, t.LogLevel, true, t.Caps)
+		fe.logLocal(ctx, be, status, term, t.LogLevel, true, t.Caps)
 	}
 }
 
 // applyResponseRules runs the backend's http-response rules, then the
 // frontend's, on the response head (HAProxy's order). A deny replaces
-// the response with a 502.
+// the response with a 502 and is counted in the frontend, the backend
+// and the server, whichever section's rule it was, as HAProxy counts it.
 //
 //go:noinline
-func (fe *frontend) applyResponseRules(ctx *fasthttp.RequestCtx, t *rules.Txn, be *backend) {
+func (fe *frontend) applyResponseRules(ctx *fasthttp.RequestCtx, t *rules.Txn, be *backend, srv *server) {
 	t.Response = true
 	t.HeadersChanged() // the response's arrived, and option forwardfor added to the request's
-	for i, p := range [2]*rules.Program{be.rules.response, fe.rules.response} {
+	for _, p := range [2]*rules.Program{be.rules.response, fe.rules.response} {
 		if p.Empty() {
 			continue
 		}
@@ -188,11 +213,9 @@ func (fe *frontend) applyResponseRules(ctx *fasthttp.RequestCtx, t *rules.Txn, b
 		case rules.Deny:
 			ctx.Response.ResetBody()
 			fe.setError(&ctx.Response, be, 502, true)
-			if i == 0 {
-				be.counters.DeniedResp.Add(1)
-			} else {
-				fe.state.DeniedResp.Add(1)
-			}
+			be.counters.DeniedResp.Add(1)
+			fe.state.DeniedResp.Add(1)
+			srv.state.DeniedResp.Add(1)
 			return
 		case rules.Return:
 			ctx.Response.ResetBody()

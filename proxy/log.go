@@ -207,19 +207,27 @@ func appendQueues(b []byte, be *backend, srv *server) []byte {
 // routed, as HAProxy logs one: no backend, no timers, the termination
 // state, and "<BADREQ>" for the request line.
 func (fe *frontend) logBadRequest(ctx *fasthttp.RequestCtx, status int, term string) {
-	fe.logLocal(ctx, status, term, 0, false, nil)
+	fe.logLocal(ctx, nil, status, term, 0, false, nil)
 }
 
 // logLocal writes the httplog line of a request halo answered itself
 // (refused as malformed, or answered by a rule: deny, return, redirect),
-// at level (see accessLine); with request, the request line is logged
+// at level (see accessLine), naming be when its rule answered (nil: the
+// frontend's); with request, the request line is logged
 // with the captures rc holds, else "<BADREQ>".
-func (fe *frontend) logLocal(ctx *fasthttp.RequestCtx, status int, term string, level int8, request bool, rc *rules.Captures) {
+func (fe *frontend) logLocal(ctx *fasthttp.RequestCtx, be *backend, status int, term string, level int8, request bool, rc *rules.Captures) {
 	if level == rules.LogSilent {
 		return
 	}
-	b := fe.appendLogPrefix(make([]byte, 0, 192), ctx.RemoteAddr(), clientTLS(ctx) != nil, time.Now(), nil, nil)
-	b = append(b, " -1/-1/-1/-1/0 "...)
+	b := fe.appendLogPrefix(make([]byte, 0, 192), ctx.RemoteAddr(), clientTLS(ctx) != nil, time.Now(), be, nil)
+	// TR is 0 for a request that was read whole (HAProxy's -1 is for
+	// one it could not read); the bytes are the answer's body, as for
+	// every line of halo's.
+	if request {
+		b = append(b, " 0/-1/-1/-1/0 "...)
+	} else {
+		b = append(b, " -1/-1/-1/-1/0 "...)
+	}
 	b = strconv.AppendInt(b, int64(status), 10)
 	// A request halo could not read has no captures, as HAProxy logs
 	// one (measured with 2.6); one a rule answered has them.
@@ -227,7 +235,8 @@ func (fe *frontend) logLocal(ctx *fasthttp.RequestCtx, status int, term string, 
 	if !request {
 		caps = nil
 	}
-	b = append(b, " 0"...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(len(ctx.Response.Body())), 10)
 	b = caps.appendCookies(b, ctx, false)
 	b = append(b, term...)
 	b = fe.appendConnCounts(b, nil, nil, 0)

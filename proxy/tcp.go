@@ -39,9 +39,9 @@ func (fe *frontend) serveTCP(c net.Conn, t *rules.Txn) {
 		defer endTCPTxn(t, &ss)
 	}
 	if fe.tcpRouted {
-		c, be = fe.routeTCP(c, t)
-		if be == nil {
-			fe.state.DeniedSess.Add(1)
+		var ok bool
+		if c, be, ok = fe.routeTCP(c, t); !ok {
+			fe.rejectTCP(c, be, ss.accepted)
 			c.Close()
 			return
 		}

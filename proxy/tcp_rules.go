@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/halo-lb/halo/proxy/rules"
 	"github.com/halo-lb/halo/tlsfront"
@@ -84,9 +85,10 @@ func (fe *frontend) accepts(p *rules.Program, t *rules.Txn, c net.Conn, denied *
 // inspect-delay set it first waits (at most that long) for the client's
 // first bytes, read as a TLS ClientHello when they are one, so that
 // req.ssl_sni can route TLS it does not terminate; those bytes are sent to
-// the server before the rest (the returned connection holds them). A nil
-// backend means a rule rejected the connection.
-func (fe *frontend) routeTCP(c net.Conn, t *rules.Txn) (net.Conn, *backend) {
+// the server before the rest (the returned connection holds them). False
+// means a rule rejected the connection: the frontend's (the backend is
+// nil) or the backend's.
+func (fe *frontend) routeTCP(c net.Conn, t *rules.Txn) (net.Conn, *backend, bool) {
 	if fe.captures != nil {
 		t.Caps = fe.captures.slots()
 	}
@@ -99,7 +101,7 @@ func (fe *frontend) routeTCP(c net.Conn, t *rules.Txn) (net.Conn, *backend) {
 		}
 	}
 	if v, _ := fe.tcp.content.Run(t); v == rules.Deny {
-		return c, nil
+		return c, nil, false
 	}
 	be := fe.defaultBackend
 	for i := range fe.useBackends {
@@ -112,15 +114,39 @@ func (fe *frontend) routeTCP(c net.Conn, t *rules.Txn) (net.Conn, *backend) {
 	}
 	t.Backend = be.index
 	if v, _ := be.tcpContent.Run(t); v == rules.Deny {
-		return c, nil
+		return c, be, false
 	}
-	return c, be
+	return c, be, true
+}
+
+// rejectTCP counts and logs a connection a tcp-request content rule
+// rejected, as HAProxy 2.6 does: a denied request of the frontend's
+// (dreq, even for a backend's rule), a session of the backend's when it
+// was chosen, and a tcplog line with termination state PR.
+//
+//go:noinline
+func (fe *frontend) rejectTCP(c net.Conn, be *backend, accepted time.Time) {
+	fe.state.DeniedReq.Add(1)
+	if be != nil {
+		fe.routeTo(be).endSession()
+	}
+	if fe.access == nil {
+		return
+	}
+	_, overTLS := c.(*tls.Conn)
+	b := fe.appendLogPrefix(make([]byte, 0, 192), c.RemoteAddr(), overTLS, accepted, be, nil)
+	b = append(b, " -1/-1/"...)
+	b = appendMs(b, time.Since(accepted))
+	b = append(b, " 0 PR"...)
+	b = fe.appendConnCounts(b, nil, nil, 0)
+	b = append(b, " 0/0"...)
+	fe.access.Info(string(b))
 }
 
 // endTCPTxn ends a mode tcp connection's Txn, counting the bytes it
 // moved in what it tracked.
 func endTCPTxn(t *rules.Txn, ss *session) {
-	t.Untrack(0, ss.in, ss.out)
+	t.Untrack(ss.in, ss.out)
 	endCaptures(t.Caps)
 	endTxn(t)
 }

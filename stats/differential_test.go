@@ -16,6 +16,57 @@ import (
 	"github.com/halo-lb/halo/internal/testnet"
 )
 
+// startHAProxy runs Debian's haproxy on cfg, whose {{SOCK}} is its stats
+// socket, until the test ends, and returns a function that sends a
+// command to that socket and returns the answer.
+func startHAProxy(t *testing.T, cfg string) func(line string) string {
+	t.Helper()
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		testnet.SkipOrFail(t, "haproxy is not installed (bench/setup installs it)")
+	}
+	dir, err := os.MkdirTemp("", "hx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "h.sock")
+	file := filepath.Join(dir, "h.cfg")
+	if err := os.WriteFile(file, []byte(strings.ReplaceAll(cfg, "{{SOCK}}", sock)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	cmd := exec.Command(haproxy, "-f", file)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	send := func(line string) string {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			return ""
+		}
+		defer c.Close()
+		io.WriteString(c, line+"\n")
+		out, _ := io.ReadAll(c)
+		return string(out)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.HasPrefix(send("show stat"), "# "); time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-exited:
+			t.Fatalf("haproxy exited:\n%s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 5s for HAProxy's stats socket")
+		}
+	}
+	return send
+}
+
 // TestShowStatMatchesHAProxy sends the same requests through halo and
 // through the real HAProxy, in front of the same two servers, and compares
 // what show stat counts: sessions, status classes, load-balanced totals
@@ -23,19 +74,10 @@ import (
 // bytes as they cross the wire, HAProxy 2.6 those of its internal form of
 // each message (HTX), a few bytes per message apart.
 func TestShowStatMatchesHAProxy(t *testing.T) {
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		testnet.SkipOrFail(t, "haproxy is not installed (bench/setup installs it)")
-	}
 	s1, s2 := startBackend(t, "s1"), startBackend(t, "s2")
-	dir, err := os.MkdirTemp("", "hx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	sock, feAddr := filepath.Join(dir, "h.sock"), testnet.FreeAddr(t)
-	cfg := fmt.Sprintf(`global
-  stats socket %s mode 600 level admin
+	feAddr := testnet.FreeAddr(t)
+	haproxyCmd := startHAProxy(t, fmt.Sprintf(`global
+  stats socket {{SOCK}} mode 600 level admin
 defaults
   mode http
   timeout connect 1s
@@ -48,28 +90,8 @@ backend be
   balance roundrobin
   server s1 %s
   server s2 %s
-`, sock, feAddr, s1.addr(), s2.addr())
-	file := filepath.Join(dir, "h.cfg")
-	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(haproxy, "-f", file)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	haproxyCmd := func(line string) string {
-		c, err := net.Dial("unix", sock)
-		if err != nil {
-			return ""
-		}
-		defer c.Close()
-		io.WriteString(c, line+"\n")
-		out, _ := io.ReadAll(c)
-		return string(out)
-	}
+`, feAddr, s1.addr(), s2.addr()))
 	haproxyStat := func() string { return haproxyCmd("show stat") }
-	waitFor(t, 5*time.Second, "HAProxy's stats socket", func() bool { return strings.HasPrefix(haproxyStat(), "# ") })
 	r := newRig(t, strings.Replace(twoServers, "check: true, inter: 100ms, fall: 2", "", 2), map[string]string{"S1": s1.addr(), "S2": s2.addr()})
 
 	// The same bytes to both: a fixed Host, so that the heads are the

@@ -132,7 +132,7 @@ var (
 	backendZeros      = []Field{FDreq, FDresp, FCliAbrt, FSrvAbrt, FCompIn, FCompOut, FCompByp, FCompRsp, FWrew, FConnect,
 		FReuse, FEint, FAggCheckStatus}
 	httpBackendZeros = []Field{FCacheLookups, FCacheHits}
-	serverZeros      = []Field{FDresp, FCliAbrt, FSrvAbrt, FWrew, FConnect, FReuse, FSrvIcur, FEint, FIdleConnCur,
+	serverZeros      = []Field{FCliAbrt, FSrvAbrt, FWrew, FConnect, FReuse, FSrvIcur, FEint, FIdleConnCur,
 		FSafeConnCur, FNeedConnEst, FSslSess, FSslReusedSess, FSslFailedHandshake}
 )
 

@@ -28,6 +28,7 @@ func (s *Stats) serverRow(r *Row, p proxyEntry, sc *config.Server, st *balancer.
 	r.setU(FBout, st.BytesOut.Load())
 	r.setU(FEcon, st.ConnErrors.Load())
 	r.setU(FEresp, st.RespErrors.Load())
+	r.setU(FDresp, st.DeniedResp.Load())
 	r.setU(FWretr, st.Retries.Load())
 	r.setU(FWredis, st.Redispatch.Load())
 	progress, checked := s.src.CheckProgress(be.Name, sc.Name)

@@ -50,12 +50,6 @@ func (d Data) Name() string { return string(config.StickDataKinds[d]) }
 // IsRate reports whether the kind is a rate over a period.
 func (d Data) IsRate() bool { return config.StickDataKinds[d].IsRate() }
 
-// IsHTTPError reports whether a response status counts as an HTTP error
-// for http_err_cnt and http_err_rate: HAProxy's default range, 400 to
-// 499. The proxy also counts invalid, truncated, denied and tarpitted
-// requests and failed authentications, as HAProxy does.
-func IsHTTPError(status int) bool { return status >= 400 && status <= 499 }
-
 // Entry is one key's data. Its counters are atomic words and its rates
 // are guarded by mu, so every method may be called from any goroutine.
 // An entry may be evicted or expire, and its memory be reused for another
@@ -163,8 +157,9 @@ func (e *Entry) HTTPRequest(now int64) {
 	e.touch(now)
 }
 
-// HTTPError counts an HTTP error (see IsHTTPError): http_err_cnt and
-// http_err_rate.
+// HTTPError counts an HTTP error: http_err_cnt and http_err_rate. The
+// proxy decides what one is, as HAProxy: a denied, tarpitted or invalid
+// request, a failed authentication, a server's 4xx.
 func (e *Entry) HTTPError(now int64) {
 	e.add(HTTPErrCnt, 1, now)
 	e.add(HTTPErrRate, 1, now)

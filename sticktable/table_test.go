@@ -114,9 +114,6 @@ func TestCountersAndRates(t *testing.T) {
 	if !e.Set(HTTPReqRate, 9, 5000) || e.Value(HTTPReqRate, 5000) != 9 || e.Value(HTTPReqRate, 14999) != 9 || e.Value(HTTPReqRate, 20000) != 4 {
 		t.Errorf("set rate reads %d, %d, %d", e.Value(HTTPReqRate, 5000), e.Value(HTTPReqRate, 14999), e.Value(HTTPReqRate, 20000))
 	}
-	if !IsHTTPError(404) || IsHTTPError(500) || IsHTTPError(399) {
-		t.Error("IsHTTPError")
-	}
 }
 
 // Data a table does not store reads as 0 and ignores updates.

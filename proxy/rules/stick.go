@@ -242,18 +242,23 @@ func (r *Rule) gpc(t *Txn) {
 	}
 }
 
-// Untrack ends the Txn's tracking: a request's answer is counted (a 4xx
-// as an HTTP error, in mode http) with the bytes it moved, a connection's
-// end in mode tcp, and the entries are released. The proxy calls it when
-// the request (mode http) or connection (mode tcp) ends.
-func (t *Txn) Untrack(status int, in, out int64) {
+// Untrack ends the Txn's tracking: a request's answer is counted (as an
+// HTTP error when HTTPErr says so, in mode http) with the bytes it moved,
+// a connection's end in mode tcp, and the entries are released. The
+// proxy calls it when the request (mode http) or connection (mode tcp)
+// ends; a second call for the same request counts nothing again.
+func (t *Txn) Untrack(in, out int64) {
+	if t.untracked {
+		return
+	}
+	t.untracked = true
 	if c := t.Conn; c != nil && c.tracks() && t.Ctx != nil {
 		// The connection's counters count each of its requests' answers
 		// and bytes; they are released with the connection.
 		now := sticktable.Now()
 		for i := range c.sc {
 			if e := c.sc[i].e; e != nil {
-				countEnd(e, true, status, in, out, now)
+				countEnd(e, true, t.HTTPErr, in, out, now)
 			}
 		}
 	}
@@ -266,7 +271,7 @@ func (t *Txn) Untrack(status int, in, out int64) {
 		if tr.e == nil {
 			continue
 		}
-		countEnd(tr.e, t.Ctx != nil, status, in, out, now)
+		countEnd(tr.e, t.Ctx != nil, t.HTTPErr, in, out, now)
 		if t.Ctx == nil {
 			tr.e.ConnEnd(now)
 		}
@@ -275,10 +280,10 @@ func (t *Txn) Untrack(status int, in, out int64) {
 	}
 }
 
-// countEnd counts the end of a request (an HTTP error by its status) or
-// a connection in e, with the bytes they moved.
-func countEnd(e *sticktable.Entry, request bool, status int, in, out int64, now int64) {
-	if request && sticktable.IsHTTPError(status) {
+// countEnd counts the end of a request (an HTTP error or not) or a
+// connection in e, with the bytes they moved.
+func countEnd(e *sticktable.Entry, request, httpErr bool, in, out int64, now int64) {
+	if request && httpErr {
 		e.HTTPError(now)
 	}
 	if in > 0 {

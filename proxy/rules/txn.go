@@ -48,6 +48,12 @@ type Txn struct {
 	// came in and the backend it is routed to so far (-1: none yet),
 	// for fe_conn and be_conn without an argument.
 	Frontend, Backend int
+	// HTTPErr: the request counts as an HTTP error in what it tracks
+	// (http_err_cnt, http_err_rate), as the proxy decides by HAProxy's
+	// rules: a deny, tarpit or auth, or a server's 4xx.
+	HTTPErr bool
+	// untracked: Untrack has counted this request's end.
+	untracked bool
 	// Caps are the request's capture slots, which capture rules fill
 	// and capture.req.hdr reads; nil: the frontend has none.
 	Caps *Captures
@@ -235,7 +241,7 @@ type varValue struct {
 // variables.
 func (t *Txn) Reset(nvars int) {
 	if t.sc[0].e != nil || t.sc[1].e != nil || t.sc[2].e != nil {
-		t.Untrack(0, 0, 0) // the proxy untracks first; never leak a reference
+		t.Untrack(0, 0) // the proxy untracks first; never leak a reference
 	}
 	t.buf = t.buf[:0]
 	t.nval = 0
@@ -244,6 +250,7 @@ func (t *Txn) Reset(nvars int) {
 	t.occKnown = false
 	t.uriChanged = false
 	t.LogLevel = 0
+	t.HTTPErr, t.untracked = false, false
 	t.Conn = nil
 	if cap(t.vars) < nvars {
 		t.vars = make([]varValue, nvars)
