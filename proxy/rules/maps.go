@@ -12,9 +12,10 @@ import (
 )
 
 // mapTable is a map file indexed for its converter's match: exact keys in
-// a Go map, prefixes and suffixes by length, networks by prefix length
-// (longest match wins, as HAProxy's map_ip does), the rest in file order
-// (first match wins).
+// a Go map, prefixes and suffixes by length, networks by prefix length.
+// Which line wins is HAProxy's (2.6, measured): the longest prefix for
+// map_beg and network for map_ip (its trees), the first in file order for
+// map_end and the rest (its lists).
 type mapTable struct {
 	match   lang.Method
 	out     lang.Type
@@ -149,13 +150,18 @@ func (m *mapTable) lookup(t *Txn, v *value) int {
 			}
 		}
 	case lang.MatchEnd:
+		// HAProxy keeps map_end's keys in a list: the first line that
+		// matches wins, not the longest suffix (measured with 2.6). Each
+		// suffix length is one lookup; the earliest line found is that one.
+		best := -1
 		for _, n := range m.lengths {
 			if n <= len(b) {
-				if i, ok := m.exact[bytesString(b[len(b)-n:])]; ok {
-					return i
+				if i, ok := m.exact[bytesString(b[len(b)-n:])]; ok && (best < 0 || i < best) {
+					best = i
 				}
 			}
 		}
+		return best
 	case lang.MatchReg:
 		for i, re := range m.res {
 			if re.Match(b) {
