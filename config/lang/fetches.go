@@ -108,6 +108,7 @@ func init() {
 	def("req.hdr", TypeStr, HTTP, opt(ArgStr), opt(ArgInt)).Multi = true
 	def("req.fhdr", TypeStr, HTTP, req(ArgStr), opt(ArgInt)).Multi = true
 	def("req.hdr_cnt", TypeInt, HTTP, opt(ArgStr))
+	def("req.fhdr_cnt", TypeInt, HTTP, opt(ArgStr))
 	def("req.hdr_ip", TypeIP, HTTP, req(ArgStr), opt(ArgInt)).Multi = true
 	def("req.hdr_val", TypeInt, HTTP, req(ArgStr), opt(ArgInt)).Multi = true
 	def("req.cook", TypeStr, HTTP, opt(ArgStr)).Multi = true
@@ -125,6 +126,7 @@ func init() {
 	def("res.hdr", TypeStr, AtResponse, opt(ArgStr), opt(ArgInt)).Multi = true
 	def("res.fhdr", TypeStr, AtResponse, req(ArgStr), opt(ArgInt)).Multi = true
 	def("res.hdr_cnt", TypeInt, AtResponse, opt(ArgStr))
+	def("res.fhdr_cnt", TypeInt, AtResponse, opt(ArgStr))
 	def("res.hdr_ip", TypeIP, AtResponse, req(ArgStr), opt(ArgInt)).Multi = true
 	def("res.hdr_val", TypeInt, AtResponse, req(ArgStr), opt(ArgInt)).Multi = true
 	def("res.cook", TypeStr, AtResponse, opt(ArgStr)).Multi = true

@@ -170,20 +170,38 @@ func (t *Txn) occurrences(response bool, name []byte, split bool) [][]byte {
 			t.occs = append(t.occs, v)
 			return
 		}
-		for len(v) > 0 || len(t.occs) == 0 {
-			var one []byte
-			if i := bytes.IndexByte(v, ','); i >= 0 {
-				one, v = v[:i], v[i+1:]
-			} else {
-				one, v = v, nil
-			}
-			t.occs = append(t.occs, trimOWS(one))
-			if v == nil {
+		for {
+			i := valueEnd(v)
+			if i < 0 {
+				t.occs = append(t.occs, trimOWS(v))
 				break
 			}
+			t.occs = append(t.occs, trimOWS(v[:i]))
+			v = v[i+1:]
 		}
 	})
 	return t.occs
+}
+
+// valueEnd is the index of the comma that ends a header's first value,
+// -1 for none: a comma inside a quoted string (RFC 9110 §5.6.4, with its
+// backslash escapes) is part of the value, as HAProxy splits them. Every
+// comma ends a value, even one with nothing before it: "a,,b" has three.
+func valueEnd(v []byte) int {
+	quoted, escaped := false, false
+	for i, c := range v {
+		switch {
+		case escaped:
+			escaped = false
+		case quoted && c == '\\':
+			escaped = true
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			return i
+		}
+	}
+	return -1
 }
 
 // pick returns occurrence occ (1-based from the start, negative from the
@@ -216,12 +234,14 @@ func headerFetch(response, split bool) fetchFn {
 	}
 }
 
-func headerCount(response bool) fetchFn {
+// headerCount is hdr_cnt (split: each comma-separated value counts) and
+// fhdr_cnt (each field line counts).
+func headerCount(response, split bool) fetchFn {
 	return func(t *Txn, f *fetch, _ int, out *value) bool {
 		if !headersOf(t, response) {
 			return false
 		}
-		out.setInt(int64(len(t.occurrences(response, f.name, true))))
+		out.setInt(int64(len(t.occurrences(response, f.name, split))))
 		return true
 	}
 }

@@ -280,12 +280,16 @@ func replaceHeader(t *Txn, r *Rule, response bool, perValue bool) {
 				t.buf = append(t.buf, v...)
 			}
 		} else {
-			first := true
-			for part := range bytes.SplitSeq(v, []byte(",")) {
+			// Each comma-separated value, as hdr() splits them (a comma in
+			// a quoted string is part of its value).
+			for rest, first := v, true; ; first = false {
+				part, end := rest, valueEnd(rest)
+				if end >= 0 {
+					part, rest = rest[:end], rest[end+1:]
+				}
 				if !first {
 					t.buf = append(t.buf, ',')
 				}
-				first = false
 				lead := len(part) - len(bytes.TrimLeft(part, " \t"))
 				trimmed := trimOWS(part)
 				mark := len(t.buf)
@@ -293,10 +297,12 @@ func replaceHeader(t *Txn, r *Rule, response bool, perValue bool) {
 					// A replaced value loses the blanks before it, as
 					// HAProxy writes it ("a, b, a" -> "A, b,A").
 					changed = true
-					nv = append([]byte(nil), nv...)
 					t.buf = append(t.buf[:mark], nv...)
 				} else {
 					t.buf = append(append(t.buf[:mark], part[:lead]...), trimmed...)
+				}
+				if end < 0 {
+					break
 				}
 			}
 		}

@@ -30,12 +30,13 @@ hdr_cases = [
     ["X-Name: Hello World"], ["X-Name: a\"b\\c"], ["X-Name: ÉTÉ"], ["X-Name:"],
     ["X-List: one;two;three"], ["X-List: ;;x;y"], ["X-List: single"],
     ["X-Multi: a, b", "X-Multi: last"], ["X-Multi: b"], ["X-Multi: x", "X-Multi: y", "X-Multi: z"], ["X-Multi: a,b,c"],
+    ["X-Multi: a=\"b,c\", ,last"], ["X-Multi: ,"], ["X-Multi: \"b, x\",b"], ["X-Multi: a\\\", b\" ,c"],
     ["Cookie: lang=fr; beta=yes"], ["Cookie: beta=no"], ["Cookie: lang=en", "Cookie: beta=yes"], ["Cookie: other=1"],
     ["X-Num: 15"], ["X-Num: 25"], ["X-Num: -3"], ["X-Num: 150"], ["X-Num: abc"],
     ["X-Client: 10.2.3.4"], ["X-Client: 192.168.1.1"], ["X-Client: 10.1.2.3"], ["X-Client: not-an-ip"],
     ["X-Auth-Token: short"], ["X-Auth-Token: gAAAAABlongtoken"], ["User-Agent: curl/8.0"], ["User-Agent: python-keystoneclient"],
     ["X-Remove: gone"], ["x-remove: gone too"], ["X-Replace: foo-123"], ["X-Replace: nofoo"],
-    ["X-Values: a, b, a"], ["X-Values: c"], ["X-Unset: 1", "Cookie: beta=yes"],
+    ["X-Values: a, b, a"], ["X-Values: c"], ["X-Values: \"a, b\", a"], ["X-Values: a,,a"], ["X-Unset: 1", "Cookie: beta=yes"],
     ["X-Forwarded-Proto: https"], ["X-Added: zero"],
 ]
 for i, hs in enumerate(hdr_cases):
