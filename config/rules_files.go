@@ -4,8 +4,8 @@ package config
 // at each load (a reload reads them again).
 
 import (
-	"bufio"
 	"bytes"
+	"iter"
 	"os"
 	"strings"
 
@@ -13,8 +13,7 @@ import (
 )
 
 // readPatternFiles reads an ACL's -f files into its patterns: one pattern
-// per line, blank lines and lines starting with '#' skipped, as HAProxy
-// reads them. A bad line is reported at the -f word, naming the file's
+// per line, as HAProxy reads them (fileLines). A bad line is reported at the -f word, naming the file's
 // own line.
 func (p *parser) readPatternFiles(m *lang.Match, lp string) {
 	for _, f := range m.Files {
@@ -24,13 +23,7 @@ func (p *parser) readPatternFiles(m *lang.Match, lp string) {
 			p.atWord(lp, f.Pos, "%v", err)
 			continue
 		}
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for n := 1; sc.Scan(); n++ {
-			line := strings.TrimSpace(sc.Text())
-			if line == "" || line[0] == '#' {
-				continue
-			}
+		for n, line := range fileLines(data) {
 			pat, msg := lang.ParseFilePattern(m.Method, line)
 			if msg != "" {
 				p.atWord(lp, f.Pos, "%s:%d: %s", f.Path, n, msg)
@@ -39,8 +32,34 @@ func (p *parser) readPatternFiles(m *lang.Match, lp string) {
 			pat.Pos = f.Pos
 			m.Patterns = append(m.Patterns, pat)
 		}
-		if err := sc.Err(); err != nil {
-			p.atWord(lp, f.Pos, "%s: %v", file, err)
+	}
+}
+
+// fileLines are the lines of a pattern or map file as HAProxy 2.6 reads
+// them, with their numbers: a line starting with '#' is a comment (one
+// that starts with blanks first is not), leading spaces and tabs are
+// dropped, a line ends at its first CR or LF, and an empty one is
+// skipped. Trailing blanks stay: they are part of a pattern, as in
+// HAProxy (a map's value drops them, see readSampleMaps).
+func fileLines(data []byte) iter.Seq2[int, string] {
+	return func(yield func(int, string) bool) {
+		for n := 1; len(data) > 0; n++ {
+			line := data
+			if i := bytes.IndexByte(data, '\n'); i >= 0 {
+				line, data = data[:i], data[i+1:]
+			} else {
+				data = nil
+			}
+			if len(line) == 0 || line[0] == '#' {
+				continue
+			}
+			line = bytes.TrimLeft(line, " \t")
+			if i := bytes.IndexByte(line, '\r'); i >= 0 {
+				line = line[:i]
+			}
+			if len(line) > 0 && !yield(n, string(line)) {
+				return
+			}
 		}
 	}
 }
@@ -61,17 +80,13 @@ func (p *parser) readSampleMaps(cfg *Config, s *lang.Sample, lp string, shift in
 			p.atWord(lp, max(a.Pos-shift, 0), "%v", err)
 			continue
 		}
+		// A key ends at the first blank; the value is the rest of the
+		// line without the blanks around it, as HAProxy reads a map.
 		var entries []MapEntry
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for n := 1; sc.Scan(); n++ {
-			line := strings.TrimSpace(sc.Text())
-			if line == "" || line[0] == '#' {
-				continue
-			}
-			k, v, _ := strings.Cut(line, " ")
+		for n, line := range fileLines(data) {
+			k, v := line, ""
 			if i := strings.IndexAny(line, " \t"); i >= 0 {
-				k, v = line[:i], strings.TrimSpace(line[i:])
+				k, v = line[:i], strings.Trim(line[i:], " \t")
 			}
 			entries = append(entries, MapEntry{Key: k, Value: v, Line: n})
 		}
