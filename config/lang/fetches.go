@@ -52,6 +52,8 @@ var aliases = map[string]string{
 	"urlp": "url_param", "urlp_val": "url_param_val",
 	"req_ssl_sni": "req.ssl_sni", "req_len": "req.len", "req_ssl_hello_type": "req.ssl_hello_type",
 	"req_ver": "req.ver", "resp_ver": "res.ver",
+	"payload": "req.payload", "rdp_cookie": "req.rdp_cookie", "rdp_cookie_cnt": "req.rdp_cookie_cnt",
+	"req_proto_http": "req.proto_http",
 }
 
 func def(name string, out Type, where Where, args ...argSpec) *FetchDef {
@@ -95,6 +97,11 @@ func init() {
 	def("req.len", TypeInt, AtContent)
 	def("req.ssl_sni", TypeStr, AtContent)
 	def("req.ssl_hello_type", TypeInt, AtContent)
+	def("req.payload", TypeBin, AtContent, req(ArgInt), req(ArgInt))
+	def("req.rdp_cookie", TypeStr, AtContent, opt(ArgStr))
+	def("req.rdp_cookie_cnt", TypeInt, AtContent, opt(ArgStr))
+	def("req.proto_http", TypeBool, inRequest)
+	def("wait_end", TypeBool, AtContent)
 	// The HTTP request.
 	def("method", TypeMeth, inRequest&^AtContent)
 	def("path", TypeStr, HTTP)

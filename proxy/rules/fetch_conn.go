@@ -70,13 +70,10 @@ func init() {
 			return tlsfront.OneLine(cs.PeerCertificates[0].RawIssuer)
 		}),
 
-		"capture.req.hdr":    fetchCapture(false),
-		"capture.res.hdr":    fetchCapture(true),
-		"http_auth":          fetchHTTPAuth,
-		"http_auth_group":    fetchHTTPAuthGroup,
-		"req.len":            func(t *Txn, _ *fetch, _ int, out *value) bool { out.setInt(int64(len(t.Payload))); return true },
-		"req.ssl_sni":        fetchSSLSNI,
-		"req.ssl_hello_type": fetchSSLHelloType,
+		"capture.req.hdr": fetchCapture(false),
+		"capture.res.hdr": fetchCapture(true),
+		"http_auth":       fetchHTTPAuth,
+		"http_auth_group": fetchHTTPAuthGroup,
 
 		"method":        fetchMethod,
 		"path":          fetchPath,
@@ -188,27 +185,6 @@ func tlsBool(get func(*tls.ConnectionState) bool) fetchFn {
 		out.setBool(get(&cs))
 		return true
 	}
-}
-
-// fetchSSLSNI is the server name of the ClientHello that starts the
-// stream, read without terminating TLS (tcp-request content, to route
-// TLS passthrough by name).
-func fetchSSLSNI(t *Txn, _ *fetch, _ int, out *value) bool {
-	if !t.Hello {
-		return false
-	}
-	out.setStr(t.HelloSNI)
-	return len(t.HelloSNI) > 0
-}
-
-func fetchSSLHelloType(t *Txn, _ *fetch, _ int, out *value) bool {
-	// A TLS handshake record (22) whose first message is a ClientHello
-	// (1): HAProxy's req.ssl_hello_type 1.
-	if len(t.Payload) < 6 || t.Payload[0] != 22 {
-		return false
-	}
-	out.setInt(int64(t.Payload[5]))
-	return true
 }
 
 // basicAuth reads the request's "Authorization: Basic" credentials into

@@ -17,18 +17,20 @@ type fetchFn func(t *Txn, f *fetch, occ int, out *value) bool
 
 // fetch is a compiled fetch: its function and its arguments, read once.
 type fetch struct {
-	fn    fetchFn
-	def   *lang.FetchDef
-	name  []byte // a header, cookie or parameter name
-	occ   int    // the occurrence the fetch's own argument names, 0: none
-	str   string // str(), env()
-	n     int64  // int()
-	idx   int    // a backend, frontend or variable; -1: the current one
-	srv   int
-	delim byte
-	host  bool // the header is Host, which fasthttp keeps apart
-	users *config.Userlist
-	stick *stickFetch
+	fn   fetchFn
+	def  *lang.FetchDef
+	name []byte // a header, cookie or parameter name
+	occ  int    // the occurrence the fetch's own argument names, 0: none
+	str  string // str(), env()
+	n    int64  // int(), req.payload's offset, capture.*.hdr's slot
+	// length is req.payload's length.
+	length int
+	idx    int // a backend, frontend or variable; -1: the current one
+	srv    int
+	delim  byte
+	host   bool // the header is Host, which fasthttp keeps apart
+	users  *config.Userlist
+	stick  *stickFetch
 }
 
 // convFn changes v in place; false means the conversion failed and the
@@ -111,6 +113,8 @@ func (c *Compiler) compileFetch(ls *lang.Sample, f *fetch) error {
 		f.idx = c.varSlot(arg(0).Text)
 	case "capture.req.hdr", "capture.res.hdr":
 		f.n = arg(0).Int
+	case "req.payload":
+		f.n, f.length = arg(0).Int, int(arg(1).Int)
 	case "fe_conn":
 		if a := arg(0); a != nil {
 			i, ok := c.Names.Frontends[a.Text]
