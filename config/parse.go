@@ -63,6 +63,10 @@ type parser struct {
 	ruleScope ruleScope
 	// captureRules are the capture rules seen, for buildCaptures.
 	captureRules []captureRule
+	// pinned, when set, is the offset every atWord error goes to: the
+	// lf-file word, while the samples of the file's format are checked
+	// (their offsets are the file's, not the line's).
+	pinned *int
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -108,6 +112,9 @@ func (p *parser) at(path, format string, args ...any) {
 // one-line string value at path: at the word's own column when the value's
 // position is known, else at the key.
 func (p *parser) atWord(path string, off int, format string, args ...any) {
+	if p.pinned != nil {
+		off = *p.pinned
+	}
 	v, ok := p.values[path]
 	if !ok {
 		p.at(path, format, args...)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"os"
@@ -254,8 +255,8 @@ func (p *parser) checkRule(cfg *Config, r *Rules, rule *lang.Rule, lp string, sh
 			} else {
 				r.Files[rep.File.Path] = data
 			}
-			if rep.LFFile {
-				p.atWord(lp, max(rep.File.Pos-shift, 0), "lf-file is not available in this build of halo yet: use file")
+			if rep.LFFile && err == nil {
+				p.lfFile(cfg, rule, lp, max(rep.File.Pos-shift, 0), data, backends)
 			}
 		}
 	}
@@ -263,6 +264,30 @@ func (p *parser) checkRule(cfg *Config, r *Rules, rule *lang.Rule, lp string, sh
 	if rule.Expr != nil {
 		p.readSampleMaps(cfg, rule.Expr, lp, shift)
 	}
+}
+
+// lfFile parses the content of an lf-file reply as the format of its body,
+// as HAProxy does when it loads the file. A syntax error is placed in the
+// file (FILE:LINE:COL in the message), and whatever the checks of its
+// samples find at the rule's lf-file word.
+func (p *parser) lfFile(cfg *Config, rule *lang.Rule, lp string, at int, data []byte, backends map[string]*Backend) {
+	rs := lang.HTTPRequest
+	if rule.Response {
+		rs = lang.HTTPResponse
+	}
+	f, err := lang.ParseFormatText(string(data), rs.Where())
+	if es, ok := err.(lang.Errors); ok {
+		for _, e := range es {
+			line := 1 + bytes.Count(data[:e.Off], []byte("\n"))
+			col := e.Off - bytes.LastIndexByte(data[:e.Off], '\n')
+			p.atWord(lp, at, "%s:%d:%d: %s", rule.Reply.File.Path, line, col, e.Msg)
+		}
+		return
+	}
+	p.pinned = &at
+	p.checkFormatNames(cfg, f, lp, 0, backends)
+	p.pinned = nil
+	rule.Reply.Body = f
 }
 
 func (p *parser) checkFormatNames(cfg *Config, f *lang.Format, lp string, shift int, backends map[string]*Backend) {

@@ -34,6 +34,16 @@ var logVars = map[string]string{
 	"HM": "method", "HP": "path", "HU": "url", "HQ": "query",
 }
 
+// ParseFormatText parses text as a format string, as lf-file takes a
+// file's content: the errors' offsets are the text's.
+func ParseFormatText(text string, where Where) (*Format, error) {
+	at := make([]int, len(text)+1)
+	for i := range at {
+		at[i] = i
+	}
+	return ParseFormat(Word{Text: text, at: at}, where)
+}
+
 // ParseFormat parses the whole word w as a format string.
 func ParseFormat(w Word, where Where) (*Format, error) {
 	var e errs
