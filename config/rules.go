@@ -236,9 +236,6 @@ func (p *parser) checkRule(cfg *Config, r *Rules, rule *lang.Rule, lp string, sh
 	if strings.HasPrefix(rule.Action, "track-sc") {
 		p.checkTable(cfg, rule.Table, lp, max(rule.TablePos-shift, 0), max(rule.Pos-shift, 0))
 	}
-	if rule.Action == "expect-proxy" {
-		p.atWord(lp, max(rule.Pos-shift, 0), "action %s is not available in this build of halo yet", rule.Action)
-	}
 	for _, f := range []*lang.Format{rule.Value} {
 		p.checkFormatNames(cfg, f, lp, shift, backends)
 	}

@@ -47,7 +47,7 @@ func (p *Proxy) newBindSide(fe string, b *config.Bind) *bindSide {
 // an unlisted peer's bytes are not inspected at all: a server-first
 // protocol (MySQL) must not wait for a header that will never come.
 func (s *bindSide) proxyPolicy(peer net.Addr, mode config.Mode) (proxyproto.Policy, bool) {
-	if s.bind.AcceptProxy == nil {
+	if s == nil || s.bind.AcceptProxy == nil {
 		return proxyproto.USE, false
 	}
 	from := s.bind.AcceptProxy.From
@@ -79,15 +79,20 @@ func (fe *frontend) handshakeTimeout() time.Duration {
 
 // accept runs the bind side on an accepted connection: nil when the
 // connection was refused (a bad PROXY header, a failed handshake), after
-// closing and logging it.
-func (fe *frontend) accept(c *net.TCPConn, side *bindSide) net.Conn {
-	if side == nil || (side.tls == nil && !side.proxy) {
+// closing and logging it. expectProxy (tcp-request connection
+// expect-proxy layer4) requires a PROXY header as accept-proxy does.
+func (fe *frontend) accept(c *net.TCPConn, side *bindSide, expectProxy bool) net.Conn {
+	if !expectProxy && (side == nil || (side.tls == nil && !side.proxy)) {
 		return c
 	}
 	var conn net.Conn = c
 	deadline := time.Now().Add(fe.handshakeTimeout())
 	_ = c.SetDeadline(deadline)
-	if policy, inspect := side.proxyPolicy(c.RemoteAddr(), fe.cfg.Mode); side.proxy && inspect {
+	policy, inspect := side.proxyPolicy(c.RemoteAddr(), fe.cfg.Mode)
+	if expectProxy {
+		policy, inspect = proxyproto.REQUIRE, true
+	}
+	if (expectProxy || side.proxy) && inspect {
 		// Read now, not at the first read: a bad header refuses the
 		// connection before TLS or the mode sees it. The handshake
 		// deadline bounds it.
@@ -100,7 +105,7 @@ func (fe *frontend) accept(c *net.TCPConn, side *bindSide) net.Conn {
 			conn = pc
 		}
 	}
-	if side.tls != nil {
+	if side != nil && side.tls != nil {
 		tc := tls.Server(conn, side.tls)
 		if err := tc.Handshake(); err != nil {
 			fe.state.TLSFailed.Add(1)

@@ -71,7 +71,7 @@ func (fe *frontend) admitConn(c *net.TCPConn, side *bindSide) (net.Conn, *rules.
 	ct := fe.connTxn(c)
 	var conn net.Conn
 	if fe.acceptConn(c, ct) {
-		conn = fe.preamble(c, side)
+		conn = fe.preamble(c, side, ct != nil && ct.ExpectProxy)
 	}
 	if conn != nil && !fe.acceptSession(conn, ct) {
 		conn = nil
@@ -87,16 +87,17 @@ func (fe *frontend) admitConn(c *net.TCPConn, side *bindSide) (net.Conn, *rules.
 // on the worker, after the accept loop and its maxconn gating have let the
 // connection in, so that work done here (a PROXY header to read, a TLS
 // handshake, per bind) never holds up accepting: it sets the client's TCP
-// keep-alive ("option clitcpka"), then runs the bind's side (accept). It
+// keep-alive ("option clitcpka"), then runs the bind's side (accept);
+// expectProxy: a tcp-request connection rule asks for a PROXY header. It
 // returns nil for a connection the bind refused, which is closed.
 //
 // It returns the connection the handler reads and writes: the socket
 // itself while nothing wraps it, which lets mode tcp splice; a wrapper
 // (TLS, a reader holding bytes read past a PROXY header) takes the relay's
 // buffered path instead.
-func (fe *frontend) preamble(c *net.TCPConn, side *bindSide) net.Conn {
+func (fe *frontend) preamble(c *net.TCPConn, side *bindSide, expectProxy bool) net.Conn {
 	if fe.cfg.Options.CliTCPKA {
 		_ = c.SetKeepAlive(true)
 	}
-	return fe.accept(c, side)
+	return fe.accept(c, side, expectProxy)
 }

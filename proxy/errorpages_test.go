@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/config/lang"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -348,6 +350,22 @@ backends:
 		got := rawExchange(t, frontendAddr(t, p, "fe"), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 		if !strings.HasSuffix(got, "\r\n\r\n"+body) {
 			t.Errorf("after applying with %q on disk: %q", body, got)
+		}
+	}
+}
+
+// Every status a deny or tarpit without a body may take has a page of its
+// own, headed with its status, whose status line says what HAProxy's does.
+func TestEveryDefaultStatusHasItsPage(t *testing.T) {
+	for _, status := range lang.DefaultPageStatuses {
+		p, ok := errorPages[status]
+		if !ok || !strings.Contains(string(p.body), "<h1>"+strconv.Itoa(status)+" ") {
+			t.Errorf("status %d: no page of its own (%q)", status, p.body)
+		}
+		var resp fasthttp.Response
+		setErrorResponse(&resp, status, false)
+		if resp.StatusCode() != status || !bytes.Equal(resp.Body(), p.body) {
+			t.Errorf("status %d: sent %d %q", status, resp.StatusCode(), resp.Body())
 		}
 	}
 }

@@ -148,26 +148,56 @@ var textHTML = []byte("text/html")
 
 // errorPage is the body of halo's response with status.
 func errorPage(status int) []byte {
-	if b, ok := errorPages[status]; ok {
-		return b
+	if p, ok := errorPages[status]; ok {
+		return p.body
 	}
-	return errorPages[fasthttp.StatusBadRequest]
+	return page(status, fasthttp.StatusMessage(status), "halo answered this request itself.").body
 }
 
-func page(status int, text string) []byte {
-	return []byte("<html><body><h1>" + strconv.Itoa(status) + " " + fasthttp.StatusMessage(status) + "</h1>\n" + text + "\n</body></html>\n")
+// errorPhrase is the reason phrase of halo's own answer with status: the
+// one HAProxy 2.6 writes on its default pages (400 "Bad request", 408
+// "Request Time-out", 504 "Gateway Time-out", 407 "Unauthorized"), which
+// differs from fasthttp's for a few, nil where they agree.
+func errorPhrase(status int) []byte { return errorPages[status].phrase }
+
+type errorPageText struct {
+	body   []byte
+	phrase []byte // see errorPhrase
 }
 
-var errorPages = map[int][]byte{
-	fasthttp.StatusOK:                          page(200, "halo is up."), // monitor-uri's answer
-	fasthttp.StatusBadRequest:                  page(400, "Your browser sent a request that halo could not read as HTTP/1.1."),
-	fasthttp.StatusMethodNotAllowed:            page(405, "This method is not allowed here."),
-	fasthttp.StatusRequestTimeout:              page(408, "The request did not arrive in time."),
-	fasthttp.StatusExpectationFailed:           page(417, "The expectation in the request cannot be met."),
-	fasthttp.StatusRequestHeaderFieldsTooLarge: page(431, "The request head is larger than this proxy accepts."),
-	fasthttp.StatusNotImplemented:              page(501, "The request uses a transfer coding this proxy does not support."),
-	fasthttp.StatusHTTPVersionNotSupported:     page(505, "The request's HTTP version is not supported."),
-	fasthttp.StatusBadGateway:                  []byte("<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n"),
-	fasthttp.StatusServiceUnavailable:          []byte("<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"),
-	fasthttp.StatusGatewayTimeout:              []byte("<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n"),
+func page(status int, phrase, text string) errorPageText {
+	p := errorPageText{body: []byte("<html><body><h1>" + strconv.Itoa(status) + " " + phrase + "</h1>\n" + text + "\n</body></html>\n")}
+	if phrase != fasthttp.StatusMessage(status) {
+		p.phrase = []byte(phrase)
+	}
+	return p
+}
+
+// errorPages are halo's own answers, in its words, for every status HAProxy
+// has a default page for (the statuses a deny or tarpit without a body may
+// take, DefaultPageStatuses in config) and the ones halo's parser refuses
+// with.
+var errorPages = map[int]errorPageText{
+	200: page(200, "OK", "halo is up."), // monitor-uri's answer
+	400: page(400, "Bad request", "Your browser sent a request that halo could not read as HTTP/1.1."),
+	401: page(401, "Unauthorized", "This content needs credentials."),
+	403: page(403, "Forbidden", "This request is not allowed."),
+	404: page(404, "Not Found", "Nothing is here."),
+	405: page(405, "Method Not Allowed", "This method is not allowed here."),
+	407: page(407, "Unauthorized", "This proxy needs credentials."),
+	408: page(408, "Request Time-out", "The request did not arrive in time."),
+	410: page(410, "Gone", "This content is gone for good."),
+	413: page(413, "Payload Too Large", "The request body is larger than this proxy accepts."),
+	417: page(417, "Expectation Failed", "The expectation in the request cannot be met."),
+	421: page(421, "Misdirected Request", "This server does not answer for that name."),
+	422: page(422, "Unprocessable Content", "The request could not be processed."),
+	425: page(425, "Too Early", "The request came too early: send it again once the handshake is done."),
+	429: page(429, "Too Many Requests", "Too many requests: slow down."),
+	431: page(431, "Request Header Fields Too Large", "The request head is larger than this proxy accepts."),
+	500: page(500, "Internal Server Error", "halo could not handle this request."),
+	501: page(501, "Not Implemented", "The request uses a transfer coding this proxy does not support."),
+	502: page(502, "Bad Gateway", "The server returned an invalid or incomplete response."),
+	503: page(503, "Service Unavailable", "No server is available to handle this request."),
+	504: page(504, "Gateway Time-out", "The server didn't respond in time."),
+	505: page(505, "HTTP Version Not Supported", "The request's HTTP version is not supported."),
 }

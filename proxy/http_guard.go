@@ -154,6 +154,9 @@ func (fe *frontend) answerClientError(ctx *fasthttp.RequestCtx, err error) {
 func setErrorResponse(resp *fasthttp.Response, status int, closeConn bool) {
 	resp.Reset()
 	resp.SetStatusCode(status)
+	if phrase := errorPhrase(status); phrase != nil {
+		resp.Header.SetStatusMessage(phrase)
+	}
 	resp.Header.SetContentTypeBytes(textHTML)
 	resp.SetBodyRaw(errorPage(status))
 	if closeConn {

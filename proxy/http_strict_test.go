@@ -116,7 +116,7 @@ func TestBadRequestsAreKeptForShowErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	status, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil || status != "HTTP/1.1 400 Bad Request\r\n" {
+	if err != nil || status != "HTTP/1.1 400 Bad request\r\n" {
 		t.Fatalf("got %q, %v; want a 400", status, err)
 	}
 	b := p.LastBadRequest("fe")

@@ -317,7 +317,7 @@ backends:
 		got = append(got, e.Level.String()+" "+e.Message[strings.Index(e.Message, "] ")+2:])
 	}
 	if len(got) != 3 || !strings.HasPrefix(got[0], "error fe horizon/h ") || !strings.Contains(got[0], `"GET /error HTTP/1.1"`) ||
-		!strings.HasPrefix(got[1], "info fe fe/<NOSRV> ") || !strings.Contains(got[1], " 0/-1/-1/-1/0 403 118 - - PR-- ") || !strings.Contains(got[1], `"GET /deny HTTP/1.1"`) ||
+		!strings.HasPrefix(got[1], "info fe fe/<NOSRV> ") || !strings.Contains(got[1], " 0/-1/-1/-1/0 403 79 - - PR-- ") || !strings.Contains(got[1], `"GET /deny HTTP/1.1"`) ||
 		!strings.Contains(got[2], `"GET /ok HTTP/1.1"`) {
 		t.Errorf("access lines:\n%s", strings.Join(got, "\n"))
 	}

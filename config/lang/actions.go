@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -54,6 +55,9 @@ type Rule struct {
 	Expr    *Sample // set-var, track-sc*, capture, stick
 	Match   Method  // del-header -m
 	Status  int     // deny, tarpit, return, set-status, redirect code
+	// StatusPos is where a deny's, tarpit's or return's status is (the
+	// action's position when it has none).
+	StatusPos int
 	// Reply is the body of deny, tarpit and return.
 	Reply    *Reply
 	Redirect *Redirect
@@ -419,6 +423,7 @@ func (a *argReader) cond(where Where) *Cond {
 
 // reply reads deny's, tarpit's and return's options.
 func (a *argReader) reply(r *Rule, where Where, name string) *Reply {
+	r.StatusPos = r.Pos
 	var rep *Reply
 	get := func() *Reply {
 		if rep == nil {
@@ -430,7 +435,8 @@ func (a *argReader) reply(r *Rule, where Where, name string) *Reply {
 		w := a.word()
 		switch {
 		case w.is("deny_status") && name != "return", w.is("status"):
-			r.Status = status(a.e, a.word(), 200, 599)
+			sw := a.word()
+			r.Status, r.StatusPos = status(a.e, sw, 200, 599), sw.Pos()
 		case w.is("content-type"):
 			get().ContentType = a.word().Text
 		case w.is("string"):
@@ -460,8 +466,17 @@ func (a *argReader) reply(r *Rule, where Where, name string) *Reply {
 	if rep != nil && rep.Body != nil && rep.File != nil {
 		a.e.at(r.Pos, "%s takes one of string, lf-string, file and lf-file", name)
 	}
+	if name != "return" && (rep == nil || rep.Body == nil && rep.File == nil) && !slices.Contains(DefaultPageStatuses, r.Status) {
+		// HAProxy refuses it too: it has no page to send.
+		a.e.at(r.StatusPos, "%s status %d has no default page: give it a body (string, lf-string, file, lf-file) or use one of %v", name, r.Status, DefaultPageStatuses)
+	}
 	return rep
 }
+
+// DefaultPageStatuses are the statuses HAProxy 2.6 has a default page for,
+// the ones a deny or tarpit without a body may answer with (halo has its
+// own page for each).
+var DefaultPageStatuses = []int{200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429, 500, 501, 502, 503, 504}
 
 // redirect reads "location|prefix|scheme TARGET [code N] [drop-query]
 // [append-slash] [set-cookie NAME[=VALUE]] [clear-cookie NAME]".

@@ -231,6 +231,8 @@ func (r *Rule) apply(t *Txn) Verdict {
 		r.gpc(t)
 	case "capture":
 		r.capture(t)
+	case "expect-proxy":
+		t.ExpectProxy = true
 	case "unset-var":
 		if s := t.varAt(r.varSlot); s != nil {
 			s.set = false

@@ -48,6 +48,10 @@ type Txn struct {
 	// came in and the backend it is routed to so far (-1: none yet),
 	// for fe_conn and be_conn without an argument.
 	Frontend, Backend int
+	// ExpectProxy: a tcp-request connection expect-proxy layer4 rule
+	// matched, and the connection must start with a PROXY header, as if
+	// its bind had accept-proxy.
+	ExpectProxy bool
 	// HTTPErr: the request counts as an HTTP error in what it tracks
 	// (http_err_cnt, http_err_rate), as the proxy decides by HAProxy's
 	// rules: a deny, tarpit or auth, or a server's 4xx.
@@ -250,7 +254,7 @@ func (t *Txn) Reset(nvars int) {
 	t.occKnown = false
 	t.uriChanged = false
 	t.LogLevel = 0
-	t.HTTPErr, t.untracked = false, false
+	t.HTTPErr, t.untracked, t.ExpectProxy = false, false, false
 	t.Conn = nil
 	if cap(t.vars) < nvars {
 		t.vars = make([]varValue, nvars)

@@ -79,7 +79,8 @@ for host in ["IDENTITY.EXAMPLE.ORG", "identity.example.org.", "x.dashboard.examp
              "api.", "example.net", "legacy", "sub.example.com:8080"]:
     req("127.0.0.2", "GET", "/v3/h", f"Host: {host}")
 # paths.lst as HAProxy reads it: leading blanks dropped, trailing ones kept.
-for path in ["/os-services/x", "/os-trail", "/os-trail/x", "/os-hash", "/os-crlf/x", "/lf", "/lf/x?y=1"]:
+for path in ["/os-services/x", "/os-trail", "/os-trail/x", "/os-hash", "/os-crlf/x", "/lf", "/lf/x?y=1",
+             "/deny400", "/deny407", "/deny408", "/deny500", "/deny504"]:
     req("127.0.0.2", "GET", path, "Host: identity.example.org")
 open("corpus.txt", "w").write("\n".join(lines) + "\n")
 print(len(lines) - 1, "requests")
