@@ -10,6 +10,7 @@ import (
 
 	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/health"
+	"github.com/halo-lb/halo/proxy/rules"
 	"github.com/halo-lb/halo/sticktable"
 	"github.com/halo-lb/halo/tlsfront"
 	"github.com/valyala/fasthttp"
@@ -57,6 +58,9 @@ type Proxy struct {
 	tickets *tlsfront.Tickets
 	// tables are the stick tables, across reloads (sticktables.go).
 	tables *sticktable.Registry
+	// procVars are the rules' process-wide variables (proc.NAME),
+	// across reloads.
+	procVars *rules.ProcVars
 }
 
 // New returns a Proxy with no configuration; call Apply to start serving.
@@ -67,6 +71,7 @@ func New(log *zap.Logger) *Proxy {
 		global:    newLimiter(0),
 		tickets:   tlsfront.NewTickets(0),
 		tables:    sticktable.NewRegistry(),
+		procVars:  rules.NewProcVars(),
 		listeners: map[listenerKey]*listener{},
 		frontends: newKept[string](func() *frontendState { return &frontendState{limit: newLimiter(0)} }),
 		backends:  newKept[string](func() *backendState { return &backendState{} }),

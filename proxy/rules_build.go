@@ -43,8 +43,8 @@ func (ub *useBackend) target(t *rules.Txn, byName map[string]*backend, mode conf
 
 // compileRules builds the programs of every frontend and backend of s,
 // numbering variables across them (a txn variable a frontend sets, its
-// backend reads).
-func (s *Snapshot) compileRules(cfg *config.Config) error {
+// backend reads); proc are the process-wide variables, the proxy's.
+func (s *Snapshot) compileRules(cfg *config.Config, proc *rules.ProcVars) error {
 	names := rules.Names{Frontends: map[string]int{}, Backends: map[string]int{}, Servers: map[string]map[string]int{},
 		Maps: map[string][]rules.MapEntry{}, Tables: s.tables, Userlists: cfg.Userlists}
 	for i, fe := range s.frontends {
@@ -64,6 +64,7 @@ func (s *Snapshot) compileRules(cfg *config.Config) error {
 		}
 	}
 	c := rules.NewCompiler(names)
+	c.Proc = proc
 	for i, fe := range s.frontends {
 		r := &fe.cfg.Rules
 		c.Section = fe.cfg.Name

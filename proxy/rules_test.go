@@ -3,9 +3,11 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -359,5 +361,56 @@ backends:
 	waitFor(t, 5*time.Second, "no session left on the backend", func() bool { return bc.CurConns.Load() == 0 })
 	if fc := p.FrontendCounters("fe"); fc.DeniedResp.Load() != 3 {
 		t.Errorf("denied responses %d on the frontend (whose rule denied them), want 3", fc.DeniedResp.Load())
+	}
+}
+
+// A proc. variable is the process's: a request on one connection sets it,
+// requests on other connections and other frontends read it, from many
+// goroutines at once (the race detector watches), and a reload keeps it.
+func TestProcVariablesAreProcessWide(t *testing.T) {
+	h := startHTTPBackend(t, "h", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "h") })
+	yaml := `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  a:
+    bind: "127.0.0.1:0"
+    http-request: ["set-var(proc.seen) url_param(v) if { url_param(v) -m found }"]
+    default_backend: horizon
+  b:
+    bind: "127.0.0.1:0"
+    http-request: ['return status 200 content-type text/plain lf-string "seen=%[var(proc.seen)]"']
+    default_backend: horizon
+backends:
+  horizon: {servers: [{name: h, address: "{{h}}"}]}
+`
+	p := startProxy(t, yaml, h)
+	a, b := "http://"+frontendAddr(t, p, "a"), "http://"+frontendAddr(t, p, "b")
+	if _, code, err := httpGet(httpClient(), a+"/?v=first"); err != nil || code != 200 {
+		t.Fatal(code, err)
+	}
+	if body, _, _ := httpGet(httpClient(), b+"/"); body != "seen=first" {
+		t.Fatalf("frontend b reads %q, want seen=first", body)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 20 {
+				httpGet(httpClient(), fmt.Sprintf("%s/?v=%d-%d", a, i, j))
+				if body, _, _ := httpGet(httpClient(), b+"/"); !strings.HasPrefix(body, "seen=") {
+					t.Errorf("read %q", body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	httpGet(httpClient(), a+"/?v=last")
+	if err := p.Apply(parseConfig(t, strings.Replace(yaml, "seen=%[", "still=%[", 1), h)); err != nil {
+		t.Fatal(err)
+	}
+	b = "http://" + frontendAddr(t, p, "b")
+	if body, _, _ := httpGet(httpClient(), b+"/"); body != "still=last" {
+		t.Fatalf("after a reload: %q, want still=last", body)
 	}
 }

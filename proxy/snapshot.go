@@ -186,7 +186,7 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 		s.frontendsByName[fc.Name] = fe
 	}
 	p.prepareStickTables(s, cfg)
-	if err = s.compileRules(cfg); err != nil {
+	if err = s.compileRules(cfg, p.procVars); err != nil {
 		return s, nil, err
 	}
 	if err = s.buildPages(); err != nil {

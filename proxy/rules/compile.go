@@ -50,6 +50,9 @@ type Compiler struct {
 	vars     map[string]int
 	sessVars bool // a sess. variable was numbered
 	maps     map[string]*mapTable
+	// Proc holds the process-wide variables (proc.NAME); nil gives the
+	// compiler a set of its own.
+	Proc *ProcVars
 }
 
 // NewCompiler returns a compiler for a snapshot with the given names.
@@ -75,6 +78,17 @@ func (c *Compiler) varSlot(name string) int {
 	}
 	return i
 }
+
+// procVar is the process-wide variable called name (proc.NAME).
+func (c *Compiler) procVar(name string) *procVar {
+	if c.Proc == nil {
+		c.Proc = NewProcVars()
+	}
+	return c.Proc.of(name)
+}
+
+// isProc reports whether a variable's name is a process-wide one's.
+func isProc(name string) bool { return strings.HasPrefix(name, "proc.") }
 
 // sessSlot marks a session variable's slot.
 const sessSlot = 1 << 30

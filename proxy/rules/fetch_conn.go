@@ -114,6 +114,9 @@ func init() {
 func strBytes(f *fetch) []byte { return f.name }
 
 func fetchVar(t *Txn, f *fetch, _ int, out *value) bool {
+	if f.proc != nil {
+		return f.proc.get(out)
+	}
 	s := t.varAt(f.idx)
 	if s == nil || !s.set {
 		return false

@@ -40,6 +40,7 @@ type Rule struct {
 	reply    *reply
 	redirect *redirect
 	varSlot  int
+	proc     *procVar // set-var's and unset-var's of a proc. variable
 	logLevel int8
 	stick    *stickRule
 	// capSlot is capture's slot, of the response's slots when
@@ -116,7 +117,11 @@ func (c *Compiler) compileRule(lr *lang.Rule, acls ACLs, files map[string][]byte
 	}
 	switch lr.Action {
 	case "set-var", "set-var-fmt", "unset-var":
-		r.varSlot = c.varSlot(lr.Name)
+		if isProc(lr.Name) {
+			r.proc = c.procVar(lr.Name)
+		} else {
+			r.varSlot = c.varSlot(lr.Name)
+		}
 	case "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc0", "sc-inc-gpc1", "sc-clr-gpc0":
 		if err := c.compileStickRule(lr, &r); err != nil {
 			return r, err
@@ -193,6 +198,16 @@ func (p *Program) Run(t *Txn) (Verdict, *Rule) {
 	return Continue, nil
 }
 
+// setVar stores v in the rule's variable: the process-wide one, or t's
+// slot.
+func (r *Rule) setVar(t *Txn, v *value) {
+	if r.proc != nil {
+		r.proc.set(v)
+		return
+	}
+	t.setVar(r.varSlot, v)
+}
+
 // apply does what the rule does; final actions return their verdict.
 func (r *Rule) apply(t *Txn) Verdict {
 	switch r.action {
@@ -212,7 +227,7 @@ func (r *Rule) apply(t *Txn) Verdict {
 		v := t.push()
 		mark := len(t.buf)
 		if r.expr.eval(t, 0, v) {
-			t.setVar(r.varSlot, v)
+			r.setVar(t, v)
 		}
 		t.buf = t.buf[:mark]
 		t.pop(v)
@@ -220,7 +235,7 @@ func (r *Rule) apply(t *Txn) Verdict {
 		mark := len(t.buf)
 		v := t.push()
 		v.setStr(r.value.eval(t))
-		t.setVar(r.varSlot, v)
+		r.setVar(t, v)
 		t.buf = t.buf[:mark]
 		t.pop(v)
 	case "set-log-level":
@@ -234,7 +249,9 @@ func (r *Rule) apply(t *Txn) Verdict {
 	case "expect-proxy":
 		t.ExpectProxy = true
 	case "unset-var":
-		if s := t.varAt(r.varSlot); s != nil {
+		if r.proc != nil {
+			r.proc.unset()
+		} else if s := t.varAt(r.varSlot); s != nil {
 			s.set = false
 		}
 	default:

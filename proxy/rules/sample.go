@@ -31,6 +31,7 @@ type fetch struct {
 	host   bool // the header is Host, which fasthttp keeps apart
 	users  *config.Userlist
 	stick  *stickFetch
+	proc   *procVar // var(proc.NAME)
 }
 
 // convFn changes v in place; false means the conversion failed and the
@@ -110,7 +111,11 @@ func (c *Compiler) compileFetch(ls *lang.Sample, f *fetch) error {
 		f.str = os.Getenv(arg(0).Text) // read at load, as HAProxy reads it once
 		f.name = []byte(f.str)
 	case "var":
-		f.idx = c.varSlot(arg(0).Text)
+		if isProc(arg(0).Text) {
+			f.proc = c.procVar(arg(0).Text)
+		} else {
+			f.idx = c.varSlot(arg(0).Text)
+		}
 	case "capture.req.hdr", "capture.res.hdr":
 		f.n = arg(0).Int
 	case "req.payload":
