@@ -149,8 +149,10 @@ func (p *parser) checkCrossField(cfg *Config, fc *fileConfig) {
 	}
 }
 
-// checkDefaultBackends checks that every frontend (but a listen section's,
-// which is its own) names a backend that exists, in its mode.
+// checkDefaultBackends checks that a frontend's default_backend (a listen
+// section's is itself) names a backend that exists, in its mode. A
+// frontend may have none, as in HAProxy: what no use_backend line routes
+// is answered 503 (a stats or monitor-uri frontend needs no backend).
 func (p *parser) checkDefaultBackends(cfg *Config, fc *fileConfig) {
 	for _, fe := range cfg.Frontends {
 		path := sectionPath(fc, "frontends", fe.Name)
@@ -158,7 +160,6 @@ func (p *parser) checkDefaultBackends(cfg *Config, fc *fileConfig) {
 			continue
 		}
 		if fe.DefaultBackend == "" {
-			p.at(path, "no default_backend: the frontend would have nowhere to send traffic")
 			continue
 		}
 		be := cfg.Backend(fe.DefaultBackend)

@@ -170,7 +170,13 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 		s.backendsByName[bc.Name] = be
 	}
 	for _, fc := range cfg.Frontends {
-		fe := &frontend{cfg: fc, state: p.frontends.take(fc.Name), defaultBackend: s.backendsByName[fc.DefaultBackend],
+		def := s.backendsByName[fc.DefaultBackend]
+		if def == nil {
+			if def, err = p.frontendAsBackend(fc); err != nil {
+				return s, opened, err
+			}
+		}
+		fe := &frontend{cfg: fc, state: p.frontends.take(fc.Name), defaultBackend: def,
 			log: p.log.Named("proxy"), workers: p.workers, active: &p.active}
 		if (fc.Mode == config.ModeTCP && fc.Options.TCPLog) || (fc.Mode == config.ModeHTTP && fc.Options.HTTPLog) {
 			fe.access = p.log.Named("access")
@@ -244,7 +250,26 @@ func (p *Proxy) openListeners(s *Snapshot) (opened []*listener, err error) {
 }
 
 func (p *Proxy) buildBackend(bc *config.Backend) (*backend, error) {
-	st := p.backends.take(bc.Name)
+	return p.buildBackendWith(bc, p.backends.take(bc.Name))
+}
+
+// frontendAsBackend is where a frontend without default_backend sends what
+// no use_backend line routes: itself, as HAProxy does, a backend of the
+// frontend's name without servers, so that the request is answered 503
+// and logged FRONTEND/<NOSRV> with termination state SC. It is no
+// backend of the configuration's: stats do not list it (HAProxy shows the
+// frontend's FRONTEND line alone) and rules see no backend (index -1).
+func (p *Proxy) frontendAsBackend(fc *config.Frontend) (*backend, error) {
+	bc := &config.Backend{Name: fc.Name, Mode: fc.Mode, Timeouts: fc.Timeouts, Options: fc.Options,
+		Balance: config.Balance{Algorithm: config.AlgoRoundRobin}}
+	be, err := p.buildBackendWith(bc, &backendState{})
+	if be != nil {
+		be.index = -1
+	}
+	return be, err
+}
+
+func (p *Proxy) buildBackendWith(bc *config.Backend, st *backendState) (*backend, error) {
 	be := &backend{cfg: bc, counters: &st.Counters, state: st, log: p.log.Named("proxy")}
 	be.dialer = net.Dialer{Timeout: bc.Timeouts.Connect, KeepAlive: -1}
 	if bc.Options.SrvTCPKA {
