@@ -55,6 +55,7 @@ frontend fe
   declare capture request len 20
   declare capture response len 12
   http-request capture req.hdr(User-Agent) len 8
+  http-request set-log-level silent if { path /silent }
   http-request set-header Host rewritten.example
   http-request capture path id 1 if { path_beg /p }
   http-request capture src len 15
@@ -82,6 +83,7 @@ frontends:
     declare: ["capture request len 20", "capture response len 12"]
     http-request:
       - capture req.hdr(User-Agent) len 8
+      - set-log-level silent if { path /silent }
       - set-header Host rewritten.example
       - capture path id 1 if { path_beg /p }
       - capture src len 15
@@ -125,6 +127,11 @@ backends:
 		}
 		return m
 	}
+	// set-log-level silent: neither writes a line for it (sent first, so
+	// that its line would be there by the time the others are).
+	silent := "GET /silent HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n"
+	pageOnWire(t, hx, silent)
+	pageOnWire(t, halo, silent)
 	for _, r := range requests {
 		hs, hf, _ := pageOnWire(t, hx, r.req)
 		gs, gf, _ := pageOnWire(t, halo, r.req)
@@ -152,6 +159,9 @@ backends:
 		}
 		return len(byPath(haloLines)) == len(requests)
 	})
+	if logs.has("GET /silent") || strings.Contains(strings.Join(haloLines, "\n"), "GET /silent") {
+		t.Errorf("a line for the silenced request: haproxy %v, halo %v", logs.has("GET /silent"), strings.Contains(strings.Join(haloLines, "\n"), "GET /silent"))
+	}
 	want, got := byPath(strings.Split(logs.String(), "\n")), byPath(haloLines)
 	for _, r := range requests {
 		t.Logf("%s: haproxy %q, halo %q", r.path, want[r.path], got[r.path])

@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +19,7 @@ import (
 // req.rdp_cookie(name), req.payload(offset,length) matched as bytes and as
 // a string. Each stream must reach the same server in both.
 func TestPayloadFetchesRouteAsHAProxy(t *testing.T) {
-	names := []string{"http", "rdp", "bin", "str", "def"}
+	names := []string{"http", "rdp", "bin", "str", "sni", "long", "def"}
 	var bs []*testBackend
 	for _, n := range names {
 		bs = append(bs, startTCPBackend(t, n))
@@ -29,9 +31,12 @@ func TestPayloadFetchesRouteAsHAProxy(t *testing.T) {
 		"content accept if RDP_COOKIE",
 		"content accept if { req.payload(0,3) -m bin 160301 }",
 		"content accept if { req.payload(0,4) -m str PING }",
+		"content accept if { req.ssl_hello_type 1 }",
 		"content accept if WAIT_END",
 	}
 	use := []string{
+		"b_sni if { req.ssl_sni -i a.example }",
+		"b_long if { req.len gt 100 }",
 		"b_http if HTTP",
 		"b_rdp if { req.rdp_cookie(mstshash) -m str alice }",
 		"b_bin if { req.payload(0,3) -m bin 160301 }",
@@ -58,17 +63,20 @@ func TestPayloadFetchesRouteAsHAProxy(t *testing.T) {
 	halo := frontendAddr(t, startProxy(t, yaml), "fe")
 
 	streams := map[string]string{
-		"an HTTP request":           "GET / HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n",
-		"half an HTTP request":      "GET / HTTP/1.1\r\nHost: x\r\n",
-		"a bad request line":        "GET /\r\n\r\n",
-		"an RDP cookie (alice)":     "\x03\x00\x00\x2c\x27\xe0\x00\x00\x00\x00\x00Cookie: mstshash=alice\r\n",
-		"an RDP cookie (bob)":       "\x03\x00\x00\x2a\x25\xe0\x00\x00\x00\x00\x00Cookie: mstshash=bob\r\n",
-		"an RDP cookie, no CRLF":    "\x03\x00\x00\x2c\x27\xe0\x00\x00\x00\x00\x00Cookie: mstshash=alice",
-		"a TLS record start":        "\x16\x03\x01\x00\x05hello\n",
-		"PING":                      "PING and more\n",
-		"PIN":                       "PIN\n",
-		"something else":            "other\n",
-		"a space before the cookie": "\x03\x00\x00\x2c\x27\xe0\x00\x00\x00\x00\x00Cookie:   mstshash=alice\r\n",
+		"an HTTP request":             "GET / HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n",
+		"half an HTTP request":        "GET / HTTP/1.1\r\nHost: x\r\n",
+		"a bad request line":          "GET /\r\n\r\n",
+		"an RDP cookie (alice)":       "\x03\x00\x00\x2c\x27\xe0\x00\x00\x00\x00\x00Cookie: mstshash=alice\r\n",
+		"an RDP cookie (bob)":         "\x03\x00\x00\x2a\x25\xe0\x00\x00\x00\x00\x00Cookie: mstshash=bob\r\n",
+		"an RDP cookie, no CRLF":      "\x03\x00\x00\x2c\x27\xe0\x00\x00\x00\x00\x00Cookie: mstshash=alice",
+		"a TLS record start":          "\x16\x03\x01\x00\x05hello\n",
+		"PING":                        "PING and more\n",
+		"PIN":                         "PIN\n",
+		"something else":              "other\n",
+		"a space before the cookie":   "\x03\x00\x00\x2c\x27\xe0\x00\x00\x00\x00\x00Cookie:   mstshash=alice\r\n",
+		"a ClientHello for a.example": clientHello(t, "a.example"),
+		"a ClientHello for b.example": clientHello(t, "b.example"),
+		"200 bytes of text":           strings.Repeat("x", 199) + "\n",
 	}
 	bye := regexp.MustCompile(`bye from (\w+)`)
 	reach := func(addr, payload string) string {
@@ -93,4 +101,24 @@ func TestPayloadFetchesRouteAsHAProxy(t *testing.T) {
 			t.Errorf("%s: haproxy sends it to %s, halo to %s", what, want, got)
 		}
 	}
+}
+
+// clientHello is the first flight of a TLS client asking for name: the
+// bytes it writes before it waits for the server.
+func clientHello(t *testing.T, name string) string {
+	t.Helper()
+	c, s := net.Pipe()
+	go func() {
+		tc := tls.Client(c, &tls.Config{ServerName: name, InsecureSkipVerify: true})
+		tc.SetDeadline(time.Now().Add(time.Second))
+		tc.Handshake() // fails once the pipe closes
+	}()
+	s.SetReadDeadline(time.Now().Add(time.Second))
+	b := make([]byte, 16<<10)
+	n, err := s.Read(b)
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b[:n])
 }

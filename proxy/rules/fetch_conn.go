@@ -238,13 +238,18 @@ func fetchHTTPAuth(t *Txn, f *fetch, _ int, out *value) bool {
 	return true
 }
 
-// fetchHTTPAuthGroup gives the groups of the authenticated user, one per
-// occurrence: an ACL over it matches when the user is in one of its
-// patterns' groups, as HAProxy's does.
+// fetchHTTPAuthGroup gives, in an ACL, the groups of the authenticated
+// user, one per occurrence, so that it matches when the user is in one of
+// its patterns' groups, as HAProxy's does; as a sample (a format, set-var:
+// the last occurrence asked for), the user's name, as HAProxy gives.
 func fetchHTTPAuthGroup(t *Txn, f *fetch, occ int, out *value) bool {
 	u := authUser(t, f)
-	if u == nil || len(u.Groups) == 0 {
+	if u == nil {
 		return false
+	}
+	if occ < 0 {
+		out.setStr(strBytesOf(u.Name))
+		return true
 	}
 	switch {
 	case occ > 0 && occ <= len(u.Groups):

@@ -198,11 +198,13 @@ func (r *Rule) track(t *Txn) {
 		return // a key of the wrong type, or the table full (nopurge)
 	}
 	tr.e, tr.t, tr.key = e, sr.table, k
-	switch {
-	case t.Ctx != nil:
+	// HAProxy starts a tracked stream's counters whatever the rule set:
+	// conn_cur (until the request or connection ends), conn_cnt and
+	// conn_rate count it; an HTTP request counts as one too.
+	e.ConnStart(now)
+	if t.Ctx != nil {
 		e.HTTPRequest(now)
-	default:
-		e.ConnStart(now)
+	} else {
 		e.Session(now)
 	}
 }
@@ -272,9 +274,7 @@ func (t *Txn) Untrack(in, out int64) {
 			continue
 		}
 		countEnd(tr.e, t.Ctx != nil, t.HTTPErr, in, out, now)
-		if t.Ctx == nil {
-			tr.e.ConnEnd(now)
-		}
+		tr.e.ConnEnd(now)
 		tr.e.Release(now)
 		*tr = tracked{own: tr.own[:0]}
 	}

@@ -2,6 +2,7 @@
 # Writes corpus.txt, the requests of the rules differential test
 # (conformance/rules_test.go). Run it again after changing it; the corpus
 # is checked in so that a run does not depend on this script.
+import base64
 import itertools
 
 srcs = ["127.0.0.2", "127.0.0.42", "127.0.0.200", "127.0.0.5", "127.0.0.17"]
@@ -82,5 +83,23 @@ for host in ["IDENTITY.EXAMPLE.ORG", "identity.example.org.", "x.dashboard.examp
 for path in ["/os-services/x", "/os-trail", "/os-trail/x", "/os-hash", "/os-crlf/x", "/lf", "/lf/x?y=1",
              "/deny400", "/deny407", "/deny408", "/deny500", "/deny504"]:
     req("127.0.0.2", "GET", path, "Host: identity.example.org")
+# Tracking: a source marks its entry (gpc0) and reads its counters back;
+# credentials for the userlist; a dead backend's http-error page; the
+# monitor URI.
+for src in ["127.0.0.7", "127.0.0.8"]:
+    for path in ["/mark", "/mark", "/v3/after-mark", "/v3/again"]:
+        req(src, "GET", path, "Host: identity.example.org", "X-Client: 10.9.9.9")
+req("127.0.0.7", "GET", "/v3/x", "Host: identity.example.org", "X-Client: 127.0.0.8")
+for auth in [None, "Basic YWxpY2U6czNjcmV0", "Basic Ym9iOmh1bnRlcjI=", "Basic YWxpY2U6d3Jvbmc=", "Bearer x",
+             "Basic " + base64.b64encode(b"carol:carolpw").decode(), "Basic " + base64.b64encode(b"carol:nope").decode()]:
+    hs = ["Host: identity.example.org"] + ([f"Authorization: {auth}"] if auth else [])
+    req("127.0.0.2", "GET", "/admin/x", *hs)
+req("127.0.0.2", "GET", "/dead/x", "Host: identity.example.org")
+req("127.0.0.2", "GET", "/healthz", "Host: identity.example.org")
+req("127.0.0.2", "GET", "/rawfile", "Host: identity.example.org")
+req("127.0.0.2", "GET", "/v3/x", "Host: identity.example.org", "X-Num: 15")
+req("127.0.0.2", "GET", "/v3/x", "Host: identity.example.org", "User-Agent: Python-urllib/3")
+req("127.0.0.42", "GET", "/v3/x", "Host: identity.example.org", "X-Client-IP: 1.2.3.4")
+req("127.0.0.2", "GET", "/v3/x", "Host: identity.example.org", "X-Client-IP: 1.2.3.4")
 open("corpus.txt", "w").write("\n".join(lines) + "\n")
 print(len(lines) - 1, "requests")
