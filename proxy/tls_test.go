@@ -102,7 +102,10 @@ backends:
 			t.Errorf("%s was accepted", tls.VersionName(v))
 		}
 	}
+	// The server counts a refused handshake after the client has seen
+	// it fail: wait for the count rather than race it.
 	st := p.current.Load().frontendsByName["fe"].state
+	waitFor(t, 2*time.Second, "the refused handshakes counted", func() bool { return st.TLSFailed.Load() >= 2 })
 	if got := st.TLSFailed.Load(); got != 2 {
 		t.Errorf("failed handshakes counted %d (ssl_failed_handshake), want the 2 refused versions", got)
 	}
