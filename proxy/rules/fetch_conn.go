@@ -220,16 +220,27 @@ var (
 )
 
 // authUser is the userlist's user the request's credentials are those
-// of, nil when there is none or the password is wrong.
+// of, nil when there is none or the password is wrong. A crypt(3) check
+// is costly by design (SHA-512's 5,000 rounds take about a millisecond),
+// and an ACL over http_auth_group asks once per group it tries: the
+// verdict is kept for the request, for the same userlist and the same
+// credentials (a rule may change the Authorization header in between).
 func authUser(t *Txn, f *fetch) *config.User {
 	user, pass, ok := basicAuth(t)
 	if !ok || f.users == nil {
 		return nil
 	}
-	u := f.users.Users[bytesString(user)]
-	if u == nil || !u.Check(pass) {
-		return nil
+	a := &t.auth
+	if a.users == f.users && bytes.Equal(a.user, user) && bytes.Equal(a.pass, pass) {
+		return a.result
 	}
+	u := f.users.Users[bytesString(user)]
+	if u != nil && !u.Check(pass) {
+		u = nil
+	}
+	a.users, a.result = f.users, u
+	a.user = append(a.user[:0], user...)
+	a.pass = append(a.pass[:0], pass...)
 	return u
 }
 

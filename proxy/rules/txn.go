@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/halo-lb/halo/config"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -58,6 +60,8 @@ type Txn struct {
 	HTTPErr bool
 	// untracked: Untrack has counted this request's end.
 	untracked bool
+	// auth is the last credentials check of the request (authUser).
+	auth authCheck
 	// Caps are the request's capture slots, which capture rules fill
 	// and capture.req.hdr reads; nil: the frontend has none.
 	Caps *Captures
@@ -95,6 +99,14 @@ type Txn struct {
 	// uriChanged: a rule rewrote the request-target, which url then
 	// reads from the parsed URI rather than as received.
 	uriChanged bool
+}
+
+// authCheck is a userlist check made for a request: for these
+// credentials, that user (nil: refused). users nil: none made yet.
+type authCheck struct {
+	users      *config.Userlist
+	user, pass []byte
+	result     *config.User
 }
 
 // signature is a set of header names, one bit per name's hash of 128.
@@ -255,6 +267,7 @@ func (t *Txn) Reset(nvars int) {
 	t.uriChanged = false
 	t.LogLevel = 0
 	t.HTTPErr, t.untracked, t.ExpectProxy = false, false, false
+	t.auth.users, t.auth.result = nil, nil
 	t.Conn = nil
 	if cap(t.vars) < nvars {
 		t.vars = make([]varValue, nvars)
