@@ -147,9 +147,12 @@ var comparedResponse = []string{"X-Server", "Location", "X-Status", "X-Res-Cook"
 func ask(t *testing.T, addr string, r ruleRequest) ruleAnswer {
 	t.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(r.src)}, Timeout: 2 * time.Second}
+	// A connection a rule refuses gets no answer: refused, reset or
+	// closed, as the two proxies' timing has it, is the same outcome.
+	noAnswer := ruleAnswer{status: -1, fields: map[string]string{"error": "no answer"}}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
-		t.Fatalf("corpus.txt:%d: %v", r.line, err)
+		return noAnswer
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -160,11 +163,11 @@ func ask(t *testing.T, addr string, r ruleRequest) ruleAnswer {
 	}
 	b.WriteString("Connection: close\r\n\r\n")
 	if _, err := io.WriteString(c, b.String()); err != nil {
-		t.Fatalf("corpus.txt:%d: %v", r.line, err)
+		return noAnswer
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		return ruleAnswer{status: -1, fields: map[string]string{"error": err.Error()}}
+		return noAnswer
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()

@@ -97,6 +97,10 @@ for auth in [None, "Basic YWxpY2U6czNjcmV0", "Basic Ym9iOmh1bnRlcjI=", "Basic YW
 req("127.0.0.2", "GET", "/dead/x", "Host: identity.example.org")
 req("127.0.0.2", "GET", "/healthz", "Host: identity.example.org")
 req("127.0.0.2", "GET", "/rawfile", "Host: identity.example.org")
+req("127.0.0.2", "GET", "/tarpit", "Host: identity.example.org")
+for src in ["127.0.0.99", "127.0.0.98", "127.0.0.2"]:
+    req(src, "GET", "/tcpreject/x", "Host: identity.example.org")
+    req(src, "GET", "/v3/x", "Host: identity.example.org")
 req("127.0.0.2", "GET", "/v3/x", "Host: identity.example.org", "X-Num: 15")
 req("127.0.0.2", "GET", "/v3/x", "Host: identity.example.org", "User-Agent: Python-urllib/3")
 req("127.0.0.42", "GET", "/v3/x", "Host: identity.example.org", "X-Client-IP: 1.2.3.4")

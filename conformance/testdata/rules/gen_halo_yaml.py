@@ -11,6 +11,7 @@ import sys
 LISTS = {"http-request", "http-response", "use_backend", "capture", "declare", "monitor",
          "http-error", "tcp-request", "stick"}
 SCALARS = {"default_backend", "monitor-uri", "stick-table"}
+MAPS = {"errorfile"}  # errorfile CODE FILE: a mapping of codes
 
 lines = open("haproxy.cfg").read().split("\n")
 sec = name = None
@@ -70,6 +71,9 @@ for n, l in enumerate(lines, 1):
         target.setdefault(kw, []).append(rest)
     elif kw in SCALARS:
         target[kw] = rest
+    elif kw in MAPS:
+        code, _, f = rest.partition(" ")
+        target.setdefault(kw, collections.OrderedDict())[code] = f
     elif sec == "backend" and kw == "server":
         sn, addr = rest.split()[:2]
         target["srv"].append((sn, addr))
@@ -86,7 +90,9 @@ def section(out, d, order):
         if key not in d:
             continue
         v = d[key]
-        if isinstance(v, list):
+        if isinstance(v, dict):
+            out.append(f"    {key}: {{{', '.join(f'{k}: {q(x)}' for k, x in v.items())}}}")
+        elif isinstance(v, list):
             out.append(f"    {key}:")
             out += [f"      - {q(r)}" for r in v]
         else:
@@ -125,7 +131,7 @@ for a, ds in acls.items():
         out += [f"        - {q(d)}" for d in ds]
 # Capture slots are numbered in the file's order: capture and declare
 # come before tcp-request and http-request, as in haproxy.cfg.
-section(out, frontend, ["monitor-uri", "monitor", "stick-table", "capture", "declare", "tcp-request",
+section(out, frontend, ["monitor-uri", "monitor", "errorfile", "stick-table", "capture", "declare", "tcp-request",
                         "http-request", "use_backend", "default_backend", "http-response", "http-error"])
 out.append("backends:")
 for bn, b in backends.items():
