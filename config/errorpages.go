@@ -202,6 +202,13 @@ func (p *parser) parseHTTPError(lp, line string) (int, []byte, bool) {
 				return 0, nil, false
 			}
 			i += 2
+			if strings.Contains(v.Text, "%") {
+				// HAProxy evaluates the value as a log-format string; halo
+				// sends http-error pages as built at load, and would send
+				// the text as written.
+				p.atWord(lp, v.Pos(), "http-error hdr %s: a value with %% (a log-format expression) is not available in this build of halo yet", n.Text)
+				ok = false
+			}
 			hdrs = append(hdrs, [2]string{n.Text, v.Text})
 		case "lf-string", "lf-file", "errorfiles", "default-errorfiles":
 			p.atWord(lp, w.Pos(), "http-error %s is not available in this build of halo yet", w.Text)

@@ -108,6 +108,7 @@ func TestErrorPagesErrors(t *testing.T) {
       - status 503 content-type text/plain lf-string x
       - status 999
       - content-type text/plain string x
+      - status 502 content-type text/plain string x hdr X-Src %[src]
     monitor: ["fail if missing", "pass if TRUE"]
     capture: ["request header Host len x", "header Host len 3"]
     option: {forwardfor: {except: 300.0.0.0/8}, originalto: {if-none: true}}
@@ -128,20 +129,21 @@ backends:
 		"halo.yaml:8:44: frontends.fe.http-error[0]: http-error lf-string is not available",
 		"halo.yaml:9:16: frontends.fe.http-error[1]: http-error status \"999\" is not one halo sends",
 		"halo.yaml:10:9: frontends.fe.http-error[2]: http-error needs status N",
-		"halo.yaml:11:24: frontends.fe.monitor[0]: unknown ACL \"missing\"",
-		"halo.yaml:11:35: frontends.fe.monitor[1]: monitor takes \"fail if|unless CONDITION\"",
-		"halo.yaml:11:15: frontends.fe.monitor[0]: monitor fail needs a monitor-uri",
-		"halo.yaml:12:40: frontends.fe.capture[0]: capture len \"x\" is not a length",
-		"halo.yaml:12:45: frontends.fe.capture[1]: capture takes",
-		"halo.yaml:13:27: frontends.fe.option.forwardfor.except:",
-		"halo.yaml:13:62: frontends.fe.option.originalto.if-none: option originalto has no if-none",
+		"halo.yaml:11:63: frontends.fe.http-error[3]: http-error hdr X-Src: a value with % (a log-format expression) is not available",
+		"halo.yaml:12:24: frontends.fe.monitor[0]: unknown ACL \"missing\"",
+		"halo.yaml:12:35: frontends.fe.monitor[1]: monitor takes \"fail if|unless CONDITION\"",
+		"halo.yaml:12:15: frontends.fe.monitor[0]: monitor fail needs a monitor-uri",
+		"halo.yaml:13:40: frontends.fe.capture[0]: capture len \"x\" is not a length",
+		"halo.yaml:13:45: frontends.fe.capture[1]: capture takes",
+		"halo.yaml:14:27: frontends.fe.option.forwardfor.except:",
+		"halo.yaml:14:62: frontends.fe.option.originalto.if-none: option originalto has no if-none",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in\n%s", want, got)
 		}
 	}
-	if n := strings.Count(got, "\n") + 1; n != 13 {
-		t.Errorf("%d errors, want 13:\n%s", n, got)
+	if n := strings.Count(got, "\n") + 1; n != 14 {
+		t.Errorf("%d errors, want 14:\n%s", n, got)
 	}
 	_, err = Parse("halo.yaml", []byte("backends:\n  be:\n    servers: [{name: s, address: \"127.0.0.1:1\"}]\n    monitor-uri: /x\n"))
 	if err == nil || err.Error() != `halo.yaml:4:5: backends.be.monitor-uri: "monitor-uri" is not allowed in backends` {
