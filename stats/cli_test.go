@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,40 +46,9 @@ func twoServerRig(t *testing.T) (*rig, *backend, *backend) {
 // HAProxy (Debian's 2.6) prints, and checks that every row has as many
 // fields: tools read the CSV by position.
 func TestShowStatHeaderIsHAProxys(t *testing.T) {
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		testnet.SkipOrFail(t, "haproxy is not installed (bench/setup installs it)")
-	}
-	dir, err := os.MkdirTemp("", "hx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	sock := filepath.Join(dir, "h.sock")
-	cfg := fmt.Sprintf("global\n  stats socket %s mode 600 level admin\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"+
-		"frontend fe\n  bind %s\n  default_backend be\nbackend be\n  server s1 127.0.0.1:9 check\n", sock, testnet.FreeAddr(t))
-	file := filepath.Join(dir, "h.cfg")
-	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(haproxy, "-f", file)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	var want string
-	waitFor(t, 5*time.Second, "HAProxy's stats socket", func() bool {
-		c, err := net.Dial("unix", sock)
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		io.WriteString(c, "show stat\n")
-		out, _ := io.ReadAll(c)
-		want, _, _ = strings.Cut(string(out), "\n")
-		return want != ""
-	})
+	ask := startHAProxy(t, fmt.Sprintf("global\n  stats socket {{SOCK}} mode 600 level admin\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"+
+		"frontend fe\n  bind %s\n  default_backend be\nbackend be\n  server s1 127.0.0.1:9 check\n", testnet.FreeAddr(t)))
+	want, _, _ := strings.Cut(ask("show stat"), "\n")
 	got, _, _ := strings.Cut(string(AppendCSVHeader(nil)), "\n")
 	if got != want {
 		t.Fatalf("header differs from HAProxy's:\nhalo:    %s\nhaproxy: %s", got, want)

@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/internal/testnet"
 	"github.com/halo-lb/halo/proxy"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -174,4 +176,56 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startHAProxy runs Debian's haproxy on cfg, whose {{SOCK}} is its stats
+// socket, until the test ends, and returns a function that sends a
+// command to that socket and returns the answer.
+func startHAProxy(t *testing.T, cfg string) func(line string) string {
+	t.Helper()
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		testnet.SkipOrFail(t, "haproxy is not installed (bench/setup installs it)")
+	}
+	dir, err := os.MkdirTemp("", "hx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "h.sock")
+	file := filepath.Join(dir, "h.cfg")
+	if err := os.WriteFile(file, []byte(strings.ReplaceAll(cfg, "{{SOCK}}", sock)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	cmd := exec.Command(haproxy, "-f", file)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	send := func(line string) string {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			return ""
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, line+"\n")
+		out, _ := io.ReadAll(c)
+		return string(out)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.HasPrefix(send("show stat"), "# "); time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-exited:
+			t.Fatalf("haproxy exited:\n%s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 5s for HAProxy's stats socket")
+		}
+	}
+	return send
 }

@@ -2,10 +2,6 @@ package stats
 
 import (
 	"fmt"
-	"io"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,10 +15,6 @@ import (
 // in Debian's HAProxy and compares "show ssl cert" and "show ssl cert
 // FILE" line by line.
 func TestShowSSLCertMatchesHAProxy(t *testing.T) {
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		testnet.SkipOrFail(t, "haproxy is not installed (scripts/install-deps installs it)")
-	}
 	ca := testcert.NewCA(t, "halo test CA")
 	certs := t.TempDir()
 	api := ca.Issue(t, testcert.Options{}, "api.example.org", "api2.example.org", "192.0.2.10").Write(t, certs, "api.pem")
@@ -41,10 +33,8 @@ backends:
   be: {mode: http, servers: [{name: a, address: "{{a}}"}]}
 `, map[string]string{"a": b.addr(), "api": api, "rsa": rsa})
 
-	dir := t.TempDir()
-	sock := filepath.Join(r.dir, "h.sock")
-	cfg := fmt.Sprintf(`global
-  stats socket %s mode 600 level admin
+	ask := startHAProxy(t, fmt.Sprintf(`global
+  stats socket {{SOCK}} mode 600 level admin
 defaults
   mode http
   timeout connect 1s
@@ -55,28 +45,8 @@ frontend fe
   default_backend be
 backend be
   server a %s
-`, sock, testnet.FreeAddr(t), api, rsa, b.addr())
-	file := filepath.Join(dir, "h.cfg")
-	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(haproxy, "-db", "-f", file)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	ask := func(line string) string {
-		c, err := net.Dial("unix", sock)
-		if err != nil {
-			return ""
-		}
-		defer c.Close()
-		io.WriteString(c, line+"\n")
-		out, _ := io.ReadAll(c)
-		return string(out)
-	}
-	waitFor(t, 5*time.Second, "HAProxy's stats socket", func() bool { return strings.HasPrefix(ask("show ssl cert"), "# filename") })
+`, testnet.FreeAddr(t), api, rsa, b.addr()))
+	waitFor(t, 5*time.Second, "HAProxy's certificates", func() bool { return strings.HasPrefix(ask("show ssl cert"), "# filename") })
 
 	if got, want := r.cmd("oper.sock", "show ssl cert"), ask("show ssl cert"); got != want {
 		t.Errorf("show ssl cert:\nhalo:\n%s\nHAProxy:\n%s", got, want)

@@ -3,18 +3,12 @@ package stats
 import (
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/halo-lb/halo/config"
-	"github.com/halo-lb/halo/internal/testnet"
 	"github.com/halo-lb/halo/proxy"
 	"github.com/halo-lb/halo/sticktable"
 )
@@ -205,44 +199,12 @@ func TestTablesSurviveReload(t *testing.T) {
 // sorted by name in halo; HAProxy lists tables last declared first, so
 // its configuration declares them in reverse order.
 func TestTableCommandsMatchHAProxy(t *testing.T) {
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		testnet.SkipOrFail(t, "haproxy is not installed (bench/setup installs it)")
-	}
-	dir, err := os.MkdirTemp("", "hx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	sock := filepath.Join(dir, "h.sock")
-	cfg := fmt.Sprintf("global\n  stats socket %s mode 600 level admin\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"+
+	ask := startHAProxy(t, fmt.Sprintf("global\n  stats socket {{SOCK}} mode 600 level admin\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"+
 		"backend t5\n  stick-table type binary len 4 size 10 store gpc1\n"+
 		"backend t4\n  stick-table type ipv6 size 10 store http_req_rate(5s)\n"+
 		"backend t3\n  stick-table type integer size 10 expire 5m nopurge\n"+
 		"backend t2\n  stick-table type string len 8 size 10 store gpc0\n"+
-		"backend be\n  stick-table %s\n", sock, beTable)
-	file := filepath.Join(dir, "h.cfg")
-	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(haproxy, "-f", file, "-db")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	ask := func(line string) string {
-		c, err := net.Dial("unix", sock)
-		if err != nil {
-			return ""
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		io.WriteString(c, line+"\n")
-		out, _ := io.ReadAll(c)
-		return string(out)
-	}
-	waitFor(t, 5*time.Second, "HAProxy's stats socket", func() bool { return ask("show table") != "" })
+		"backend be\n  stick-table %s\n", beTable))
 	if *updateTables {
 		if err := os.WriteFile("testdata/tables.golden", []byte(transcript(ask)), 0o644); err != nil {
 			t.Fatal(err)
