@@ -5,8 +5,12 @@ package config
 
 import (
 	"bytes"
+	"fmt"
 	"iter"
+	"net/netip"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/halo-lb/halo/config/lang"
@@ -40,7 +44,9 @@ func (p *parser) readPatternFiles(m *lang.Match, lp string) {
 // that starts with blanks first is not), leading spaces and tabs are
 // dropped, a line ends at its first CR or LF, and an empty one is
 // skipped. Trailing blanks stay: they are part of a pattern, as in
-// HAProxy (a map's value drops them, see readSampleMaps).
+// HAProxy (a map's value drops them, see readSampleMaps). HAProxy reads
+// a line of at most tune.bufsize bytes at a time, and a NUL ends it; halo
+// takes a line whole, whatever its length, and keeps a NUL in it.
 func fileLines(data []byte) iter.Seq2[int, string] {
 	return func(yield func(int, string) bool) {
 		for n := 1; len(data) > 0; n++ {
@@ -71,7 +77,8 @@ func (p *parser) readSampleMaps(cfg *Config, s *lang.Sample, lp string, shift in
 			continue
 		}
 		a := c.Args[0]
-		if _, done := cfg.Maps[a.Text]; done {
+		if entries, done := cfg.Maps[a.Text]; done {
+			p.checkMapEntries(c.Def.Map, entries, a.Text, lp, max(a.Pos-shift, 0))
 			continue
 		}
 		file := p.relative(a.Text)
@@ -94,5 +101,41 @@ func (p *parser) readSampleMaps(cfg *Config, s *lang.Sample, lp string, shift in
 			cfg.Maps = map[string][]MapEntry{}
 		}
 		cfg.Maps[a.Text] = entries
+		p.checkMapEntries(c.Def.Map, entries, a.Text, lp, max(a.Pos-shift, 0))
+	}
+}
+
+// checkMapEntries checks a map file's keys and values against the
+// converter that reads it (map_ip's keys are networks, map_int's integer
+// ranges, map_reg's expressions; a _int or _ip map's values integers or
+// addresses), and reports a bad line as FILE:LINE at the file's word.
+func (p *parser) checkMapEntries(mc *lang.MapConv, entries []MapEntry, path, lp string, at int) {
+	for _, e := range entries {
+		msg := ""
+		switch mc.Match {
+		case lang.MatchIP:
+			_, msg = lang.ParseNet(e.Key)
+		case lang.MatchInt:
+			_, msg = lang.ParsePattern(lang.MatchInt, e.Key)
+		case lang.MatchReg:
+			if _, err := regexp.Compile(e.Key); err != nil {
+				msg = fmt.Sprintf("key %q is not a regular expression (Go's RE2): %v", e.Key, err)
+			}
+		}
+		if msg == "" {
+			switch mc.Out {
+			case lang.TypeInt:
+				if _, err := strconv.ParseInt(e.Value, 10, 64); err != nil {
+					msg = fmt.Sprintf("value %q is not an integer", e.Value)
+				}
+			case lang.TypeIP:
+				if _, err := netip.ParseAddr(e.Value); err != nil {
+					msg = fmt.Sprintf("value %q is not an address", e.Value)
+				}
+			}
+		}
+		if msg != "" {
+			p.atWord(lp, at, "%s:%d: %s", path, e.Line, msg)
+		}
 	}
 }

@@ -68,7 +68,7 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		ex.retries++
 	}
 	if ex.txn != nil || ex.caps != nil {
-		fe.finishTxn(ctx, &ex, err, streamed)
+		streamed = fe.finishTxn(ctx, &ex, err, streamed)
 	}
 	if ex.be.cookie != nil && err == nil && !ex.tunneled {
 		ex.be.cookie.respond(ctx, &ex, streamed)
@@ -169,8 +169,8 @@ func (fe *frontend) endExchange(ctx *fasthttp.RequestCtx, ex *exchange, streamed
 	// request in beconn and srv_conn as HAProxy does.
 	if fe.access != nil {
 		term := terminationFor(err)
-		if ex.tunneled {
-			term = string(ex.tunnelTerm[:]) + "--"
+		if ex.term[0] != 0 {
+			term = string(ex.term[:]) + "--"
 		}
 		fe.logHTTP(ctx, ex, term, err == nil)
 	}
@@ -268,11 +268,12 @@ type exchange struct {
 	body      *[]byte // the request body, read whole (a smallBodies buffer)
 	hostless  bool    // the client sent no Host: each attempt names its server
 	// upgrading: the client asked to switch protocols; tunneled: the
-	// server switched and the tunnel has ended, tunnelTerm how (HAProxy's
-	// two termination letters).
-	upgrading  bool
-	tunneled   bool
-	tunnelTerm [2]byte
+	// server switched and the tunnel has ended. term, when set, is how
+	// the exchange ended, in HAProxy's two termination letters: the
+	// tunnel's, or PH for a response an http-response deny refused.
+	upgrading bool
+	tunneled  bool
+	term      [2]byte
 	// closeServer, closeClient: the connection mode closes the server
 	// connection after the response (http-server-close, httpclose), and
 	// the client's (httpclose).
@@ -292,15 +293,17 @@ type exchange struct {
 // finishTxn captures the response's headers and runs the http-response
 // rules on a response that arrived, and hands the Txn back. A streamed
 // response's access line is the stream's to write, from its copy of the
-// exchange: what the rules decided for it goes there too.
+// exchange: what the rules decided for it goes there too. It returns
+// whether the response still streams (a rule that replaced it stopped
+// the stream: the handler writes the line and releases the rest).
 //
 //go:noinline
-func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error, streamed bool) {
+func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error, streamed bool) bool {
 	if ex.caps != nil && err == nil {
 		fe.captures.response(ctx, ex.caps)
 	}
 	if ex.txn == nil {
-		return
+		return streamed
 	}
 	// A server's 4xx is an HTTP error of what the request tracks, by the
 	// status it sent (http-response set-status does not change that), as
@@ -308,7 +311,12 @@ func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error,
 	ex.txn.HTTPErr = ex.txn.HTTPErr || err == nil && ctx.Response.StatusCode()/100 == 4
 	if err == nil && !ex.tunneled {
 		ex.srvStatus = int16(ctx.Response.StatusCode())
-		fe.applyResponseRules(ctx, ex.txn, ex.be, ex.srv)
+		if replaced, denied := fe.applyResponseRules(ctx, ex.txn, ex.be, ex.srv); replaced {
+			streamed = false
+			if denied {
+				ex.term = [2]byte{'P', 'H'}
+			}
+		}
 	}
 	if len(ex.be.sticks) > 0 && err == nil {
 		ex.be.stickStore(ex.txn, ex.srv, false)
@@ -328,6 +336,7 @@ func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error,
 	}
 	ex.txn.Untrack(in, out)
 	fe.endTxn(ex)
+	return streamed
 }
 
 func (fe *frontend) endTxn(ex *exchange) {

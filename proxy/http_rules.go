@@ -200,9 +200,12 @@ func (fe *frontend) countAnswered(ctx *fasthttp.RequestCtx, term string, t *rule
 // frontend's, on the response head (HAProxy's order). A deny replaces
 // the response with a 502 and is counted in the frontend, the backend
 // and the server, whichever section's rule it was, as HAProxy counts it.
+// It reports whether a rule replaced the response (deny, return,
+// redirect: a body that was to stream no longer does), and whether it
+// was a deny.
 //
 //go:noinline
-func (fe *frontend) applyResponseRules(ctx *fasthttp.RequestCtx, t *rules.Txn, be *backend, srv *server) {
+func (fe *frontend) applyResponseRules(ctx *fasthttp.RequestCtx, t *rules.Txn, be *backend, srv *server) (replaced, denied bool) {
 	t.Response = true
 	t.HeadersChanged() // the response's arrived, and option forwardfor added to the request's
 	for _, p := range [2]*rules.Program{be.rules.response, fe.rules.response} {
@@ -211,20 +214,24 @@ func (fe *frontend) applyResponseRules(ctx *fasthttp.RequestCtx, t *rules.Txn, b
 		}
 		switch v, r := p.Run(t); v {
 		case rules.Deny:
+			dropStream(ctx)
 			ctx.Response.ResetBody()
 			fe.setError(&ctx.Response, be, 502, true)
 			be.counters.DeniedResp.Add(1)
 			fe.state.DeniedResp.Add(1)
 			srv.state.DeniedResp.Add(1)
-			return
+			return true, true
 		case rules.Return:
+			dropStream(ctx)
 			ctx.Response.ResetBody()
 			r.WriteReply(t)
-			return
+			return true, false
 		case rules.Redirect:
+			dropStream(ctx)
 			ctx.Response.ResetBody()
 			r.WriteRedirect(t)
-			return
+			return true, false
 		}
 	}
+	return false, false
 }

@@ -112,8 +112,12 @@ type bodyStream struct {
 	refreshed  time.Time
 	every      time.Duration
 	active     bool
-	ex         exchange // for the access log line, written on Close
-	upErr      error    // the server side failed mid-body
+	// dropped: an http-response rule replaced the response before its
+	// body was sent (dropStream); Close then only closes the server's
+	// side, and the handler logs and releases, as for a small response.
+	dropped bool
+	ex      exchange // for the access log line, written on Close
+	upErr   error    // the server side failed mid-body
 }
 
 func (s *bodyStream) start(ctx *fasthttp.RequestCtx, fe *frontend, srv *server, hc *fasthttp.HostClient, conn net.Conn, br *bufio.Reader, cl int, keepConn bool, clientIdle, serverIdle time.Duration) {
@@ -153,6 +157,10 @@ func (s *bodyStream) Close() error {
 	if !s.active {
 		return nil
 	}
+	if s.dropped {
+		s.abandon()
+		return nil
+	}
 	reuse := s.eof && s.keepConn
 	_ = s.up.CloseBodyStream()
 	if s.fe.access != nil {
@@ -178,6 +186,19 @@ func (s *bodyStream) Close() error {
 	return nil
 }
 
+// dropStream gives up on the response's body stream, if it has one, before
+// a rule replaces the response: what the stream would have done on Close
+// (the access line, the server slot, the captures) stays the handler's,
+// whose exchange goes on as a response that did not stream. It reports
+// whether there was a stream.
+func dropStream(ctx *fasthttp.RequestCtx) bool {
+	s, ok := ctx.Response.BodyStream().(*bodyStream)
+	if ok && s.active {
+		s.dropped = true
+	}
+	return ok
+}
+
 // abandon gives up on a stream whose body could not even be started.
 func (s *bodyStream) abandon() {
 	_ = s.up.CloseBodyStream()
@@ -193,7 +214,7 @@ func (s *bodyStream) finish(reuse bool) {
 		s.release(reuse)
 	}
 	s.up.Reset()
-	s.ctx, s.fe, s.srv, s.hc, s.conn, s.br, s.release, s.active = nil, nil, nil, nil, nil, nil, nil, false
+	s.ctx, s.fe, s.srv, s.hc, s.conn, s.br, s.release, s.active, s.dropped = nil, nil, nil, nil, nil, nil, nil, false, false
 	s.ex, s.upErr = exchange{}, nil
 	streamPool.Put(s)
 }

@@ -124,7 +124,7 @@ func (srv *server) tunnel(ctx *fasthttp.RequestCtx, fe *frontend, conn net.Conn,
 	conn.Close()
 	ex.tunneled = true
 	ex.bytes = out - int64(len(head)) + ss.out
-	ex.tunnelTerm = ss.termination
+	ex.term = ss.termination
 	ctx.Response.SetStatusCode(fasthttp.StatusSwitchingProtocols)
 	ctx.Response.SkipBody = true
 	ctx.SetConnectionClose()

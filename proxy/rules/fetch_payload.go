@@ -37,13 +37,15 @@ func init() {
 
 // fetchPayload is req.payload(offset,length): length bytes from offset, or
 // every byte from offset for length 0; no value when the stream's start
-// is shorter, as HAProxy gives once its wait is over.
+// is shorter, as HAProxy gives once its wait is over. HAProxy reads the
+// arguments as unsigned: a negative one asks for more than any buffer
+// holds, and gives no value either.
 func fetchPayload(t *Txn, f *fetch, _ int, out *value) bool {
-	off, n := int(f.n), f.length
-	if off > len(t.Payload) || n > 0 && off+n > len(t.Payload) {
+	off, n := f.n, int64(f.length)
+	if off < 0 || n < 0 || off > int64(len(t.Payload)) || n > int64(len(t.Payload))-off {
 		return false
 	}
-	end := len(t.Payload)
+	end := int64(len(t.Payload))
 	if n > 0 {
 		end = off + n
 	}

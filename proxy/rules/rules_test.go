@@ -397,3 +397,25 @@ func TestRedirectCookies(t *testing.T) {
 		}
 	}
 }
+
+// req.payload takes what HAProxy's unsigned arguments take: a negative
+// offset or length, or one past the bytes that arrived, gives no value
+// (and never a slice out of range).
+func TestPayloadBounds(t *testing.T) {
+	tx := &Txn{Payload: []byte("abcdef")}
+	for _, c := range []struct {
+		off, n int64
+		want   string
+		ok     bool
+	}{
+		{0, 3, "abc", true}, {2, 0, "cdef", true}, {6, 0, "", true}, {4, 2, "ef", true},
+		{4, 3, "", false}, {7, 0, "", false}, {-2, 1, "", false}, {-2, 0, "", false},
+		{0, -1, "", false}, {1, 1<<63 - 1, "", false},
+	} {
+		var v value
+		ok := fetchPayload(tx, &fetch{n: c.off, length: c.n}, 0, &v)
+		if ok != c.ok || ok && string(v.b) != c.want {
+			t.Errorf("req.payload(%d,%d) = %q, %v; want %q, %v", c.off, c.n, v.b, ok, c.want, c.ok)
+		}
+	}
+}

@@ -24,7 +24,7 @@ type fetch struct {
 	str  string // str(), env()
 	n    int64  // int(), req.payload's offset, capture.*.hdr's slot
 	// length is req.payload's length.
-	length int
+	length int64
 	idx    int // a backend, frontend or variable; -1: the current one
 	srv    int
 	delim  byte
@@ -119,7 +119,7 @@ func (c *Compiler) compileFetch(ls *lang.Sample, f *fetch) error {
 	case "capture.req.hdr", "capture.res.hdr":
 		f.n = arg(0).Int
 	case "req.payload":
-		f.n, f.length = arg(0).Int, int(arg(1).Int)
+		f.n, f.length = arg(0).Int, arg(1).Int
 	case "fe_conn":
 		if a := arg(0); a != nil {
 			i, ok := c.Names.Frontends[a.Text]
