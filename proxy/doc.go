@@ -8,7 +8,8 @@
 // State that outlives a snapshot has one owner each: server state in the
 // balancer's Registry; frontend state and counters, backend counters and
 // refused responses, each server's session set and health checks in a kept
-// (state.go); listeners in the Proxy. A snapshot only references them.
+// (state.go); listeners, stick tables and the rules' process-wide
+// variables (rules.ProcVars) in the Proxy. A snapshot only references them.
 //
 // Where things are, by phase:
 //
@@ -21,7 +22,8 @@
 //	http_forward.go  one exchange with a server; http_stream.go the bodies that stream
 //	http_headers.go  hop-by-hop headers; http_forwarded.go forwardfor and originalto
 //	http_errors.go   errors, statuses, halo's pages; http_errorfiles.go errorfile and http-error pages
-//	http_monitor.go  monitor-uri and monitor fail; http_capture.go capture lines in the httplog line
+//	http_monitor.go  monitor-uri and monitor fail; http_capture.go a request's capture slots, for the httplog line
+//	http_rules.go    the rules on a request and its response; tcp_rules.go on a connection
 //	queue.go, limiter.go, balancekey.go   server slots and queues, maxconn, hashing keys
 //	snapshot.go      building a snapshot; apply.go swapping it in and releasing the old
 //	state.go         the kept state and counters; checks.go, check_targets.go health checks

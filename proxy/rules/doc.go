@@ -11,5 +11,8 @@
 // request, and writes converted values into the Txn's scratch buffer.
 // The package knows nothing of listeners or snapshots: what it needs of
 // the running configuration (server states, connection counts) it asks
-// through Env.
+// through Env. Two kinds of its state outlive a request's Txn: a request's
+// capture slots (Captures), which the proxy keeps until the access line,
+// and the process-wide variables (ProcVars), which the proxy owns across
+// snapshots.
 package rules
