@@ -110,7 +110,9 @@ type Frontend struct {
 	// fail" conditions, any of which makes the answer 503.
 	MonitorURI  string
 	MonitorFail []*lang.Cond
-	// Captures are the "capture" lines, in order, for the httplog line.
+	// Captures are the frontend's capture slots in the file's order (the
+	// capture lines', declare capture's and the capture ... len rules'),
+	// and its capture cookie line (capture.go).
 	Captures []Capture
 }
 

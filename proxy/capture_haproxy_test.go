@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/internal/testnet"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 )
 
 // TestCaptureRulesLikeHAProxy sends the same requests through Debian's
@@ -72,9 +70,7 @@ backend be
   http-response capture status id 1
   server a %s
 `, logs.conn.LocalAddr(), hx, srv.addr), hx)
-	core, hlogs := observer.New(zap.InfoLevel)
-	prx := New(zap.New(core))
-	if err := prx.Apply(parseConfig(t, `
+	prx, hlogs := startLoggedProxy(t, `
 defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}, option: {httplog: true}}
 frontends:
   fe:
@@ -102,10 +98,7 @@ backends:
       - capture str(nowhere) id 9
     http-response: ["capture status id 1"]
     servers: [{name: a, address: "{{a}}"}]
-`, srv)); err != nil {
-		t.Fatal(err)
-	}
-	defer prx.Shutdown(t.Context())
+`, srv)
 	halo := frontendAddr(t, prx, "fe")
 
 	requests := []struct{ path, req string }{

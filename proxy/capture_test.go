@@ -8,9 +8,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 )
 
 // Capture slots cost a forwarded request no allocation: the header
@@ -62,9 +59,7 @@ func TestStreamedResponseKeepsRulesLogState(t *testing.T) {
 		}
 		io.WriteString(w, "a")
 	})
-	core, logs := observer.New(zap.InfoLevel)
-	prx := New(zap.New(core))
-	if err := prx.Apply(parseConfig(t, `
+	prx, logs := startLoggedProxy(t, `
 defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}, option: {httplog: true}}
 frontends:
   fe:
@@ -75,10 +70,7 @@ frontends:
     default_backend: be
 backends:
   be: {servers: [{name: a, address: "{{a}}"}]}
-`, srv)); err != nil {
-		t.Fatal(err)
-	}
-	defer prx.Shutdown(t.Context())
+`, srv)
 	url := "http://" + frontendAddr(t, prx, "fe")
 	for _, p := range []string{"/big/req", "/big/res", "/big/logged", "/small"} {
 		if body, code, err := httpGet(http.DefaultClient, url+p); err != nil || code != 200 || len(body) == 0 {
@@ -109,9 +101,7 @@ func TestResponseRulesReplaceAStreamedBody(t *testing.T) {
 		w.Header().Set("X-Srv", "srv-a")
 		io.WriteString(w, big)
 	})
-	core, logs := observer.New(zap.InfoLevel)
-	prx := New(zap.New(core))
-	if err := prx.Apply(parseConfig(t, `
+	prx, logs := startLoggedProxy(t, `
 defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}, option: {httplog: true}}
 frontends:
   fe:
@@ -126,10 +116,7 @@ frontends:
     default_backend: be
 backends:
   be: {servers: [{name: a, address: "{{a}}"}]}
-`, srv)); err != nil {
-		t.Fatal(err)
-	}
-	defer prx.Shutdown(t.Context())
+`, srv)
 	url := "http://" + frontendAddr(t, prx, "fe")
 	get := func(path, id string) (int, string) {
 		req, _ := http.NewRequest("GET", url+path, nil)

@@ -15,6 +15,7 @@ import (
 	"github.com/halo-lb/halo/config"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // backend is a real server on 127.0.0.1:0 used as a proxied server.
@@ -132,6 +133,23 @@ func startProxy(t *testing.T, yaml string, backends ...*testBackend) *Proxy {
 		p.Shutdown(ctx)
 	})
 	return p
+}
+
+// startLoggedProxy is startProxy whose log lines the test reads: the
+// access lines among them.
+func startLoggedProxy(t *testing.T, yaml string, backends ...*testBackend) (*Proxy, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zap.InfoLevel)
+	p := New(zap.New(core))
+	if err := p.Apply(parseConfig(t, yaml, backends...)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.Shutdown(ctx)
+	})
+	return p, logs
 }
 
 func parseConfig(t *testing.T, yaml string, backends ...*testBackend) *config.Config {

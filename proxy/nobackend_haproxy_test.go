@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/internal/testnet"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 )
 
 // TestFrontendWithoutDefaultBackendAsHAProxy compares a frontend that has
@@ -49,9 +47,7 @@ backend bt
   mode tcp
   server a %s
 `, logs.conn.LocalAddr(), hh, ht, srv.addr, srv.addr), hh, ht)
-	core, hlogs := observer.New(zap.InfoLevel)
-	prx := New(zap.New(core))
-	if err := prx.Apply(parseConfig(t, `
+	prx, hlogs := startLoggedProxy(t, `
 defaults: {timeout: {connect: 200ms, client: 5s, server: 5s}}
 frontends:
   fn: {mode: http, option: {httplog: true}, bind: "127.0.0.1:0", use_backend: ["b if { path_beg /b }"]}
@@ -59,10 +55,7 @@ frontends:
 backends:
   b: {mode: http, servers: [{name: a, address: "{{a}}"}]}
   bt: {mode: tcp, servers: [{name: a, address: "{{a}}"}]}
-`, srv)); err != nil {
-		t.Fatal(err)
-	}
-	defer prx.Shutdown(t.Context())
+`, srv)
 	gh, gt := frontendAddr(t, prx, "fn"), frontendAddr(t, prx, "ftn")
 	for _, path := range []string{"/b/x", "/elsewhere"} {
 		hs, _, _ := pageOnWire(t, hh, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

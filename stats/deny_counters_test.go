@@ -157,32 +157,30 @@ backends:
 
 	paths := []string{"/ok", "/deny", "/deny503", "/tarpit", "/return404", "/redirect", "/auth",
 		"/s404", "/set404", "/s404/set200", "/rdeny", "/rdeny2", "/b", "/c", "/dead", "/ok"}
+	// exchange sends req on a connection of its own and reads whatever
+	// comes back until the proxy closes it.
+	exchange := func(addr, req string) string {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, req)
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
 	statuses := func(fe string) string {
 		var out []string
 		for _, p := range paths {
-			c, err := net.DialTimeout("tcp", fe, time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", p)
-			b, _ := io.ReadAll(c)
-			c.Close()
-			status, _, _ := strings.Cut(string(b), "\r\n")
+			status, _, _ := strings.Cut(exchange(fe, "GET "+p+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), "\r\n")
 			out = append(out, p+" "+status)
 		}
 		return strings.Join(out, "\n")
 	}
 	tcpSend := func(addrs ...string) {
 		for _, addr := range addrs {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.SetDeadline(time.Now().Add(3 * time.Second))
-			io.WriteString(c, "GET / HTTP/1.0\r\n\r\n")
-			io.ReadAll(c)
-			c.Close()
+			exchange(addr, "GET / HTTP/1.0\r\n\r\n")
 		}
 	}
 	want := statuses(hh)

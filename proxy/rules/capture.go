@@ -57,9 +57,6 @@ func (c *Captures) Get(response bool, i int) ([]byte, bool) {
 	return s[i].b, true
 }
 
-// Len is the number of request (response false) or response slots.
-func (c *Captures) Len(response bool) int { return len(c.slots(response)) }
-
 func (c *Captures) slots(response bool) []captured {
 	switch {
 	case c == nil:
