@@ -37,6 +37,27 @@ func (m *Machine) grantable(n string) bool {
 	return true
 }
 
+func (m *Machine) grant(n string, seq uint64) {
+	m.lastGrant[n] = m.now
+	m.emit(SendGrant{To: n, Seq: seq, Index: m.table.Index})
+}
+
+// grantLatestPings answers, once a new leader is ready, the latest ping of
+// every voter heard within a ping interval. Those pings arrived before we
+// could grant; without an answer now a holder's lease would have to outlast
+// the election plus a whole ping interval, and a slow election would move
+// its VIPs although nothing is wrong with it. Answering late is safe: the
+// lease counts from when the node sent the ping, and the grant still waits
+// for raft to confirm our quorum.
+func (m *Machine) grantLatestPings() {
+	for _, n := range m.p.Peers {
+		seq, ok := m.lastPing[n]
+		if ok && m.now-m.lastHeard[n] <= m.p.Ping && m.grantable(n) {
+			m.grant(n, seq)
+		}
+	}
+}
+
 func (m *Machine) propose(e Entry) {
 	k := e.String()
 	if t, ok := m.inflight[k]; ok && m.now-t < m.p.Lease {

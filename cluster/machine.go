@@ -200,6 +200,7 @@ type Machine struct {
 
 	// What we heard from the others.
 	lastHeard map[string]int64
+	lastPing  map[string]uint64 // the seq of each voter's latest ping
 	status    map[string]PeerStatus
 
 	// Leader state; reset when leadership changes.
@@ -241,6 +242,7 @@ func NewMachine(p Params) *Machine {
 		renewAt:   map[string]int64{},
 		unfence:   map[string]uint64{},
 		lastHeard: map[string]int64{},
+		lastPing:  map[string]uint64{},
 		status:    map[string]PeerStatus{},
 	}
 	m.resetLeader(false)

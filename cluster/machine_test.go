@@ -151,3 +151,38 @@ func TestLeaderNeverMovesAHeldVIPWithoutFenceOrRelease(t *testing.T) {
 		t.Fatalf("failed fencing was not retried: %v", m.Fencing())
 	}
 }
+
+// A new leader answers the pings that reached it before it was ready, so a
+// holder's lease need not outlast the election and a whole ping interval.
+func TestNewLeaderGrantsThePingsItGotDuringTheElection(t *testing.T) {
+	m := NewMachine(testParams("b"))
+	m.Tick(1)
+	m.Step(PingIn{From: "a", Seq: 7})
+	m.Step(PingIn{From: "a", Seq: 8})
+	m.Tick(2)
+	m.Step(PingIn{From: "c", Seq: 3})
+	if acts := m.Step(Leadership{Leader: true}); has[SendGrant](acts) {
+		t.Fatal("granted before the barrier said the table is current")
+	}
+	acts := m.Step(Leadership{Leader: true, Ready: true})
+	got := map[string]uint64{}
+	for _, a := range acts {
+		if g, ok := a.(SendGrant); ok {
+			got[g.To] = g.Seq
+		}
+	}
+	if got["a"] != 8 || got["c"] != 3 || len(got) != 2 {
+		t.Fatalf("grants on becoming ready: %v, want a:8 c:3", got)
+	}
+
+	// A voter not heard within a ping interval gets nothing: its latest
+	// ping is one its own lease has already counted past.
+	m = NewMachine(testParams("b"))
+	m.Tick(1)
+	m.Step(PingIn{From: "a", Seq: 1})
+	m.Tick(1 + m.p.Ping + 1)
+	m.Step(Leadership{Leader: true})
+	if acts := m.Step(Leadership{Leader: true, Ready: true}); has[SendGrant](acts) {
+		t.Fatal("granted a ping older than a ping interval")
+	}
+}

@@ -43,16 +43,17 @@ func (m *Machine) Step(ev Event) []Action {
 			if m.leader && !m.ready { // a Ready after a loss is stale
 				m.ready = true
 				m.logf("info", "leader: the table is current, acting as leader")
+				m.grantLatestPings()
 			}
 		default:
 			m.resetLeader(true)
 		}
 	case PingIn:
 		m.lastHeard[e.From] = m.now
+		m.lastPing[e.From] = e.Seq
 		m.status[e.From] = e.Status
 		if m.IsLeader() && m.grantable(e.From) {
-			m.lastGrant[e.From] = m.now
-			m.emit(SendGrant{To: e.From, Seq: e.Seq, Index: m.table.Index})
+			m.grant(e.From, e.Seq)
 		}
 	case GrantIn:
 		sent, ok := m.sentAt[e.Seq]

@@ -1,6 +1,7 @@
 package nstest
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"syscall"
@@ -155,11 +156,17 @@ func (w *world) runFault(kind string, rng *rand.Rand) fault {
 		w.killHalo(l)
 		// A new leader, and the holder's lease carried past the last grant
 		// the old one could have given.
+		var elected time.Duration // when the holder first named a new leader
 		w.waitFor(10*time.Second, "a new leader after killing "+l.name, func() bool {
 			st, err := h.status()
-			return err == nil && st.Leader != "" && st.Leader != l.name && time.Since(f.at) > w.opts.lease+500*time.Millisecond
+			newLeader := err == nil && st.Leader != "" && st.Leader != l.name
+			if newLeader && elected == 0 {
+				elected = time.Since(f.at)
+			}
+			return newLeader && time.Since(f.at) > w.opts.lease+500*time.Millisecond
 		})
-		w.noMove(h, f.at, "when the leader "+l.name+" was killed")
+		f.note += fmt.Sprintf(", %s named a new leader after %d ms", h.name, elected.Milliseconds())
+		w.noMove(h, f.at, fmt.Sprintf("when the leader %s was killed (%s named a new leader after %d ms)", l.name, h.name, elected.Milliseconds()))
 		f.lost = errorsBetween(w.r.answersSince(f.at), f.at, time.Now())
 		w.startHalo(l)
 	default:
