@@ -67,7 +67,8 @@ func (p *Proxy) syncHTTPServers(next *Snapshot) {
 		if fe.cfg.Mode == config.ModeHTTP {
 			p.httpServerFor(fe, &next.cfg.Global)
 		} else if old := fe.state.http.Swap(nil); old != nil {
-			go p.retireHTTP(old, hardStop)
+			old.retiring.Store(true)
+			go p.drainHTTP(old, hardStop)
 		}
 	}
 }

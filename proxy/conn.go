@@ -25,9 +25,18 @@ func (fe *frontend) serve(c *net.TCPConn, side *bindSide) {
 		fe.serveTCPConn(c, side)
 	} else if gc := fe.admitHTTP(c, side); gc != nil {
 		// nil h: a reload switched the frontend to mode tcp after this
-		// connection was accepted under mode http.
+		// connection was accepted under mode http. A generation that
+		// no longer takes connections was replaced by a reload since
+		// we loaded it: the replacement takes this one.
 		h := fe.state.http.Load()
-		if h != nil && h.conns.add(gc.Conn) {
+		for h != nil && !h.conns.add(gc.Conn) {
+			if next := fe.state.http.Load(); next != h {
+				h = next
+			} else {
+				h = nil
+			}
+		}
+		if h != nil {
 			gc.g.Reset(h.settings.limits)
 			_ = h.srv.ServeConn(gc)
 			h.conns.remove(gc.Conn)

@@ -68,10 +68,6 @@ func (p *Proxy) httpServerFor(fe *frontend, g *config.Global) *httpServer {
 		old.last.Store(fe)
 		return old
 	}
-	if old != nil {
-		old.retiring.Store(true)
-		go p.retireHTTP(old, hardStop)
-	}
 	h := &httpServer{settings: want}
 	h.last.Store(fe)
 	h.srv = newFastHTTPServer(fs, h, want)
@@ -79,10 +75,17 @@ func (p *Proxy) httpServerFor(fe *frontend, g *config.Global) *httpServer {
 	// fasthttp's graceful shutdown only closes idle kept-alive connections
 	// of a server that has a listener: give it one that never accepts.
 	go func() { _ = h.srv.Serve(newParkedListener()) }()
-	fs.http.Store(h)
 	p.httpMu.Lock()
 	p.httpServers[h.srv] = struct{}{}
 	p.httpMu.Unlock()
+	// The new generation is in place before the old one stops taking
+	// connections: a connection that still picked the old one moves on to
+	// this one (see serve) instead of being closed.
+	fs.http.Store(h)
+	if old != nil {
+		old.retiring.Store(true)
+		go p.drainHTTP(old, hardStop)
+	}
 	return h
 }
 
@@ -125,6 +128,25 @@ func newFastHTTPServer(fs *frontendState, h *httpServer, want httpSettings) *fas
 		ReduceMemoryUsage:             true, // idle keep-alive connections hand their write buffer back
 		Logger:                        discardLogger{},
 	}
+}
+
+// drainHTTP ends a generation a reload replaced while its frontend lives
+// on (new HTTP settings, or a switch to mode tcp). Unlike a soft stop it
+// closes no idle kept-alive connection: a client may be sending its next
+// request on it at that very moment, and would see a reset for a request
+// it had every right to send. Each connection instead serves its next
+// request, with the live frontend's rules, and closes after the response
+// ("Connection: close", see retiring), or ends by the generation's own
+// keep-alive timeout as any idle connection does. What is still open at
+// hard-stop-after is closed.
+func (p *Proxy) drainHTTP(h *httpServer, hardStop time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), hardStop)
+	defer cancel()
+	if n := h.conns.drain(ctx); n > 0 {
+		p.log.Warn("connections of a replaced HTTP server generation closed at hard-stop-after", zap.Int("connections", n))
+	}
+	_ = h.srv.Shutdown() // it has no connection left: this ends its Serve
+	p.forgetHTTPServer(h.srv)
 }
 
 // retireHTTP stops a generation as HAProxy's soft stop does: its idle
