@@ -37,6 +37,7 @@ func (fe *frontend) serve(c *net.TCPConn, side *bindSide) {
 			}
 		}
 		if h != nil {
+			gc.gen = h
 			gc.g.Reset(h.settings.limits)
 			_ = h.srv.ServeConn(gc)
 			h.conns.remove(gc.Conn)

@@ -23,7 +23,10 @@ import (
 type guardConn struct {
 	net.Conn
 	fs *frontendState
-	g  h1.Guard // only the serving goroutine touches it
+	// gen is the HTTP server generation serving the connection; a tunnel
+	// leaves its set (see tunnel).
+	gen *httpServer
+	g   h1.Guard // only the serving goroutine touches it
 	// failed is the guard's error, published for Close, which fasthttp's
 	// Shutdown calls from another goroutine on idle connections.
 	failed   atomic.Pointer[h1.Error]

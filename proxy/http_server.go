@@ -145,7 +145,13 @@ func (p *Proxy) drainHTTP(h *httpServer, hardStop time.Duration) {
 	if n := h.conns.drain(ctx); n > 0 {
 		p.log.Warn("connections of a replaced HTTP server generation closed at hard-stop-after", zap.Int("connections", n))
 	}
-	_ = h.srv.Shutdown() // it has no connection left: this ends its Serve
+	// Its HTTP connections are gone; what fasthttp may still count open
+	// are tunnels, which are their frontend's sessions now (see tunnel)
+	// and must not be waited for: a context already done only ends the
+	// generation's Serve.
+	now, cancelNow := context.WithCancel(context.Background())
+	cancelNow()
+	_ = h.srv.ShutdownWithContext(now)
 	p.forgetHTTPServer(h.srv)
 }
 

@@ -101,6 +101,19 @@ func (srv *server) tunnel(ctx *fasthttp.RequestCtx, fe *frontend, conn net.Conn,
 		// of the tunnel's reach.
 		return &clientError{errEarlyTunnelData}
 	}
+	// A tunnel is a session of its frontend from now on, no longer a
+	// connection of the HTTP server generation that parsed its request:
+	// a reload that replaces the generation drains it without waiting
+	// for tunnels, or cutting them at hard-stop-after; like mode tcp
+	// sessions they end only if the frontend goes. "shutdown sessions
+	// server" finds them there too.
+	if gc.gen != nil {
+		gc.gen.conns.remove(gc.Conn)
+	}
+	tracked := gc.fs.tcp.addSession(gc.Conn, srv) // false: the frontend was removed, its sessions closed
+	if tracked {
+		defer gc.fs.tcp.remove(gc.Conn)
+	}
 	client := socketOf(gc.Conn)
 	ss := session{be: ex.be, srv: srv, accepted: ex.start, connected: time.Now(), termination: [2]byte{'-', '-'}}
 	if t := fe.cfg.Timeouts.Client; t > 0 {
@@ -115,9 +128,12 @@ func (srv *server) tunnel(ctx *fasthttp.RequestCtx, fe *frontend, conn net.Conn,
 		out += int64(n)
 	}
 	fe.countBytes(srv, 0, out-int64(len(head))) // the head was counted as read
-	if err == nil {
+	switch {
+	case err == nil && tracked:
 		fe.relay(client, conn, &ss)
-	} else {
+	case err == nil:
+		ss.termination = [2]byte{'K', 'D'} // cut as its removed frontend's sessions were
+	default:
 		ss.termination = [2]byte{'C', 'D'} // the client went before the switch reached it
 	}
 	client.Close()

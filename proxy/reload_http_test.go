@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/halo-lb/halo/internal/testnet"
 )
 
@@ -152,5 +153,47 @@ func TestReloadsOfHTTPTimeoutsFailNoKeptAliveRequest(t *testing.T) {
 			break
 		}
 		t.Errorf("failure: %s", f)
+	}
+}
+
+// A WebSocket tunnel is a session of its frontend, not a connection of the
+// HTTP server generation that parsed its upgrade: a reload that replaces
+// the generation neither waits for it nor cuts it at hard-stop-after.
+func TestTunnelOutlivesReplacedHTTPGeneration(t *testing.T) {
+	a := wsBackend(t, "a")
+	port := testnet.FreePort(t)
+	cfg := func(keepAlive int) string {
+		return fmt.Sprintf(`
+global: {hard-stop-after: 500ms}
+defaults: {mode: http, timeout: {connect: 1s, client: 30s, server: 30s, http-keep-alive: %ds}}
+frontends:
+  fe: {bind: "127.0.0.1:%d", default_backend: be}
+backends:
+  be: {servers: [{name: a, address: "{{a}}"}]}
+`, keepAlive, port)
+	}
+	p := startProxy(t, cfg(5), a)
+	old := p.Snapshot().frontendsByName["fe"].state.http.Load()
+	ws := wsDial(t, fmt.Sprintf("127.0.0.1:%d", port), "/echo")
+	defer ws.Close()
+	if err := p.Apply(parseConfig(t, cfg(6), a)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "the replaced generation to be drained", func() bool {
+		p.httpMu.Lock()
+		defer p.httpMu.Unlock()
+		_, running := p.httpServers[old.srv]
+		return !running
+	})
+	time.Sleep(time.Second) // past hard-stop-after
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("still here")); err != nil {
+		t.Fatalf("the tunnel was cut: %v", err)
+	}
+	if _, got, err := ws.ReadMessage(); err != nil || string(got) != "still here" {
+		t.Fatalf("the tunnel was cut: %q %v", got, err)
+	}
+	if n := len(p.Snapshot().frontendsByName["fe"].state.tcp.snapshot()); n != 1 {
+		t.Errorf("the frontend tracks %d sessions, want the tunnel", n)
 	}
 }
