@@ -55,7 +55,44 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 		prev.retire()
 	}
 	p.prune(next)
+	if prev != nil {
+		p.endRemovedServersSessions(prev, next.cfg.Global.HardStopAfter)
+	}
 	return nil
+}
+
+// endRemovedServersSessions closes, once hard-stop-after has run out, the
+// sessions (mode tcp, and tunnels in mode http) still relayed to servers
+// that prev had and the registry no longer knows: the new file removed
+// them. With HAProxy they end when the old process stops; here sessions of
+// the servers that stay are not touched at all.
+func (p *Proxy) endRemovedServersSessions(prev *Snapshot, hardStop time.Duration) {
+	removed := map[*balancer.Server]bool{}
+	for _, be := range prev.backends {
+		for _, srv := range be.servers {
+			if p.registry.Lookup(srv.state.Backend, srv.state.Name) != srv.state {
+				removed[srv.state] = true
+			}
+		}
+	}
+	if len(removed) == 0 {
+		return
+	}
+	time.AfterFunc(hardStop, func() {
+		s := p.current.Load()
+		n := 0
+		for _, fe := range s.frontends {
+			for c, e := range fe.state.tcp.snapshot() {
+				if e.srv != nil && removed[e.srv.state] {
+					c.Close()
+					n++
+				}
+			}
+		}
+		if n > 0 {
+			p.log.Warn("sessions to servers a reload removed closed at hard-stop-after", zap.Int("sessions", n))
+		}
+	})
 }
 
 // syncHTTPServers gives each frontend in mode http the fasthttp server its

@@ -197,3 +197,61 @@ backends:
 		t.Errorf("the frontend tracks %d sessions, want the tunnel", n)
 	}
 }
+
+// Sessions relayed to a server a reload removed end at hard-stop-after;
+// those to a server that stays run on.
+func TestSessionsOfRemovedServerEndAtHardStopAfter(t *testing.T) {
+	a, b := startTCPBackend(t, "a"), startTCPBackend(t, "b")
+	port := testnet.FreePort(t)
+	cfg := func(servers string) string {
+		return fmt.Sprintf(`
+global: {hard-stop-after: 700ms}
+defaults: {mode: tcp, timeout: {connect: 1s, client: 30s, server: 30s}}
+frontends:
+  fe: {bind: "127.0.0.1:%d", default_backend: be}
+backends:
+  be: {balance: roundrobin, servers: [%s]}
+`, port, servers)
+	}
+	p := startProxy(t, cfg(`{name: a, address: "{{a}}"}, {name: b, address: "{{b}}"}`), a, b)
+	sessions := map[string]net.Conn{}
+	for len(sessions) < 2 {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintln(c, "hello")
+		name, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		sessions[name[:len(name)-1]] = c
+	}
+	start := time.Now()
+	if err := p.Apply(parseConfig(t, cfg(`{name: a, address: "{{a}}"}`), a, b)); err != nil {
+		t.Fatal(err)
+	}
+	ask := func(c net.Conn) (string, error) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := fmt.Fprintln(c, "again"); err != nil {
+			return "", err
+		}
+		return bufio.NewReader(c).ReadString('\n')
+	}
+	if got, err := ask(sessions["b"]); err != nil || got != "b\n" {
+		t.Fatalf("b's session right after the reload: %q %v; it should run until hard-stop-after", got, err)
+	}
+	buf := make([]byte, 64)
+	sessions["b"].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := sessions["b"].Read(buf); err == nil {
+		t.Fatalf("b's session read %q, want its end", buf[:n])
+	}
+	if took := time.Since(start); took < 600*time.Millisecond || took > 3*time.Second {
+		t.Errorf("b's session ended %s after the reload, want about hard-stop-after (700ms)", took)
+	}
+	if got, err := ask(sessions["a"]); err != nil || got != "a\n" {
+		t.Fatalf("a's session after hard-stop-after: %q %v", got, err)
+	}
+}
