@@ -104,8 +104,7 @@ func (p *Proxy) syncHTTPServers(next *Snapshot) {
 		if fe.cfg.Mode == config.ModeHTTP {
 			p.httpServerFor(fe, &next.cfg.Global)
 		} else if old := fe.state.http.Swap(nil); old != nil {
-			old.retiring.Store(true)
-			go p.drainHTTP(old, hardStop)
+			p.startDraining(fe.state, old, hardStop)
 		}
 	}
 }

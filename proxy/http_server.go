@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,10 +84,20 @@ func (p *Proxy) httpServerFor(fe *frontend, g *config.Global) *httpServer {
 	// this one (see serve) instead of being closed.
 	fs.http.Store(h)
 	if old != nil {
-		old.retiring.Store(true)
-		go p.drainHTTP(old, hardStop)
+		p.startDraining(fs, old, hardStop)
 	}
 	return h
+}
+
+// startDraining retires a generation a reload replaced while its
+// frontend lives on: from now on its responses say "Connection: close",
+// and drainHTTP ends it in the background.
+func (p *Proxy) startDraining(fs *frontendState, h *httpServer, hardStop time.Duration) {
+	h.retiring.Store(true)
+	fs.drainingMu.Lock()
+	fs.draining = append(fs.draining, h)
+	fs.drainingMu.Unlock()
+	go p.drainHTTP(fs, h, hardStop)
 }
 
 func newFastHTTPServer(fs *frontendState, h *httpServer, want httpSettings) *fasthttp.Server {
@@ -139,7 +150,7 @@ func newFastHTTPServer(fs *frontendState, h *httpServer, want httpSettings) *fas
 // ("Connection: close", see retiring), or ends by the generation's own
 // keep-alive timeout as any idle connection does. What is still open at
 // hard-stop-after is closed.
-func (p *Proxy) drainHTTP(h *httpServer, hardStop time.Duration) {
+func (p *Proxy) drainHTTP(fs *frontendState, h *httpServer, hardStop time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), hardStop)
 	defer cancel()
 	if n := h.conns.drain(ctx); n > 0 {
@@ -152,6 +163,9 @@ func (p *Proxy) drainHTTP(h *httpServer, hardStop time.Duration) {
 	now, cancelNow := context.WithCancel(context.Background())
 	cancelNow()
 	_ = h.srv.ShutdownWithContext(now)
+	fs.drainingMu.Lock()
+	fs.draining = slices.DeleteFunc(fs.draining, func(d *httpServer) bool { return d == h })
+	fs.drainingMu.Unlock()
 	p.forgetHTTPServer(h.srv)
 }
 

@@ -47,6 +47,15 @@ func TestReloadOfHTTPTimeoutsKeepsIdleConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // what a retiring generation does, it has begun
+	listed := 0
+	p.EachSession(func(_, _, mode string, src, _ net.Addr, _ time.Duration) {
+		if mode == "http" && src.String() == c.LocalAddr().String() {
+			listed++
+		}
+	})
+	if listed != 1 {
+		t.Errorf("show sess lists the draining generation's connection %d times, want once", listed)
+	}
 	if err := sendGet(c, "/"); err != nil {
 		t.Fatalf("the idle connection was closed by the reload: %v", err)
 	}

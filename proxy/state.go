@@ -26,8 +26,28 @@ type frontendState struct {
 	// that removes the frontend can close what is left of them at
 	// hard-stop-after.
 	tcp connSet
+	// draining are the generations reloads replaced that still serve
+	// connections (see drainHTTP), so that "show sess" and "shutdown
+	// session" reach those connections too.
+	drainingMu sync.Mutex
+	draining   []*httpServer
 	// badRequests keeps the last request the frontend refused.
 	badRequests captureLog
+}
+
+// httpConns returns the connections of every HTTP server generation of
+// the frontend: the live one and those draining.
+func (fs *frontendState) httpConns() []map[net.Conn]connEntry {
+	var sets []map[net.Conn]connEntry
+	if h := fs.http.Load(); h != nil {
+		sets = append(sets, h.conns.snapshot())
+	}
+	fs.drainingMu.Lock()
+	defer fs.drainingMu.Unlock()
+	for _, h := range fs.draining {
+		sets = append(sets, h.conns.snapshot())
+	}
+	return sets
 }
 
 // backendState is what a backend keeps across reloads.

@@ -156,8 +156,8 @@ func (p *Proxy) EachSession(f func(id, frontend, mode string, client, local net.
 			}
 		}
 		visit("tcp", fe.state.tcp.snapshot())
-		if h := fe.state.http.Load(); h != nil {
-			visit("http", h.conns.snapshot())
+		for _, conns := range fe.state.httpConns() {
+			visit("http", conns)
 		}
 	}
 }
@@ -172,10 +172,7 @@ func (p *Proxy) ShutdownSession(id string) bool {
 		return false
 	}
 	for _, fe := range s.frontends {
-		sets := []map[net.Conn]connEntry{fe.state.tcp.snapshot()}
-		if h := fe.state.http.Load(); h != nil {
-			sets = append(sets, h.conns.snapshot())
-		}
+		sets := append([]map[net.Conn]connEntry{fe.state.tcp.snapshot()}, fe.state.httpConns()...)
 		for _, conns := range sets {
 			for c := range conns {
 				if sessionID(c) == id {
