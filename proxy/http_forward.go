@@ -167,7 +167,7 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		resp.SetBodyStream(s, max(cl, -1))
 		return true, nil
 	}
-	keepConn = keepConn && br.Buffered() == 0
+	keepConn = keepConn && br.Buffered() == 0 && !srv.be.retired.Load()
 	hc.ReleaseReader(br)
 	if err != nil || !keepConn {
 		hc.CloseConn(cc)

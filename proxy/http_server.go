@@ -54,6 +54,18 @@ type httpServer struct {
 	// that says "Connection: close" even if fasthttp's own shutdown,
 	// which runs in the background, has not begun yet.
 	retiring atomic.Bool
+	// park is the listener Serve waits on (see httpServerFor).
+	park *parkedListener
+}
+
+// shutdown stops the generation as fasthttp's graceful shutdown does, and
+// ends its Serve for certain: a generation retired as soon as it started
+// may be shut down before its Serve has registered the listener, which
+// fasthttp would then never close.
+func (h *httpServer) shutdown(ctx context.Context) error {
+	err := h.srv.ShutdownWithContext(ctx)
+	h.park.Close()
+	return err
 }
 
 // httpServerFor returns the frontend's running generation if its settings
@@ -72,16 +84,16 @@ func (p *Proxy) httpServerFor(fe *frontend, g *config.Global) *httpServer {
 		old.retiring.Store(true)
 		go p.retireHTTP(old, hardStop)
 	}
-	h := &httpServer{settings: want}
+	h := &httpServer{settings: want, park: newParkedListener()}
 	h.last.Store(fe)
 	h.srv = newFastHTTPServer(fs, h, want)
 	// halo accepts connections itself and hands them to ServeConn, but
 	// fasthttp's graceful shutdown only closes idle kept-alive connections
 	// of a server that has a listener: give it one that never accepts.
-	go func() { _ = h.srv.Serve(newParkedListener()) }()
+	go func() { _ = h.srv.Serve(h.park) }()
 	fs.http.Store(h)
 	p.httpMu.Lock()
-	p.httpServers[h.srv] = struct{}{}
+	p.httpServers[h] = struct{}{}
 	p.httpMu.Unlock()
 	return h
 }
@@ -134,7 +146,7 @@ func newFastHTTPServer(fs *frontendState, h *httpServer, want httpSettings) *fas
 func (p *Proxy) retireHTTP(h *httpServer, hardStop time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), hardStop)
 	defer cancel()
-	if err := h.srv.ShutdownWithContext(ctx); err != nil {
+	if err := h.shutdown(ctx); err != nil {
 		// fasthttp gave up at the deadline and leaves the rest running.
 		if n := h.conns.drain(ctx); n > 0 {
 			p.log.Warn("connections closed at hard-stop-after", zap.Int("connections", n))
@@ -142,12 +154,12 @@ func (p *Proxy) retireHTTP(h *httpServer, hardStop time.Duration) {
 	} else {
 		h.conns.drain(ctx)
 	}
-	p.forgetHTTPServer(h.srv)
+	p.forgetHTTPServer(h)
 }
 
-func (p *Proxy) forgetHTTPServer(srv *fasthttp.Server) {
+func (p *Proxy) forgetHTTPServer(h *httpServer) {
 	p.httpMu.Lock()
-	delete(p.httpServers, srv)
+	delete(p.httpServers, h)
 	p.httpMu.Unlock()
 }
 

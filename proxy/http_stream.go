@@ -208,7 +208,7 @@ func (s *bodyStream) abandon() {
 func (s *bodyStream) finish(reuse bool) {
 	// Bytes after the body's end are not a response to anything: the
 	// connection cannot be trusted with another request.
-	reuse = reuse && s.br.Buffered() == 0
+	reuse = reuse && s.br.Buffered() == 0 && !s.srv.be.retired.Load()
 	s.hc.ReleaseReader(s.br)
 	if s.release != nil {
 		s.release(reuse)
