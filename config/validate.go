@@ -112,6 +112,7 @@ func (p *parser) build(cfg *Config, fc *fileConfig) {
 	for _, be := range cfg.Backends {
 		path := sectionPath(fc, "backends", be.Name)
 		p.buildBalance(fc, be, path)
+		p.buildRetryOn(fc, be, path)
 		p.buildHTTPCheck(fc, be, path)
 		p.buildTCPCheck(fc, be, path)
 		p.buildDBCheck(fc, be, path)

@@ -163,9 +163,17 @@ func (s *bodyStream) Close() error {
 	}
 	reuse := s.eof && s.keepConn
 	_ = s.up.CloseBodyStream()
+	// A server that broke off the body counts a response error, one that
+	// stalled past timeout server does not, as HAProxy counts them.
+	stalled := s.upErr != nil && isTimeout(s.upErr)
+	if s.upErr != nil && !stalled {
+		s.srv.state.RespErrors.Add(1)
+	}
 	if s.fe.access != nil {
 		term := "----"
 		switch {
+		case stalled:
+			term = "sD--"
 		case s.upErr != nil:
 			term = "SD--" // the server broke off the body
 		case !s.eof:
