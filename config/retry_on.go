@@ -145,24 +145,36 @@ func (r RetryOn) MarshalText() ([]byte, error) { return []byte(r.String()), nil 
 
 // buildRetryOn parses the backend's retry-on line (its own or the one it
 // inherits from defaults) into be.RetryOn; without one it is
-// conn-failure, as in HAProxy.
+// conn-failure, as in HAProxy. An error in the defaults' line is reported
+// once, by checkDefaultsRetryOn.
 func (p *parser) buildRetryOn(fc *fileConfig, be *Backend, path string) {
 	be.RetryOn = RetryConnFailure
-	section := backendSection(fc, be.Name)
-	var line *string
-	where := path + ".retry-on"
-	if section != nil && section.RetryOn != nil {
+	line, where := (*string)(nil), path+".retry-on"
+	if section := backendSection(fc, be.Name); section != nil && section.RetryOn != nil {
 		line = section.RetryOn
 	} else if fc.Defaults != nil && fc.Defaults.RetryOn != nil {
-		line, where = fc.Defaults.RetryOn, "defaults.retry-on"
+		line, where = fc.Defaults.RetryOn, ""
 	}
 	if line == nil {
 		return
 	}
 	r, off, err := ParseRetryOn(*line)
 	if err != nil {
-		p.atWord(where, off, "%v", err)
+		if where != "" {
+			p.atWord(where, off, "%v", err)
+		}
 		return
 	}
 	be.RetryOn = r
+}
+
+// checkDefaultsRetryOn reports an error in the defaults' retry-on line,
+// whether or not a backend inherits it.
+func (p *parser) checkDefaultsRetryOn(fc *fileConfig) {
+	if fc.Defaults == nil || fc.Defaults.RetryOn == nil {
+		return
+	}
+	if _, off, err := ParseRetryOn(*fc.Defaults.RetryOn); err != nil {
+		p.atWord("defaults.retry-on", off, "%v", err)
+	}
 }

@@ -109,6 +109,7 @@ func (p *parser) build(cfg *Config, fc *fileConfig) {
 	p.buildCluster(cfg, fc)
 	p.buildStickTables(cfg, fc)
 	freeBindVIPs(cfg)
+	p.checkDefaultsRetryOn(fc)
 	for _, be := range cfg.Backends {
 		path := sectionPath(fc, "backends", be.Name)
 		p.buildBalance(fc, be, path)

@@ -8,7 +8,6 @@ import (
 	"github.com/halo-lb/halo/health"
 	"github.com/halo-lb/halo/internal/testdb"
 	"github.com/halo-lb/halo/internal/testnet"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 )
 
@@ -20,27 +19,28 @@ func TestMain(m *testing.M) {
 	os.Exit(testnet.MainCheckingLeaks(m, testdb.StopAll, leakIgnores...))
 }
 
-// leakIgnores are the goroutines that outlive the tests by design. Each
+// leakIgnores are the functions whose goroutines outlive the tests by
+// design. Each
 // is a fixed number per process or ends on its own after a proxy's
 // Shutdown; what such a goroutine serves (a server, a connection) is still
 // checked through its other goroutines and its descriptors.
-var leakIgnores = []goleak.Option{
+var leakIgnores = []string{
 	// fasthttp refreshes its Date header value once a second in one
 	// goroutine for the process, started by the first server.
-	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+	"github.com/valyala/fasthttp.updateServerDate.func1",
 	// TCP connect checks share one engine goroutine for the process
 	// (health/tcpengine_linux.go); its descriptors exist before the
 	// snapshot (startHealthEngine).
-	goleak.IgnoreAnyFunction("github.com/halo-lb/halo/health.(*tcpEngine).run"),
+	"github.com/halo-lb/halo/health.(*tcpEngine).run",
 	// A fasthttp server's worker pool cleaner sleeps for
 	// MaxIdleWorkerDuration (10 s) between rounds and sees the pool
 	// stopped only when it wakes. The server's own goroutines (Serve,
 	// its connections) are not ignored.
-	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+	"github.com/valyala/fasthttp.(*workerPool).Start.func2",
 	// A fasthttp host client's idle-connection cleaner sleeps for
 	// MaxIdleConnDuration (10 s) and ends when it wakes to no
 	// connection. The connections themselves are descriptors, counted.
-	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
+	"github.com/valyala/fasthttp.(*HostClient).connsCleaner",
 }
 
 // startHealthEngine has the shared TCP check engine open its epoll and

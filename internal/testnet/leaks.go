@@ -28,18 +28,24 @@ const settle = 5 * time.Second
 type Leaks struct {
 	goroutines goleak.Option // the goroutines that were there
 	fds        map[int]string
+	lasting    []string
 	ignore     []goleak.Option
 }
 
-// Snapshot records the goroutines and descriptors there are now. ignore
-// are the goroutines a later Check does not count as leaked: each caller
-// names the few its package genuinely needs and says why.
-func Snapshot(ignore ...goleak.Option) (*Leaks, error) {
+// Snapshot records the goroutines and descriptors there are now. lasting
+// are functions whose goroutines a later Check does not count as leaked
+// (any goroutine with one of them on its stack): each caller names the few
+// its package genuinely needs and says why.
+func Snapshot(lasting ...string) (*Leaks, error) {
 	fds, err := openFDs()
 	if err != nil {
 		return nil, err
 	}
-	return &Leaks{goroutines: goleak.IgnoreCurrent(), fds: fds, ignore: ignore}, nil
+	l := &Leaks{goroutines: goleak.IgnoreCurrent(), fds: fds, lasting: lasting}
+	for _, f := range lasting {
+		l.ignore = append(l.ignore, goleak.IgnoreAnyFunction(f))
+	}
+	return l, nil
 }
 
 // Check waits up to a few seconds (settle) for every goroutine started
@@ -79,11 +85,29 @@ func (l *Leaks) Check() error {
 	}
 }
 
-// Counts are the number of goroutines and of open descriptors, for a
-// test's log line.
-func Counts() (goroutines, fds int) {
+// Counts are the number of goroutines, less those of the lasting
+// functions, and of open descriptors, for a test's log line.
+func Counts(lasting ...string) (goroutines, fds int) {
 	m, _ := openFDs()
-	return runtime.NumGoroutine(), len(m)
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+stacks:
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, f := range lasting {
+			if strings.Contains(g, "\n"+f+"(") {
+				continue stacks
+			}
+		}
+		goroutines++
+	}
+	return goroutines, len(m)
 }
 
 // CheckLeaks fails t if, once t and its cleanups are done, a goroutine
@@ -91,17 +115,17 @@ func Counts() (goroutines, fds int) {
 // when it started. Call it first in the test: cleanups run last-in
 // first-out, so the check runs after the cleanups of everything the test
 // starts afterwards (servers, proxies, clients). It logs the counts
-// before and after. Not for tests that run in parallel with others.
-func CheckLeaks(t testing.TB, ignore ...goleak.Option) {
+// before and after (goroutines less the lasting ones). Not for tests that run in parallel with others.
+func CheckLeaks(t testing.TB, lasting ...string) {
 	t.Helper()
-	g0, _ := Counts()
-	l, err := Snapshot(ignore...)
+	g0, _ := Counts(lasting...)
+	l, err := Snapshot(lasting...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		err := l.Check()
-		g1, f1 := Counts()
+		g1, f1 := Counts(lasting...)
 		t.Logf("leak check: goroutines %d before, %d after; descriptors %d before, %d after", g0, g1, len(l.fds), f1)
 		if err != nil {
 			t.Error(err)
@@ -116,10 +140,10 @@ func CheckLeaks(t testing.TB, ignore ...goleak.Option) {
 // printing them and the counts. The snapshot is taken once the process's
 // lasting descriptors exist: the network poller's (opened on first use,
 // kept for the process's life).
-func MainCheckingLeaks(m *testing.M, stop func(), ignore ...goleak.Option) int {
+func MainCheckingLeaks(m *testing.M, stop func(), lasting ...string) int {
 	startPoller()
-	g0, _ := Counts()
-	l, err := Snapshot(ignore...)
+	g0, _ := Counts(lasting...)
+	l, err := Snapshot(lasting...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "leak check:", err)
 		return 1
@@ -134,7 +158,7 @@ func MainCheckingLeaks(m *testing.M, stop func(), ignore ...goleak.Option) int {
 			code = 1
 		}
 	}
-	g1, f1 := Counts()
+	g1, f1 := Counts(lasting...)
 	fmt.Fprintf(os.Stderr, "leak check after all tests: goroutines %d before, %d after; descriptors %d before, %d after\n", g0, g1, len(l.fds), f1)
 	return code
 }

@@ -15,8 +15,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-
-	"go.uber.org/goleak"
 )
 
 // Serve listens on addr (e.g. "127.0.0.1:0") and runs handle on each
@@ -73,9 +71,9 @@ func MainWithBinary(m *testing.M, pkg string, bin *string) {
 }
 
 // MainWithBinaryCheckingLeaks is MainWithBinary whose tests must leave no
-// goroutine and no descriptor behind (MainCheckingLeaks, with ignore).
-func MainWithBinaryCheckingLeaks(m *testing.M, pkg string, bin *string, ignore ...goleak.Option) {
-	os.Exit(runWithBinary(pkg, bin, func() int { return MainCheckingLeaks(m, nil, ignore...) }))
+// goroutine and no descriptor behind (MainCheckingLeaks, with lasting).
+func MainWithBinaryCheckingLeaks(m *testing.M, pkg string, bin *string, lasting ...string) {
+	os.Exit(runWithBinary(pkg, bin, func() int { return MainCheckingLeaks(m, nil, lasting...) }))
 }
 
 func runWithBinary(pkg string, bin *string, run func() int) int {
