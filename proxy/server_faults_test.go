@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -369,5 +370,32 @@ func TestServerFaultsTCP(t *testing.T) {
 				t.Errorf("halo: got %+v, %s, eresp %d; want %+v, %s, eresp %d", reply, line.term, eresp, fc.reply, fc.term, fc.eresp)
 			}
 		})
+	}
+}
+
+// TestRetryOnStatus: a status retry-on names is retried, on the other
+// server with redispatch; on the last try the server's response is passed
+// on as it came (HAProxy's l7 retries on a status do the same).
+func TestRetryOnStatus(t *testing.T) {
+	testnet.CheckLeaks(t, leakIgnores...)
+	f := startFaultServer(t, "f", func(fs *faultServer, c *net.TCPConn) {
+		for readHead(c) {
+			if _, err := io.WriteString(c, "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy"); err != nil {
+				return
+			}
+		}
+	})
+	o := startHTTPBackend(t, "o", nil)
+	cfg := strings.Replace(faultConfig(true), "all-retryable-errors", `"503"`, 1)
+	got := haloFault(t, cfg, "GET", f, o)
+	t.Logf("f answers 503, o 200: %s, retries %s on %s", got, got.retries, got.server)
+	if got.reply.status != 200 || got.reply.body != "o" || got.retries != "+1" || got.fRetries != 1 || got.eresp != 0 {
+		t.Errorf("got %s, retries %s on %s; want o's 200 after one retry (+1), no response error", got, got.retries, got.server)
+	}
+	alone := strings.Replace(cfg, `, {name: o, address: "{{o}}", maxconn: 100}`, "", 1)
+	got = haloFault(t, alone, "GET", f)
+	t.Logf("f alone: %s, retries %s on %s", got, got.retries, got.server)
+	if got.reply.status != 503 || got.term != "----" || got.retries != "1" || got.fRetries != 1 {
+		t.Errorf("got %s, retries %s; want f's own 503 on the last try, ----, 1 retry", got, got.retries)
 	}
 }
