@@ -126,6 +126,9 @@ type Backend struct {
 	// HashBalanceFactor is "hash-balance-factor": 0, or at least 100.
 	HashBalanceFactor int
 	Retries           int
+	// RetryOn is what a request in mode http is retried after (HAProxy's
+	// retry-on, retry_on.go); mode tcp only retries failed connections.
+	RetryOn RetryOn
 	// HTTPCheck is how servers are checked with "option httpchk"; nil
 	// means TCP connect checks.
 	HTTPCheck *HTTPCheck

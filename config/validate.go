@@ -109,9 +109,11 @@ func (p *parser) build(cfg *Config, fc *fileConfig) {
 	p.buildCluster(cfg, fc)
 	p.buildStickTables(cfg, fc)
 	freeBindVIPs(cfg)
+	p.checkDefaultsRetryOn(fc)
 	for _, be := range cfg.Backends {
 		path := sectionPath(fc, "backends", be.Name)
 		p.buildBalance(fc, be, path)
+		p.buildRetryOn(fc, be, path)
 		p.buildHTTPCheck(fc, be, path)
 		p.buildTCPCheck(fc, be, path)
 		p.buildDBCheck(fc, be, path)

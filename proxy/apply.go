@@ -221,6 +221,17 @@ func (s *Snapshot) applyState() {
 func (s *Snapshot) retire() {
 	for _, be := range s.backends {
 		be.pool.Close()
+	}
+	s.closeServerConns()
+}
+
+// closeServerConns closes the idle kept-alive server connections of the
+// snapshot's backends, and has those still serving a request closed
+// when it ends (backend.retired): no request of this snapshot's will
+// take them again.
+func (s *Snapshot) closeServerConns() {
+	for _, be := range s.backends {
+		be.retired.Store(true)
 		for _, srv := range be.servers {
 			if srv.http != nil {
 				srv.http.CloseIdleConnections()

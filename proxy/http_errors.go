@@ -75,15 +75,17 @@ func (fe *frontend) answerError(ctx *fasthttp.RequestCtx, be *backend, err error
 		fe.setError(&ctx.Response, be, status, true)
 		return
 	}
-	if errors.Is(err, errNoServer) || errors.Is(err, errDial) || errors.Is(err, errQueueTimeout) || errors.Is(err, errQueueFull) {
+	var bodyErr *bodyError
+	switch {
+	case errors.Is(err, errNoServer) || errors.Is(err, errDial) || errors.Is(err, errQueueTimeout) || errors.Is(err, errQueueFull):
 		be.counters.Denied.Add(1)
-	} else if srv != nil {
+	case srv == nil:
+	case errors.As(err, &bodyErr) && isTimeout(err):
+		// A body that stalled is a server abort HAProxy does not count
+		// as a response error (sD).
+	default:
 		srv.state.RespErrors.Add(1)
-		var pe *serverProtocolError
-		var he *h1.Error
-		if errors.As(err, &pe) && errors.As(pe.err, &he) {
-			be.state.badResponses.last.Store(h1.NewCapture(srv.addr, he, pe.head, int(he.HeadOffset)))
-		}
+		be.captureBadResponse(srv, err)
 	}
 	fe.state.Errors.Add(1)
 	fe.setError(&ctx.Response, be, status, false)
@@ -108,6 +110,19 @@ func terminationFor(err error) string {
 		default:
 			return "CD--"
 		}
+	case errors.As(err, new(*bodyError)):
+		// The head had come: the server broke off or stalled in the
+		// data phase, or overran its Content-Length (halo's proxy
+		// check).
+		switch {
+		case errors.As(err, new(*serverProtocolError)):
+			return "PD--"
+		case statusFor(err) == fasthttp.StatusGatewayTimeout:
+			return "sD--"
+		}
+		return "SD--"
+	case errors.As(err, new(*serverProtocolError)):
+		return "PH--" // not a response head: halo refused it, as HAProxy
 	case statusFor(err) == fasthttp.StatusGatewayTimeout:
 		return "sH--"
 	case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull):

@@ -119,6 +119,11 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		return false, err
 	}
 	ex.responded = ex.since()
+	if err = ex.retryStatus(ctx); err != nil {
+		hc.ReleaseReader(br)
+		hc.CloseConn(cc) // as HAProxy, which resets the server connection
+		return false, err
+	}
 	if switched {
 		err = srv.switchProtocols(ctx, fe, conn, br, head, ex)
 		hc.ReleaseReader(br)
@@ -137,14 +142,9 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		resp.SkipBody = req.Header.IsHead()
 		fe.countBytes(srv, 0, head)
 	case fitsSmall(cl):
-		err = resp.ReadBody(br, smallBody)
+		err = readSmallResponseBody(resp, br)
 		fe.countBytes(srv, 0, int64(cl)+head)
 		ex.bytes = int64(cl)
-		if err == nil && br.Buffered() > 0 {
-			// More than Content-Length: whatever the server meant, the
-			// response cannot be trusted, nor the connection.
-			err = &serverProtocolError{err: errLongerThanLength}
-		}
 	default:
 		fe.countBytes(srv, 0, head)
 		s := streamPool.Get().(*bodyStream)
@@ -162,12 +162,17 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		}
 		if err = s.up.ReadBody(br, 0); err != nil {
 			s.abandon()
-			return false, err
+			return false, &bodyError{err}
 		}
 		resp.SetBodyStream(s, max(cl, -1))
+		// The head goes to the client before the body's first read, as
+		// HAProxy sends it: a server that breaks off at once still
+		// leaves the client a 200 whose body it sees cut short, rather
+		// than nothing at all.
+		resp.ImmediateHeaderFlush = true
 		return true, nil
 	}
-	keepConn = keepConn && br.Buffered() == 0
+	keepConn = keepConn && br.Buffered() == 0 && !srv.be.retired.Load()
 	hc.ReleaseReader(br)
 	if err != nil || !keepConn {
 		hc.CloseConn(cc)
@@ -175,6 +180,22 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		hc.ReleaseConn(cc)
 	}
 	return false, err
+}
+
+// readSmallResponseBody reads a body of at most smallBody bytes whole. Its
+// temporaries are off forward's frame (see handleHTTP).
+//
+//go:noinline
+func readSmallResponseBody(resp *fasthttp.Response, br *bufio.Reader) error {
+	switch err := resp.ReadBody(br, smallBody); {
+	case err != nil:
+		return &bodyError{err}
+	case br.Buffered() > 0:
+		// More than Content-Length: whatever the server meant, the
+		// response cannot be trusted, nor the connection.
+		return &bodyError{&serverProtocolError{err: errLongerThanLength}}
+	}
+	return nil
 }
 
 // sendRequest writes the request to the server connection: from memory,
@@ -235,7 +256,7 @@ func readResponseHead(h *fasthttp.ResponseHeader, br *bufio.Reader, upgrading bo
 			return total, switched, err
 		}
 		if err := h.Read(br); err != nil {
-			return total, false, err
+			return total, false, headReadError(err)
 		}
 		sc := h.StatusCode()
 		if sc >= 200 || sc < 100 {

@@ -49,7 +49,7 @@ func (fe *frontend) logRedirect(ctx *fasthttp.RequestCtx, status int) {
 	b = append(b, " 0/-1/-1/-1/0 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, " 0 - - LR--"...)
-	b = fe.appendConnCounts(b, nil, nil, 0)
+	b = fe.appendConnCounts(b, nil, nil, 0, false)
 	b = append(b, " 0/0 \""...)
 	b = append(b, ctx.Method()...)
 	b = append(b, ' ')

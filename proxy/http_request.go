@@ -50,22 +50,14 @@ func (fe *frontend) handleHTTP(ctx *fasthttp.RequestCtx) {
 		srv := ex.be.servers[idx]
 		ex.srv = srv
 		streamed, err = srv.forward(ctx, fe, ex.be.cfg.Timeouts.Server, &ex)
-		if err == nil || !(errors.Is(err, errDial) || errors.Is(err, errStale)) {
+		if err == nil {
 			break
-		}
-		if errors.Is(err, errDial) {
-			srv.state.ConnErrors.Add(1)
-			if srv.observe != 0 {
-				srv.observed(false)
-			}
 		}
 		var again bool
-		if idx, again = ex.be.retryTarget(idx, attempt); !again {
+		if idx, again = ex.retry(ctx, err, idx, attempt); !again {
 			break
 		}
-		ex.srv = ex.be.servers[idx]
 		err = nil
-		ex.retries++
 	}
 	if ex.txn != nil || ex.caps != nil {
 		streamed = fe.finishTxn(ctx, &ex, err, streamed)
@@ -282,6 +274,9 @@ type exchange struct {
 	// (beside the other small fields, in what would be padding: the
 	// exchange is part of handleHTTP's frame).
 	logLevel int8
+	// redispatched: a retry went to another server (the access line's
+	// retries get HAProxy's '+'); in the byte after logLevel.
+	redispatched bool
 	// txn is the rules' view of the request, nil when no rule applies.
 	txn *rules.Txn
 	// caps are the request's capture slots (http_capture.go), nil when

@@ -55,6 +55,18 @@ type httpServer struct {
 	// that says "Connection: close" even if fasthttp's own shutdown,
 	// which runs in the background, has not begun yet.
 	retiring atomic.Bool
+	// park is the listener Serve waits on (see httpServerFor).
+	park *parkedListener
+}
+
+// shutdown stops the generation as fasthttp's graceful shutdown does, and
+// ends its Serve for certain: a generation retired as soon as it started
+// may be shut down before its Serve has registered the listener, which
+// fasthttp would then never close.
+func (h *httpServer) shutdown(ctx context.Context) error {
+	err := h.srv.ShutdownWithContext(ctx)
+	h.park.Close()
+	return err
 }
 
 // httpServerFor returns the frontend's running generation if its settings
@@ -69,15 +81,15 @@ func (p *Proxy) httpServerFor(fe *frontend, g *config.Global) *httpServer {
 		old.last.Store(fe)
 		return old
 	}
-	h := &httpServer{settings: want}
+	h := &httpServer{settings: want, park: newParkedListener()}
 	h.last.Store(fe)
 	h.srv = newFastHTTPServer(fs, h, want)
 	// halo accepts connections itself and hands them to ServeConn, but
 	// fasthttp's graceful shutdown only closes idle kept-alive connections
 	// of a server that has a listener: give it one that never accepts.
-	go func() { _ = h.srv.Serve(newParkedListener()) }()
+	go func() { _ = h.srv.Serve(h.park) }()
 	p.httpMu.Lock()
-	p.httpServers[h.srv] = struct{}{}
+	p.httpServers[h] = struct{}{}
 	p.httpMu.Unlock()
 	// The new generation is in place before the old one stops taking
 	// connections: a connection that still picked the old one moves on to
@@ -162,11 +174,11 @@ func (p *Proxy) drainHTTP(fs *frontendState, h *httpServer, hardStop time.Durati
 	// generation's Serve.
 	now, cancelNow := context.WithCancel(context.Background())
 	cancelNow()
-	_ = h.srv.ShutdownWithContext(now)
+	_ = h.shutdown(now)
 	fs.drainingMu.Lock()
 	fs.draining = slices.DeleteFunc(fs.draining, func(d *httpServer) bool { return d == h })
 	fs.drainingMu.Unlock()
-	p.forgetHTTPServer(h.srv)
+	p.forgetHTTPServer(h)
 }
 
 // retireHTTP stops a generation as HAProxy's soft stop does: its idle
@@ -176,7 +188,7 @@ func (p *Proxy) drainHTTP(fs *frontendState, h *httpServer, hardStop time.Durati
 func (p *Proxy) retireHTTP(h *httpServer, hardStop time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), hardStop)
 	defer cancel()
-	if err := h.srv.ShutdownWithContext(ctx); err != nil {
+	if err := h.shutdown(ctx); err != nil {
 		// fasthttp gave up at the deadline and leaves the rest running.
 		if n := h.conns.drain(ctx); n > 0 {
 			p.log.Warn("connections closed at hard-stop-after", zap.Int("connections", n))
@@ -184,12 +196,12 @@ func (p *Proxy) retireHTTP(h *httpServer, hardStop time.Duration) {
 	} else {
 		h.conns.drain(ctx)
 	}
-	p.forgetHTTPServer(h.srv)
+	p.forgetHTTPServer(h)
 }
 
-func (p *Proxy) forgetHTTPServer(srv *fasthttp.Server) {
+func (p *Proxy) forgetHTTPServer(h *httpServer) {
 	p.httpMu.Lock()
-	delete(p.httpServers, srv)
+	delete(p.httpServers, h)
 	p.httpMu.Unlock()
 }
 

@@ -163,9 +163,17 @@ func (s *bodyStream) Close() error {
 	}
 	reuse := s.eof && s.keepConn
 	_ = s.up.CloseBodyStream()
+	// A server that broke off the body counts a response error, one that
+	// stalled past timeout server does not, as HAProxy counts them.
+	stalled := s.upErr != nil && isTimeout(s.upErr)
+	if s.upErr != nil && !stalled {
+		s.srv.state.RespErrors.Add(1)
+	}
 	if s.fe.access != nil {
 		term := "----"
 		switch {
+		case stalled:
+			term = "sD--"
 		case s.upErr != nil:
 			term = "SD--" // the server broke off the body
 		case !s.eof:
@@ -208,7 +216,7 @@ func (s *bodyStream) abandon() {
 func (s *bodyStream) finish(reuse bool) {
 	// Bytes after the body's end are not a response to anything: the
 	// connection cannot be trusted with another request.
-	reuse = reuse && s.br.Buffered() == 0
+	reuse = reuse && s.br.Buffered() == 0 && !s.srv.be.retired.Load()
 	s.hc.ReleaseReader(s.br)
 	if s.release != nil {
 		s.release(reuse)

@@ -40,7 +40,7 @@ func (fe *frontend) logTCP(c net.Conn, ss *session) {
 	b = strconv.AppendInt(b, ss.out, 10)
 	b = append(b, ' ')
 	b = append(b, ss.termination[:]...)
-	b = fe.appendConnCounts(b, ss.be, ss.srv, ss.retries)
+	b = fe.appendConnCounts(b, ss.be, ss.srv, ss.retries, ss.redispatched)
 	b = appendQueues(b, ss.be, ss.srv)
 	fe.access.Info(string(b))
 }
@@ -78,7 +78,7 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string,
 	if ex.be.cookie != nil && ex.be.cookie.cfg.Mode != config.CookiePassive && len(term) == 4 {
 		b[len(b)-2], b[len(b)-1] = ex.ck.req, ex.ck.resp // HAProxy's cookie letters
 	}
-	b = fe.appendConnCounts(b, ex.be, ex.srv, int(ex.retries))
+	b = fe.appendConnCounts(b, ex.be, ex.srv, int(ex.retries), ex.redispatched)
 	b = appendQueues(b, ex.be, ex.srv)
 	b = fe.captures.appendHeaders(b, ex.caps)
 	b = append(b, " \""...)
@@ -159,7 +159,10 @@ func appendOffsetSpan(b []byte, from, to time.Duration) []byte {
 	return appendMs(b, to-from)
 }
 
-func (fe *frontend) appendConnCounts(b []byte, be *backend, srv *server, retries int) []byte {
+// appendConnCounts writes actconn/feconn/beconn/srv_conn/retries, the
+// retries with HAProxy's '+' before them when the session was
+// redispatched to another server.
+func (fe *frontend) appendConnCounts(b []byte, be *backend, srv *server, retries int, redispatched bool) []byte {
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, fe.active.Load(), 10)
 	b = append(b, '/')
@@ -177,6 +180,9 @@ func (fe *frontend) appendConnCounts(b []byte, be *backend, srv *server, retries
 		b = append(b, '0')
 	}
 	b = append(b, '/')
+	if redispatched {
+		b = append(b, '+')
+	}
 	return strconv.AppendInt(b, int64(retries), 10)
 }
 
@@ -239,7 +245,7 @@ func (fe *frontend) logLocal(ctx *fasthttp.RequestCtx, be *backend, status int, 
 	b = strconv.AppendInt(b, int64(len(ctx.Response.Body())), 10)
 	b = caps.appendCookies(b, ctx, false)
 	b = append(b, term...)
-	b = fe.appendConnCounts(b, nil, nil, 0)
+	b = fe.appendConnCounts(b, nil, nil, 0, false)
 	b = append(b, " 0/0"...)
 	b = caps.appendHeaders(b, rc)
 	if request {

@@ -13,7 +13,6 @@ import (
 	"github.com/halo-lb/halo/proxy/rules"
 	"github.com/halo-lb/halo/sticktable"
 	"github.com/halo-lb/halo/tlsfront"
-	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
 
@@ -51,7 +50,7 @@ type Proxy struct {
 	statsPage atomic.Pointer[StatsPage]
 
 	httpMu      sync.Mutex
-	httpServers map[*fasthttp.Server]struct{} // running, including retiring ones
+	httpServers map[*httpServer]struct{} // running, including retiring ones
 
 	// tickets seal the TLS session tickets of every bind, across
 	// reloads.
@@ -80,7 +79,7 @@ func New(log *zap.Logger) *Proxy {
 		workers:   newWorkers(),
 		stopSweep: make(chan struct{}),
 
-		httpServers: map[*fasthttp.Server]struct{}{},
+		httpServers: map[*httpServer]struct{}{},
 	}
 	go p.sweepWorkers()
 	return p
@@ -217,13 +216,16 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		httpServers.Add(1)
 		go func() {
 			defer httpServers.Done()
-			_ = srv.ShutdownWithContext(ctx)
+			_ = srv.shutdown(ctx)
 		}()
 	}
 	p.httpMu.Unlock()
 	select {
 	case <-done:
 		httpServers.Wait()
+		if s := p.current.Load(); s != nil {
+			s.closeServerConns()
+		}
 		deadline, ok := ctx.Deadline()
 		if !ok {
 			deadline = time.Now().Add(time.Second)

@@ -114,7 +114,10 @@ func halfClose(dst net.Conn, err error) error {
 		// close, which ends the other direction too.
 		return dst.Close()
 	}
-	if cerr := cw.CloseWrite(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && !errors.Is(cerr, syscall.ENOTCONN) {
+	// ENOTCONN: the other side reset the connection (a server that
+	// closed without reading what was sent to it): its abort, as HAProxy
+	// sees it (SD), not a clean end.
+	if cerr := cw.CloseWrite(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
 		return cerr
 	}
 	return nil
@@ -135,7 +138,7 @@ func terminationState(up, down error) [2]byte {
 			return src + lower, true
 		case errors.Is(err, errWriteStalled):
 			return dst + lower, true
-		case errors.Is(err, syscall.EPIPE):
+		case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ENOTCONN):
 			return dst, true
 		default:
 			return src, true

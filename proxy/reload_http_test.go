@@ -191,7 +191,7 @@ backends:
 	waitFor(t, 3*time.Second, "the replaced generation to be drained", func() bool {
 		p.httpMu.Lock()
 		defer p.httpMu.Unlock()
-		_, running := p.httpServers[old.srv]
+		_, running := p.httpServers[old]
 		return !running
 	})
 	time.Sleep(time.Second) // past hard-stop-after

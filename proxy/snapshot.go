@@ -100,6 +100,11 @@ type backend struct {
 	cookie *persistence
 	pages  customPages
 	fwd    *forwarded
+	// retired is set once a newer snapshot serves, or the proxy shut
+	// down: a server connection this backend's requests still use is
+	// then closed after its request instead of going back to an idle
+	// pool that nothing would take it from again.
+	retired atomic.Bool
 }
 
 // noteUsable tells the kept state whether the backend has a usable server

@@ -13,14 +13,17 @@ import (
 
 // session records one L4 connection for the tcplog line.
 type session struct {
-	be          *backend // where the connection was routed
-	accepted    time.Time
-	queued      time.Duration // waiting for a server slot
-	connected   time.Time
-	srv         *server
-	retries     int
-	in, out     int64
-	termination [2]byte // HAProxy's termination state, e.g. "--", "SC", "cD"
+	be        *backend // where the connection was routed
+	accepted  time.Time
+	queued    time.Duration // waiting for a server slot
+	connected time.Time
+	srv       *server
+	retries   int
+	// redispatched: a retry went to another server (logged as HAProxy's
+	// '+' before the retries).
+	redispatched bool
+	in, out      int64
+	termination  [2]byte // HAProxy's termination state, e.g. "--", "SC", "cD"
 }
 
 // serveTCP proxies one client connection in mode tcp: route it, pick a
@@ -124,7 +127,9 @@ func (fe *frontend) relay(c net.Conn, sc net.Conn, ss *session) {
 	ss.termination = terminationState(upErr, downErr)
 	if ss.termination[0] != '-' {
 		fe.state.Errors.Add(1)
-		if ss.termination[0] == 's' || ss.termination[0] == 'S' {
+		// The server aborting counts a response error; its timeout
+		// (sD) does not, as HAProxy counts them.
+		if ss.termination[0] == 'S' {
 			srv.state.RespErrors.Add(1)
 		}
 	}
@@ -169,6 +174,7 @@ func (be *backend) connect(ss *session, c net.Conn, t *rules.Txn) (net.Conn, *se
 		if idx, again = be.retryTarget(idx, attempt); !again {
 			break
 		}
+		ss.redispatched = ss.redispatched || be.servers[idx] != srv
 		ss.retries++
 	}
 	be.queue.release(idx)

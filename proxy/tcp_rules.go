@@ -138,7 +138,7 @@ func (fe *frontend) rejectTCP(c net.Conn, be *backend, accepted time.Time) {
 	b = append(b, " -1/-1/"...)
 	b = appendMs(b, time.Since(accepted))
 	b = append(b, " 0 PR"...)
-	b = fe.appendConnCounts(b, nil, nil, 0)
+	b = fe.appendConnCounts(b, nil, nil, 0, false)
 	b = append(b, " 0/0"...)
 	fe.access.Info(string(b))
 }

@@ -23,8 +23,10 @@ import (
 var haloBin string
 
 // TestMain builds the real binary once; these tests drive it as an operator
-// would, with files, signals and sockets.
-func TestMain(m *testing.M) { testnet.MainWithBinary(m, ".", &haloBin) }
+// would, with files, signals and sockets. After them no goroutine of
+// theirs may be left and no descriptor open (backends, clients, pipes to
+// the processes).
+func TestMain(m *testing.M) { testnet.MainWithBinaryCheckingLeaks(m, ".", &haloBin) }
 
 // syncBuffer collects a process's output while the test reads it.
 type syncBuffer struct {

@@ -1,7 +1,8 @@
 // Package testnet holds what tests of several packages need: a loopback
 // listener that runs a handler on each connection, the rule for tests that
 // lack something (skip, or fail in CI), the TestMain of tests that drive a
-// real binary, and network namespaces (netns.go): creating one that is
+// real binary, leak checks (leaks.go: goroutines and descriptors a test or
+// a whole package's tests left behind), and network namespaces (netns.go): creating one that is
 // deleted by name when the test ends, running code inside it, and veth
 // pairs between them.
 package testnet
@@ -66,22 +67,30 @@ func NeedRoot(t testing.TB, what string) {
 // temporary directory, sets *bin to the binary, runs the tests and removes
 // the directory.
 func MainWithBinary(m *testing.M, pkg string, bin *string) {
+	os.Exit(runWithBinary(pkg, bin, m.Run))
+}
+
+// MainWithBinaryCheckingLeaks is MainWithBinary whose tests must leave no
+// goroutine and no descriptor behind (MainCheckingLeaks, with lasting).
+func MainWithBinaryCheckingLeaks(m *testing.M, pkg string, bin *string, lasting ...string) {
+	os.Exit(runWithBinary(pkg, bin, func() int { return MainCheckingLeaks(m, nil, lasting...) }))
+}
+
+func runWithBinary(pkg string, bin *string, run func() int) int {
 	dir, err := os.MkdirTemp("", "halo-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
+	defer os.RemoveAll(dir)
 	*bin = filepath.Join(dir, "halo")
 	build := exec.Command("go", "build", "-o", *bin, pkg)
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building", pkg+":", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
+		return 1
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	return run()
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago, for
