@@ -160,21 +160,25 @@ func newFastHTTPServer(fs *frontendState, h *httpServer, want httpSettings) *fas
 // it had every right to send. Each connection instead serves its next
 // request, with the live frontend's rules, and closes after the response
 // ("Connection: close", see retiring), or ends by the generation's own
-// keep-alive timeout as any idle connection does. What is still open at
-// hard-stop-after is closed.
+// keep-alive timeout as any idle connection does. A response in progress
+// (a long download) is never cut: the frontend stays, as its sessions
+// do. Only connections still idle at hard-stop-after, which a keep-alive
+// timeout longer than that leaves, are closed then.
 func (p *Proxy) drainHTTP(fs *frontendState, h *httpServer, hardStop time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), hardStop)
 	defer cancel()
-	if n := h.conns.drain(ctx); n > 0 {
-		p.log.Warn("connections of a replaced HTTP server generation closed at hard-stop-after", zap.Int("connections", n))
-	}
-	// Its HTTP connections are gone; what fasthttp may still count open
-	// are tunnels, which are their frontend's sessions now (see tunnel)
-	// and must not be waited for: a context already done only ends the
-	// generation's Serve.
+	// What fasthttp may count open besides the set's connections are
+	// tunnels, which are their frontend's sessions now (see tunnel) and
+	// must not be waited for: a context already done makes shutdown
+	// close the idle connections and end the generation's Serve at once.
 	now, cancelNow := context.WithCancel(context.Background())
 	cancelNow()
-	_ = h.shutdown(now)
+	if !h.conns.wait(ctx) {
+		_ = h.shutdown(now) // the idle ones; the busy ones close after their response
+		h.conns.wait(context.Background())
+	} else {
+		_ = h.shutdown(now)
+	}
 	fs.drainingMu.Lock()
 	fs.draining = slices.DeleteFunc(fs.draining, func(d *httpServer) bool { return d == h })
 	fs.drainingMu.Unlock()

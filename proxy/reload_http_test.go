@@ -264,3 +264,45 @@ backends:
 		t.Fatalf("a's session after hard-stop-after: %q %v", got, err)
 	}
 }
+
+// A response in progress on a connection of a replaced generation is not
+// cut at hard-stop-after: its frontend stays.
+func TestLongResponseOutlivesReplacedHTTPGeneration(t *testing.T) {
+	a := startHTTPBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "20")
+		for range 20 {
+			w.Write([]byte("x"))
+			w.(http.Flusher).Flush()
+			time.Sleep(75 * time.Millisecond)
+		}
+	})
+	port := testnet.FreePort(t)
+	cfg := func(keepAlive int) string {
+		return fmt.Sprintf(`
+global: {hard-stop-after: 500ms}
+defaults: {mode: http, timeout: {connect: 1s, client: 30s, server: 30s, http-keep-alive: %ds}}
+frontends:
+  fe: {bind: "127.0.0.1:%d", default_backend: be}
+backends:
+  be: {servers: [{name: a, address: "{{a}}"}]}
+`, keepAlive, port)
+	}
+	p := startProxy(t, cfg(5), a)
+	c, br := openGet(t, fmt.Sprintf("127.0.0.1:%d", port))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Apply(parseConfig(t, cfg(6), a)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || len(body) != 20 {
+		t.Fatalf("the response was cut after %s: %d bytes, %v", time.Since(start), len(body), err)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("the connection stayed open after its response (%v)", err)
+	}
+	c.Close()
+}

@@ -199,6 +199,20 @@ func (s *connSet) snapshot() map[net.Conn]connEntry {
 // drain retires the set and waits until its connections have ended or ctx
 // is done; then it closes those left and returns how many it closed.
 func (s *connSet) drain(ctx context.Context) int {
+	if s.wait(ctx) {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.Close()
+	}
+	return len(s.conns)
+}
+
+// wait retires the set and waits until its connections have ended (true)
+// or ctx is done (false). One waiter at a time.
+func (s *connSet) wait(ctx context.Context) bool {
 	s.mu.Lock()
 	s.retired = true
 	var empty chan struct{}
@@ -208,17 +222,12 @@ func (s *connSet) drain(ctx context.Context) int {
 	}
 	s.mu.Unlock()
 	if empty == nil {
-		return 0
+		return true
 	}
 	select {
 	case <-empty:
-		return 0
+		return true
 	case <-ctx.Done():
+		return false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.Close()
-	}
-	return len(s.conns)
 }
