@@ -40,6 +40,9 @@ type guardConn struct {
 	// reaches (rules.Txn.Conn): session variables and what tcp-request
 	// connection and session rules track. Nil without.
 	rules *rules.Txn
+	// served is the generation serving the connection, whose set holds
+	// it: serve's recover takes it out after a panic.
+	served *httpServer
 }
 
 var guardPool = sync.Pool{New: func() any { return new(guardConn) }}
@@ -52,12 +55,13 @@ func newGuardConn(c net.Conn, fs *frontendState, ct *rules.Txn) *guardConn {
 	gc.answered.Store(false)
 	gc.tailN = 0
 	gc.clientCert = nil
+	gc.served = nil
 	return gc
 }
 
 func (gc *guardConn) free() {
 	endConnTxn(gc.rules)
-	gc.Conn, gc.fs, gc.clientCert, gc.rules = nil, nil, nil, nil
+	gc.Conn, gc.fs, gc.clientCert, gc.rules, gc.served = nil, nil, nil, nil, nil
 	guardPool.Put(gc)
 }
 
@@ -120,6 +124,9 @@ func (gc *guardConn) Close() error {
 // request errors and logs them with termination state PR-- (cR-- for a
 // timeout) and no backend.
 func (fe *frontend) answerClientError(ctx *fasthttp.RequestCtx, err error) {
+	if h := panicHook.Load(); h != nil {
+		(*h)(hookClientError, ctx)
+	}
 	status, term := fasthttp.StatusBadRequest, "PR--"
 	var ge *h1.Error
 	if gc, ok := ctx.Conn().(*guardConn); ok {

@@ -102,6 +102,12 @@ func (srv *server) tunnel(ctx *fasthttp.RequestCtx, fe *frontend, conn net.Conn,
 		return &clientError{errEarlyTunnelData}
 	}
 	client := socketOf(gc.Conn)
+	// Both connections close when the tunnel ends, even in a panic; from
+	// the first byte written to the client on, the connection is the
+	// tunnel's and no error response may follow (requestPanicked).
+	defer conn.Close()
+	defer client.Close()
+	ex.tunneled = true
 	ss := session{be: ex.be, srv: srv, accepted: ex.start, connected: time.Now(), termination: [2]byte{'-', '-'}}
 	if t := fe.cfg.Timeouts.Client; t > 0 {
 		_ = client.SetWriteDeadline(time.Now().Add(t))
@@ -120,9 +126,6 @@ func (srv *server) tunnel(ctx *fasthttp.RequestCtx, fe *frontend, conn net.Conn,
 	} else {
 		ss.termination = [2]byte{'C', 'D'} // the client went before the switch reached it
 	}
-	client.Close()
-	conn.Close()
-	ex.tunneled = true
 	ex.bytes = out - int64(len(head)) + ss.out
 	ex.term = ss.termination
 	ctx.Response.SetStatusCode(fasthttp.StatusSwitchingProtocols)
