@@ -126,6 +126,9 @@ func (fe *frontend) admit(ctx *fasthttp.RequestCtx, ex *exchange) bool {
 			ex.caps = nil
 			return false
 		}
+		if h := panicHook.Load(); h != nil {
+			(*h)(hookRules, ctx)
+		}
 	}
 	if fe.stats != nil && fe.stats.serves(ctx) {
 		fe.endTxn(ex)

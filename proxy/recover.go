@@ -41,7 +41,8 @@ var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 type hookPoint uint8
 
 const (
-	hookRequest     hookPoint = iota + 1 // handleHTTP: a server slot is held, nothing sent yet (subject: the RequestCtx)
+	hookRules       hookPoint = iota + 1 // admit: the request's rules ran (what they track is held), before routing (subject: the RequestCtx)
+	hookRequest                          // handleHTTP: a server slot is held, nothing sent yet (the RequestCtx)
 	hookResponse                         // handleHTTP: the response head arrived, its body may stream (the RequestCtx)
 	hookStreamRead                       // bodyStream.Read: a body streams to the client (the *bodyStream)
 	hookStreamClose                      // bodyStream.Close, before the access line (the RequestCtx)

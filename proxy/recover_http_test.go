@@ -82,6 +82,7 @@ backends:
 		term, status string
 		inBackend    bool
 	}{
+		{"after the request's rules", hookRules, expect500("/"), "IR--", "500", false},
 		{"before forwarding", hookRequest, expect500("/"), "IC--", "500", true},
 		{"with the response head", hookResponse, expect500("/"), "IH--", "500", true},
 		{"with a head whose body would stream", hookResponse, expect500("/big"), "IH--", "500", true},
