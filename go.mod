@@ -22,6 +22,7 @@ require github.com/pires/go-proxyproto v0.15.0
 require (
 	github.com/go-crypt/crypt v0.4.15
 	github.com/gorilla/websocket v1.5.3
+	go.uber.org/goleak v1.3.0
 )
 
 require (

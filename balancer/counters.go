@@ -28,6 +28,9 @@ type Counters struct {
 	// TLS handshakes: completed (HAProxy's ssl_sess), of those resumed
 	// from a ticket (ssl_reused_sess), and failed (ssl_failed_handshake).
 	TLSSessions, TLSReused, TLSFailed atomic.Uint64
+	// InternalErrors counts connections or requests that ended in a
+	// panic halo recovered (HAProxy's eint: "should never happen").
+	InternalErrors atomic.Uint64
 	// MaxConns is the most CurConns seen (HAProxy's smax), MaxQueued the
 	// most sessions seen waiting for any server of a backend (qmax).
 	// "clear counters" resets them.
@@ -38,7 +41,7 @@ type Counters struct {
 // Clear resets the counters as "clear counters all" does: everything but
 // the current sessions, which are a gauge.
 func (c *Counters) Clear() {
-	for _, u := range []*atomic.Uint64{&c.TotalConns, &c.BytesIn, &c.BytesOut, &c.Requests, &c.Denied, &c.DeniedReq, &c.DeniedResp, &c.DeniedConn, &c.DeniedSess, &c.Errors, &c.TLSSessions, &c.TLSReused, &c.TLSFailed} {
+	for _, u := range []*atomic.Uint64{&c.TotalConns, &c.BytesIn, &c.BytesOut, &c.Requests, &c.Denied, &c.DeniedReq, &c.DeniedResp, &c.DeniedConn, &c.DeniedSess, &c.Errors, &c.TLSSessions, &c.TLSReused, &c.TLSFailed, &c.InternalErrors} {
 		u.Store(0)
 	}
 	for i := range c.HTTPStatus {

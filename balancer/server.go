@@ -92,6 +92,9 @@ type Server struct {
 	ChecksDown atomic.Uint64    // UP to DOWN transitions
 	// ChecksFailed counts failed health checks (HAProxy's chkfail).
 	ChecksFailed atomic.Uint64
+	// InternalErrors counts the server's sessions that ended in a panic
+	// halo recovered (HAProxy's eint).
+	InternalErrors atomic.Uint64
 	// MaxServed is the most sessions the server had at once (smax),
 	// MaxQueued the most waiting for it (qmax).
 	MaxServed Max
@@ -182,7 +185,7 @@ func (s *Server) ClearCounters(maxOnly bool) {
 		return
 	}
 	for _, u := range []*atomic.Uint64{&s.TotalConns, &s.BytesIn, &s.BytesOut, &s.ConnErrors, &s.RespErrors,
-		&s.Retries, &s.Redispatch, &s.ChecksDown, &s.ChecksFailed} {
+		&s.Retries, &s.Redispatch, &s.ChecksDown, &s.ChecksFailed, &s.InternalErrors} {
 		u.Store(0)
 	}
 	for i := range s.HTTPStatus {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/halo-lb/halo/internal/panics"
 	"go.uber.org/zap"
 )
 
@@ -130,10 +131,19 @@ func StartAgent(spec AgentSpec, target AgentTarget, log *zap.Logger) *Agent {
 // Stop ends the agent checks and waits for one in flight.
 func (a *Agent) Stop() { a.loop.stop() }
 
-func (a *Agent) probe(ctx context.Context) (time.Duration, bool) {
+func (a *Agent) probe(ctx context.Context) (next time.Duration, ok bool) {
 	if a.paused.Load() {
 		return a.spec.Inter, true
 	}
+	// A panic asking or applying (AgentReport is the proxy's) is counted
+	// and logged (package panics); the agent is asked again next time.
+	defer func() {
+		if v := recover(); v != nil {
+			panics.Recovered(a.log, "panic in an agent check", v,
+				zap.String("backend", a.spec.Backend), zap.String("server", a.spec.Server), zap.String("addr", a.spec.Addr))
+			next, ok = a.spec.Inter, true
+		}
+	}()
 	line, err := a.ask(ctx)
 	if ctx.Err() != nil {
 		return 0, false

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/internal/panics"
 	"go.uber.org/zap"
 )
 
@@ -39,6 +40,13 @@ const (
 	L4TOUT Status = "L4TOUT" // no answer within the check timeout
 	L4CON  Status = "L4CON"  // refused, unreachable or reset
 )
+
+// SOCKERR is HAProxy's status for a check that failed in the proxy rather
+// than at the server; halo's checks get it when they panic.
+const SOCKERR Status = "SOCKERR"
+
+// errCheckPanicked is the error of a check that panicked (Monitor.check).
+var errCheckPanicked = errors.New("the check panicked")
 
 // Result is the outcome of one probe.
 type Result struct {
@@ -294,13 +302,29 @@ func (m *Monitor) Observed(ok bool) {
 
 func (m *Monitor) probe(ctx context.Context) (time.Duration, bool) {
 	pctx, cancel := context.WithTimeout(ctx, m.spec.Timeout)
-	r := m.checker.Check(pctx, m.spec.Addr)
+	r := m.check(pctx)
 	cancel()
 	if ctx.Err() != nil {
 		return 0, false
 	}
 	m.record(r)
 	return m.interval(), true
+}
+
+// check runs the checker once. A panic in it (halo's checkers, the
+// database drivers some use) is a failed check with status SOCKERR, as
+// HAProxy reports its own failures to run a check, counted and logged by
+// package panics, instead of the end of the process; the next probe runs
+// as scheduled.
+func (m *Monitor) check(ctx context.Context) (r Result) {
+	defer func() {
+		if v := recover(); v != nil {
+			panics.Recovered(m.log, "panic in a health check", v,
+				zap.String("backend", m.spec.Backend), zap.String("server", m.spec.Server), zap.String("addr", m.spec.Addr))
+			r = Result{Status: SOCKERR, Err: errCheckPanicked, Desc: "Socket error: the check panicked in halo"}
+		}
+	}()
+	return m.checker.Check(ctx, m.spec.Addr)
 }
 
 // loop runs a probe until stopped: first after a random part of first, so

@@ -13,17 +13,27 @@ import (
 // one of the snapshot that accepted the connection: a reload may have
 // replaced it since.
 //
+// It is the connection's last boundary for a panic (recover.go): one that
+// its request or session did not recover ends the connection there
+// (connPanicked), with what follows here released.
+//
 // Its frame is part of every request's stack, which an idle kept-alive
-// connection keeps at its deepest size (see handleHTTP): no defers, and
-// the mode http path written out here rather than in a function of its
+// connection keeps at its deepest size (see handleHTTP): one defer only,
+// and the mode http path written out here rather than in a function of its
 // own, so that idle connections stay on 4 KiB stacks.
 func (fe *frontend) serve(c *net.TCPConn, side *bindSide) {
 	fe.active.Add(1)
 	fe.state.MaxConns.Note(fe.state.CurConns.Add(1))
 	fe.state.TotalConns.Add(1)
+	var gc *guardConn
+	defer func() {
+		if r := recover(); r != nil {
+			fe.connPanicked(r, c, gc)
+		}
+	}()
 	if fe.cfg.Mode != config.ModeHTTP {
 		fe.serveTCPConn(c, side)
-	} else if gc := fe.admitHTTP(c, side); gc != nil {
+	} else if gc = fe.admitHTTP(c, side); gc != nil {
 		// nil h: a reload switched the frontend to mode tcp after this
 		// connection was accepted under mode http. A generation that
 		// no longer takes connections was replaced by a reload since
@@ -37,7 +47,7 @@ func (fe *frontend) serve(c *net.TCPConn, side *bindSide) {
 			}
 		}
 		if h != nil {
-			gc.gen = h
+			gc.served = h
 			gc.g.Reset(h.settings.limits)
 			_ = h.srv.ServeConn(gc)
 			h.conns.remove(gc.Conn)
@@ -45,6 +55,7 @@ func (fe *frontend) serve(c *net.TCPConn, side *bindSide) {
 			gc.Conn.Close() // or a retired generation past hard-stop-after
 		}
 		gc.free() // and ends the connection's rules' Txn
+		gc = nil  // back in its pool
 	}
 	fe.state.CurConns.Add(-1)
 	fe.active.Add(-1)
@@ -79,17 +90,29 @@ func (fe *frontend) serveTCPConn(c *net.TCPConn, side *bindSide) {
 //go:noinline
 func (fe *frontend) admitConn(c *net.TCPConn, side *bindSide) (net.Conn, *rules.Txn) {
 	ct := fe.connTxn(c)
+	admitted := false
+	// The Txn is ended here unless the connection is admitted with it:
+	// when it is refused, and in a panic, which goes on to serve's
+	// recover.
+	defer func() {
+		if !admitted {
+			endConnTxn(ct)
+		}
+	}()
 	var conn net.Conn
 	if fe.acceptConn(c, ct) {
 		conn = fe.preamble(c, side, ct != nil && ct.ExpectProxy)
+	}
+	if h := panicHook.Load(); h != nil && conn != nil {
+		(*h)(hookPreamble, conn)
 	}
 	if conn != nil && !fe.acceptSession(conn, ct) {
 		conn = nil
 	}
 	if conn == nil {
-		endConnTxn(ct)
 		return nil, nil
 	}
+	admitted = true
 	return conn, ct
 }
 

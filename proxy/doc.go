@@ -30,6 +30,7 @@
 //	sessions.go      L4 sessions a check may shut down; log.go tcplog and httplog lines
 //	stats_source.go  what the stats package reads (its Source) and the runtime API's setters,
 //	                 over the live snapshot; the stats page's route on a frontend
+//	recover.go       crash safety: where a panic is recovered and what it releases
 //
 // Concurrency: a Proxy's exported methods may be called from any goroutine;
 // Apply and Shutdown serialize among themselves. The data path and readers

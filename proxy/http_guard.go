@@ -23,10 +23,7 @@ import (
 type guardConn struct {
 	net.Conn
 	fs *frontendState
-	// gen is the HTTP server generation serving the connection; a tunnel
-	// leaves its set (see tunnel).
-	gen *httpServer
-	g   h1.Guard // only the serving goroutine touches it
+	g  h1.Guard // only the serving goroutine touches it
 	// failed is the guard's error, published for Close, which fasthttp's
 	// Shutdown calls from another goroutine on idle connections.
 	failed   atomic.Pointer[h1.Error]
@@ -43,6 +40,10 @@ type guardConn struct {
 	// reaches (rules.Txn.Conn): session variables and what tcp-request
 	// connection and session rules track. Nil without.
 	rules *rules.Txn
+	// served is the generation serving the connection, whose set holds
+	// it: serve's recover takes it out after a panic, and a tunnel leaves
+	// it (see tunnel).
+	served *httpServer
 }
 
 var guardPool = sync.Pool{New: func() any { return new(guardConn) }}
@@ -55,12 +56,13 @@ func newGuardConn(c net.Conn, fs *frontendState, ct *rules.Txn) *guardConn {
 	gc.answered.Store(false)
 	gc.tailN = 0
 	gc.clientCert = nil
+	gc.served = nil
 	return gc
 }
 
 func (gc *guardConn) free() {
 	endConnTxn(gc.rules)
-	gc.Conn, gc.fs, gc.clientCert, gc.rules = nil, nil, nil, nil
+	gc.Conn, gc.fs, gc.clientCert, gc.rules, gc.served = nil, nil, nil, nil, nil
 	guardPool.Put(gc)
 }
 
@@ -123,6 +125,9 @@ func (gc *guardConn) Close() error {
 // request errors and logs them with termination state PR-- (cR-- for a
 // timeout) and no backend.
 func (fe *frontend) answerClientError(ctx *fasthttp.RequestCtx, err error) {
+	if h := panicHook.Load(); h != nil {
+		(*h)(hookClientError, ctx)
+	}
 	status, term := fasthttp.StatusBadRequest, "PR--"
 	var ge *h1.Error
 	if gc, ok := ctx.Conn().(*guardConn); ok {

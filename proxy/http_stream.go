@@ -129,7 +129,11 @@ func (s *bodyStream) start(ctx *fasthttp.RequestCtx, fe *frontend, srv *server, 
 	s.up.Header.SetContentLength(cl)
 }
 
-func (s *bodyStream) Read(p []byte) (int, error) {
+func (s *bodyStream) Read(p []byte) (n int, err error) {
+	defer s.recoverRead(&n, &err)
+	if h := panicHook.Load(); h != nil {
+		(*h)(hookStreamRead, s)
+	}
 	if now := time.Now(); now.Sub(s.refreshed) >= s.every {
 		s.refreshed = now
 		if s.serverIdle > 0 {
@@ -139,7 +143,7 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 			_ = s.ctx.Conn().SetWriteDeadline(now.Add(s.clientIdle))
 		}
 	}
-	n, err := s.up.BodyStream().Read(p)
+	n, err = s.up.BodyStream().Read(p)
 	s.fe.countBytes(s.srv, 0, int64(n))
 	s.ex.bytes += int64(n)
 	switch {
@@ -161,17 +165,23 @@ func (s *bodyStream) Close() error {
 		s.abandon()
 		return nil
 	}
+	defer s.recoverClose()
+	if h := panicHook.Load(); h != nil {
+		(*h)(hookStreamClose, s.ctx)
+	}
 	reuse := s.eof && s.keepConn
 	_ = s.up.CloseBodyStream()
 	// A server that broke off the body counts a response error, one that
 	// stalled past timeout server does not, as HAProxy counts them.
 	stalled := s.upErr != nil && isTimeout(s.upErr)
-	if s.upErr != nil && !stalled {
+	if s.upErr != nil && !stalled && s.upErr != errPanicked {
 		s.srv.state.RespErrors.Add(1)
 	}
 	if s.fe.access != nil {
 		term := "----"
 		switch {
+		case s.upErr == errPanicked:
+			term = "ID--" // Read panicked (recoverRead)
 		case stalled:
 			term = "sD--"
 		case s.upErr != nil:
@@ -182,16 +192,24 @@ func (s *bodyStream) Close() error {
 		s.fe.logHTTP(s.ctx, &s.ex, term, s.upErr == nil)
 	}
 	endCaptures(s.ex.caps)
+	s.ex.caps = nil
 	if s.ex.timed {
 		s.srv.recordTimes(&s.ex)
 	}
-	// The server slot and the backend's session were the handler's until
-	// the stream took over; an abandoned stream leaves them to the
-	// handler.
-	s.srv.be.queue.release(s.srv.member)
-	s.ex.be.endSession()
+	s.releaseSlot()
 	s.finish(reuse)
 	return nil
+}
+
+// releaseSlot gives back the server slot and the backend's session, which
+// were the handler's until the stream took over (an abandoned stream
+// leaves them to the handler), once: s.ex.be is nil after.
+func (s *bodyStream) releaseSlot() {
+	if s.ex.be != nil {
+		s.srv.be.queue.release(s.srv.member)
+		s.ex.be.endSession()
+		s.ex.be = nil
+	}
 }
 
 // dropStream gives up on the response's body stream, if it has one, before
@@ -218,8 +236,9 @@ func (s *bodyStream) finish(reuse bool) {
 	// connection cannot be trusted with another request.
 	reuse = reuse && s.br.Buffered() == 0 && !s.srv.be.retired.Load()
 	s.hc.ReleaseReader(s.br)
-	if s.release != nil {
-		s.release(reuse)
+	if release := s.release; release != nil {
+		s.release = nil // once, even if what follows panics (recoverClose)
+		release(reuse)
 	}
 	s.up.Reset()
 	s.ctx, s.fe, s.srv, s.hc, s.conn, s.br, s.release, s.active, s.dropped = nil, nil, nil, nil, nil, nil, nil, false, false

@@ -107,14 +107,20 @@ func (srv *server) tunnel(ctx *fasthttp.RequestCtx, fe *frontend, conn net.Conn,
 	// for tunnels, or cutting them at hard-stop-after; like mode tcp
 	// sessions they end only if the frontend goes. "shutdown sessions
 	// server" finds them there too.
-	if gc.gen != nil {
-		gc.gen.conns.remove(gc.Conn)
+	if gc.served != nil {
+		gc.served.conns.remove(gc.Conn)
 	}
 	tracked := gc.fs.tcp.addSession(gc.Conn, srv) // false: the frontend was removed, its sessions closed
 	if tracked {
 		defer gc.fs.tcp.remove(gc.Conn)
 	}
 	client := socketOf(gc.Conn)
+	// Both connections close when the tunnel ends, even in a panic; from
+	// the first byte written to the client on, the connection is the
+	// tunnel's and no error response may follow (requestPanicked).
+	defer conn.Close()
+	defer client.Close()
+	ex.tunneled = true
 	ss := session{be: ex.be, srv: srv, accepted: ex.start, connected: time.Now(), termination: [2]byte{'-', '-'}}
 	if t := fe.cfg.Timeouts.Client; t > 0 {
 		_ = client.SetWriteDeadline(time.Now().Add(t))
@@ -136,9 +142,6 @@ func (srv *server) tunnel(ctx *fasthttp.RequestCtx, fe *frontend, conn net.Conn,
 	default:
 		ss.termination = [2]byte{'C', 'D'} // the client went before the switch reached it
 	}
-	client.Close()
-	conn.Close()
-	ex.tunneled = true
 	ex.bytes = out - int64(len(head)) + ss.out
 	ex.term = ss.termination
 	ctx.Response.SetStatusCode(fasthttp.StatusSwitchingProtocols)

@@ -198,6 +198,9 @@ func appendQueued(b []byte, queued time.Duration, gaveUp bool) []byte {
 // appendQueues writes srv_queue/backend_queue: the sessions waiting for
 // this server and for any server of the backend as the line is written.
 func appendQueues(b []byte, be *backend, srv *server) []byte {
+	if be == nil {
+		return append(b, " 0/0"...) // a session that panicked before it was routed
+	}
 	member := -1
 	if srv != nil {
 		member = srv.member

@@ -14,6 +14,8 @@ import (
 var (
 	errIdle         = errors.New("no data in either direction within the timeout")
 	errWriteStalled = errors.New("peer accepted no data within the timeout")
+	// errPanicked ends a direction whose copy panicked (recover.go).
+	errPanicked = errors.New("halo recovered a panic")
 )
 
 // byteCounters are the three counters (frontend, backend, server) a
@@ -125,7 +127,7 @@ func halfClose(dst net.Conn, err error) error {
 
 // terminationState maps how the two directions ended to HAProxy's two-letter
 // session state: who ended it (C client, S server; lower case for a
-// timeout) and in which phase (D: data). A copy reads one side and writes
+// timeout; I for a panic halo recovered) and in which phase (D: data). A copy reads one side and writes
 // the other, so a broken pipe is the fault of the side written to, and a
 // stalled write the silence of that side.
 func terminationState(up, down error) [2]byte {
@@ -134,6 +136,8 @@ func terminationState(up, down error) [2]byte {
 		switch {
 		case err == nil, errors.Is(err, net.ErrClosed):
 			return 0, false
+		case errors.Is(err, errPanicked):
+			return 'I', true // HAProxy's internal error
 		case errors.Is(err, errIdle):
 			return src + lower, true
 		case errors.Is(err, errWriteStalled):

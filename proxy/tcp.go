@@ -35,9 +35,12 @@ type session struct {
 //
 // t is the connection's rules' Txn (nil without), which it ends.
 func (fe *frontend) serveTCP(c net.Conn, t *rules.Txn) {
+	ss := session{accepted: time.Now(), termination: [2]byte{'-', '-'}}
+	// First, so that it runs last: a panic is recovered once everything
+	// deferred below has been released (recover.go).
+	defer fe.recoverTCP(c, &ss)
 	defer c.Close()
 	be := fe.defaultBackend
-	ss := session{accepted: time.Now(), termination: [2]byte{'-', '-'}}
 	if t != nil {
 		defer endTCPTxn(t, &ss)
 	}
@@ -60,6 +63,7 @@ func (fe *frontend) serveTCP(c net.Conn, t *rules.Txn) {
 	}
 	defer be.queue.release(srv.member)
 	defer sc.Close()
+	ss.srv = srv
 	// The session joins the frontend's set once it has its server, in
 	// the one lock it takes there, so that "shutdown sessions server"
 	// finds it without a set of each server's.
@@ -71,8 +75,10 @@ func (fe *frontend) serveTCP(c net.Conn, t *rules.Txn) {
 		srv.sessions.add(c, sc)
 		defer srv.sessions.remove(c)
 	}
-	ss.srv = srv
 	ss.connected = time.Now()
+	if h := panicHook.Load(); h != nil {
+		(*h)(hookTCP, c)
+	}
 	data, sent, err := relayConn(c, sc)
 	if err != nil {
 		ss.termination = [2]byte{'S', 'D'}
@@ -108,6 +114,10 @@ func (fe *frontend) relay(c net.Conn, sc net.Conn, ss *session) {
 	wg.Add(1)
 	fe.workers.run(func() {
 		defer wg.Done()
+		defer fe.recoverRelay(c, sc, ss, &upErr)
+		if h := panicHook.Load(); h != nil {
+			(*h)(hookRelay, c)
+		}
 		var in int64
 		in, upErr = copyIdle(sc, c, clientIdle, &activity, &ended, &upCounters)
 		ss.in += in // after what relayConn sent ahead

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/internal/panics"
 	"go.uber.org/zap"
 )
 
@@ -183,11 +184,18 @@ func (s *Stats) accept(sock *socket) {
 		sock.mu.Unlock()
 		go func() {
 			defer func() { <-sock.slots }()
+			// A panic in a command ends its session, not the process:
+			// counted and logged (package panics), the connection closed.
+			defer func() {
+				if r := recover(); r != nil {
+					panics.Recovered(s.log, "panic in a runtime API session", r, zap.String("socket", sock.path))
+				}
+				c.Close()
+				sock.mu.Lock()
+				delete(sock.conns, c)
+				sock.mu.Unlock()
+			}()
 			s.serveCLI(c, sock)
-			c.Close()
-			sock.mu.Lock()
-			delete(sock.conns, c)
-			sock.mu.Unlock()
 		}()
 	}
 }

@@ -246,7 +246,7 @@ func cmdShutdownServer(s *Stats, _ *session, args []string) string {
 // checkStatusCodes are HAProxy's numbers for check results in the server
 // state file (enum healthcheck_status).
 var checkStatusCodes = map[health.Status]int{
-	health.HANA: 4, health.L4OK: 6, health.L4TOUT: 7, health.L4CON: 8,
+	health.HANA: 4, health.SOCKERR: 5, health.L4OK: 6, health.L4TOUT: 7, health.L4CON: 8,
 	health.L7TOUT: 12, health.L7RSP: 13, health.L7OK: 14, health.L7STS: 16,
 }
 

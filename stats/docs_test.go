@@ -68,7 +68,7 @@ listen:
 		}
 	}
 	list := string(doc)[strings.Index(string(doc), metricListStart):]
-	for _, m := range regexp.MustCompile("`((haproxy|go)_[a-z0-9_]+)[`{]").FindAllStringSubmatch(list, -1) {
+	for _, m := range regexp.MustCompile("`((haproxy|halo_process|go)_[a-z0-9_]+)[`{]").FindAllStringSubmatch(list, -1) {
 		name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m[1], "_bucket"), "_sum"), "_count")
 		if !scraped[m[1]] && !scraped[name] {
 			t.Errorf("%s names %s, which a scrape does not have", operationsDoc, m[1])
@@ -82,7 +82,7 @@ func metricList(fams []*dto.MetricFamily) string {
 	groups := map[string][]*dto.MetricFamily{}
 	for _, f := range fams {
 		prefix := "go_"
-		for _, p := range []string{"haproxy_process_", "haproxy_frontend_", "haproxy_backend_", "haproxy_server_"} {
+		for _, p := range []string{"haproxy_process_", "haproxy_frontend_", "haproxy_backend_", "haproxy_server_", "halo_process_"} {
 			if strings.HasPrefix(f.GetName(), p) {
 				prefix = p
 			}
@@ -90,7 +90,7 @@ func metricList(fams []*dto.MetricFamily) string {
 		groups[prefix] = append(groups[prefix], f)
 	}
 	var b strings.Builder
-	for _, prefix := range []string{"haproxy_process_", "haproxy_frontend_", "haproxy_backend_", "haproxy_server_", "go_"} {
+	for _, prefix := range []string{"haproxy_process_", "haproxy_frontend_", "haproxy_backend_", "haproxy_server_", "halo_process_", "go_"} {
 		list := groups[prefix]
 		sort.Slice(list, func(i, j int) bool { return list[i].GetName() < list[j].GetName() })
 		fmt.Fprintf(&b, "### `%s*` (%d)\n\n", prefix, len(list))

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/halo-lb/halo/internal/panics"
 )
 
 // infoField is one line of "show info", in HAProxy 2.6's order.
@@ -45,6 +47,9 @@ var infoFields = [...]infoField{
 	{"DebugCommandsIssued", "MGP", tU32}, {"CumRecvLogs", "MCP", tU32}, {"Build info", "POS", tSTR},
 	{"Memmax_bytes", "CLP", tU32}, {"PoolAlloc_bytes", "MGP", tU64}, {"PoolUsed_bytes", "MGP", tU64},
 	{"Start_time_sec", "MDP", tU32}, {"Tainted", "SGP", tSTR},
+	// halo's own, after HAProxy's so that none of theirs moves: panics
+	// halo recovered since it started (package panics).
+	{"RecoveredPanics", "MCP", tU64},
 }
 
 // Info is one reading of "show info": a value per infoFields entry.
@@ -169,6 +174,7 @@ func (s *Stats) Info() Info {
 	in.num("PoolUsed_bytes", int64(heapUsed))
 	in.num("Start_time_sec", s.started.Unix())
 	in.str("Tainted", "0")
+	in.num("RecoveredPanics", int64(panics.Count()))
 	return in
 }
 

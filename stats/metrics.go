@@ -288,6 +288,11 @@ func processFamilies(in *Info) []*dto.MetricFamily {
 		out = append(out, &dto.MetricFamily{Name: proto.String("haproxy_process_" + m.name), Help: proto.String(m.help),
 			Type: typ.Enum(), Metric: []*dto.Metric{metric}})
 	}
+	for _, m := range haloProcessMetrics {
+		v, _ := strconv.ParseFloat(in.Get(m.field), 64)
+		out = append(out, &dto.MetricFamily{Name: proto.String(m.name), Help: proto.String(m.help),
+			Type: dto.MetricType_COUNTER.Enum(), Metric: []*dto.Metric{{Counter: &dto.Counter{Value: proto.Float64(v)}}}})
+	}
 	out = append(out, &dto.MetricFamily{Name: proto.String("haproxy_process_build_info"), Help: proto.String("Build information."),
 		Type: dto.MetricType_GAUGE.Enum(), Metric: []*dto.Metric{{Label: labelPairs([]string{"version"}, in.Get("Version")),
 			Gauge: &dto.Gauge{Value: proto.Float64(1)}}}})
@@ -318,6 +323,12 @@ var processMetrics = []struct {
 	{"jobs", "Active jobs (connections and listeners).", "Jobs", prometheus.GaugeValue},
 	{"listeners", "Listening sockets.", "Listeners", prometheus.GaugeValue},
 	{"bytes_out_total", "Bytes sent to clients.", "TotalBytesOut", prometheus.CounterValue},
+}
+
+// haloProcessMetrics are the process's counters HAProxy has no metric
+// for, named in halo's namespace as the cluster's are.
+var haloProcessMetrics = []struct{ name, help, field string }{
+	{"halo_process_recovered_panics_total", "Panics halo recovered: bugs, each logged with its stack.", "RecoveredPanics"},
 }
 
 // metricsState is what the endpoint keeps between scrapes.

@@ -32,8 +32,8 @@ func seconds(name, help string, f Field, scale float64) metricDef {
 
 // Metrics common to backends and servers. HAProxy's exporter also has
 // some that halo's table always has at 0 (denied responses, aborts,
-// connection attempts and reuses, internal errors): those are left out, as
-// they would be a tenth of a large scrape saying nothing.
+// connection attempts and reuses): those are left out, as they would be a
+// tenth of a large scrape saying nothing.
 var sharedMetrics = []metricDef{
 	gauge("current_queue", "Number of sessions waiting in the queue.", FQcur),
 	gauge("max_queue", "Most sessions seen waiting in the queue.", FQmax),
@@ -47,6 +47,7 @@ var sharedMetrics = []metricDef{
 	counter("response_errors_total", "Responses aborted or refused.", FEresp),
 	counter("retry_warnings_total", "Connection retries.", FWretr),
 	counter("redispatch_warnings_total", "Sessions redispatched to another server.", FWredis),
+	counter("internal_errors_total", "Internal errors (panics halo recovered).", FEint),
 	gauge("weight", "Effective weight.", FWeight),
 	gauge("uweight", "User weight.", FUweight),
 	counter("check_up_down_total", "UP to DOWN transitions.", FChkdown),
@@ -86,7 +87,7 @@ var frontendMetrics = []metricDef{
 	counter("denied_connections_total", "Connections denied by rules.", FDcon),
 	counter("denied_sessions_total", "Sessions denied by rules.", FDses),
 	counter("failed_header_rewriting_total", "Failed header rewrites.", FWrew),
-	counter("internal_errors_total", "Internal errors.", FEint),
+	counter("internal_errors_total", "Internal errors (panics halo recovered).", FEint),
 }
 
 var backendOnlyMetrics = []metricDef{

@@ -193,6 +193,7 @@ func (s *Stats) frontendRow(r *Row, p proxyEntry) {
 	r.setU(FDresp, c.DeniedResp.Load())
 	r.setU(FDcon, c.DeniedConn.Load())
 	r.setU(FDses, c.DeniedSess.Load())
+	r.setU(FEint, c.InternalErrors.Load())
 	moduleZeros(r)
 	r.setU(FSslSess, c.TLSSessions.Load())
 	r.setU(FSslReusedSess, c.TLSReused.Load())

@@ -31,6 +31,7 @@ func (s *Stats) serverRow(r *Row, p proxyEntry, sc *config.Server, st *balancer.
 	r.setU(FDresp, st.DeniedResp.Load())
 	r.setU(FWretr, st.Retries.Load())
 	r.setU(FWredis, st.Redispatch.Load())
+	r.setU(FEint, st.InternalErrors.Load())
 	progress, checked := s.src.CheckProgress(be.Name, sc.Name)
 	agentPaused, hasAgent := s.src.AgentPaused(be.Name, sc.Name)
 	r.setS(FStatus, serverStatus(st, sc, progress, checked))
@@ -155,7 +156,7 @@ func setCheck(r *Row, last health.Checked, paused bool) {
 var checkDescs = map[health.Status]string{
 	health.L4OK: "Layer4 check passed", health.L4TOUT: "Layer4 timeout", health.L4CON: "Layer4 connection problem",
 	health.L7OK: "Layer7 check passed", health.L7STS: "Layer7 wrong status", health.L7RSP: "Layer7 invalid response",
-	health.L7TOUT: "Layer7 timeout", health.HANA: "Health analyze",
+	health.L7TOUT: "Layer7 timeout", health.HANA: "Health analyze", health.SOCKERR: "Socket error",
 }
 
 // serverStatus is the status word HAProxy shows for a server: MAINT,
@@ -313,6 +314,7 @@ func (s *Stats) backendRow(r *Row, p proxyEntry, queued int, a *backendTotals) {
 	}
 	r.setU(FDreq, c.DeniedReq.Load())
 	r.setU(FDresp, c.DeniedResp.Load())
+	r.setU(FEint, c.InternalErrors.Load())
 	r.zero(backendZeros)
 	moduleZeros(r)
 }
