@@ -104,8 +104,8 @@ type TimingValues struct {
 // HistogramValues is one timing histogram: the sum and maximum in
 // nanoseconds, and the observations above each bucket's bound.
 type HistogramValues struct {
-	Sum   int64                       `json:"sum_ns,omitempty"`
-	Max   int64                       `json:"max_ns,omitempty"`
+	Sum   int64                      `json:"sum_ns,omitempty"`
+	Max   int64                      `json:"max_ns,omitempty"`
 	Above [len(TimingBuckets)]uint64 `json:"above"`
 }
 
