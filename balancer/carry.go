@@ -249,3 +249,7 @@ func (s *Server) Restore(r Restored) {
 		s.lastChange.Store(r.LastChange.UnixNano())
 	}
 }
+
+// SetLastChange sets when the server last went UP or DOWN, for a server
+// whose state a previous process kept.
+func (s *Server) SetLastChange(t time.Time) { s.lastChange.Store(t.UnixNano()) }
