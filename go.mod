@@ -24,7 +24,10 @@ require (
 	github.com/gorilla/websocket v1.5.3
 )
 
-require github.com/go-crypt/x v0.4.17 // indirect
+require (
+	github.com/cloudflare/tableflip v1.2.3 // indirect
+	github.com/go-crypt/x v0.4.17 // indirect
+)
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect

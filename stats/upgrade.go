@@ -201,3 +201,14 @@ func (s *Stats) SetIDs(ids IDs) {
 		}
 	}
 }
+
+// ProxyIDs numbers the proxies of cfg as show stat will (those a previous
+// process numbered keep their numbers), for a start that matches a
+// server-state file's lines by backend id.
+func (s *Stats) ProxyIDs(cfg *config.Config) map[string]int {
+	out := map[string]int{}
+	for _, p := range s.proxies(cfg) {
+		out[p.name] = p.iid
+	}
+	return out
+}
