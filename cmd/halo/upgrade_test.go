@@ -1,0 +1,277 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/halo-lb/halo/internal/testnet"
+)
+
+// upgradeConfig is a frontend in mode http and one in mode tcp, an admin
+// socket, checks on the HTTP servers; extra is appended (more backends,
+// global settings go in globalExtra).
+func upgradeConfig(httpPort, tcpPort int, web []string, echo, globalExtra, extra string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `global:
+  hard-stop-after: 30s
+  stats:
+    socket:
+      - {path: "{{DIR}}/admin.sock", level: admin}
+%s
+defaults:
+  timeout: {connect: 1s, client: 20s, server: 20s, http-keep-alive: 1s}
+frontends:
+  web: {mode: http, bind: "127.0.0.1:%d", default_backend: app}
+  tcp: {mode: tcp, bind: "127.0.0.1:%d", default_backend: echo}
+backends:
+  app:
+    mode: http
+    servers:
+`, globalExtra, httpPort, tcpPort)
+	for i, addr := range web {
+		fmt.Fprintf(&b, "      - {name: s%d, address: %q, check: true, inter: 200ms}\n", i+1, addr)
+	}
+	fmt.Fprintf(&b, "  echo:\n    mode: tcp\n    servers: [{name: e1, address: %q}]\n%s", echo, extra)
+	return b.String()
+}
+
+// upgrades is how many upgrades TestUpgradesUnderLoad runs: 20, or
+// HALO_UPGRADES for the longer run.
+func upgradeCount(t *testing.T) int {
+	n := 20
+	if v := os.Getenv("HALO_UPGRADES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("HALO_UPGRADES=%q", v)
+		}
+	}
+	return n
+}
+
+// Upgrades in a row under load, each to a different binary renamed into
+// place (two builds, alternating, told apart by their version), half by
+// the runtime API and half by SIGUSR2: no connection is refused, no
+// request or TCP line fails, every old process exits 0, and a monitor
+// polling show stat on the (passed on) runtime API socket never sees a
+// cumulative counter go down.
+func TestUpgradesUnderLoad(t *testing.T) {
+	other := filepath.Join(t.TempDir(), "halo-b")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=upgrade-b", "-o", other, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the second binary: %v\n%s", err, out)
+	}
+	be := startBackends(t, "a", "b")
+	echo := startEchoBackend(t)
+	httpPort, tcpPort := testnet.FreePort(t), testnet.FreePort(t)
+	h := startUpgradable(t, upgradeConfig(httpPort, tcpPort, []string{be["a"], be["b"]}, echo, "", ""))
+	load := startMixedLoad(fmt.Sprintf("http://127.0.0.1:%d/", httpPort), fmt.Sprintf("127.0.0.1:%d", tcpPort), 700*time.Millisecond)
+	mon := startStatMonitor(h.sock)
+	time.Sleep(500 * time.Millisecond)
+	binaries := []struct{ path, version string }{{other, "upgrade-b"}, {haloBin, "dev"}}
+	n := upgradeCount(t)
+	var took []time.Duration
+	for i := range n {
+		next := binaries[i%2]
+		h.install(next.path)
+		_, pid, d := h.upgrade(i%2 == 1)
+		took = append(took, d)
+		info, err := h.cmd("show info")
+		if err != nil || !strings.Contains(info, "\nVersion: "+next.version+"\n") || infoInt(info, "Pid") != pid {
+			t.Fatalf("upgrade %d: the new process (pid %d) is not the binary installed (%s): %v\n%s", i+1, pid, next.version, err, info)
+		}
+		time.Sleep(200 * time.Millisecond) // traffic on the new process
+	}
+	time.Sleep(300 * time.Millisecond)
+	load.finish()
+	readings, drops, statFailures := mon.finish()
+	slices.Sort(took)
+	t.Logf("%d upgrades; %d HTTP requests, %d TCP sessions (%d lines), %d refused, %d failed; %d show stat readings, %d drops, %d failed readings; an upgrade (request to old process's exit) took %v median, %v at most",
+		n, load.requests, load.sessions, load.lines, len(load.refused), len(load.failures), readings, len(drops), len(statFailures), took[len(took)/2], took[len(took)-1])
+	if len(load.refused) > 0 {
+		t.Errorf("%d connections refused; first: %s", len(load.refused), load.refused[0])
+	}
+	if len(load.failures) > 0 {
+		t.Errorf("%d requests or lines failed; first: %s", len(load.failures), load.failures[0])
+	}
+	if len(drops) > 0 {
+		t.Errorf("%d counters went down in show stat; first: %s", len(drops), strings.Join(drops[:min(len(drops), 5)], "; "))
+	}
+	if len(statFailures) > 0 {
+		t.Errorf("%d show stat readings failed; first: %s", len(statFailures), statFailures[0])
+	}
+	if load.requests < 20*n || load.sessions < n || readings < 5*n {
+		t.Errorf("too little traffic to tell: %d requests, %d sessions, %d readings", load.requests, load.sessions, readings)
+	}
+	rows, err := parseStat(mustCmd(t, h, "show stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rows["web/FRONTEND"]["req_tot"]; got < int64(load.requests) {
+		t.Errorf("the last process counts %d requests on web, the clients had %d answered", got, load.requests)
+	}
+}
+
+func mustCmd(t *testing.T, h *upgradable, line string) string {
+	t.Helper()
+	out, err := h.cmd(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// An upgrade to a configuration that does not load, or to a binary that
+// fails before it is ready, is refused or fails with the reason, and the
+// old process keeps serving, its sockets unharmed; the next upgrade, with
+// both put right, goes through.
+func TestUpgradeFailuresKeepTheOldProcess(t *testing.T) {
+	be := startBackends(t, "a")
+	echo := startEchoBackend(t)
+	httpPort, tcpPort := testnet.FreePort(t), testnet.FreePort(t)
+	cfg := upgradeConfig(httpPort, tcpPort, []string{be["a"]}, echo, "", "")
+	h := startUpgradable(t, cfg)
+	pid := h.pidOrZero()
+	url := fmt.Sprintf("http://127.0.0.1:%d/", httpPort)
+	load := startMixedLoad(url, fmt.Sprintf("127.0.0.1:%d", tcpPort), 300*time.Millisecond)
+
+	writeFile(t, h.cfg, strings.Replace(strings.ReplaceAll(cfg, "{{DIR}}", h.dir), "connect: 1s", "connect: 1 s", 1))
+	out, err := h.cmd("upgrade")
+	if err != nil || !strings.HasPrefix(out, "Upgrade refused: the configuration does not load; this process keeps serving.") ||
+		!strings.Contains(out, `defaults.timeout.connect: invalid duration "1 s"`) {
+		t.Errorf("upgrade with a broken configuration: %q, %v", out, err)
+	}
+	writeFile(t, h.cfg, strings.ReplaceAll(cfg, "{{DIR}}", h.dir))
+	broken := filepath.Join(t.TempDir(), "broken")
+	writeFile(t, broken, "#!/bin/sh\necho 'this binary is broken' >&2\nexit 3\n")
+	if err := os.Chmod(broken, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h.install(broken)
+	if err := syscall.Kill(pid, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, "the failed upgrade to be logged", func() bool {
+		return strings.Contains(h.logText(), "upgrade failed; this process keeps serving")
+	})
+	if !strings.Contains(h.logText(), "this binary is broken") || !strings.Contains(h.logText(), "exit status 3") {
+		t.Errorf("the log does not say why the new process failed")
+	}
+	if got := h.pidOrZero(); got != pid {
+		t.Fatalf("pid %d answers after the failed upgrades, want the old %d", got, pid)
+	}
+	time.Sleep(300 * time.Millisecond)
+	h.install(haloBin)
+	_, next, _ := h.upgrade(false)
+	time.Sleep(300 * time.Millisecond)
+	load.finish()
+	t.Logf("%d requests, %d TCP sessions, %d refused, %d failed across two failed upgrades and one done (pid %d to %d)",
+		load.requests, load.sessions, len(load.refused), len(load.failures), pid, next)
+	if len(load.refused)+len(load.failures) > 0 {
+		t.Errorf("refused %v, failed %v", load.refused, load.failures)
+	}
+}
+
+// A long TCP session and a slow HTTP download that run when the upgrade
+// comes finish on the old process, whole; the old one exits once they
+// have; an upgrade asked of the new process meanwhile is refused.
+func TestUpgradeLetsLongSessionsFinish(t *testing.T) {
+	const chunk, chunks = 32 << 10, 40
+	slow := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(chunk*chunks))
+		buf := make([]byte, chunk)
+		for range chunks {
+			w.Write(buf)
+			w.(http.Flusher).Flush()
+			time.Sleep(50 * time.Millisecond)
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go slow.Serve(ln)
+	defer slow.Close()
+	echo := startEchoBackend(t)
+	httpPort, tcpPort := testnet.FreePort(t), testnet.FreePort(t)
+	h := startUpgradable(t, upgradeConfig(httpPort, tcpPort, []string{ln.Addr().String()}, echo, "", ""))
+	oldPid := h.pidOrZero()
+
+	session, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", tcpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	exchange := func(line string) {
+		t.Helper()
+		session.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(session, line+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(line)+1)
+		if _, err := io.ReadFull(session, buf); err != nil || string(buf) != line+"\n" {
+			t.Fatalf("the TCP session: %q, %v", buf, err)
+		}
+	}
+	exchange("before")
+	download := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/big", httpPort))
+		if err != nil {
+			download <- err.Error()
+			return
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		download <- fmt.Sprintf("%d bytes, %v", n, err)
+	}()
+	time.Sleep(300 * time.Millisecond) // the download is under way
+
+	out, err := h.cmd("upgrade")
+	if err != nil || !strings.HasPrefix(out, "Upgraded: ") {
+		t.Fatalf("upgrade: %q, %v", out, err)
+	}
+	newPid := h.pidOrZero()
+	if newPid == oldPid || newPid == 0 {
+		t.Fatalf("pid %d answers after the upgrade", newPid)
+	}
+	if out, _ := h.cmd("upgrade"); !strings.HasPrefix(out, fmt.Sprintf("Upgrade refused: the previous process (pid %d) is still draining", oldPid)) {
+		t.Errorf("a second upgrade while the first drains: %q", out)
+	}
+	exchange("after the upgrade") // still the old process's session
+	if done, _ := h.exited(oldPid); done {
+		t.Fatal("the old process exited with a TCP session and a download running")
+	}
+	if got := <-download; got != fmt.Sprintf("%d bytes, <nil>", chunk*chunks) {
+		t.Errorf("the download across the upgrade: %s", got)
+	}
+	exchange("last")
+	session.Close()
+	h.waitExit(oldPid, 10*time.Second)
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/big", httpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	rows, err := parseStat(mustCmd(t, h, "show stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rows["tcp/FRONTEND"]["stot"]; got != 1 {
+		t.Errorf("tcp stot %d after the upgrade, want the one session the old process carried over", got)
+	}
+	if got := rows["web/FRONTEND"]["req_tot"]; got != 2 {
+		t.Errorf("web req_tot %d, want the download the old process finished and the one after", got)
+	}
+}
