@@ -275,3 +275,136 @@ func TestUpgradeLetsLongSessionsFinish(t *testing.T) {
 		t.Errorf("web req_tot %d, want the download the old process finished and the one after", got)
 	}
 }
+
+// serversState is show servers state without each line's seconds since
+// the last change, which move with the clock, and that column apart.
+func serversState(t *testing.T, h *upgradable) (string, map[string]int) {
+	t.Helper()
+	out := mustCmd(t, h, "show servers state")
+	var lines []string
+	since := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 9 && !strings.HasPrefix(l, "#") {
+			since[f[1]+"/"+f[3]], _ = strconv.Atoi(f[9])
+			f[9] = "-"
+		}
+		lines = append(lines, strings.Join(f, " "))
+	}
+	return strings.Join(lines, "\n"), since
+}
+
+// What an operator set and what the checks found is there after an
+// upgrade, as it was: a runtime weight, a server in maintenance, one
+// drained, one DOWN by its check; show servers state is the same, and so
+// is every counter. A plain restart with a server-state-file and
+// load-server-state-from-file global keeps it too: the stop writes the
+// file, the start reads it.
+func TestUpgradeAndRestartCarryServerState(t *testing.T) {
+	be := startBackends(t, "a", "b", "c")
+	echo := startEchoBackend(t)
+	dead := testnet.FreeAddr(t) // nothing listens: its check fails
+	httpPort, tcpPort := testnet.FreePort(t), testnet.FreePort(t)
+	cfg := upgradeConfig(httpPort, tcpPort, []string{be["a"], be["b"], be["c"], dead}, echo,
+		"  server-state-file: state\n", "")
+	cfg = strings.Replace(cfg, "defaults:\n", "defaults:\n  load-server-state-from-file: global\n", 1)
+	h := startUpgradable(t, cfg)
+	waitUntil(t, 10*time.Second, "s4 DOWN by its check", func() bool {
+		st := appStatus(t, h)
+		return st["s4"] == "DOWN"
+	})
+	for _, c := range []string{"set weight app/s1 7", "disable server app/s2", "set server app/s3 state drain"} {
+		if out := mustCmd(t, h, c); strings.TrimSpace(out) != "" {
+			t.Fatalf("%s: %q", c, out)
+		}
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for range 20 {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/", httpPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	beforeState, beforeSince := serversState(t, h)
+	before, err := parseStat(mustCmd(t, h, "show stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(beforeState, "app 1 s1 127.0.0.1 2 0 7 1") || !strings.Contains(beforeState, "app 4 s4 127.0.0.1 0 0 1 1") {
+		t.Fatalf("the state to carry is not what the test set:\n%s", beforeState)
+	}
+	check := func(when string) {
+		t.Helper()
+		state, since := serversState(t, h)
+		if state != beforeState {
+			t.Errorf("%s, show servers state is\n%s\nwas\n%s", when, state, beforeState)
+		}
+		for srv, s := range since {
+			if s < beforeSince[srv] || s > beforeSince[srv]+30 {
+				t.Errorf("%s, %s last changed %d s ago, before %d s", when, srv, s, beforeSince[srv])
+			}
+		}
+		after, err := parseStat(mustCmd(t, h, "show stat"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for row, cols := range before {
+			for _, c := range cumulativeColumns {
+				if v, ok := cols[c]; ok && after[row][c] < v {
+					t.Errorf("%s, %s %s is %d, was %d", when, row, c, after[row][c], v)
+				}
+			}
+		}
+		if st := appStatus(t, h); st["s1"] != "UP" || st["s2"] != "MAINT" || st["s3"] != "DRAIN" || st["s4"] != "DOWN" {
+			t.Errorf("%s, the servers are %v", when, st)
+		}
+	}
+	h.upgrade(true)
+	check("after the upgrade")
+
+	// A plain restart: SIGTERM writes the file, a new start reads it.
+	pid := h.pidOrZero()
+	syscall.Kill(pid, syscall.SIGTERM)
+	h.waitExit(pid, 40*time.Second)
+	data, err := os.ReadFile(filepath.Join(h.dir, "state"))
+	if err != nil || !strings.HasPrefix(string(data), "1\n# be_id ") {
+		t.Fatalf("the server-state-file after the stop: %q, %v", data, err)
+	}
+	logFile, err := os.OpenFile(h.log, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restart := exec.Command(h.bin, "run", "-c", h.cfg)
+	restart.Stdout, restart.Stderr = logFile, logFile
+	if err := restart.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logFile.Close()
+	t.Cleanup(func() { restart.Process.Kill(); restart.Wait() })
+	waitUntil(t, 15*time.Second, "the restarted halo", func() bool { return h.pidOrZero() == restart.Process.Pid })
+	state, _ := serversState(t, h)
+	if state != beforeState {
+		t.Errorf("after a restart, show servers state is\n%s\nwas\n%s", state, beforeState)
+	}
+	if !strings.Contains(h.logText(), `"msg":"server state loaded"`) && !strings.Contains(h.logText(), "server state loaded") {
+		t.Error("the restart did not log the state it loaded")
+	}
+}
+
+// appStatus is the status column of backend app's servers.
+func appStatus(t *testing.T, h *upgradable) map[string]string {
+	t.Helper()
+	out := mustCmd(t, h, "show stat app 4 -1")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	head := strings.Split(strings.TrimPrefix(lines[0], "# "), ",")
+	status := slices.Index(head, "status")
+	st := map[string]string{}
+	for _, l := range lines[1:] {
+		if f := strings.Split(l, ","); len(f) > status {
+			st[f[1]] = f[status]
+		}
+	}
+	return st
+}
