@@ -309,9 +309,9 @@ func TestUpgradeAndRestartCarryServerState(t *testing.T) {
 		"  server-state-file: state\n", "")
 	cfg = strings.Replace(cfg, "defaults:\n", "defaults:\n  load-server-state-from-file: global\n", 1)
 	h := startUpgradable(t, cfg)
-	waitUntil(t, 10*time.Second, "s4 DOWN by its check", func() bool {
-		st := appStatus(t, h)
-		return st["s4"] == "DOWN"
+	waitUntil(t, 10*time.Second, "every server checked, s4 DOWN", func() bool {
+		state, _ := serversState(t, h)
+		return appStatus(t, h)["s4"] == "DOWN" && strings.Count(state, " - 1 0 2 6 ") == 0 // check status 1: not checked yet
 	})
 	for _, c := range []string{"set weight app/s1 7", "disable server app/s2", "set server app/s3 state drain"} {
 		if out := mustCmd(t, h, c); strings.TrimSpace(out) != "" {
