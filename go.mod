@@ -20,15 +20,13 @@ require (
 require github.com/pires/go-proxyproto v0.15.0
 
 require (
+	github.com/cloudflare/tableflip v1.2.3
 	github.com/go-crypt/crypt v0.4.15
 	github.com/gorilla/websocket v1.5.3
 	go.uber.org/goleak v1.3.0
 )
 
-require (
-	github.com/go-crypt/x v0.4.17 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
-)
+require github.com/go-crypt/x v0.4.17 // indirect
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect

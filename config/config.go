@@ -77,6 +77,11 @@ type Global struct {
 	// Stats is the runtime API's sockets ("stats socket", "stats
 	// timeout").
 	Stats Stats
+	// ServerStateFile is HAProxy's server-state-file, resolved against
+	// server-state-base (server_state.go); "" when not set.
+	ServerStateFile string `json:",omitempty"`
+	// ServerStateBase is server-state-base, resolved; "" when not set.
+	ServerStateBase string `json:",omitempty"`
 }
 
 // Frontend is a set of listening addresses and what to do with their traffic.
@@ -154,6 +159,11 @@ type Backend struct {
 	// ErrorPages are as a Frontend's; a backend's page for a status wins
 	// over its frontend's, as in HAProxy.
 	ErrorPages map[int][]byte
+	// LoadServerState is load-server-state-from-file: where the
+	// backend's servers take their state from when halo starts
+	// (server_state.go); StateFile is the file that names, resolved.
+	LoadServerState LoadServerState `json:",omitempty"`
+	StateFile       string          `json:",omitempty"`
 }
 
 // Server is one backend server.

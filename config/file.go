@@ -31,6 +31,9 @@ type fileGlobal struct {
 	SSLDefaultServerCiphers      *string `yaml:"ssl-default-server-ciphers" validate:"omitempty,min=1"`
 	SSLDefaultServerCipherSuites *string `yaml:"ssl-default-server-ciphersuites" validate:"omitempty,min=1"`
 	SSLDefaultServerOptions      *string `yaml:"ssl-default-server-options" validate:"omitempty,min=1"`
+	// HAProxy's server-state-file and server-state-base (server_state.go).
+	ServerStateFile *string `yaml:"server-state-file" validate:"omitempty,min=1"`
+	ServerStateBase *string `yaml:"server-state-base" validate:"omitempty,min=1"`
 }
 
 // fileGlobalStats is HAProxy's "stats socket" lines and "stats timeout".
@@ -116,6 +119,10 @@ type fileProxy struct {
 	// Declare is HAProxy's "declare capture request|response len N"
 	// (capture.go).
 	Declare []string `yaml:"declare"`
+	// Server state at start (server_state.go): HAProxy's
+	// load-server-state-from-file and server-state-file-name.
+	LoadServerState     *string `yaml:"load-server-state-from-file" validate:"omitempty,oneof=global local none"`
+	ServerStateFileName *string `yaml:"server-state-file-name" validate:"omitempty,min=1"`
 }
 
 // fileBind is one entry of "bind": a mapping, or a plain string that is its
@@ -313,10 +320,10 @@ type fileServer struct {
 // set anything a frontend or backend inherits, but not bind, servers or
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
-	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "retry-on", "timeout", "option", "http-check", "tcp-check", "default-server", "cookie", "errorfile", "http-error", "monitor-uri"),
+	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "retry-on", "timeout", "option", "http-check", "tcp-check", "default-server", "cookie", "errorfile", "http-error", "monitor-uri", "load-server-state-from-file"),
 	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "errorfile", "http-error", "monitor-uri", "monitor", "capture", "declare"),
-	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "retry-on", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect", "stick-table", "stick", "cookie", "force-persist", "ignore-persist", "errorfile", "http-error"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "retry-on", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "stick", "cookie", "force-persist", "ignore-persist", "errorfile", "http-error", "monitor-uri", "monitor", "capture", "declare"),
+	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "retry-on", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect", "stick-table", "stick", "cookie", "force-persist", "ignore-persist", "errorfile", "http-error", "load-server-state-from-file", "server-state-file-name"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "retry-on", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "stick", "cookie", "force-persist", "ignore-persist", "errorfile", "http-error", "monitor-uri", "monitor", "capture", "declare", "load-server-state-from-file", "server-state-file-name"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.

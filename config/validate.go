@@ -128,6 +128,7 @@ func (p *parser) build(cfg *Config, fc *fileConfig) {
 	p.buildForwarded(cfg, fc)
 	p.buildMonitor(cfg, fc)
 	p.buildCaptures(cfg, fc)
+	p.buildServerState(cfg, fc)
 }
 
 // checkCrossField checks the rules that span keys or sections.

@@ -33,3 +33,31 @@ func carryHealth(health, oldRise, oldFall, rise, fall int) int {
 	}
 	return min(health, rise-1)
 }
+
+// Resumed is where a previous process left a server's check: its health
+// counter, its last result (nil: none) and whether "disable health" had
+// paused it.
+type Resumed struct {
+	Health int
+	Last   *Checked
+	Paused bool
+}
+
+// StartResumed is Start for a server whose check a previous process ran
+// (a start that loads a server-state file, a binary upgrade): the counter
+// continues from r.Health, held within the spec's 0 to rise+fall-1, the
+// last result is r's and a paused check stays paused. The caller has
+// given the server the state that counter means (UP from rise on); the
+// monitor reports only the edges after it.
+func StartResumed(spec Spec, r Resumed, checker Checker, setter StatusSetter, log *zap.Logger) *Monitor {
+	m := newMonitor(spec, checker, setter, log)
+	m.health = min(max(r.Health, 0), spec.Rise+spec.Fall-1)
+	m.draining = spec.DrainOnLag && spec.Draining
+	if r.Last != nil {
+		last := *r.Last
+		m.last.Store(&last)
+	}
+	m.paused.Store(r.Paused)
+	m.schedule()
+	return m
+}

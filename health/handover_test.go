@@ -1,6 +1,11 @@
 package health
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
 
 func TestCarryHealth(t *testing.T) {
 	for _, c := range []struct {
@@ -22,5 +27,37 @@ func TestCarryHealth(t *testing.T) {
 		if isUp := carryHealth(c.health, c.oldRise, c.oldFall, c.rise, c.fall) >= c.rise; isUp != wasUp {
 			t.Errorf("carryHealth(%d, rise %d fall %d → rise %d fall %d) changed UP=%v to %v", c.health, c.oldRise, c.oldFall, c.rise, c.fall, wasUp, isUp)
 		}
+	}
+}
+
+// A resumed monitor continues from the counter, result and pause a
+// previous process left: a server resumed DOWN with an empty counter
+// needs rise good checks, and reports only that edge.
+func TestStartResumed(t *testing.T) {
+	ln := listen(t)
+	e := &edges{ch: make(chan bool, 10)}
+	last := &Checked{Result: Result{Status: L4CON}, At: time.Now().Add(-time.Minute)}
+	m := StartResumed(Spec{Addr: ln.Addr().String(), Inter: 20 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 3},
+		Resumed{Health: 0, Last: last}, TCPChecker{}, e, zap.NewNop())
+	defer m.Stop()
+	if got, ok := m.Last(); !ok || got.Status != L4CON {
+		t.Errorf("last result %q before any probe, want the resumed L4CON", got.Status)
+	}
+	select {
+	case up := <-e.ch:
+		if !up {
+			t.Fatal("a DOWN edge from a monitor resumed DOWN")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the resumed server never rose")
+	}
+	if p := m.Progress(); p.Health < 2 {
+		t.Errorf("counter %d after rising, want at least rise", p.Health)
+	}
+	paused := StartResumed(Spec{Addr: ln.Addr().String(), Inter: time.Hour, Timeout: time.Second, Rise: 2, Fall: 3},
+		Resumed{Health: 99, Paused: true}, TCPChecker{}, e, zap.NewNop())
+	defer paused.Stop()
+	if p := paused.Progress(); !p.Paused || p.Health != 4 {
+		t.Errorf("progress %+v, want paused with the counter held at 4", p)
 	}
 }

@@ -35,6 +35,8 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 	// a check the new file drops is stopped (its probe in flight
 	// finished) before applyState forces its server UP, so that no late
 	// verdict of it can stick.
+	next.restore(p.carried)
+	p.carried = nil
 	p.syncHTTPServers(next)
 	next.syncChecks(p.log.Named("health"))
 	next.applyState()
@@ -124,7 +126,7 @@ func (p *Proxy) swapListeners(next *Snapshot, opened []*listener) {
 	}
 	for key, l := range p.listeners {
 		if !used[key] {
-			l.close()
+			l.closeForGood()
 			delete(p.listeners, key)
 			p.log.Info("listener closed", zap.String("bind", l.ln.Addr().String()))
 		}

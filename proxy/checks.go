@@ -31,6 +31,10 @@ type serverChecks struct {
 	agent  *health.Agent
 	// agentSpec is what agent was started with.
 	agentSpec health.AgentSpec
+	// resume and agentPaused are where a previous process left the
+	// checks (carry.go), for the first monitor and agent started.
+	resume      *health.Resumed
+	agentPaused bool
 }
 
 func newServerChecks() *serverChecks { return &serverChecks{} }
@@ -107,10 +111,13 @@ func (c *serverChecks) syncMonitor(spec *health.Spec, method checkMethod, srv *s
 	start := *spec
 	start.Up, start.Draining = srv.state.Up(), srv.state.LagDrained()
 	var m *health.Monitor
-	if old != nil {
+	switch {
+	case old != nil:
 		old.Stop()
 		m = health.StartAfter(old, start, method.checker(), c, log)
-	} else {
+	case c.resume != nil:
+		m = health.StartResumed(start, *c.resume, method.checker(), c, log)
+	default:
 		m = health.Start(start, method.checker(), c, log)
 	}
 	c.monitor.Store(m)
@@ -125,7 +132,11 @@ func (c *serverChecks) syncAgent(spec *health.AgentSpec, log *zap.Logger) {
 	}
 	if spec != nil && c.agent == nil {
 		c.agent, c.agentSpec = health.StartAgent(*spec, c, log), *spec
+		if c.agentPaused {
+			c.agent.SetPaused(true)
+		}
 	}
+	c.resume, c.agentPaused = nil, false
 }
 
 // stop ends the server's checks; the server left the configuration or the

@@ -28,6 +28,8 @@
 //	snapshot.go      building a snapshot; apply.go swapping it in and releasing the old
 //	state.go         the kept state and counters; checks.go, check_targets.go health checks
 //	sessions.go      L4 sessions a check may shut down; log.go tcplog and httplog lines
+//	carry.go         state a start takes from a previous process: server state, counters
+//	upgrade.go       a binary upgrade: listening sockets passed on by name, the old proxy's handover
 //	stats_source.go  what the stats package reads (its Source) and the runtime API's setters,
 //	                 over the live snapshot; the stats page's route on a frontend
 //	recover.go       crash safety: where a panic is recovered and what it releases

@@ -40,6 +40,19 @@ func (l *listener) waitAborted() bool {
 func (l *listener) close() {
 	l.closed.Store(true)
 	l.ln.Close()
+	l.wake()
+}
+
+// closeForGood closes a listener a reload removed: the socket stops
+// listening even where a copy of its descriptor lives on (stopListening).
+func (l *listener) closeForGood() {
+	l.closed.Store(true)
+	stopListening(l.ln)
+	l.ln.Close()
+	l.wake()
+}
+
+func (l *listener) wake() {
 	// Wake the accept loop if it is waiting for a maxconn slot.
 	l.global.wake()
 	if fe := l.frontend.Load(); fe != nil {
@@ -132,12 +145,15 @@ func (p *Proxy) listen(bind config.Bind) (*listener, error) {
 	// Accepted connections get no TCP keep-alive probes unless "option
 	// clitcpka" asks (as in HAProxy); Go's default would cost four
 	// setsockopt calls per connection.
+	key := listenerKeyOf(bind)
+	if ln := p.inherited(key); ln != nil {
+		return &listener{key: key, ln: ln, global: p.global}, nil
+	}
 	lc := net.ListenConfig{KeepAlive: -1, Control: socketControl(bind.Socket, network == "tcp6")}
 	ln, err := lc.Listen(context.Background(), network, bind.Address)
 	if err != nil {
 		return nil, fmt.Errorf("binding %s: %w", bind.Address, err)
 	}
-	key := listenerKeyOf(bind)
 	if strings.HasSuffix(bind.Address, ":0") {
 		key.addr = ln.Addr().String()
 	}

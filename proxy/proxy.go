@@ -60,6 +60,12 @@ type Proxy struct {
 	// procVars are the rules' process-wide variables (proc.NAME),
 	// across reloads.
 	procVars *rules.ProcVars
+
+	// carried is what a previous process left for the first Apply
+	// (carry.go); inherit gives the listening sockets it passed on
+	// (upgrade.go). Both under mu.
+	carried *Carried
+	inherit func(name string) (*net.TCPListener, error)
 }
 
 // New returns a Proxy with no configuration; call Apply to start serving.

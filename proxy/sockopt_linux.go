@@ -105,3 +105,27 @@ func probeBind(bind config.Bind) error {
 	}
 	return nil
 }
+
+// listening reports whether a socket passed on by a previous process
+// still listens: one that a reload of that process removed was shut down
+// (stopListening), though the descriptor passed on may have outlived it.
+func listening(ln *net.TCPListener) bool {
+	raw, err := ln.SyscallConn()
+	if err != nil {
+		return false
+	}
+	on := 0
+	_ = raw.Control(func(fd uintptr) { on, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ACCEPTCONN) })
+	return on == 1
+}
+
+// stopListening ends a listening socket for every process that holds it,
+// not only this descriptor: the copy a binary upgrade hands to the next
+// process would keep a closed bind listening, its backlog unserved.
+// Linux stops listening on shutdown of the read side, and resets the
+// connections queued then, as a close of the last descriptor does.
+func stopListening(ln *net.TCPListener) {
+	if raw, err := ln.SyscallConn(); err == nil {
+		_ = raw.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RD) })
+	}
+}

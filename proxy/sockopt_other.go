@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"errors"
+	"net"
 
 	"github.com/halo-lb/halo/config"
 )
@@ -18,3 +19,9 @@ func setSocketOptions(_ int, o config.SocketOptions, _ bool) error {
 
 // probeBind: elsewhere a listener is opened without a test bind first.
 func probeBind(config.Bind) error { return nil }
+
+// listening: elsewhere a passed socket is taken as it is.
+func listening(*net.TCPListener) bool { return true }
+
+// stopListening: elsewhere only the descriptor is closed.
+func stopListening(*net.TCPListener) {}

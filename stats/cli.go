@@ -37,6 +37,14 @@ type sockets struct {
 	mu      sync.Mutex
 	open    map[string]*socket
 	timeout time.Duration
+	// inherit and gate belong to binary upgrades (upgrade.go): the
+	// listeners a previous process passed on, and, while not nil, a
+	// channel the accept loops wait on before they accept.
+	inherit func(path string) (*net.UnixListener, error)
+	gate    chan struct{}
+	// oneShot counts the sessions that have not turned interactive and
+	// have not ended: those a handover waits for.
+	oneShot sync.WaitGroup
 }
 
 type socket struct {
@@ -85,7 +93,10 @@ func (s *Stats) ServeSockets(cfg config.Stats) error {
 			}
 			continue
 		}
-		sock, err := listenSocket(sc)
+		sock, err := ss.adopt(sc)
+		if err == nil && sock == nil {
+			sock, err = listenSocket(sc)
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -167,6 +178,12 @@ func (ss *sockets) idleTimeout() time.Duration {
 }
 
 func (s *Stats) accept(sock *socket) {
+	s.sockets.mu.Lock()
+	gate := s.sockets.gate
+	s.sockets.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	for {
 		sock.slots <- struct{}{}
 		c, err := sock.ln.Accept()
@@ -182,6 +199,7 @@ func (s *Stats) accept(sock *socket) {
 		sock.mu.Lock()
 		sock.conns[c] = struct{}{}
 		sock.mu.Unlock()
+		s.sockets.oneShot.Add(1)
 		go func() {
 			defer func() { <-sock.slots }()
 			// A panic in a command ends its session, not the process:
@@ -209,13 +227,25 @@ type session struct {
 	timeout     time.Duration // idle timeout of an interactive session
 	out         *bufio.Writer
 	conn        io.Writer
+	// counted is whether the session still counts in oneShot.
+	counted bool
+}
+
+// notOneShot takes a socket session out of the sessions a handover waits
+// for: it ended, or turned interactive.
+func (sess *session) notOneShot() {
+	if sess.sock != nil && sess.counted {
+		sess.counted = false
+		sess.s.sockets.oneShot.Done()
+	}
 }
 
 // serveCLI runs the runtime API on one connection until the client
 // leaves. Each command runs at the socket's level as it is then, so a
 // reload that lowers it applies to sessions already open too.
 func (s *Stats) serveCLI(c net.Conn, sock *socket) {
-	sess := &session{s: s, sock: sock, timeout: s.sockets.idleTimeout(), out: bufio.NewWriterSize(c, 8<<10), conn: c}
+	sess := &session{s: s, sock: sock, counted: true, timeout: s.sockets.idleTimeout(), out: bufio.NewWriterSize(c, 8<<10), conn: c}
+	defer sess.notOneShot()
 	r := bufio.NewReaderSize(c, 4096)
 	for {
 		if sess.timeout > 0 {
@@ -308,6 +338,7 @@ func (sess *session) run(words []string) bool {
 		return false
 	case "prompt":
 		sess.interactive = !sess.interactive
+		sess.notOneShot()
 		sess.out.WriteString("\n")
 		return true
 	}

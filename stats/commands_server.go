@@ -10,7 +10,7 @@ import (
 
 	"github.com/halo-lb/halo/balancer"
 	"github.com/halo-lb/halo/config"
-	"github.com/halo-lb/halo/health"
+	"github.com/halo-lb/halo/serverstate"
 )
 
 // The commands that read or change one server, and the server dumps.
@@ -243,16 +243,6 @@ func cmdShutdownServer(s *Stats, _ *session, args []string) string {
 	return ""
 }
 
-// checkStatusCodes are HAProxy's numbers for check results in the server
-// state file (enum healthcheck_status).
-var checkStatusCodes = map[health.Status]int{
-	health.HANA: 4, health.SOCKERR: 5, health.L4OK: 6, health.L4TOUT: 7, health.L4CON: 8,
-	health.L7TOUT: 12, health.L7RSP: 13, health.L7OK: 14, health.L7STS: 16,
-}
-
-// The server-state-file columns.
-const serversStateHeader = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n"
-
 // cmdServersState is "show servers state [backend]", in the version 1
 // format of HAProxy's server-state-file, so that a state dump can seed
 // another process (load-server-state-from-file).
@@ -260,65 +250,77 @@ func cmdServersState(s *Stats, _ *session, args []string) string {
 	if msg := s.knownBackend(args); msg != "" {
 		return msg
 	}
-	var b strings.Builder
-	b.WriteString(serversStateHeader)
-	s.eachServer(args, func(p proxyEntry, sc *config.Server, st *balancer.Server, sid int) {
-		host, port := splitHostPort(sc.Address)
-		op := 0 // stopped
-		if st.Up() {
-			op = 2 // running
-			if st.NoLB() {
-				op = 3 // stopping
-			}
-		}
-		adminState := 0
-		switch st.Admin() {
-		case balancer.AdminMaint:
-			adminState = 0x01 // forced maintenance
-			if sc.Disabled {
-				adminState = 0x04 // maintenance from the configuration
-			}
-		case balancer.AdminDrain:
-			adminState = 0x08 // forced drain
-		}
-		checkStatus, checkResult, checkHealth, checkState := 1, 0, sc.Rise, 0
-		if sc.Check {
-			checkState = 0x06 // configured, enabled
-			if pr, ok := s.src.CheckProgress(p.name, sc.Name); ok {
-				checkHealth = pr.Health
-				if pr.Paused {
-					checkState = 0x0a // configured, paused
-				}
-			}
-			if last, ok := s.src.LastCheck(p.name, sc.Name); ok {
-				checkStatus = checkStatusCodes[last.Status]
-				checkResult = 2 // failed
-				if last.OK {
-					checkResult = 3 // passed
-				}
-			}
-		}
-		agentState := 0
-		if _, has := s.src.AgentPaused(p.name, sc.Name); has {
-			agentState = 0x16 // configured, enabled, agent
-		}
-		checkPort, checkAddr, agentAddr, agentPort := sc.CheckPort, dash(sc.CheckAddr), "-", 0
-		if sc.Agent != nil {
-			agentAddr, agentPort = dash(sc.Agent.Addr), sc.Agent.Port
-		}
-		fmt.Fprintf(&b, "%d %s %d %s %s %d %d %d %d %d %d %d %d %d %d 0 0 - %s - 0 %d %s %s %d\n",
-			p.iid, p.name, sid, sc.Name, host, op, adminState, st.Weight(sc.Weight), sc.Weight,
-			int64(time.Since(st.LastChange())/time.Second), checkStatus, checkResult, checkHealth, checkState, agentState,
-			port, checkPort, checkAddr, agentAddr, agentPort)
-	})
-	return b.String()
+	backend := ""
+	if len(args) > 0 {
+		backend = args[0]
+	}
+	return string(s.ServersState(backend))
 }
 
-func dash(s string) string {
-	if s == "" {
-		return "-"
+// ServersState is the state of every server (of one backend when backend
+// is not ""), as "show servers state" prints it: a server-state file.
+// halo writes it before a binary upgrade and when it stops.
+func (s *Stats) ServersState(backend string) []byte {
+	b := []byte(serverstate.Header)
+	var args []string
+	if backend != "" {
+		args = []string{backend}
 	}
-	return s
+	s.eachServer(args, func(p proxyEntry, sc *config.Server, st *balancer.Server, sid int) {
+		l := s.stateLine(p, sc, st, sid)
+		b = l.Append(b)
+	})
+	return b
+}
+
+// stateLine is one server's line of the server-state file.
+func (s *Stats) stateLine(p proxyEntry, sc *config.Server, st *balancer.Server, sid int) serverstate.Line {
+	host, port := splitHostPort(sc.Address)
+	l := serverstate.Line{BackendID: p.iid, Backend: p.name, ServerID: sid, Server: sc.Name, Addr: host,
+		UWeight: st.Weight(sc.Weight), IWeight: sc.Weight, SinceChange: int64(time.Since(st.LastChange()) / time.Second),
+		CheckStatus: 1, CheckHealth: sc.Rise, CheckPort: sc.CheckPort, CheckAddr: sc.CheckAddr}
+	l.Port, _ = strconv.Atoi(port)
+	if st.Up() {
+		l.OpState = serverstate.Running
+		if st.NoLB() {
+			l.OpState = serverstate.Stopping
+		}
+	}
+	switch st.Admin() {
+	case balancer.AdminMaint:
+		l.Admin = serverstate.ForcedMaint
+		if sc.Disabled {
+			l.Admin = serverstate.ConfigMaint
+		}
+	case balancer.AdminDrain:
+		l.Admin = serverstate.ForcedDrain
+	}
+	if sc.Check {
+		l.CheckState = serverstate.CheckConfigured | serverstate.CheckEnabled
+		if pr, ok := s.src.CheckProgress(p.name, sc.Name); ok {
+			l.CheckHealth = pr.Health
+			if pr.Paused {
+				l.CheckState = serverstate.CheckConfigured | serverstate.CheckPaused
+			}
+		}
+		if last, ok := s.src.LastCheck(p.name, sc.Name); ok {
+			l.CheckStatus = serverstate.StatusCode(last.Status)
+			l.CheckResult = serverstate.ResultFailed
+			if last.OK {
+				l.CheckResult = serverstate.ResultPassed
+			}
+		}
+	}
+	if paused, has := s.src.AgentPaused(p.name, sc.Name); has {
+		l.AgentState = serverstate.CheckConfigured | serverstate.CheckEnabled | serverstate.CheckAgent
+		if paused {
+			l.AgentState = serverstate.CheckConfigured | serverstate.CheckAgent
+		}
+	}
+	if sc.Agent != nil {
+		l.AgentAddr, l.AgentPort = sc.Agent.Addr, sc.Agent.Port
+	}
+	return l
 }
 
 func splitHostPort(addr string) (string, string) {

@@ -5,7 +5,8 @@
 // keeps. It reads through the narrow Source interface and changes state
 // only through Admin and the balancer's setters: it never reaches into the
 // data path, which pays nothing for it beyond the counters and timings it
-// keeps anyway.
+// keeps anyway. A binary upgrade passes its sockets, and the numbers it
+// gives proxies and servers, to the next process (upgrade.go).
 package stats
 
 import (
@@ -35,8 +36,9 @@ type Stats struct {
 	sockets sockets
 	page    pageState
 
-	metrics metricsState
-	cluster clusterRef
+	metrics  metricsState
+	cluster  clusterRef
+	upgrader upgraderRef
 }
 
 // Options are what Stats needs to know about the process.

@@ -95,7 +95,7 @@ Press Ctrl-C to stop.
 
 `, params.Servers[0].Addr, params.Servers[1].Addr, params.Servers[2].Addr, *listen, *listen)
 	reloadDemo := func() (*config.Config, error) { return cfg, nil }
-	return serve(log, cfg, reloadDemo)
+	return serve(log, cfg, reloadDemo, nil)
 }
 
 // startDemoServer runs a small HTTP server that says which server answered.

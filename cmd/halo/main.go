@@ -12,10 +12,10 @@ import (
 	"os/signal"
 	"reflect"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/halo-lb/halo/cluster"
 	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/proxy"
 	"github.com/halo-lb/halo/stats"
@@ -40,7 +40,8 @@ const defaultConfigPath = "/etc/halo/halo.yaml"
 const usage = `usage: halo <command> [flags]
 
 commands:
-  run     -c FILE   run in the foreground (SIGHUP reloads, SIGTERM/SIGINT stop gracefully)
+  run     -c FILE   run in the foreground (SIGHUP reloads, SIGUSR2 upgrades to the binary at
+                    halo's path, SIGTERM/SIGINT stop gracefully)
   check   -c FILE   validate a configuration file, like haproxy -c
   ctl     [-s SOCKET] [COMMAND...]
                     send a runtime API command (none: an interactive prompt)
@@ -137,74 +138,131 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.Global.LogLevel, stderr)
 	defer log.Sync() //nolint:errcheck
+	upg := newUpgrades(*path, log)
 	if *pprofAddr != "" {
-		if err := servePprof(*pprofAddr, log); err != nil {
+		if err := servePprof(*pprofAddr, upg.listen, log); err != nil {
 			fmt.Fprintf(stderr, "halo: -pprof: %v\n", err)
 			return 1
 		}
 	}
-	return serve(log, cfg, func() (*config.Config, error) { return config.Load(*path) })
+	return serve(log, cfg, func() (*config.Config, error) { return config.Load(*path) }, upg)
 }
 
-// serve runs cfg until SIGTERM or SIGINT, reloading on SIGHUP with load.
-func serve(log *zap.Logger, cfg *config.Config, load func() (*config.Config, error)) int {
+// serve runs cfg until SIGTERM or SIGINT, reloading on SIGHUP with load;
+// with upg, SIGUSR2 and the runtime API's "upgrade" hand it over to a new
+// process of the binary (upgrade.go), and a process that is such a new
+// one takes over from the old.
+func serve(log *zap.Logger, cfg *config.Config, load func() (*config.Config, error), upg *upgrades) int {
 	raiseFileLimit(log)
 	cfg = withDefaultMaxConn(cfg)
 	// Signals are caught before the listeners open: a SIGHUP sent as soon
 	// as the port answers must reload, not kill the process.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	p := proxy.New(log)
+	st := stats.New(p, p, log.Named("stats"), stats.Options{Version: version, Started: started})
+	defer st.Close()
+	carried, handoverIn, first := upg.takeOver(st)
+	if carried == nil {
+		carried = loadServerState(cfg, st.ProxyIDs(cfg), log.Named("state"))
+	}
+	if upg != nil {
+		upg.inherit(p, st)
+	}
+	p.Restore(carried)
 	if err := p.Apply(cfg); err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return 1
 	}
-	st := stats.New(p, p, log.Named("stats"), stats.Options{Version: version, Started: started})
-	defer st.Close()
 	p.SetStatsPage(st)
+	if handoverIn != nil {
+		st.Hold() // until the previous process no longer answers
+	}
 	if err := st.ServeSockets(cfg.Global.Stats); err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return 1
 	}
-	var cl *cluster.Cluster
-	if cfg.Cluster != nil {
-		var err error
+	cl := newClusterNode(cfg.Cluster, p, st, log)
+	if first != nil && first.Cluster {
+		cl.later() // once the previous process's node has left
+	} else if err := cl.startNow(); err != nil {
 		// After the proxy: the listeners are open (VIP binds with
 		// IP_FREEBIND), so local health is true from the first tick.
-		if cl, err = cluster.Start(cfg.Cluster, p, log); err != nil {
-			log.Error("cannot start the cluster node", zap.Error(err))
-			return 1
-		}
-		st.SetCluster(cl)
+		return 1
 	}
-	log.Info("halo started", zap.String("version", version), zap.String("config", cfg.File),
+	var upgrader stats.Upgrader
+	var requests chan chan string
+	if upg != nil {
+		if err := upg.upg.Ready(); err != nil {
+			log.Error("cannot tell the previous process this one is ready", zap.Error(err))
+		}
+		upgrader, requests = upg, upg.requests
+		st.SetUpgrader(upgrader)
+		if handoverIn != nil {
+			go upg.follow(handoverIn, carried.Totals, p, st, cl)
+		}
+	}
+	log.Info("halo started", zap.String("version", version), zap.String("config", cfg.File), zap.Int("pid", os.Getpid()),
 		zap.Int("frontends", len(cfg.Frontends)), zap.Int("backends", len(cfg.Backends)), zap.Int("maxconn", cfg.Global.MaxConn))
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			reload(log, p, st, load)
-			continue
+	upgrade := func(answer chan string) (int, bool) {
+		began := time.Now()
+		msg, ok := upg.start(p, st, cl)
+		if answer != nil {
+			answer <- msg
 		}
-		if cl != nil {
-			// First: the VIPs leave this node, released, so they move at
-			// once without a fence while the connections drain.
-			cl.Stop()
-			log.Info("left the cluster")
+		if !ok {
+			log.Warn(strings.TrimSpace(strings.SplitN(msg, "\n", 2)[0]))
+			return 0, false
 		}
-		hardStop := p.Snapshot().Config().Global.HardStopAfter
-		log.Info("stopping: no longer accepting, waiting for connections to finish",
-			zap.String("signal", sig.String()), zap.Duration("hard-stop-after", hardStop))
-		ctx, cancel := context.WithTimeout(context.Background(), hardStop)
-		err := p.Shutdown(ctx)
-		cancel()
-		if err != nil {
-			log.Warn("hard stop", zap.Error(err))
-		} else {
-			log.Info("stopped")
-		}
-		return 0
+		return upg.handOver(p, st, cl, began), true
 	}
-	return 0
+	for {
+		select {
+		case answer := <-requests:
+			if code, done := upgrade(answer); done {
+				return code
+			}
+			continue
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				reload(log, p, st, load)
+				continue
+			case syscall.SIGUSR2:
+				if upg == nil {
+					log.Warn("SIGUSR2: this process cannot be upgraded")
+					continue
+				}
+				if code, done := upgrade(nil); done {
+					return code
+				}
+				continue
+			}
+			live := p.Snapshot().Config()
+			if cl.stop() {
+				// First: the VIPs leave this node, released, so they move
+				// at once without a fence while the connections drain.
+				log.Info("left the cluster")
+			}
+			writeServerState(live, st, log)
+			hardStop := live.Global.HardStopAfter
+			log.Info("stopping: no longer accepting, waiting for connections to finish",
+				zap.String("signal", sig.String()), zap.Duration("hard-stop-after", hardStop))
+			ctx, cancel := context.WithTimeout(context.Background(), hardStop)
+			err := p.Shutdown(ctx)
+			cancel()
+			if err != nil {
+				log.Warn("hard stop", zap.Error(err))
+			} else {
+				log.Info("stopped")
+			}
+			if upg != nil {
+				upg.upg.Stop()
+			}
+			return 0
+		}
+	}
 }
 
 func reload(log *zap.Logger, p *proxy.Proxy, st *stats.Stats, load func() (*config.Config, error)) {

@@ -64,7 +64,8 @@ func (l *mixedLoad) add(list *[]string, kind string, err error) {
 	l.mu.Unlock()
 }
 
-// dialed reports a dial error as a refused connection.
+// dial connects (with TLS when tc is set), counting a connection that
+// cannot be made as refused and a failed handshake as a failed request.
 func (l *mixedLoad) dial(kind, addr string, tc *tls.Config) (net.Conn, bool) {
 	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
 	if err == nil && tc != nil {
@@ -226,72 +227,96 @@ func transfer(c net.Conn, upload bool, size int64) (int64, error) {
 	return size, nil
 }
 
-// tcpSessions holds n TCP sessions open for the whole run, each sending a
-// numbered line every interval and checking its echo.
-func (l *mixedLoad) tcpSessions(kind, addr string, n int, interval time.Duration) {
+// tcpSessions keeps n TCP sessions open, each sending a numbered line
+// every interval and checking its echo; a session ends cleanly after
+// length and a new one starts (0: one session for the whole run).
+func (l *mixedLoad) tcpSessions(kind, addr string, n int, interval, length time.Duration) {
 	for s := range n {
 		l.wg.Go(func() {
-			c, ok := l.dial(kind, addr, nil)
-			if !ok {
-				return
-			}
-			defer c.Close()
-			br := bufio.NewReader(c)
-			for i := 0; i < 1_000_000 && !l.stopped(); i++ {
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				line := fmt.Sprintf("session %d line %d\n", s, i)
-				if _, err := io.WriteString(c, line); err != nil {
-					l.add(&l.cut, kind, fmt.Errorf("line %d: %w", i, err))
-					return
+			for k := 0; k < 100_000 && !l.stopped(); k++ {
+				if !l.tcpSession(kind, addr, s, interval, length) {
+					time.Sleep(50 * time.Millisecond)
 				}
-				got, err := br.ReadString('\n')
-				if err != nil || got != line {
-					l.add(&l.cut, kind, fmt.Errorf("line %d: got %q, %v", i, got, err))
-					return
-				}
-				l.record(kind, int64(len(line)))
-				time.Sleep(interval)
 			}
-			l.record(kind+" sessions", 0)
 		})
 	}
 }
 
-// webSockets holds n WebSocket sessions open for the whole run, each
-// sending a message every interval and checking its echo.
-func (l *mixedLoad) webSockets(kind, url string, n int, interval time.Duration) {
+// tcpSession is one session of tcpSessions; false if it could not start.
+func (l *mixedLoad) tcpSession(kind, addr string, s int, interval, length time.Duration) bool {
+	c, ok := l.dial(kind, addr, nil)
+	if !ok {
+		return false
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	end := time.Now().Add(length)
+	for i := 0; i < 1_000_000 && !l.stopped() && (length == 0 || time.Now().Before(end)); i++ {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		line := fmt.Sprintf("session %d line %d\n", s, i)
+		if _, err := io.WriteString(c, line); err != nil {
+			l.add(&l.cut, kind, fmt.Errorf("line %d: %w", i, err))
+			return true
+		}
+		got, err := br.ReadString('\n')
+		if err != nil || got != line {
+			l.add(&l.cut, kind, fmt.Errorf("line %d: got %q, %v", i, got, err))
+			return true
+		}
+		l.record(kind, int64(len(line)))
+		time.Sleep(interval)
+	}
+	l.record(kind+" sessions", 0)
+	return true
+}
+
+// webSockets keeps n WebSocket sessions open, each sending a message
+// every interval and checking its echo; a session closes cleanly after
+// length and a new one starts (0: one session for the whole run).
+func (l *mixedLoad) webSockets(kind, url string, n int, interval, length time.Duration) {
 	for s := range n {
 		l.wg.Go(func() {
-			d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-			c, _, err := d.Dial(url, nil)
-			if err != nil {
-				if errors.Is(err, syscall.ECONNREFUSED) {
-					l.add(&l.refused, kind, err)
-				} else {
-					l.add(&l.failed, kind, err)
+			for k := 0; k < 100_000 && !l.stopped(); k++ {
+				if !l.webSocket(kind, url, s, interval, length) {
+					time.Sleep(50 * time.Millisecond)
 				}
-				return
 			}
-			defer c.Close()
-			for i := 0; i < 1_000_000 && !l.stopped(); i++ {
-				c.SetReadDeadline(time.Now().Add(10 * time.Second))
-				msg := fmt.Sprintf("session %d message %d", s, i)
-				if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
-					l.add(&l.cut, kind, fmt.Errorf("message %d: %w", i, err))
-					return
-				}
-				_, got, err := c.ReadMessage()
-				if err != nil || string(got) != msg {
-					l.add(&l.cut, kind, fmt.Errorf("message %d: got %q, %v", i, got, err))
-					return
-				}
-				l.record(kind, int64(len(msg)))
-				time.Sleep(interval)
-			}
-			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-			l.record(kind+" sessions", 0)
 		})
 	}
+}
+
+// webSocket is one session of webSockets; false if it could not start.
+func (l *mixedLoad) webSocket(kind, url string, s int, interval, length time.Duration) bool {
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	c, _, err := d.Dial(url, nil)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			l.add(&l.refused, kind, err)
+		} else {
+			l.add(&l.failed, kind, err)
+		}
+		return false
+	}
+	defer c.Close()
+	end := time.Now().Add(length)
+	for i := 0; i < 1_000_000 && !l.stopped() && (length == 0 || time.Now().Before(end)); i++ {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		msg := fmt.Sprintf("session %d message %d", s, i)
+		if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			l.add(&l.cut, kind, fmt.Errorf("message %d: %w", i, err))
+			return true
+		}
+		_, got, err := c.ReadMessage()
+		if err != nil || string(got) != msg {
+			l.add(&l.cut, kind, fmt.Errorf("message %d: got %q, %v", i, got, err))
+			return true
+		}
+		l.record(kind, int64(len(msg)))
+		time.Sleep(interval)
+	}
+	c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	l.record(kind+" sessions", 0)
+	return true
 }
 
 // stop ends the load (transfers under way finish) and returns its report.

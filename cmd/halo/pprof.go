@@ -11,8 +11,9 @@ import (
 // servePprof serves Go's runtime profiles on addr, for the benchmark
 // suite and for anyone asking where halo spends its time. It has its own
 // mux so that nothing else is exposed on that address.
-func servePprof(addr string, log *zap.Logger) error {
-	ln, err := net.Listen("tcp", addr)
+// listen opens its socket (passed on across binary upgrades).
+func servePprof(addr string, listen func(string) (net.Listener, error), log *zap.Logger) error {
+	ln, err := listen(addr)
 	if err != nil {
 		return err
 	}

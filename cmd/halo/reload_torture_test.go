@@ -26,17 +26,57 @@ type tortureConfig struct {
 	ports       [4]int // web, secure, stream, extra
 	http, tcp   map[string]string
 	certs       [2]string
-	withApp3    bool // servers: app3 joins and leaves backend app
-	weight      int  // weights of app1 and tcp1
-	timeoutStep int  // the HTTP timeouts of every frontend
-	withExtra   bool // a frontend and its backend, added and removed
-	certB       bool // the secure frontend's certificate
-	gen         int  // rules: the X-Gen header web sets, and an ACL's pattern
+	withApp3    bool   // servers: app3 joins and leaves backend app
+	weight      int    // weights of app1 and tcp1
+	timeoutStep int    // the HTTP timeouts of every frontend
+	withExtra   bool   // a frontend and its backend, added and removed
+	certB       bool   // the secure frontend's certificate
+	gen         int    // rules: the X-Gen header web sets, and an ACL's pattern
+	global      string // more global settings (an upgrade test's runtime API socket)
 }
+
+// newTortureConfig starts the servers and makes the certificates and the
+// first configuration of the reload and upgrade tests.
+func newTortureConfig(t *testing.T, dir string, ca *testcert.CA) *tortureConfig {
+	t.Helper()
+	c := &tortureConfig{weight: 1}
+	for i, name := range []string{"a.pem", "b.pem"} {
+		leaf := ca.Issue(t, testcert.Options{}, "halo.test")
+		c.certs[i] = leaf.Write(t, dir, name)
+		certSerials[leaf.Cert.SerialNumber.String()] = c.certs[i]
+	}
+	for i := range c.ports {
+		c.ports[i] = testnet.FreePort(t)
+	}
+	srv := startMixedServers(t, []string{"app1", "app2", "app3"}, []string{"tcp1", "tcp2"})
+	c.http, c.tcp = srv.http, srv.tcp
+	return c
+}
+
+// startTortureLoad starts the mixed load on c's frontends: sessions (TCP,
+// WebSocket) last sessionLength each, 0 for the whole run.
+func startTortureLoad(c *tortureConfig, ca *testcert.CA, sessionLength time.Duration) *mixedLoad {
+	web := fmt.Sprintf("127.0.0.1:%d", c.ports[0])
+	load := newMixedLoad()
+	tlsConf := &tls.Config{RootCAs: ca.Pool(), ServerName: "halo.test"}
+	load.keepAlive("http keep-alive", web, nil, 3, 50)
+	load.keepAlive("http new connection", web, nil, 2, 1)
+	load.keepAlive("tls keep-alive", fmt.Sprintf("127.0.0.1:%d", c.ports[1]), tlsConf, 2, 20)
+	load.bulk("upload 1 GiB", web, true, 1<<30)
+	load.bulk("download 1 GiB", web, false, 1<<30)
+	load.tcpSessions("tcp session lines", fmt.Sprintf("127.0.0.1:%d", c.ports[2]), 4, 20*time.Millisecond, sessionLength)
+	load.webSockets("websocket messages", "ws://"+web+"/ws", 2, 20*time.Millisecond, sessionLength)
+	return load
+}
+
+// mixedKinds are the kinds of operation startTortureLoad's load makes.
+var mixedKinds = []string{"http keep-alive", "http new connection", "tls keep-alive", "upload 1 GiB", "download 1 GiB", "tcp session lines", "websocket messages"}
 
 func (c *tortureConfig) yaml() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, `global: {hard-stop-after: 20s}
+	fmt.Fprintf(&b, `global:
+  hard-stop-after: 20s
+%s
 defaults:
   mode: http
   timeout: {connect: 1s, client: 30s, server: 30s, tunnel: 60s, http-request: %ds, http-keep-alive: %ds}
@@ -55,15 +95,15 @@ frontends:
     bind: [{address: "127.0.0.1:%d", ssl: true, crt: %s}]
     default_backend: app
   stream: {mode: tcp, bind: "127.0.0.1:%d", default_backend: echo}
-`, 5+c.timeoutStep%3, 4+c.timeoutStep%4, c.ports[0], c.gen, c.gen, c.ports[1], c.certs[boolIndex(c.certB)], c.ports[2])
+`, c.global, 5+c.timeoutStep%3, 4+c.timeoutStep%4, c.ports[0], c.gen, c.gen, c.ports[1], c.certs[boolIndex(c.certB)], c.ports[2])
 	if c.withExtra {
 		fmt.Fprintf(&b, "  extra: {bind: \"127.0.0.1:%d\", default_backend: extra}\n", c.ports[3])
 	}
 	b.WriteString("backends:\n  app:\n    servers:\n")
-	fmt.Fprintf(&b, "      - {name: app1, address: %q, weight: %d}\n", c.http["app1"], c.weight)
-	fmt.Fprintf(&b, "      - {name: app2, address: %q}\n", c.http["app2"])
+	fmt.Fprintf(&b, "      - {name: app1, address: %q, weight: %d, check: true, inter: 500ms}\n", c.http["app1"], c.weight)
+	fmt.Fprintf(&b, "      - {name: app2, address: %q, check: true, inter: 500ms}\n", c.http["app2"])
 	if c.withApp3 {
-		fmt.Fprintf(&b, "      - {name: app3, address: %q}\n", c.http["app3"])
+		fmt.Fprintf(&b, "      - {name: app3, address: %q, check: true, inter: 500ms}\n", c.http["app3"])
 	}
 	fmt.Fprintf(&b, "  bulk: {servers: [{name: app1, address: %q}, {name: app2, address: %q}]}\n", c.http["app1"], c.http["app2"])
 	fmt.Fprintf(&b, "  echo: {mode: tcp, servers: [{name: tcp1, address: %q, weight: %d}, {name: tcp2, address: %q}]}\n", c.tcp["tcp1"], c.weight, c.tcp["tcp2"])
@@ -155,32 +195,12 @@ func TestReloadTorture(t *testing.T) {
 	}
 	dir := t.TempDir()
 	ca := testcert.NewCA(t, "halo torture CA")
-	c := &tortureConfig{weight: 1}
-	for i, name := range []string{"a.pem", "b.pem"} {
-		leaf := ca.Issue(t, testcert.Options{}, "halo.test")
-		c.certs[i] = leaf.Write(t, dir, name)
-		certSerials[leaf.Cert.SerialNumber.String()] = c.certs[i]
-	}
-	for i := range c.ports {
-		c.ports[i] = testnet.FreePort(t)
-	}
-	srv := startMixedServers(t, []string{"app1", "app2", "app3"}, []string{"tcp1", "tcp2"})
-	c.http, c.tcp = srv.http, srv.tcp
+	c := newTortureConfig(t, dir, ca)
 	cfgFile := filepath.Join(dir, "halo.yaml")
 	writeFile(t, cfgFile, c.yaml())
 	h := startHalo(t, "run", "-c", cfgFile)
-	web := fmt.Sprintf("127.0.0.1:%d", c.ports[0])
 	waitUntil(t, 10*time.Second, "halo to serve", func() bool { return seenGen(c.ports[0]) == "0" })
-
-	load := newMixedLoad()
-	tlsConf := &tls.Config{RootCAs: ca.Pool(), ServerName: "halo.test"}
-	load.keepAlive("http keep-alive", web, nil, 3, 50)
-	load.keepAlive("http new connection", web, nil, 2, 1)
-	load.keepAlive("tls keep-alive", fmt.Sprintf("127.0.0.1:%d", c.ports[1]), tlsConf, 2, 20)
-	load.bulk("upload 1 GiB", web, true, 1<<30)
-	load.bulk("download 1 GiB", web, false, 1<<30)
-	load.tcpSessions("tcp session lines", fmt.Sprintf("127.0.0.1:%d", c.ports[2]), 4, 20*time.Millisecond)
-	load.webSockets("websocket messages", "ws://"+web+"/ws", 2, 20*time.Millisecond)
+	load := startTortureLoad(c, ca, 0)
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 17))
 	changed := map[string]int{}
@@ -219,7 +239,7 @@ func TestReloadTorture(t *testing.T) {
 			t.Errorf("%s: %s", list.what, s)
 		}
 	}
-	for _, kind := range []string{"http keep-alive", "http new connection", "tls keep-alive", "upload 1 GiB", "download 1 GiB", "tcp session lines", "websocket messages"} {
+	for _, kind := range mixedKinds {
 		if r.done[kind] == 0 {
 			t.Errorf("no %s completed", kind)
 		}
