@@ -174,8 +174,14 @@ func (p *Proxy) drainHTTP(fs *frontendState, h *httpServer, hardStop time.Durati
 	now, cancelNow := context.WithCancel(context.Background())
 	cancelNow()
 	if !h.conns.wait(ctx) {
-		_ = h.shutdown(now) // the idle ones; the busy ones close after their response
-		h.conns.wait(context.Background())
+		// Past hard-stop-after: shut down for as long as the set holds
+		// connections, so that fasthttp keeps closing those that go idle
+		// (a response streamed since before the reload said nothing of
+		// closing) and stop stays 1 (CloseOnShutdown) for the busy ones.
+		untilEmpty, emptied := context.WithCancel(context.Background())
+		go func() { h.conns.wait(context.Background()); emptied() }()
+		_ = h.shutdown(untilEmpty)
+		emptied()
 	} else {
 		_ = h.shutdown(now)
 	}
