@@ -199,7 +199,10 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		p.tickets.Stop()
 	}
 	for key, l := range p.listeners {
-		l.close()
+		// For good: a copy of the descriptor (tableflip's, after an
+		// upgrade or a failed one) would keep the socket listening,
+		// its backlog unserved, while this drains.
+		l.closeForGood()
 		delete(p.listeners, key)
 	}
 	p.listenerCount.Store(0)
