@@ -152,6 +152,9 @@ func (p *Proxy) Handover(ctx context.Context) error {
 	}
 	p.httpMu.Unlock()
 	wg.Wait()
+	if s := p.current.Load(); s != nil {
+		s.closeServerConns() // the idle kept-alive ones, as Shutdown does
+	}
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(time.Second)

@@ -193,6 +193,11 @@ func TestRemovedBindStopsListeningDespiteACopy(t *testing.T) {
 		t.Fatalf("dialing the removed bind: %v, want connection refused", err)
 	}
 	next := New(zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		next.Shutdown(ctx)
+	})
 	next.Inherit(passed)
 	if ln := next.inherited(listenerKeyOf(parseConfig(t, yaml(gone), a).Frontends[0].Binds[0])); ln != nil {
 		ln.Close()

@@ -2,9 +2,9 @@ package proxy
 
 import (
 	"context"
-	"net"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,13 +14,12 @@ import (
 )
 
 // A response streamed (body > 64 KiB, head flushed) when a reload replaces
-// its generation, and still streaming at hard-stop-after, is not cut (good);
-// but its head went out without "Connection: close", so afterwards the
-// connection sits idle in a generation drainHTTP already shut down: nobody
-// closes it until the keep-alive timeout, drainHTTP waits, and
-// Proxy.Shutdown can no longer close it either (fasthttp's second shutdown
-// is a no-op once its listener is gone).
-func TestReviewStreamedResponseAcrossHardStopThenIdle(t *testing.T) {
+// its generation, and still streaming at hard-stop-after, is not cut; its
+// head went out without "Connection: close", so once it ends the
+// connection goes idle in a generation past hard-stop-after, which must
+// close it then (drainHTTP keeps shutting the generation down until its
+// set is empty), be forgotten, and not hold up Proxy.Shutdown.
+func TestStreamedResponseOutlivesReplacedGenerationThenCloses(t *testing.T) {
 	release := make(chan struct{})
 	a := startHTTPBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(200<<10))
@@ -82,11 +81,11 @@ backends:
 
 // In a process that took its sockets from a previous one, tableflip keeps
 // a descriptor of each (Fds.used) until upg.Stop, which cmd/halo calls
-// only after Shutdown returned. Shutdown closes the proxy's descriptor
-// only (listener.close), so while it drains (up to hard-stop-after) the
-// kernel keeps completing handshakes into a backlog nobody accepts: new
-// clients hang instead of being refused.
-func TestReviewShutdownAfterUpgradeKeepsListening(t *testing.T) {
+// only after Shutdown returned: Shutdown must stop the socket listening
+// for good (shutdown(2)), or while it drains the kernel would keep
+// completing handshakes into a backlog nobody accepts, and new clients
+// would hang instead of being refused.
+func TestShutdownAfterUpgradeStopsListening(t *testing.T) {
 	a := startHTTPBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(2 * time.Second)
 		io.WriteString(w, "a")
