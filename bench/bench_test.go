@@ -12,13 +12,14 @@ func TestParseWrkFindsTheScriptLine(t *testing.T) {
   1 threads and 64 connections
 Requests/sec:  85103.12
 
-HALO-BENCH {"requests":425515,"duration_us":5000100,"errors":2,"status_errors":0,"p50_us":661,"p99_us":1629,"p999_us":3670}
+HALO-BENCH {"requests":425515,"duration_us":5000100,"errors":7,"connect_errors":1,"read_errors":2,"write_errors":0,"timeouts":4,"status_errors":3,"p50_us":661,"p99_us":1629,"p999_us":3670}
 `)
 	r, err := ParseWrk(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := WrkResult{Requests: 425515, DurationUS: 5000100, Errors: 2, P50US: 661, P99US: 1629, P999US: 3670}
+	want := WrkResult{Requests: 425515, DurationUS: 5000100, Errors: 7, ConnectErrors: 1, ReadErrors: 2, Timeouts: 4,
+		StatusErrors: 3, P50US: 661, P99US: 1629, P999US: 3670}
 	if r != want {
 		t.Fatalf("got %+v, want %+v", r, want)
 	}
@@ -94,8 +95,11 @@ func TestMedianAndPairRatios(t *testing.T) {
 	if m := Median([]float64{4, 1, 3, 2}); m != 2.5 {
 		t.Fatalf("median %v", m)
 	}
-	if !math.IsNaN(Median(nil)) {
+	if !math.IsNaN(Median(nil)) || !math.IsNaN(Median([]float64{math.NaN()})) {
 		t.Fatal("median of nothing is a number")
+	}
+	if m := Median([]float64{math.NaN(), 0, 2, math.NaN()}); m != 1 {
+		t.Fatalf("median with undefined ratios %v", m)
 	}
 	r := PairRatios([]float64{2, 3, 4}, []float64{1, 3})
 	if len(r) != 2 || r[0] != 2 || r[1] != 1 {
