@@ -168,3 +168,45 @@ func TestReportShowsEveryScenario(t *testing.T) {
 		t.Errorf("svg lacks the ratio bars:\n%s", svg.String())
 	}
 }
+
+// A scenario with variants (HAProxy reloaded three ways) shows its primary
+// metric against each in the main table, every metric per proxy in its own
+// table, and each variant's ratio in the summary.
+func TestReportShowsVariants(t *testing.T) {
+	sc := &Scenario{Name: "reload-loss", Title: "R", Primary: ErrorsPerReload, Metrics: []Metric{ErrorsPerReload, Reloads},
+		Variants: []string{"haproxy-sf"}, Labels: map[string]string{HAProxy: "haproxy -W", "haproxy-sf": "haproxy -sf"},
+		Runs: map[string][]Run{
+			Halo:         {{ErrorsPerReload: 0, Reloads: 25}, {ErrorsPerReload: 0, Reloads: 24}},
+			HAProxy:      {{ErrorsPerReload: 0, Reloads: 20}, {ErrorsPerReload: 0.5, Reloads: 22}},
+			"haproxy-sf": {{ErrorsPerReload: 2, Reloads: 25}, {ErrorsPerReload: 4, Reloads: 25}},
+		}}
+	tabs := []*Table{{Name: "pinned", About: "test", Scenarios: []*Scenario{sc}}}
+	var md, svg, sum bytes.Buffer
+	WriteMarkdown(&md, Machine{Date: "2026-12-05", Cores: 2}, tabs, nil)
+	WriteSVG(&svg, "t", tabs)
+	WriteSummary(&sum, tabs)
+	for _, want := range []string{
+		"| R | **errors/reload ↓**, against haproxy -W | 0.000 | 0.250 | 0.00 | — 0.00 |",
+		"| R | **errors/reload ↓**, against haproxy -sf | 0.000 | 3.000 | 0.00 | 0.00 0.00 |",
+		"### R (pinned)",
+		"| proxy | **errors/reload ↓** | reloads |",
+		"| halo | 0.000 | 24.5 |",
+		"| haproxy -W | 0.250 | 21.0 |",
+		"| haproxy -sf | 3.000 | 25.0 |",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+	if strings.Contains(md.String(), "| R | reloads |") {
+		t.Errorf("the main table repeats a variant scenario's secondary metrics:\n%s", md.String())
+	}
+	if !strings.Contains(sum.String(), "halo/haproxy-sf = 0.00 (errors/reload)") {
+		t.Errorf("summary:\n%s", sum.String())
+	}
+	// halo had no errors where HAProxy -W had some: the bar is drawn at
+	// the end of the scale, not as nothing.
+	if !strings.Contains(svg.String(), ">∞<") {
+		t.Errorf("svg:\n%s", svg.String())
+	}
+}
