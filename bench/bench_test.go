@@ -182,7 +182,9 @@ func TestReportShowsVariants(t *testing.T) {
 		}}
 	tabs := []*Table{{Name: "pinned", About: "test", Scenarios: []*Scenario{sc}}}
 	var md, svg, sum bytes.Buffer
-	WriteMarkdown(&md, Machine{Date: "2026-12-05", Cores: 2}, tabs, nil)
+	WriteMarkdown(&md, Machine{Date: "2026-12-05", Cores: 2}, tabs, []Target{
+		{Scenario: "l7", Metric: RequestsPerSec, Against: HAProxy, AtLeast: true, Bound: 1.0},
+	})
 	WriteSVG(&svg, "t", tabs)
 	WriteSummary(&sum, tabs)
 	for _, want := range []string{
@@ -197,6 +199,9 @@ func TestReportShowsVariants(t *testing.T) {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}
+	}
+	if strings.Contains(md.String(), "## Targets") {
+		t.Errorf("a target of a scenario not run is listed:\n%s", md.String())
 	}
 	if strings.Contains(md.String(), "| R | reloads |") {
 		t.Errorf("the main table repeats a variant scenario's secondary metrics:\n%s", md.String())

@@ -209,9 +209,19 @@ func WriteMarkdown(w io.Writer, m Machine, tables []*Table, targets []Target) {
 			}
 		}
 	}
-	if len(targets) > 0 && len(tables) > 0 {
-		fmt.Fprintf(w, "## Targets (on the %s table)\n\n| target | measured | holds |\n|---|---:|---|\n", tables[0].Name)
+	// A run of some scenarios (-scenarios) says nothing of the others'
+	// targets: only those of scenarios in the table are listed.
+	var listed []Target
+	if len(tables) > 0 {
 		for _, tg := range targets {
+			if tables[0].Scenario(tg.Scenario) != nil {
+				listed = append(listed, tg)
+			}
+		}
+	}
+	if len(listed) > 0 {
+		fmt.Fprintf(w, "## Targets (on the %s table)\n\n| target | measured | holds |\n|---|---:|---|\n", tables[0].Name)
+		for _, tg := range listed {
 			r, ok := tg.Check(tables[0])
 			fmt.Fprintf(w, "| %s | %s | %s |\n", tg, formatRatio(r), yesNo(ok))
 		}
