@@ -12,13 +12,14 @@ func TestParseWrkFindsTheScriptLine(t *testing.T) {
   1 threads and 64 connections
 Requests/sec:  85103.12
 
-HALO-BENCH {"requests":425515,"duration_us":5000100,"errors":2,"status_errors":0,"p50_us":661,"p99_us":1629,"p999_us":3670}
+HALO-BENCH {"requests":425515,"duration_us":5000100,"errors":7,"connect_errors":1,"read_errors":2,"write_errors":0,"timeouts":4,"status_errors":3,"p50_us":661,"p99_us":1629,"p999_us":3670}
 `)
 	r, err := ParseWrk(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := WrkResult{Requests: 425515, DurationUS: 5000100, Errors: 2, P50US: 661, P99US: 1629, P999US: 3670}
+	want := WrkResult{Requests: 425515, DurationUS: 5000100, Errors: 7, ConnectErrors: 1, ReadErrors: 2, Timeouts: 4,
+		StatusErrors: 3, P50US: 661, P99US: 1629, P999US: 3670}
 	if r != want {
 		t.Fatalf("got %+v, want %+v", r, want)
 	}
@@ -94,8 +95,11 @@ func TestMedianAndPairRatios(t *testing.T) {
 	if m := Median([]float64{4, 1, 3, 2}); m != 2.5 {
 		t.Fatalf("median %v", m)
 	}
-	if !math.IsNaN(Median(nil)) {
+	if !math.IsNaN(Median(nil)) || !math.IsNaN(Median([]float64{math.NaN()})) {
 		t.Fatal("median of nothing is a number")
+	}
+	if m := Median([]float64{math.NaN(), 0, 2, math.NaN()}); m != 1 {
+		t.Fatalf("median with undefined ratios %v", m)
 	}
 	r := PairRatios([]float64{2, 3, 4}, []float64{1, 3})
 	if len(r) != 2 || r[0] != 2 || r[1] != 1 {
@@ -162,5 +166,52 @@ func TestReportShowsEveryScenario(t *testing.T) {
 	}
 	if !strings.HasPrefix(svg.String(), "<svg") || !strings.Contains(svg.String(), ">1.10<") || !strings.Contains(svg.String(), ">1.80<") {
 		t.Errorf("svg lacks the ratio bars:\n%s", svg.String())
+	}
+}
+
+// A scenario with variants (HAProxy reloaded three ways) shows its primary
+// metric against each in the main table, every metric per proxy in its own
+// table, and each variant's ratio in the summary.
+func TestReportShowsVariants(t *testing.T) {
+	sc := &Scenario{Name: "reload-loss", Title: "R", Primary: ErrorsPerReload, Metrics: []Metric{ErrorsPerReload, Reloads},
+		Variants: []string{"haproxy-sf"}, Labels: map[string]string{HAProxy: "haproxy -W", "haproxy-sf": "haproxy -sf"},
+		Runs: map[string][]Run{
+			Halo:         {{ErrorsPerReload: 0, Reloads: 25}, {ErrorsPerReload: 0, Reloads: 24}},
+			HAProxy:      {{ErrorsPerReload: 0, Reloads: 20}, {ErrorsPerReload: 0.5, Reloads: 22}},
+			"haproxy-sf": {{ErrorsPerReload: 2, Reloads: 25}, {ErrorsPerReload: 4, Reloads: 25}},
+		}}
+	tabs := []*Table{{Name: "pinned", About: "test", Scenarios: []*Scenario{sc}}}
+	var md, svg, sum bytes.Buffer
+	WriteMarkdown(&md, Machine{Date: "2026-12-05", Cores: 2}, tabs, []Target{
+		{Scenario: "l7", Metric: RequestsPerSec, Against: HAProxy, AtLeast: true, Bound: 1.0},
+	})
+	WriteSVG(&svg, "t", tabs)
+	WriteSummary(&sum, tabs)
+	for _, want := range []string{
+		"| R | **errors/reload ↓**, against haproxy -W | 0.000 | 0.250 | 0.00 | — 0.00 |",
+		"| R | **errors/reload ↓**, against haproxy -sf | 0.000 | 3.000 | 0.00 | 0.00 0.00 |",
+		"### R (pinned)",
+		"| proxy | **errors/reload ↓** | reloads |",
+		"| halo | 0.000 | 24.5 |",
+		"| haproxy -W | 0.250 | 21.0 |",
+		"| haproxy -sf | 3.000 | 25.0 |",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+	if strings.Contains(md.String(), "## Targets") {
+		t.Errorf("a target of a scenario not run is listed:\n%s", md.String())
+	}
+	if strings.Contains(md.String(), "| R | reloads |") {
+		t.Errorf("the main table repeats a variant scenario's secondary metrics:\n%s", md.String())
+	}
+	if !strings.Contains(sum.String(), "halo/haproxy-sf = 0.00 (errors/reload)") {
+		t.Errorf("summary:\n%s", sum.String())
+	}
+	// halo had no errors where HAProxy -W had some: the bar is drawn at
+	// the end of the scale, not as nothing.
+	if !strings.Contains(svg.String(), ">∞<") {
+		t.Errorf("svg:\n%s", svg.String())
 	}
 }

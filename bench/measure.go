@@ -10,21 +10,32 @@ import (
 )
 
 // WrkScript is the Lua script given to wrk with -s: at the end of a run it
-// prints one JSON line with the request count and the latency percentiles,
-// which wrk's own --latency table lacks at 99.9%.
+// prints one JSON line with the request count, the socket errors by kind
+// (what a reload costs shows there) and the latency percentiles, which
+// wrk's own --latency table lacks at 99.9%.
 const WrkScript = `done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format('\nHALO-BENCH {"requests":%d,"duration_us":%d,"errors":%d,"status_errors":%d,"p50_us":%d,"p99_us":%d,"p999_us":%d}\n',
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+  io.write(string.format('\nHALO-BENCH {"requests":%d,"duration_us":%d,"errors":%d,"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d,"status_errors":%d,"p50_us":%d,"p99_us":%d,"p999_us":%d}\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.connect, e.read, e.write, e.timeout, e.status,
     latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
 end
 `
 
 // WrkResult is one wrk run as WrkScript reports it.
 type WrkResult struct {
-	Requests     int64 `json:"requests"`
-	DurationUS   int64 `json:"duration_us"`
-	Errors       int64 `json:"errors"`
+	Requests   int64 `json:"requests"`
+	DurationUS int64 `json:"duration_us"`
+	// Errors is the sum of the socket errors that follow: connections
+	// refused or failed (Connect), reset or closed before a whole
+	// response (Read), failed sends (Write), and responses that took
+	// longer than wrk's timeout (Timeouts).
+	Errors        int64 `json:"errors"`
+	ConnectErrors int64 `json:"connect_errors"`
+	ReadErrors    int64 `json:"read_errors"`
+	WriteErrors   int64 `json:"write_errors"`
+	Timeouts      int64 `json:"timeouts"`
+	// StatusErrors counts responses with a status of 400 or more (wrk's
+	// "Non-2xx or 3xx responses").
 	StatusErrors int64 `json:"status_errors"`
 	P50US        int64 `json:"p50_us"`
 	P99US        int64 `json:"p99_us"`

@@ -35,11 +35,24 @@ const (
 	ReloadMillis   Metric = "reload ms"
 	CPUPerGiB      Metric = "CPU s/GiB"
 	ChecksPerSec   Metric = "checks/s"
+	// What reloads under load cost: wrk's errors of a run divided by the
+	// reloads done in it, and that per 10,000 new connections a second
+	// (issue 17's unit: a loss that grows with the connection rate).
+	ErrorsPerReloadPer10k Metric = "errors/reload per 10k conn/s"
+	ErrorsPerReload       Metric = "errors/reload"
+	Reloads               Metric = "reloads"
+	ConnectErrors         Metric = "connect errors"
+	ReadErrors            Metric = "read errors"
+	WriteErrors           Metric = "write errors"
+	Timeouts              Metric = "timeouts"
+	StatusErrors          Metric = "status ≥ 400"
 )
 
 // lowerIsBetter lists the metrics where a smaller value wins.
 var lowerIsBetter = map[Metric]bool{
 	P50: true, P99: true, P999: true, CPUPer100k: true, PeakRSS: true, RSS: true, CPUPercent: true, ReloadMillis: true, CPUPerGiB: true,
+	ErrorsPerReloadPer10k: true, ErrorsPerReload: true, ConnectErrors: true, ReadErrors: true, WriteErrors: true, Timeouts: true,
+	StatusErrors: true,
 }
 
 // Run is what one run of one proxy measured.
@@ -54,6 +67,25 @@ type Scenario struct {
 	Metrics []Metric         `json:"metrics"`
 	Pending string           `json:"pending,omitempty"` // why the scenario was not measured
 	Runs    map[string][]Run `json:"runs"`
+	// Variants are further proxies measured in the same alternation as
+	// halo and HAProxy (HAProxy reloaded other ways), named by their keys
+	// in Runs. Such a scenario has a table of its own: one row per proxy.
+	Variants []string `json:"variants,omitempty"`
+	// Labels say what each proxy of the scenario is, where its key alone
+	// would not (how HAProxy is reloaded).
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Proxies are the scenario's proxies in the order its tables show them.
+func (s *Scenario) Proxies() []string {
+	return append([]string{Halo, HAProxy}, s.Variants...)
+}
+
+func (s *Scenario) label(proxy string) string {
+	if l, ok := s.Labels[proxy]; ok {
+		return l
+	}
+	return proxy
 }
 
 // Median is the median of metric m over proxy's runs.
@@ -154,14 +186,12 @@ func WriteMarkdown(w io.Writer, m Machine, tables []*Table, targets []Target) {
 				fmt.Fprintf(w, "| %s | — | pending | pending | — | %s |\n", s.Title, s.Pending)
 				continue
 			}
+			if len(s.Variants) > 0 {
+				writeVariantRows(w, s)
+				continue
+			}
 			for _, met := range s.Metrics {
-				name := string(met)
-				if lowerIsBetter[met] {
-					name += " ↓"
-				}
-				if met == s.Primary {
-					name = "**" + name + "**"
-				}
+				name := metricName(s, met)
 				r, pairs := s.Ratio(Halo, HAProxy, met)
 				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", s.Title, name,
 					format(s.Median(Halo, met)), format(s.Median(HAProxy, met)), formatRatio(r), formatRatios(pairs))
@@ -173,10 +203,25 @@ func WriteMarkdown(w io.Writer, m Machine, tables []*Table, targets []Target) {
 			}
 		}
 		fmt.Fprintln(w)
+		for _, s := range t.Scenarios {
+			if s.Pending == "" && len(s.Variants) > 0 {
+				writeProxyTable(w, t, s)
+			}
+		}
 	}
-	if len(targets) > 0 && len(tables) > 0 {
-		fmt.Fprintf(w, "## Targets (on the %s table)\n\n| target | measured | holds |\n|---|---:|---|\n", tables[0].Name)
+	// A run of some scenarios (-scenarios) says nothing of the others'
+	// targets: only those of scenarios in the table are listed.
+	var listed []Target
+	if len(tables) > 0 {
 		for _, tg := range targets {
+			if tables[0].Scenario(tg.Scenario) != nil {
+				listed = append(listed, tg)
+			}
+		}
+	}
+	if len(listed) > 0 {
+		fmt.Fprintf(w, "## Targets (on the %s table)\n\n| target | measured | holds |\n|---|---:|---|\n", tables[0].Name)
+		for _, tg := range listed {
 			r, ok := tg.Check(tables[0])
 			fmt.Fprintf(w, "| %s | %s | %s |\n", tg, formatRatio(r), yesNo(ok))
 		}
@@ -197,9 +242,57 @@ func WriteSummary(w io.Writer, tables []*Table) {
 				continue
 			}
 			r, _ := s.Ratio(Halo, HAProxy, s.Primary)
-			fmt.Fprintf(w, "%-9s %-28s halo/haproxy = %s (%s)\n", t.Name, s.Name, formatRatio(r), s.Primary)
+			fmt.Fprintf(w, "%-9s %-28s halo/haproxy = %s", t.Name, s.Name, formatRatio(r))
+			for _, v := range s.Variants {
+				r, _ := s.Ratio(Halo, v, s.Primary)
+				fmt.Fprintf(w, ", halo/%s = %s", v, formatRatio(r))
+			}
+			fmt.Fprintf(w, " (%s)\n", s.Primary)
 		}
 	}
+}
+
+// metricName is how the tables name metric met of scenario s: ↓ when
+// lower is better, bold when it is the primary one.
+func metricName(s *Scenario, met Metric) string {
+	name := string(met)
+	if lowerIsBetter[met] {
+		name += " ↓"
+	}
+	if met == s.Primary {
+		name = "**" + name + "**"
+	}
+	return name
+}
+
+// writeVariantRows puts a scenario with variants into the main table by
+// its primary metric alone: halo against each way of running HAProxy, the
+// HAProxy figure in the haproxy column. Its other metrics are in its own
+// table (writeProxyTable).
+func writeVariantRows(w io.Writer, s *Scenario) {
+	for _, p := range s.Proxies()[1:] {
+		r, pairs := s.Ratio(Halo, p, s.Primary)
+		fmt.Fprintf(w, "| %s | %s, against %s | %s | %s | %s | %s |\n", s.Title, metricName(s, s.Primary), s.label(p),
+			format(s.Median(Halo, s.Primary)), format(s.Median(p, s.Primary)), formatRatio(r), formatRatios(pairs))
+	}
+}
+
+// writeProxyTable writes every metric of a scenario with variants, one row
+// per proxy, each figure the median of that proxy's runs.
+func writeProxyTable(w io.Writer, t *Table, s *Scenario) {
+	fmt.Fprintf(w, "### %s (%s)\n\nMedians over each proxy's %d runs, column by column.\n\n| proxy |", s.Title, t.Name, len(s.Runs[Halo]))
+	for _, met := range s.Metrics {
+		fmt.Fprintf(w, " %s |", metricName(s, met))
+	}
+	fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---:|", len(s.Metrics)))
+	for _, p := range s.Proxies() {
+		fmt.Fprintf(w, "| %s |", s.label(p))
+		for _, met := range s.Metrics {
+			fmt.Fprintf(w, " %s |", format(s.Median(p, met)))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
 }
 
 func yesNo(ok bool) string {
@@ -269,7 +362,9 @@ func WriteSVG(w io.Writer, title string, tables []*Table) {
 				continue
 			}
 			r, _ := s.Ratio(Halo, HAProxy, s.Primary)
-			if lowerIsBetter[s.Primary] && r > 0 {
+			if lowerIsBetter[s.Primary] {
+				// 1/0 is +Inf: halo at none where HAProxy had some (errors
+				// per reload), drawn at the end of the scale.
 				r = 1 / r
 			}
 			if ti == 0 {
@@ -281,7 +376,11 @@ func WriteSVG(w io.Writer, title string, tables []*Table) {
 				bw = math.Min(r, maxRatio) * scale
 			}
 			fmt.Fprintf(w, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", left, by, bw, barH-2, colors[ti%len(colors)])
-			fmt.Fprintf(w, `<text x="%.1f" y="%d">%s</text>`+"\n", float64(left)+bw+4, by+barH-4, formatRatio(r))
+			value := formatRatio(r)
+			if math.IsInf(r, 1) {
+				value = "∞"
+			}
+			fmt.Fprintf(w, `<text x="%.1f" y="%d">%s</text>`+"\n", float64(left)+bw+4, by+barH-4, value)
 		}
 		fmt.Fprintf(w, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-6, y+barH, html.EscapeString(label))
 		y += rowH

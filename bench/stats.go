@@ -7,12 +7,15 @@ import (
 
 // Median is the middle value of xs (the mean of the two middle ones for an
 // even count); NaN for none. Medians, not means, so that one run disturbed
-// by the machine does not move the figure.
+// by the machine does not move the figure. NaN values are left out: they
+// are pair ratios of two zeros (two proxies that lost nothing in a pair of
+// runs), which say nothing about the ratio, and sorted in they would make
+// the median NaN.
 func Median(xs []float64) float64 {
-	if len(xs) == 0 {
+	s := slices.DeleteFunc(slices.Clone(xs), math.IsNaN)
+	if len(s) == 0 {
 		return math.NaN()
 	}
-	s := slices.Clone(xs)
 	slices.Sort(s)
 	n := len(s)
 	if n%2 == 1 {

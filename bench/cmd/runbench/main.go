@@ -36,6 +36,7 @@ type options struct {
 	checkServers   int
 	checkTime      time.Duration
 	reloadBackends int
+	reloadEvery    time.Duration
 	scenarios      []string
 	tables         []string
 	out            string
@@ -57,6 +58,7 @@ func main() {
 	flag.IntVar(&o.checkServers, "check-servers", 2000, "servers health-checked by the checks scenario")
 	flag.DurationVar(&o.checkTime, "check-time", 10*time.Second, "how long the checks scenario measures CPU")
 	flag.IntVar(&o.reloadBackends, "reload-backends", 1000, "backends in the reload scenario's configuration")
+	flag.DurationVar(&o.reloadEvery, "reload-every", 200*time.Millisecond, "how often the reload-loss scenarios reload the proxy under load")
 	flag.StringVar(&scenarios, "scenarios", "", "comma-separated scenarios to run (default: all)")
 	flag.StringVar(&tables, "tables", "pinned,unpinned", "tables to measure: pinned, unpinned")
 	flag.StringVar(&o.out, "out", "bench/results", "directory the dated results directory is written under")
@@ -78,6 +80,9 @@ func main() {
 		if t != "pinned" && t != "unpinned" {
 			fatalf("unknown table %q: want pinned or unpinned", t)
 		}
+	}
+	if o.reloadEvery <= 0 {
+		fatalf("-reload-every must be positive")
 	}
 	if most := idleCeiling(); o.idleConns > most {
 		logf("idle-10k: holding %d connections, not %d: HAProxy reserves two file descriptors per connection "+
@@ -241,7 +246,8 @@ func (s *suite) measureTable() (*bench.Table, error) {
 		if len(s.scenarios) > 0 && !slices.Contains(s.scenarios, sc.name) {
 			continue
 		}
-		res := &bench.Scenario{Name: sc.name, Title: sc.title, Primary: sc.metrics[0], Metrics: sc.metrics, Runs: map[string][]bench.Run{}}
+		res := &bench.Scenario{Name: sc.name, Title: sc.title, Primary: sc.metrics[0], Metrics: sc.metrics, Runs: map[string][]bench.Run{},
+			Variants: sc.variants, Labels: sc.labels}
 		t.Scenarios = append(t.Scenarios, res)
 		if sc.pending != "" {
 			res.Pending = sc.pending
@@ -264,9 +270,12 @@ func (s *suite) measureScenario(sc *scenario, res *bench.Scenario) error {
 		runs = min(runs, sc.runs)
 	}
 	for i := range runs {
-		order := []string{bench.Halo, bench.HAProxy}
+		// Alternating: the odd runs take the proxies in the reverse order
+		// of the even ones, so that each run of a pair sees the machine
+		// the others saw.
+		order := append([]string{bench.Halo, bench.HAProxy}, sc.variants...)
 		if i%2 == 1 {
-			order = []string{bench.HAProxy, bench.Halo}
+			slices.Reverse(order)
 		}
 		if sc.direct != nil {
 			order = append(order, bench.Direct)

@@ -43,7 +43,7 @@ func (s *suite) measureOne(sc *scenario, kind string) (bench.Run, error) {
 func (s *suite) wrk(url string, d time.Duration, closeEach bool) (bench.WrkResult, error) {
 	threads := s.place.threads
 	args := []string{"-t" + strconv.Itoa(threads), "-c" + strconv.Itoa(s.connections),
-		"-d" + strconv.Itoa(max(1, int(d.Round(time.Second).Seconds()))) + "s", "-s", s.wrkScript}
+		"-d" + strconv.Itoa(int(wrkDuration(d).Seconds())) + "s", "-s", s.wrkScript}
 	if closeEach {
 		args = append(args, "-H", "Connection: close")
 	}
@@ -53,6 +53,12 @@ func (s *suite) wrk(url string, d time.Duration, closeEach bool) (bench.WrkResul
 		return bench.WrkResult{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
 	return bench.ParseWrk(out)
+}
+
+// wrkDuration is how long wrk runs when asked for d: whole seconds, at
+// least one.
+func wrkDuration(d time.Duration) time.Duration {
+	return max(time.Second, d.Round(time.Second))
 }
 
 // measureWrk is a request scenario: a warm-up, then a measured wrk run with

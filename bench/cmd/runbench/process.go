@@ -38,22 +38,39 @@ type configParams struct {
 	// session resumption off for their full-handshake runs.
 	Cert      string
 	NoTickets bool
+	// Weight is s1's weight in reload-loss's configuration, changed on
+	// every reload.
+	Weight int
 }
 
 type namedAddr struct{ Name, Addr string }
 
 // proxyProcess is one running proxy under test.
 type proxyProcess struct {
-	cmd    *exec.Cmd
+	cmd    *exec.Cmd // nil for legacy HAProxy daemons
 	config string
 	log    string
 	params configParams
 	kind   string
+	// daemons are the processes of HAProxy run the legacy way (kinds
+	// haproxySF and haproxySFX); nil otherwise.
+	daemons *daemons
 }
 
-func (p *proxyProcess) pid() int { return p.cmd.Process.Pid }
+// pid is the proxy's process: the newest daemon when it runs the legacy
+// way, else the process started (halo; HAProxy's master with -W).
+func (p *proxyProcess) pid() int {
+	if p.daemons != nil {
+		return p.daemons.pids[len(p.daemons.pids)-1]
+	}
+	return p.cmd.Process.Pid
+}
 
 func (p *proxyProcess) stop() {
+	if p.daemons != nil {
+		p.stopDaemons()
+		return
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { p.cmd.Wait(); close(done) }()
@@ -75,7 +92,7 @@ func (p *proxyProcess) logTail() string {
 
 func (s *suite) renderConfig(kind, base string, params configParams, path string) error {
 	ext := ".halo.yaml"
-	if kind == bench.HAProxy {
+	if isHAProxy(kind) {
 		ext = ".haproxy.cfg"
 	}
 	tmpl, err := template.ParseFiles(filepath.Join(s.configs, base+ext))
@@ -98,8 +115,14 @@ func (s *suite) startProxy(kind string, sc *scenario, params configParams, maste
 	if err := s.renderConfig(kind, sc.config, params, p.config); err != nil {
 		return nil, err
 	}
+	if kind == haproxySF || kind == haproxySFX {
+		if err := s.startDaemon(p); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
 	var args []string
-	if kind == bench.Halo || kind == haloStats || kind == haloRules {
+	if !isHAProxy(kind) {
 		args = []string{s.halo, "run", "-c", p.config}
 	} else {
 		args = []string{"haproxy", "-db", "-f", p.config}
@@ -159,7 +182,7 @@ func waitListening(addr string, limit time.Duration, p *proxyProcess) error {
 // reloadSignal is the signal that makes the proxy reload its
 // configuration: SIGHUP for halo, SIGUSR2 for the master of haproxy -W.
 func (p *proxyProcess) reloadSignal() syscall.Signal {
-	if p.kind == bench.HAProxy {
+	if isHAProxy(p.kind) {
 		return syscall.SIGUSR2
 	}
 	return syscall.SIGHUP

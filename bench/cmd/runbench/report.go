@@ -87,8 +87,8 @@ func describeMachine(o options) bench.Machine {
 		Wrk:     first("wrk", "-v"),
 		CPU:     "unknown CPU",
 		Settings: fmt.Sprintf("%d runs per proxy, wrk %d connections for %s after a %s warm-up, %d MiB bulk transfers, "+
-			"%d idle connections, %d checked servers over %s, %d backends reloaded",
-			o.runs, o.connections, o.duration, o.warmup, o.bulkSize>>20, o.idleConns, o.checkServers, o.checkTime, o.reloadBackends),
+			"%d idle connections, %d checked servers over %s, %d backends reloaded, a reload every %s under load",
+			o.runs, o.connections, o.duration, o.warmup, o.bulkSize>>20, o.idleConns, o.checkServers, o.checkTime, o.reloadBackends, o.reloadEvery),
 	}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {

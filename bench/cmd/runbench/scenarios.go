@@ -21,7 +21,12 @@ type scenario struct {
 	// the listen and server addresses.
 	prepare      func(s *suite, p *configParams)
 	masterWorker bool // HAProxy runs with -W so that it can be reloaded
-	measure      func(*suite, *proxyProcess) (bench.Run, error)
+	// variants are further ways of running HAProxy measured beside halo
+	// and HAProxy, kinds startProxy knows (haproxySF, haproxySFX);
+	// labels say what each proxy is in the scenario's tables.
+	variants []string
+	labels   map[string]string
+	measure  func(*suite, *proxyProcess) (bench.Run, error)
 	// direct, when set, measures the same transfer with no proxy at all.
 	direct func(*suite) (bench.Run, error)
 }
@@ -87,6 +92,8 @@ var scenarios = []*scenario{
 			}
 		},
 		measure: measureReload},
+	reloadLossScenario("reload-loss", "10a. reloads under load, a new connection per request", true),
+	reloadLossScenario("reload-loss-keepalive", "10b. reloads under load, kept-alive connections", false),
 }
 
 func scenarioByName(name string) *scenario {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +32,11 @@ func TestSuiteSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts both proxies; skipped with -short")
 	}
+	// The suite's work directory (binaries, configurations, the wrk
+	// script) goes under a directory of this test's, so that any process
+	// it leaves running can be found by its command line.
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
 	out := t.TempDir()
 	readme := filepath.Join(out, "README.md")
 	if err := os.WriteFile(readme, []byte("# x\n\n"+readmeStart+"\nold\n"+readmeEnd+"\n\ntail\n"), 0o644); err != nil {
@@ -37,12 +44,17 @@ func TestSuiteSmoke(t *testing.T) {
 	}
 	o := options{
 		runs: 2, duration: time.Second, connections: 8, bulkSize: 64 << 20, idleConns: 100,
-		checkServers: 10, checkTime: time.Second, reloadBackends: 20,
-		scenarios: []string{"l7-keepalive", "l4-bulk", "reload-1000", "tls-handshake-ecdsa"},
+		checkServers: 10, checkTime: time.Second, reloadBackends: 20, reloadEvery: 200 * time.Millisecond,
+		scenarios: []string{"l7-keepalive", "l4-bulk", "reload-1000", "tls-handshake-ecdsa", "reload-loss"},
 		tables:    []string{"pinned"}, out: out, readme: readme,
 	}
 	if err := run(o); err != nil {
 		t.Fatal(err)
+	}
+	// Every process is stopped, the legacy HAProxy daemons (which are not
+	// the suite's children) included.
+	if left := processesUnder(tmp); len(left) > 0 {
+		t.Errorf("processes left running: %v", left)
 	}
 	dirs, _ := filepath.Glob(filepath.Join(out, "20*"))
 	if len(dirs) != 1 {
@@ -59,6 +71,12 @@ func TestSuiteSmoke(t *testing.T) {
 		"pinned    l7-keepalive                 halo/haproxy = ",
 		"| 6b. TLS full handshake per request, ECDSA P-256 | **req/s** |",
 		"## Targets",
+		"| 10a. reloads under load, a new connection per request | **errors/reload per 10k conn/s ↓**, against haproxy -D -sf (no socket passing) |",
+		"### 10a. reloads under load, a new connection per request (pinned)",
+		"\n| halo (SIGHUP) | ",
+		"\n| haproxy -W (SIGUSR2 to the master) | ",
+		"\n| haproxy -D -sf (no socket passing) | ",
+		"\n| haproxy -D -sf -x (socket passing) | ",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("results.md lacks %q:\n%s", want, md)
@@ -75,4 +93,20 @@ func TestSuiteSmoke(t *testing.T) {
 		strings.Contains(string(r), "\nold\n") || !strings.HasSuffix(string(r), readmeEnd+"\n\ntail\n") {
 		t.Errorf("README section not replaced:\n%s", r)
 	}
+}
+
+// processesUnder lists the live processes whose command line names a path
+// under dir, as "pid: command line".
+func processesUnder(dir string) []string {
+	var found []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, path := range procs {
+		b, err := os.ReadFile(path)
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+		if err != nil || pid == os.Getpid() || !alive(pid) || !strings.Contains(string(b), dir+"/") {
+			continue
+		}
+		found = append(found, fmt.Sprintf("%d: %s", pid, strings.ReplaceAll(string(b), "\x00", " ")))
+	}
+	return found
 }
