@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -73,12 +74,17 @@ func (l *listener) serve(p *Proxy) {
 			if l.closed.Load() {
 				return
 			}
-			// Out of file descriptors and the like: back off as net/http does.
+			// Out of file descriptors and the like: back off as net/http
+			// does, so the loop does not spin on an error that persists,
+			// but try again as soon as a connection ends and frees its
+			// descriptors, as HAProxy resumes a listener it paused at the
+			// limit (measured: a client waiting in the backlog was
+			// accepted up to the whole second later without this).
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			if ce := p.log.Check(zap.ErrorLevel, "accept failed"); ce != nil {
 				ce.Write(zap.String("bind", l.key.addr), zap.Error(err), zap.Duration("retry_in", backoff))
 			}
-			time.Sleep(backoff)
+			p.connEnded.wait(backoff)
 			continue
 		}
 		backoff = 0
@@ -95,6 +101,7 @@ func (l *listener) serve(p *Proxy) {
 			defer l.global.release()
 			defer cur.state.limit.release()
 			cur.serve(c, side)
+			p.connEnded.notify() // c is closed: its descriptor is free
 		})
 	}
 }
@@ -154,4 +161,44 @@ func socketControl(opts config.SocketOptions, ipv6 bool) func(network, address s
 		}
 		return serr
 	}
+}
+
+// endSignal wakes the accept loops that back off after a failed accept
+// when a client connection ends. Notifying costs one atomic load while no
+// loop waits, which is nearly always.
+type endSignal struct {
+	waiting atomic.Bool
+	mu      sync.Mutex
+	ch      chan struct{} // closed by notify; nil while no loop waits
+}
+
+// wait returns after d, or earlier once a connection ends.
+func (s *endSignal) wait(d time.Duration) {
+	s.mu.Lock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+		s.waiting.Store(true)
+	}
+	ch := s.ch
+	s.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	}
+}
+
+// notify wakes every waiting loop.
+func (s *endSignal) notify() {
+	if !s.waiting.Load() {
+		return
+	}
+	s.mu.Lock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+		s.waiting.Store(false)
+	}
+	s.mu.Unlock()
 }

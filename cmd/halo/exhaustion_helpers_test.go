@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// What the exhaustion tests share: halo under a descriptor limit, its CPU
+// time and descriptors read from /proc, and raw HTTP/1.1 exchanges on
+// connections the test holds.
+
+// startHaloLimited runs "halo ARGS" with RLIMIT_NOFILE set to nofile, soft
+// and hard, through prlimit(1), which execs halo: the process the test
+// watches is halo's. halo raises its soft limit to the hard one at start,
+// so both must be set for the limit to hold.
+func startHaloLimited(t *testing.T, nofile int, args ...string) *haloProc {
+	t.Helper()
+	prlimit := needTool(t, "prlimit")
+	lim := fmt.Sprintf("--nofile=%d:%d", nofile, nofile)
+	return startHaloCmd(t, exec.Command(prlimit, append([]string{lim, "--", haloBin}, args...)...))
+}
+
+// userHZ is the unit of the CPU times in /proc/PID/stat: Linux reports
+// them in USER_HZ, 100 on every architecture, whatever the kernel's HZ.
+const userHZ = 100
+
+// procCPU returns the CPU time (user and system) a process has used.
+func procCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command name, in parentheses, may hold spaces: fields count
+	// from after its closing one (state is field 3, utime 14, stime 15).
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("/proc/%d/stat: %q", pid, s)
+	}
+	return time.Duration(utime+stime) * time.Second / userHZ
+}
+
+// fdsBelow is the number of descriptors a process has open whose number
+// is under limit: accept and socket fail with EMFILE once all are taken.
+// (A descriptor inherited with a higher number, as a test runner's may be,
+// does not count against RLIMIT_NOFILE's use.)
+func fdsBelow(t *testing.T, pid, limit int) int {
+	t.Helper()
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd < limit {
+			n++
+		}
+	}
+	return n
+}
+
+// dialAll opens n connections to addr; each is closed when the test ends.
+func dialAll(t *testing.T, addr string, n int) []net.Conn {
+	t.Helper()
+	conns := make([]net.Conn, 0, n)
+	for range n {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d of %d refused: %v", len(conns)+1, n, err)
+		}
+		conns = append(conns, c)
+	}
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return conns
+}
+
+// exchange sends a GET for path on c and reads the response, within wait.
+// It returns the status code and the body.
+func exchange(c net.Conn, path string, wait time.Duration) (int, string, error) {
+	c.SetDeadline(time.Now().Add(wait))
+	defer c.SetDeadline(time.Time{})
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: halo.test\r\n\r\n", path); err != nil {
+		return 0, "", err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, err = bufio.NewReader(resp.Body).WriteTo(&b)
+	return resp.StatusCode, b.String(), err
+}
