@@ -48,24 +48,31 @@ func (l *listener) close() {
 	}
 }
 
-// serve is the accept loop. It takes a global and a frontend maxconn slot
+// serve is the accept loop. It takes a frontend and a global maxconn slot
 // before accepting, so that at the limit new connections wait in the kernel
 // backlog, and hands each connection to the frontend live at accept time.
+//
+// The frontend's slot comes first: a loop waiting for it must hold no
+// global slot, or a frontend at its maxconn (with idle kept-alive clients,
+// for as long as they idle) would keep one of the global slots from every
+// other frontend. A loop waiting for a global slot holds one of its own
+// frontend's, which only that frontend's loops could use, and they wait
+// for a global slot too.
 func (l *listener) serve(p *Proxy) {
 	aborted, repointed := l.closed.Load, l.waitAborted
 	var backoff time.Duration
 	for {
-		if !l.global.acquire(aborted) {
-			return
-		}
 		fe := l.frontend.Load()
 		l.waitingFor = fe.state
 		if !fe.state.limit.acquire(repointed) {
-			l.global.release()
 			if l.closed.Load() {
 				return
 			}
 			continue // now another frontend's listener: wait for its slot
+		}
+		if !l.global.acquire(aborted) {
+			fe.state.limit.release()
+			return
 		}
 		c, err := l.ln.AcceptTCP()
 		if err != nil {

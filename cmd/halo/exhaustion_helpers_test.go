@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -105,4 +107,44 @@ func exchange(c net.Conn, path string, wait time.Duration) (int, string, error) 
 	var b strings.Builder
 	_, err = bufio.NewReader(resp.Body).WriteTo(&b)
 	return resp.StatusCode, b.String(), err
+}
+
+// concurrency tracks how many requests a set of backends handles at once,
+// and the most it saw.
+type concurrency struct{ cur, max atomic.Int64 }
+
+func (c *concurrency) enter() {
+	n := c.cur.Add(1)
+	for m := c.max.Load(); n > m && !c.max.CompareAndSwap(m, n); m = c.max.Load() {
+	}
+}
+
+func (c *concurrency) leave() { c.cur.Add(-1) }
+
+// startHoldingBackend serves each request by holding it for hold (or the
+// duration its query's hold= says), then answering name; each request
+// counts in every tracker of track while it is held.
+func startHoldingBackend(t *testing.T, name string, hold time.Duration, track ...*concurrency) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, c := range track {
+			c.enter()
+		}
+		d := hold
+		if q, err := time.ParseDuration(r.URL.Query().Get("hold")); err == nil {
+			d = q
+		}
+		time.Sleep(d)
+		for _, c := range track {
+			c.leave()
+		}
+		io.WriteString(w, name)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,4 +154,117 @@ func lineWith(s, sub string) string {
 		}
 	}
 	return ""
+}
+
+// At maxconn, new connections wait in the kernel's backlog, neither
+// refused nor reset, and are served in turn as slots free: the binary
+// under both limits, counted. (The proxy package's
+// TestFrontendMaxConnQueuesConnections shows one connection waiting for a
+// frontend's slot.) Two frontends of maxconn 3 under a global maxconn of 4
+// get 40 clients each, all at once, each on a new connection whose request
+// the server holds 100 ms: every client is served, and the servers never
+// hold more than 3 requests of one frontend, or 4 in all, at once.
+func TestMaxConnConnectionsWait(t *testing.T) {
+	const global, perFrontend, clients = 4, 3, 40
+	const hold = 100 * time.Millisecond
+	var all, atA, atB concurrency
+	pa, pb := testnet.FreePort(t), testnet.FreePort(t)
+	cfg := filepath.Join(t.TempDir(), "halo.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`
+global: {maxconn: %d}
+defaults: {mode: http, timeout: {connect: 1s, client: 30s, server: 30s}}
+frontends:
+  fa: {bind: "127.0.0.1:%d", maxconn: %d, default_backend: a}
+  fb: {bind: "127.0.0.1:%d", maxconn: %d, default_backend: b}
+backends:
+  a: {servers: [{name: a, address: %q}]}
+  b: {servers: [{name: b, address: %q}]}
+`, global, pa, perFrontend, pb, perFrontend,
+		startHoldingBackend(t, "a", hold, &all, &atA), startHoldingBackend(t, "b", hold, &all, &atB)))
+	startHalo(t, "run", "-c", cfg)
+	addrs := map[string]string{"a": fmt.Sprintf("127.0.0.1:%d", pa), "b": fmt.Sprintf("127.0.0.1:%d", pb)}
+	for _, addr := range addrs {
+		waitUntil(t, 10*time.Second, "halo to listen", func() bool {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+	}
+
+	var served, refused, failed atomic.Int64
+	var mu sync.Mutex
+	var longest time.Duration
+	var firstFailure string
+	var wg sync.WaitGroup
+	start := time.Now()
+	for name, addr := range addrs {
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				began := time.Now()
+				c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+				if err != nil {
+					refused.Add(1)
+					return
+				}
+				defer c.Close()
+				status, body, err := exchange(c, "/", 30*time.Second)
+				took := time.Since(began)
+				mu.Lock()
+				defer mu.Unlock()
+				longest = max(longest, took)
+				if err != nil || status != 200 || body != name {
+					failed.Add(1)
+					if firstFailure == "" {
+						firstFailure = fmt.Sprintf("%d %q %v", status, body, err)
+					}
+					return
+				}
+				served.Add(1)
+			}()
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	t.Logf("%d clients in %v (longest %v): %d served, %d refused, %d failed (%s); at once: %d in all, %d of fa, %d of fb",
+		2*clients, elapsed.Round(time.Millisecond), longest.Round(time.Millisecond), served.Load(), refused.Load(), failed.Load(), firstFailure,
+		all.max.Load(), atA.max.Load(), atB.max.Load())
+	if served.Load() != 2*clients {
+		t.Errorf("%d of %d clients served (%d refused, %d failed or reset: %s)", served.Load(), 2*clients, refused.Load(), failed.Load(), firstFailure)
+	}
+	if atA.max.Load() > perFrontend || atB.max.Load() > perFrontend {
+		t.Errorf("a frontend had %d and %d requests at its server at once, over its maxconn %d", atA.max.Load(), atB.max.Load(), perFrontend)
+	}
+	if all.max.Load() != global {
+		t.Errorf("the servers held at most %d requests at once, want the global maxconn %d: over it, or slots left unused", all.max.Load(), global)
+	}
+
+	// A frontend at its maxconn holds no global slot it cannot use: with
+	// fa's 3 slots busy for seconds, global maxconn has room for one more
+	// connection, and fb's clients, one after the other, get it at once.
+	// (Each connection that ends hands its global slot to the accept loop
+	// that waited longest, fa's the second time.)
+	const long = 3 * time.Second
+	busy := dialAll(t, addrs["a"], perFrontend)
+	for _, c := range busy {
+		fmt.Fprintf(c, "GET /?hold=%v HTTP/1.1\r\nHost: halo.test\r\n\r\n", long)
+	}
+	waitUntil(t, 5*time.Second, "fa's slots to be busy", func() bool { return atA.cur.Load() == perFrontend })
+	for i := range 3 {
+		began := time.Now()
+		c := dialAll(t, addrs["b"], 1)[0]
+		status, body, err := exchange(c, "/", 10*time.Second)
+		took := time.Since(began)
+		c.Close() // and its slots free
+		t.Logf("with fa at its maxconn, client %d of fb was served in %v", i+1, took.Round(time.Millisecond))
+		if err != nil || status != 200 || body != "b" {
+			t.Fatalf("fb's client %d while fa is at its maxconn: %d %q %v", i+1, status, body, err)
+		}
+		if took > long/2 {
+			t.Errorf("fb's client %d waited %v while fa was at its maxconn and the global one had room: it waited for fa's connections to end", i+1, took)
+		}
+	}
 }
