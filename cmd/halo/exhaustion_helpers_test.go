@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -147,4 +149,94 @@ func startHoldingBackend(t *testing.T, name string, hold time.Duration, track ..
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
+}
+
+// latencyProbe is one client sending GET requests on a kept-alive
+// connection, one every couple of milliseconds, recording each one's
+// latency, until stopped (and for ten minutes at most).
+type latencyProbe struct {
+	done    chan struct{}
+	result  chan []latencySample
+	errOnce error
+}
+
+type latencySample struct {
+	at      time.Time
+	latency time.Duration
+}
+
+func startLatencyProbe(url string) *latencyProbe {
+	p := &latencyProbe{done: make(chan struct{}), result: make(chan []latencySample, 1)}
+	go func() {
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+		defer client.CloseIdleConnections()
+		var samples []latencySample
+		for end := time.Now().Add(10 * time.Minute); time.Now().Before(end); {
+			select {
+			case <-p.done:
+				p.result <- samples
+				return
+			default:
+			}
+			began := time.Now()
+			resp, err := client.Get(url)
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != 200 {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+			if err != nil && p.errOnce == nil {
+				p.errOnce = err
+			}
+			samples = append(samples, latencySample{began, time.Since(began)})
+			time.Sleep(2 * time.Millisecond)
+		}
+		<-p.done
+		p.result <- samples
+	}()
+	return p
+}
+
+// stop ends the probe and returns its samples and its first failure.
+func (p *latencyProbe) stop() ([]latencySample, error) {
+	close(p.done)
+	s := <-p.result
+	return s, p.errOnce
+}
+
+// window is a span of a test's time, with or without the load under test.
+type window struct {
+	start, end time.Time
+	loaded     bool
+}
+
+// latencies are those of the samples taken within the window.
+func (w window) latencies(samples []latencySample) []time.Duration {
+	var lat []time.Duration
+	for _, s := range samples {
+		if !s.at.Before(w.start) && s.at.Before(w.end) {
+			lat = append(lat, s.latency)
+		}
+	}
+	return lat
+}
+
+// percentile is the q-quantile (0 < q ≤ 1) of d, by the nearest rank.
+func percentile(d []time.Duration, q float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[max(i, 0)]
+}
+
+// median is the median of d (the mean of the middle two for an even count).
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }
