@@ -74,6 +74,22 @@ func fdsBelow(t *testing.T, pid, limit int) int {
 	return n
 }
 
+// vmRSS is a process's resident set size in bytes (VmRSS), or an error
+// when it cannot be read.
+func vmRSS(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
 // dialAll opens n connections to addr; each is closed when the test ends.
 func dialAll(t *testing.T, addr string, n int) []net.Conn {
 	t.Helper()
