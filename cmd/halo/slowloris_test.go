@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -170,7 +172,22 @@ backends:
 	if n := strings.Count(h.stderr.String(), " cR-- "); n != len(cuts) {
 		t.Errorf("%d access lines with cR--, want one for each of the %d slow clients", n, len(cuts))
 	}
+	// Each line dated when its client connected, with the time until the
+	// cut as its total, as HAProxy logs it.
+	short := 0
+	for _, m := range cutLine.FindAllStringSubmatch(h.stderr.String(), -1) {
+		if ms, _ := strconv.Atoi(m[1]); ms < int(requestTimeout/time.Millisecond)-100 {
+			short++
+		}
+	}
+	if short > 0 {
+		t.Errorf("%d cR-- lines with a total under timeout http-request (%v)", short, requestTimeout)
+	}
 	if i := strings.Index(h.stderr.String(), " cR-- "); i >= 0 {
 		t.Logf("a slow client's access line: %s", lineWith(h.stderr.String()[max(0, i-200):], " cR-- "))
 	}
 }
+
+// cutLine is the httplog line of a request cut at timeout http-request; it
+// captures the total time.
+var cutLine = regexp.MustCompile(` -1/-1/-1/-1/(\d+) 408 \d+ - - cR-- `)
