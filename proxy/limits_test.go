@@ -102,6 +102,29 @@ func TestLimiter(t *testing.T) {
 	if l.current() != 3 {
 		t.Fatalf("slots in use = %d, want 3", l.current())
 	}
+
+	// An accept loop backing off at the descriptor limit is woken by a
+	// connection's release, never by another loop giving back the slot of
+	// an accept that failed: two such loops would wake each other without
+	// end.
+	var freed endSignal
+	l.freed = &freed
+	woken := func(give func()) bool {
+		done := make(chan struct{})
+		go func() { freed.wait(2 * time.Second); close(done) }()
+		waitFor(t, time.Second, "the accept loop to wait", freed.waiting.Load)
+		start := time.Now()
+		give()
+		<-done
+		return time.Since(start) < time.Second
+	}
+	if !woken(l.release) {
+		t.Error("a released slot did not wake the waiting accept loop")
+	}
+	l.acquire(never)
+	if woken(l.cancel) {
+		t.Error("a cancelled slot woke the waiting accept loop")
+	}
 }
 
 // Health checks go to the server's check port when one is set: the

@@ -85,6 +85,7 @@ func New(log *zap.Logger) *Proxy {
 
 		httpServers: map[*fasthttp.Server]struct{}{},
 	}
+	p.global.freed = &p.connEnded
 	go p.sweepWorkers()
 	return p
 }
