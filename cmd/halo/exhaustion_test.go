@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,8 +55,16 @@ backends:
 		}
 		return err == nil
 	})
-	waitUntil(t, 5*time.Second, "halo to close the probe connections", func() bool { return socketCount(t, pid) == 1 })
-	base := fdsBelow(t, pid, nofile)
+	// The probes may still be accepted and closed after they answered:
+	// wait for halo's descriptors to settle with only the listener.
+	var base int
+	waitUntil(t, 5*time.Second, "halo to close the probe connections", func() bool {
+		n, sockets := fdSnapshot(t, pid, nofile)
+		time.Sleep(200 * time.Millisecond)
+		again, socketsAgain := fdSnapshot(t, pid, nofile)
+		base = again
+		return sockets == 1 && socketsAgain == 1 && n == again
+	})
 
 	// Each accepted client that has sent nothing holds one descriptor of
 	// halo's (it waits for its request head under timeout http-request).
@@ -129,21 +138,24 @@ backends:
 	t.Logf("descriptors freed: the %d waiting clients and a new one were served %v later", backlogged, time.Since(freed).Round(time.Millisecond))
 }
 
-// socketCount is the number of sockets a process has open.
-func socketCount(t *testing.T, pid int) int {
+// fdSnapshot reads a process's descriptors once: how many are under
+// limit (see fdsBelow) and how many are sockets.
+func fdSnapshot(t *testing.T, pid, limit int) (below, sockets int) {
 	t.Helper()
 	dir := fmt.Sprintf("/proc/%d/fd", pid)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
 	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd < limit {
+			below++
+		}
 		if target, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasPrefix(target, "socket:") {
-			n++
+			sockets++
 		}
 	}
-	return n
+	return below, sockets
 }
 
 // lineWith returns the first line of s that contains sub.
