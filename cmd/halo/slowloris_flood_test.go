@@ -181,7 +181,7 @@ func parseCuts(out []byte) ([]slowCut, error) {
 const measuredNice = -10
 
 // raisePriority gives this process's threads, and so those they start,
-// measuredNice, until the test ends. Without root it only logs that it
+// measuredNice until the test ends, and then the priority they had. Without root it only logs that it
 // cannot.
 func raisePriority(t *testing.T) {
 	t.Helper()
@@ -205,10 +205,15 @@ func raisePriority(t *testing.T) {
 		t.Logf("not root: halo and the measuring client run at the usual priority, beside the rest of the machine")
 		return
 	}
+	// The system call answers 20 - nice, so that it is never negative.
+	raw, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := renice(measuredNice); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = renice(0) })
+	t.Cleanup(func() { _ = renice(20 - raw) })
 }
 
 // needFiles raises this process's soft RLIMIT_NOFILE to the hard limit and
