@@ -44,6 +44,9 @@ type guardConn struct {
 	// it: serve's recover takes it out after a panic, and a tunnel leaves
 	// it (see tunnel).
 	served *httpServer
+	// start is when halo began serving the connection in mode http, the
+	// date of the log line of a first request that could not be read.
+	start time.Time
 }
 
 var guardPool = sync.Pool{New: func() any { return new(guardConn) }}
@@ -52,6 +55,7 @@ func newGuardConn(c net.Conn, fs *frontendState, ct *rules.Txn) *guardConn {
 	gc := guardPool.Get().(*guardConn)
 	gc.rules = ct
 	gc.Conn, gc.fs = c, fs
+	gc.start = time.Now()
 	gc.failed.Store(nil)
 	gc.answered.Store(false)
 	gc.tailN = 0
@@ -130,16 +134,18 @@ func (fe *frontend) answerClientError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	status, term := fasthttp.StatusBadRequest, "PR--"
 	var ge *h1.Error
-	if gc, ok := ctx.Conn().(*guardConn); ok {
+	gc, _ := ctx.Conn().(*guardConn)
+	if gc != nil {
 		gc.answered.Store(true)
 		ge = gc.g.Err()
 	}
 	var ne net.Error
+	timedOut := false
 	switch {
 	case ge != nil:
 		status = ge.Status
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, fasthttp.ErrTimeout), errors.As(err, &ne) && ne.Timeout():
-		status, term = fasthttp.StatusRequestTimeout, "cR--"
+		status, term, timedOut = fasthttp.StatusRequestTimeout, "cR--", true
 	default:
 		fe.state.badRequests.record(ctx.RemoteAddr(), &h1.Error{Status: status, Reason: err.Error(), AtEnd: true}, nil, 0)
 	}
@@ -148,8 +154,28 @@ func (fe *frontend) answerClientError(ctx *fasthttp.RequestCtx, err error) {
 	fe.setError(&ctx.Response, nil, status, true)
 	fe.state.HTTPStatus[status/100].Add(1)
 	if fe.access != nil {
-		fe.logBadRequest(ctx, status, term)
+		fe.logBadRequest(ctx, status, term, fe.unreadRequestStart(ctx, gc, timedOut))
 	}
+}
+
+// unreadRequestStart is when a request that could not be read began, for
+// the date and the total time of its log line, as HAProxy logs them
+// (measured with 2.6: "[accept date] ... -1/-1/-1/-1/2002 408 ... cR--"
+// for timeout http-request 2s): the connection's start for its first
+// request (not fasthttp's ConnTime, which it loses when it waits for a
+// first byte with ReduceMemoryUsage); for a later one on a kept-alive connection, its first byte,
+// which a timeout places timeout http-request ago, since that is when the
+// server re-armed the read deadline. Zero when it is not known (another
+// error on a later request): the line then has the time of the answer.
+func (fe *frontend) unreadRequestStart(ctx *fasthttp.RequestCtx, gc *guardConn, timedOut bool) time.Time {
+	h := fe.state.http.Load()
+	switch {
+	case gc != nil && gc.g.Pending() == gc.g.Offset(): // no message completed yet
+		return gc.start
+	case timedOut && h != nil:
+		return time.Now().Add(-h.settings.requestTimeout)
+	}
+	return time.Time{}
 }
 
 // setErrorResponse makes resp halo's error page for status, closing the

@@ -412,6 +412,6 @@ func (fe *frontend) refuseRequest(ctx *fasthttp.RequestCtx, err *h1.Error) {
 	fe.state.HTTPStatus[err.Status/100].Add(1)
 	fe.setError(&ctx.Response, nil, err.Status, true)
 	if fe.access != nil {
-		fe.logBadRequest(ctx, err.Status, "PR--")
+		fe.logBadRequest(ctx, err.Status, "PR--", time.Time{})
 	}
 }

@@ -192,7 +192,7 @@ func (fe *frontend) countAnswered(ctx *fasthttp.RequestCtx, term string, t *rule
 		fe.state.HTTPStatus[c].Add(1)
 	}
 	if fe.access != nil {
-		fe.logLocal(ctx, be, status, term, t.LogLevel, true, t.Caps)
+		fe.logLocal(ctx, be, status, term, t.LogLevel, true, t.Caps, time.Time{})
 	}
 }
 

@@ -14,6 +14,11 @@ type limiter struct {
 	waiters atomic.Int64
 	mu      sync.Mutex
 	cond    *sync.Cond
+	// freed, when set, is told of every release: the global limiter's
+	// slot is released when a connection has ended and its descriptor is
+	// free, which accept loops backing off at the descriptor limit wait
+	// for (see listener.serve).
+	freed *endSignal
 }
 
 func newLimiter(max int) *limiter {
@@ -66,7 +71,19 @@ func (l *limiter) acquire(abort func() bool) bool {
 	}
 }
 
+// release gives back the slot of a connection that ended.
 func (l *limiter) release() {
+	l.cancel()
+	if l.freed != nil {
+		l.freed.notify()
+	}
+}
+
+// cancel gives back a slot taken for a connection that never came (the
+// accept failed): no descriptor was freed, so freed is not told, or two
+// accept loops backing off at the descriptor limit would wake each other
+// without end.
+func (l *limiter) cancel() {
 	l.n.Add(-1)
 	if l.waiters.Load() > 0 {
 		l.mu.Lock()

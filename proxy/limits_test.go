@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,29 @@ func TestLimiter(t *testing.T) {
 	if l.current() != 3 {
 		t.Fatalf("slots in use = %d, want 3", l.current())
 	}
+
+	// An accept loop backing off at the descriptor limit is woken by a
+	// connection's release, never by another loop giving back the slot of
+	// an accept that failed: two such loops would wake each other without
+	// end.
+	var freed endSignal
+	l.freed = &freed
+	woken := func(give func()) bool {
+		done := make(chan struct{})
+		go func() { freed.wait(2 * time.Second); close(done) }()
+		waitFor(t, time.Second, "the accept loop to wait", freed.waiting.Load)
+		start := time.Now()
+		give()
+		<-done
+		return time.Since(start) < time.Second
+	}
+	if !woken(l.release) {
+		t.Error("a released slot did not wake the waiting accept loop")
+	}
+	l.acquire(never)
+	if woken(l.cancel) {
+		t.Error("a cancelled slot woke the waiting accept loop")
+	}
 }
 
 // Health checks go to the server's check port when one is set: the
@@ -192,6 +216,64 @@ func TestHTTPRequestAndKeepAliveTimeouts(t *testing.T) {
 	if took := time.Since(start); err == nil || took < 150*time.Millisecond || took > 3*time.Second {
 		t.Errorf("idle kept-alive connection closed after %v (%v), want about 200ms", took, err)
 	}
+}
+
+// A request cut at timeout http-request is logged as HAProxy 2.6 logs it
+// (measured): 408, cR--, dated when the request began and with the time
+// since then as its total, the connection's start for a first request,
+// its first byte for a later one on a kept-alive connection.
+func TestRequestTimeoutLogLine(t *testing.T) {
+	a := startHTTPBackend(t, "a", nil)
+	p, logs := startLoggedProxy(t, oneServerConfig(`{mode: http, timeout: {connect: 1s, client: 10s, server: 10s, http-request: 400ms, http-keep-alive: 5s}, option: {httplog: true}}`), a)
+	addr := frontendAddr(t, p, "fe")
+	line := regexp.MustCompile(`^127\.0\.0\.1:\d+ \[([^]]+)\] fe fe/<NOSRV> -1/-1/-1/-1/(\d+) 408 \d+ - - cR-- `)
+	cut := func(c net.Conn, r *bufio.Reader, began time.Time) {
+		t.Helper()
+		io.WriteString(c, "GET / HT") // and never the rest of the head
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if status, err := r.ReadString('\n'); err != nil || !strings.Contains(status, " 408 ") {
+			t.Fatalf("slow head: %q %v, want a 408", status, err)
+		}
+		var m []string
+		waitFor(t, 2*time.Second, "the 408's access line", func() bool {
+			for _, e := range logs.FilterLoggerName("access").All() {
+				if m = line.FindStringSubmatch(e.Message); m != nil && e.Time.After(began) {
+					return true
+				}
+			}
+			return false
+		})
+		date, err := time.ParseInLocation(logTime, m[1], time.Local)
+		total, _ := strconv.Atoi(m[2])
+		if err != nil || date.Before(began.Add(-time.Second)) || date.After(began.Add(200*time.Millisecond)) || total < 380 || total > 3000 {
+			t.Errorf("408 logged [%s] with total %sms; want dated when the request began (%s) and about 400ms", m[1], m[2], began.Format(logTime))
+		}
+	}
+
+	began := time.Now()
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	cut(first, bufio.NewReader(first), began)
+
+	kept, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	r := bufio.NewReader(kept)
+	kept.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(kept, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	time.Sleep(600 * time.Millisecond) // idle, longer than timeout http-request
+	cut(kept, r, time.Now())
 }
 
 // timeout tunnel replaces client and server timeouts in mode tcp.

@@ -213,30 +213,39 @@ func appendQueues(b []byte, be *backend, srv *server) []byte {
 }
 
 // logBadRequest writes the httplog line of a request refused before it was
-// routed, as HAProxy logs one: no backend, no timers, the termination
-// state, and "<BADREQ>" for the request line.
-func (fe *frontend) logBadRequest(ctx *fasthttp.RequestCtx, status int, term string) {
-	fe.logLocal(ctx, nil, status, term, 0, false, nil)
+// routed, as HAProxy logs one: no backend, no timers but the total one
+// since began (the request's start; zero: unknown, then the line's date
+// is now and the total 0), the termination state, and "<BADREQ>" for the
+// request line.
+func (fe *frontend) logBadRequest(ctx *fasthttp.RequestCtx, status int, term string, began time.Time) {
+	fe.logLocal(ctx, nil, status, term, 0, false, nil, began)
 }
 
 // logLocal writes the httplog line of a request halo answered itself
 // (refused as malformed, or answered by a rule: deny, return, redirect),
 // at level (see accessLine), naming be when its rule answered (nil: the
 // frontend's); with request, the request line is logged
-// with the captures rc holds, else "<BADREQ>".
-func (fe *frontend) logLocal(ctx *fasthttp.RequestCtx, be *backend, status int, term string, level int8, request bool, rc *rules.Captures) {
+// with the captures rc holds, else "<BADREQ>". began is when the request
+// began, for the date and the total time (zero: now, and 0).
+func (fe *frontend) logLocal(ctx *fasthttp.RequestCtx, be *backend, status int, term string, level int8, request bool, rc *rules.Captures, began time.Time) {
 	if level == rules.LogSilent {
 		return
 	}
-	b := fe.appendLogPrefix(make([]byte, 0, 192), ctx.RemoteAddr(), clientTLS(ctx) != nil, time.Now(), be, nil)
+	now := time.Now()
+	if began.IsZero() || began.After(now) {
+		began = now
+	}
+	b := fe.appendLogPrefix(make([]byte, 0, 192), ctx.RemoteAddr(), clientTLS(ctx) != nil, began, be, nil)
 	// TR is 0 for a request that was read whole (HAProxy's -1 is for
 	// one it could not read); the bytes are the answer's body, as for
 	// every line of halo's.
 	if request {
-		b = append(b, " 0/-1/-1/-1/0 "...)
+		b = append(b, " 0/-1/-1/-1/"...)
 	} else {
-		b = append(b, " -1/-1/-1/-1/0 "...)
+		b = append(b, " -1/-1/-1/-1/"...)
 	}
+	b = appendMs(b, now.Sub(began))
+	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(status), 10)
 	// A request halo could not read has no captures, as HAProxy logs
 	// one (measured with 2.6); one a rule answered has them.

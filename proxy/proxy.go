@@ -40,6 +40,9 @@ type Proxy struct {
 	sessions  *kept[*balancer.Server, *sessionSet]
 	checks    *kept[*balancer.Server, *serverChecks]
 	conns     sync.WaitGroup // every client connection being served
+	// connEnded wakes accept loops backing off after a failed accept
+	// (out of descriptors) when a client connection ends.
+	connEnded endSignal
 	stopping  atomic.Bool
 	workers   *workers      // goroutines that serve connections
 	stopSweep chan struct{} // closed by Shutdown
@@ -87,6 +90,7 @@ func New(log *zap.Logger) *Proxy {
 
 		httpServers: map[*httpServer]struct{}{},
 	}
+	p.global.freed = &p.connEnded
 	go p.sweepWorkers()
 	return p
 }

@@ -151,7 +151,7 @@ func (fe *frontend) requestPanicked(ctx *fasthttp.RequestCtx, ex *exchange, r an
 		if be != nil && !ex.start.IsZero() {
 			fe.logHTTP(ctx, ex, term, false)
 		} else {
-			fe.logLocal(ctx, be, fasthttp.StatusInternalServerError, term, ex.logLevel, true, ex.caps)
+			fe.logLocal(ctx, be, fasthttp.StatusInternalServerError, term, ex.logLevel, true, ex.caps, ex.start)
 		}
 	}
 	endCaptures(ex.caps)

@@ -53,8 +53,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "halo demo: -backend-ports wants three ports, e.g. 8081,8082,8083")
 		return 2
 	}
-	log := newLogger("info", stderr)
-	defer log.Sync() //nolint:errcheck
+	log, closeLog := newLogger("info", stderr)
+	defer closeLog()
 	params := demoParams{Listen: *listen}
 	for i, port := range ports {
 		name := "demo-" + strconv.Itoa(i+1)

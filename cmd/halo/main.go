@@ -111,7 +111,22 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(level string, stderr io.Writer) *zap.Logger {
+// logFlushInterval is how long a log line may wait in the buffer before it
+// is written.
+const logFlushInterval = 50 * time.Millisecond
+
+// newLogger returns the process's logger, writing to stderr, and the
+// function that flushes it and stops its flushing goroutine, which the
+// caller defers.
+//
+// Lines are buffered and written in batches, every logFlushInterval or
+// when 256 KiB have gathered: one write(2) per batch rather than one per
+// line. Every access log line takes the logger's lock, and with a write
+// per line a request waited for the other requests' lines to reach
+// stderr's reader (a pipe or journald): 5,000 slow clients cut at timeout
+// http-request, one line each, took the other clients' p99 from 1.4x to
+// 2.7x its value without them (measured, provisional on a shared machine).
+func newLogger(level string, stderr io.Writer) (*zap.Logger, func()) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
 		lvl = zapcore.InfoLevel
@@ -119,8 +134,9 @@ func newLogger(level string, stderr io.Writer) *zap.Logger {
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	enc.EncodeLevel = zapcore.CapitalLevelEncoder
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(stderr)), lvl)
-	return zap.New(core)
+	out := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(stderr), FlushInterval: logFlushInterval}
+	log := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), out, lvl))
+	return log, func() { _ = out.Stop() }
 }
 
 func cmdRun(args []string, stderr io.Writer) int {
@@ -136,8 +152,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	log := newLogger(cfg.Global.LogLevel, stderr)
-	defer log.Sync() //nolint:errcheck
+	log, closeLog := newLogger(cfg.Global.LogLevel, stderr)
+	defer closeLog()
 	upg := newUpgrades(*path, log)
 	if *pprofAddr != "" {
 		if err := servePprof(*pprofAddr, upg.listen, log); err != nil {

@@ -55,7 +55,15 @@ type haloProc struct {
 
 func startHalo(t *testing.T, args ...string) *haloProc {
 	t.Helper()
-	h := &haloProc{cmd: exec.Command(haloBin, args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	return startHaloCmd(t, exec.Command(haloBin, args...))
+}
+
+// startHaloCmd starts cmd, which runs halo itself or a wrapper that execs
+// it (prlimit), so that the process is halo's; it is killed when the test
+// ends.
+func startHaloCmd(t *testing.T, cmd *exec.Cmd) *haloProc {
+	t.Helper()
+	h := &haloProc{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	h.cmd.Stdout, h.cmd.Stderr = h.stdout, h.stderr
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)
