@@ -409,9 +409,10 @@ func TestUpgradeAndRestartCarryServerState(t *testing.T) {
 	if state != beforeState {
 		t.Errorf("after a restart, show servers state is\n%s\nwas\n%s", state, beforeState)
 	}
-	if !strings.Contains(h.logText(), `"msg":"server state loaded"`) && !strings.Contains(h.logText(), "server state loaded") {
-		t.Error("the restart did not log the state it loaded")
-	}
+	// halo writes its log in batches (every 50 ms): wait for the line.
+	waitUntil(t, 5*time.Second, "the restart to log the state it loaded", func() bool {
+		return strings.Contains(h.logText(), "server state loaded")
+	})
 }
 
 // appStatus is the status column of backend app's servers.
