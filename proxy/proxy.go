@@ -191,22 +191,20 @@ func (p *Proxy) Addrs(frontend string) []net.Addr {
 	return addrs
 }
 
-// Shutdown stops accepting, lets in-flight connections and requests finish,
-// and returns when they have or when ctx is done (with ctx's error); the
-// caller then exits, which closes whatever is left, as HAProxy's
-// hard-stop-after does.
-func (p *Proxy) Shutdown(ctx context.Context) error {
+// stopAccepting is where Shutdown and Handover begin: the process-wide
+// machinery stops, every listener is closed by closeL, the generations
+// in mode http start answering "Connection: close" when retire says so,
+// and it returns the health checks for the caller to stop outside p.mu.
+func (p *Proxy) stopAccepting(closeL func(*listener), retire bool) []*serverChecks {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if !p.stopping.Swap(true) {
 		close(p.stopSweep)
 		p.tables.Close()
 		p.tickets.Stop()
 	}
 	for key, l := range p.listeners {
-		// For good: a copy of the descriptor (tableflip's, after an
-		// upgrade or a failed one) would keep the socket listening,
-		// its backlog unserved, while this drains.
-		l.closeForGood()
+		closeL(l)
 		delete(p.listeners, key)
 	}
 	p.listenerCount.Store(0)
@@ -214,7 +212,25 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	for _, c := range p.checks.entries {
 		checks = append(checks, c)
 	}
-	p.mu.Unlock()
+	if retire {
+		for _, fs := range p.frontends.entries {
+			if h := fs.http.Load(); h != nil {
+				h.retiring.Store(true)
+			}
+		}
+	}
+	return checks
+}
+
+// Shutdown stops accepting, lets in-flight connections and requests finish,
+// and returns when they have or when ctx is done (with ctx's error); the
+// caller then exits, which closes whatever is left, as HAProxy's
+// hard-stop-after does.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	// For good: a copy of a descriptor (tableflip's, after an upgrade
+	// or a failed one) would keep the socket listening, its backlog
+	// unserved, while this drains.
+	checks := p.stopAccepting((*listener).closeForGood, false)
 	for _, c := range checks {
 		c.stop()
 	}

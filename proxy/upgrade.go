@@ -104,27 +104,8 @@ func (p *Proxy) PassListeners() []PassedListener {
 // every connection has ended, or when ctx is done (hard-stop-after) with
 // ctx's error; the caller then exits, closing what is left.
 func (p *Proxy) Handover(ctx context.Context) error {
-	p.mu.Lock()
-	if !p.stopping.Swap(true) {
-		close(p.stopSweep)
-		p.tables.Close()
-		p.tickets.Stop()
-	}
-	for key, l := range p.listeners {
-		l.close() // this descriptor only: the next process listens on
-		delete(p.listeners, key)
-	}
-	p.listenerCount.Store(0)
-	checks := make([]*serverChecks, 0, len(p.checks.entries))
-	for _, c := range p.checks.entries {
-		checks = append(checks, c)
-	}
-	for _, fs := range p.frontends.entries {
-		if h := fs.http.Load(); h != nil {
-			h.retiring.Store(true)
-		}
-	}
-	p.mu.Unlock()
+	// This descriptor only: the next process listens on.
+	checks := p.stopAccepting((*listener).close, true)
 	// The next process checks the servers now; this one's verdicts would
 	// only move its own pools, which take no new connections.
 	for _, c := range checks {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -334,6 +335,24 @@ type mixedReport struct {
 	bytes                map[string]int64
 	refused, failed, cut []string
 	took                 time.Duration
+}
+
+// failOnLosses fails t on every refused connection, failed request and
+// truncated stream (the first five of each, and how many in all).
+func (r mixedReport) failOnLosses(t *testing.T) {
+	t.Helper()
+	for _, list := range []struct {
+		what string
+		l    []string
+	}{{"refused connection", r.refused}, {"failed request", r.failed}, {"truncated stream", r.cut}} {
+		for i, s := range list.l {
+			if i == 5 {
+				t.Errorf("... %d of them in all", len(list.l))
+				break
+			}
+			t.Errorf("%s: %s", list.what, s)
+		}
+	}
 }
 
 // String is the report's summary line: each kind's count (and bytes).

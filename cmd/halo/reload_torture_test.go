@@ -227,18 +227,7 @@ func TestReloadTorture(t *testing.T) {
 	took := time.Since(start)
 	r := load.stop()
 	t.Logf("%d reloads in %s (%v): %s", reloads, took.Round(100*time.Millisecond), changed, r)
-	for _, list := range []struct {
-		what string
-		l    []string
-	}{{"refused connection", r.refused}, {"failed request", r.failed}, {"truncated stream", r.cut}} {
-		for i, s := range list.l {
-			if i == 5 {
-				t.Errorf("... %d of them in all", len(list.l))
-				break
-			}
-			t.Errorf("%s: %s", list.what, s)
-		}
-	}
+	r.failOnLosses(t)
 	for _, kind := range mixedKinds {
 		if r.done[kind] == 0 {
 			t.Errorf("no %s completed", kind)

@@ -106,18 +106,7 @@ func TestUpgradesUnderLoad(t *testing.T) {
 	slices.Sort(took)
 	t.Logf("%d upgrades: %s; %d show stat readings, %d drops, %d failed readings; an upgrade (request to the old process's exit) took %v median, %v at most",
 		n, r, readings, len(drops), len(statFailures), took[len(took)/2], took[len(took)-1])
-	for _, list := range []struct {
-		what string
-		l    []string
-	}{{"refused connection", r.refused}, {"failed request", r.failed}, {"truncated stream", r.cut}} {
-		for i, s := range list.l {
-			if i == 5 {
-				t.Errorf("... %d of them in all", len(list.l))
-				break
-			}
-			t.Errorf("%s: %s", list.what, s)
-		}
-	}
+	r.failOnLosses(t)
 	if len(drops) > 0 {
 		t.Errorf("%d counters went down in show stat; first: %s", len(drops), strings.Join(drops[:min(len(drops), 5)], "; "))
 	}
