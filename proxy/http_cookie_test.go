@@ -300,9 +300,8 @@ backends:
 }
 
 // A request whose cookie is right goes through without allocating, its
-// cookie stripped (indirect). Without force-persist and ignore-persist:
-// evaluating a condition costs an allocation per ACL in package rules
-// today (matcher.eval's value escapes), which is that package's to fix.
+// cookie stripped (indirect), with force-persist and ignore-persist
+// conditions evaluated on the way (named ACLs and an anonymous one).
 func TestCookieForwardAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
@@ -326,6 +325,9 @@ frontends:
 backends:
   be:
     cookie: SRV insert indirect nocache
+    acl: {admin: "src 10.0.0.0/8", extra: "path_beg /x"}
+    force-persist: ["if admin extra"]
+    ignore-persist: ["if { path_end .css }"]
     servers:
       - {name: a, address: "`+ln.Addr().String()+`", cookie: a, maxconn: 100}
       - {name: b, address: "`+ln.Addr().String()+`", cookie: b}
