@@ -168,7 +168,7 @@ func parseRule(e *errs, ws []Word, rs RuleSet, from int, also Where) *Rule {
 			r.Name = a.word().Text
 		}
 	case "redirect":
-		r.Redirect, r.Status = a.redirect(where)
+		r.Redirect, r.Status = a.redirect(where, rs)
 	case "set-header", "add-header":
 		r.Name, r.NamePos = a.header()
 		r.Value = a.format(where)

@@ -81,7 +81,7 @@ func TestErrorOffsets(t *testing.T) {
 		{"http-request", "deny if !{src 1.2.3.4 }", 9, `must be a word of its own`},
 		{"http-request", "deny if a ||", 10, `ends with an OR`},
 		{"http-request", "redirect scheme https code 305", 27, `not one of 301, 302, 303, 307, 308`},
-		{"http-request", "redirect schema https", 9, `location, prefix or scheme`},
+		{"http-request", "redirect schema https", 9, `unknown redirect option "schema"`},
 		{"http-request", "set-header X-A b c", 17, `unexpected "c"`},
 		{"http-request", "set-var(foo) src", 8, `needs a scope`},
 		{"http-request", "replace-path (/v2 /v3", 13, `missing closing )`},

@@ -26,6 +26,8 @@ type Redirect struct {
 	Target      *Format
 	DropQuery   bool
 	AppendSlash bool
+	// IgnoreEmpty: a target that evaluates to nothing skips the rule.
+	IgnoreEmpty bool
 	SetCookie   string
 	ClearCookie string
 }
@@ -87,23 +89,27 @@ func (a *argReader) reply(r *Rule, where Where, name string) *Reply {
 // own page for each).
 var DefaultPageStatuses = []int{200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429, 500, 501, 502, 503, 504}
 
-// redirect reads "location|prefix|scheme TARGET [code N] [drop-query]
-// [append-slash] [set-cookie NAME[=VALUE]] [clear-cookie NAME]".
-func (a *argReader) redirect(where Where) (*Redirect, int) {
+// redirect reads redirect's words as HAProxy 2.6's parser does: in any
+// order, one of location, prefix or scheme with its target among them
+// ("redirect code 301 scheme https" is "redirect scheme https code 301"),
+// and the options code N, drop-query, append-slash, ignore-empty,
+// set-cookie NAME[=VALUE] and clear-cookie NAME. As in HAProxy, the last
+// of set-cookie and clear-cookie is the one kept (they fill one slot).
+// halo refuses a second target where HAProxy silently keeps the last: two
+// are a mistake in any configuration, not a way of saying one.
+func (a *argReader) redirect(where Where, rs RuleSet) (*Redirect, int) {
 	rd := &Redirect{}
 	code := 302
-	t := a.word()
-	switch t.Text {
-	case "location", "prefix", "scheme":
-		rd.Type = t.Text
-	default:
-		a.e.at(t.Pos(), "redirect needs location, prefix or scheme, found %q", t.Text)
-		return rd, code
-	}
-	rd.Target = a.format(where)
+	var typ Word
 	for a.more() {
 		w := a.word()
 		switch {
+		case w.is("location"), w.is("prefix"), w.is("scheme"):
+			if rd.Type != "" {
+				a.e.at(w.Pos(), "redirect has a target already (%s at column %d): give one of location, prefix or scheme", rd.Type, typ.Pos()+1)
+			}
+			rd.Type, typ = w.Text, w
+			rd.Target = a.format(where)
 		case w.is("code"):
 			c := a.word()
 			code = status(a.e, c, 301, 308)
@@ -114,13 +120,23 @@ func (a *argReader) redirect(where Where) (*Redirect, int) {
 			rd.DropQuery = true
 		case w.is("append-slash"):
 			rd.AppendSlash = true
+		case w.is("ignore-empty"):
+			rd.IgnoreEmpty = true
 		case w.is("set-cookie"):
-			rd.SetCookie = a.word().Text
+			rd.SetCookie, rd.ClearCookie = a.word().Text, ""
 		case w.is("clear-cookie"):
-			rd.ClearCookie = a.word().Text
+			rd.ClearCookie, rd.SetCookie = a.word().Text, ""
 		default:
-			a.e.at(w.Pos(), "unknown redirect option %q (code, drop-query, append-slash, set-cookie, clear-cookie)", w.Text)
+			a.e.at(w.Pos(), "unknown redirect option %q (location, prefix, scheme, code, drop-query, append-slash, ignore-empty, set-cookie, clear-cookie)", w.Text)
 		}
+	}
+	switch {
+	case rd.Type == "":
+		a.e.at(a.next(), "redirect needs location, prefix or scheme and its target")
+	case rs == HTTPResponse && rd.Type != "location":
+		// HAProxy too: a response has no request path to prefix or
+		// scheme to change.
+		a.e.at(typ.Pos(), "http-response redirect takes location only, not %s", rd.Type)
 	}
 	return rd, code
 }

@@ -67,6 +67,7 @@ type redirect struct {
 	target      *format
 	dropQuery   bool
 	appendSlash bool
+	ignoreEmpty bool
 	setCookie   []byte
 	clearCookie []byte
 }
@@ -164,7 +165,7 @@ func (c *Compiler) compileRule(lr *lang.Rule, acls ACLs, files map[string][]byte
 		r.reply = rep
 	}
 	if rd := lr.Redirect; rd != nil {
-		r.redirect = &redirect{kind: rd.Type, dropQuery: rd.DropQuery, appendSlash: rd.AppendSlash}
+		r.redirect = &redirect{kind: rd.Type, dropQuery: rd.DropQuery, appendSlash: rd.AppendSlash, ignoreEmpty: rd.IgnoreEmpty}
 		if r.redirect.target, err = c.compileFormat(rd.Target); err != nil {
 			return r, err
 		}
@@ -220,6 +221,9 @@ func (r *Rule) apply(t *Txn) Verdict {
 	case "return":
 		return Return
 	case "redirect":
+		if r.redirect.ignoreEmpty && r.redirect.emptyTarget(t) {
+			return Continue // ignore-empty: as if the condition were false
+		}
 		return Redirect
 	case "auth":
 		return Auth

@@ -38,6 +38,15 @@ func (r *Rule) WriteReply(t *Txn) {
 	t.buf = t.buf[:mark]
 }
 
+// emptyTarget reports whether the redirect's target evaluates to nothing
+// (ignore-empty: a map that has no entry for the path).
+func (rd *redirect) emptyTarget(t *Txn) bool {
+	mark := len(t.buf)
+	empty := len(rd.target.eval(t)) == 0
+	t.buf = t.buf[:mark]
+	return empty
+}
+
 // WriteRedirect answers the request with the rule's redirect: its code
 // and a Location built as HAProxy builds it.
 func (r *Rule) WriteRedirect(t *Txn) {
