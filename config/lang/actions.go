@@ -358,7 +358,7 @@ func (a *argReader) header() (string, int) {
 
 func (a *argReader) format(where Where) *Format {
 	w := a.word()
-	return parseFormat(a.e, w, where)
+	return parseFormat(a.e, w, where, false)
 }
 
 func (a *argReader) sample(where Where) *Sample {

@@ -74,7 +74,7 @@ func ParseTarget(line string, where Where, nameless bool) (*Target, error) {
 		e.at(0, "a name is needed before the condition")
 	case !nameless:
 		t.Pos = args[0].Pos()
-		t.Name = parseFormat(&e, args[0], where)
+		t.Name = parseFormat(&e, args[0], where, false)
 		if len(args) > 1 {
 			e.at(args[1].Pos(), "unexpected %q after the name (a condition starts with if or unless)", args[1].Text)
 		}

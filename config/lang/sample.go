@@ -64,6 +64,7 @@ func parseSample(e *errs, w Word, where Where) *Sample {
 	}
 	s := &Sample{Pos: name.Pos(), Fetch: f, Out: f.Out}
 	s.Args = parseArgs(e, name, args, f.Args, "fetch "+name.Text)
+	checkFetchArgs(e, f, s.Args)
 	for _, p := range parts[1:] {
 		cname, cargs, ok := call(e, p)
 		if !ok {

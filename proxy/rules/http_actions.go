@@ -48,7 +48,10 @@ func (r *Rule) applyHTTP(t *Txn) {
 	req := &t.Ctx.Request
 	switch r.action {
 	case "set-path", "set-pathq", "set-query", "set-uri", "replace-path", "replace-pathq", "replace-uri":
+		t.saveRequestLine()
 		t.uriChanged, t.occKnown = true, false
+	case "set-method":
+		t.saveRequestLine()
 	}
 	switch r.action {
 	case "set-header":

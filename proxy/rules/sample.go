@@ -22,8 +22,8 @@ type fetch struct {
 	name []byte // a header, cookie or parameter name
 	occ  int    // the occurrence the fetch's own argument names, 0: none
 	str  string // str(), env()
-	n    int64  // int(), req.payload's offset, capture.*.hdr's slot
-	// length is req.payload's length.
+	n    int64  // int(), req.payload's offset, capture.*.hdr's slot, date's offset
+	// length is req.payload's length, date's units per second (0: 1).
 	length int64
 	idx    int // a backend, frontend or variable; -1: the current one
 	srv    int
@@ -116,6 +116,11 @@ func (c *Compiler) compileFetch(ls *lang.Sample, f *fetch) error {
 		} else {
 			f.idx = c.varSlot(arg(0).Text)
 		}
+	case "date":
+		if a := arg(0); a != nil {
+			f.n = a.Int
+		}
+		f.length = map[string]int64{"ms": 1000, "us": 1000000}[argText(arg(1))]
 	case "capture.req.hdr", "capture.res.hdr":
 		f.n = arg(0).Int
 	case "req.payload":
@@ -166,6 +171,13 @@ func (c *Compiler) compileFetch(ls *lang.Sample, f *fetch) error {
 		}
 	}
 	return nil
+}
+
+func argText(a *lang.Arg) string {
+	if a == nil {
+		return ""
+	}
+	return a.Text
 }
 
 // PosError is a problem found while compiling, at byte offset Off of

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"net/netip"
+	"time"
 
 	"github.com/halo-lb/halo/config"
 
@@ -65,6 +66,12 @@ type Txn struct {
 	// Caps are the request's capture slots, which capture rules fill
 	// and capture.req.hdr reads; nil: the frontend has none.
 	Caps *Captures
+	// Start is when the request was accepted (%Ts); zero: the first
+	// use reads the clock.
+	Start time.Time
+	// UniqueIDFormat is the frontend's unique-id-format, nil for none:
+	// UniqueID makes the request's ID from it once.
+	UniqueIDFormat *Format
 	// LogLevel is what set-log-level chose for the request's access log
 	// line: a zap level (0, info, by default) or LogSilent (no line).
 	LogLevel int8
@@ -96,6 +103,17 @@ type Txn struct {
 	sc [3]tracked
 	// spans are fields a deletion adds again (http_actions.go).
 	spans [][4]int
+	// uid is the request's unique ID once uidState is uidMade; its
+	// buffer is kept from request to request.
+	uid      []byte
+	uidState uint8
+	// seq is the request's number (%rt) once seqSet.
+	seq    uint64
+	seqSet bool
+	// origMethod and origURI are the request line as received, kept
+	// when a rule is about to change it (lineSaved).
+	origMethod, origURI []byte
+	lineSaved           bool
 	// uriChanged: a rule rewrote the request-target, which url then
 	// reads from the parsed URI rather than as received.
 	uriChanged bool
@@ -265,6 +283,7 @@ func (t *Txn) Reset(nvars int) {
 	t.namesKnown = [2]bool{}
 	t.occKnown = false
 	t.uriChanged = false
+	t.uidState, t.seqSet, t.lineSaved, t.Start = uidNone, false, false, time.Time{}
 	t.LogLevel = 0
 	t.HTTPErr, t.untracked, t.ExpectProxy = false, false, false
 	t.auth.users, t.auth.result = nil, nil
