@@ -115,6 +115,11 @@ type Frontend struct {
 	// fail" conditions, any of which makes the answer 503.
 	MonitorURI  string
 	MonitorFail []*lang.Cond
+	// UniqueIDFormat is "unique-id-format": each request's ID is made
+	// from it (nil: none), and sent in the UniqueIDHeader field ("":
+	// not sent).
+	UniqueIDFormat *lang.Format
+	UniqueIDHeader string
 	// Captures are the frontend's capture slots in the file's order (the
 	// capture lines', declare capture's and the capture ... len rules'),
 	// and its capture cookie line (capture.go).

@@ -119,6 +119,10 @@ type fileProxy struct {
 	// Declare is HAProxy's "declare capture request|response len N"
 	// (capture.go).
 	Declare []string `yaml:"declare"`
+	// The request's unique ID (unique_id.go): HAProxy's
+	// unique-id-format, as one word of its line, and unique-id-header.
+	UniqueIDFormat *string `yaml:"unique-id-format"`
+	UniqueIDHeader *string `yaml:"unique-id-header"`
 	// Server state at start (server_state.go): HAProxy's
 	// load-server-state-from-file and server-state-file-name.
 	LoadServerState     *string `yaml:"load-server-state-from-file" validate:"omitempty,oneof=global local none"`
@@ -320,10 +324,10 @@ type fileServer struct {
 // set anything a frontend or backend inherits, but not bind, servers or
 // default_backend.
 var sectionKeys = map[string]map[string]bool{
-	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "retry-on", "timeout", "option", "http-check", "tcp-check", "default-server", "cookie", "errorfile", "http-error", "monitor-uri", "load-server-state-from-file"),
-	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "errorfile", "http-error", "monitor-uri", "monitor", "capture", "declare"),
+	"defaults":  set("mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "retry-on", "timeout", "option", "http-check", "tcp-check", "default-server", "cookie", "errorfile", "http-error", "monitor-uri", "load-server-state-from-file", "unique-id-format", "unique-id-header"),
+	"frontends": set("bind", "mode", "maxconn", "default_backend", "timeout", "option", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "errorfile", "http-error", "monitor-uri", "monitor", "capture", "declare", "unique-id-format", "unique-id-header"),
 	"backends":  set("mode", "balance", "hash-type", "hash-balance-factor", "retries", "retry-on", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "acl", "http-request", "http-response", "tcp-request", "redirect", "stick-table", "stick", "cookie", "force-persist", "ignore-persist", "errorfile", "http-error", "load-server-state-from-file", "server-state-file-name"),
-	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "retry-on", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "stick", "cookie", "force-persist", "ignore-persist", "errorfile", "http-error", "monitor-uri", "monitor", "capture", "declare", "load-server-state-from-file", "server-state-file-name"),
+	"listen":    set("bind", "mode", "maxconn", "balance", "hash-type", "hash-balance-factor", "retries", "retry-on", "timeout", "option", "http-check", "tcp-check", "default-server", "servers", "stats", "https-redirect", "acl", "http-request", "http-response", "tcp-request", "redirect", "use_backend", "stick-table", "stick", "cookie", "force-persist", "ignore-persist", "errorfile", "http-error", "monitor-uri", "monitor", "capture", "declare", "load-server-state-from-file", "server-state-file-name", "unique-id-format", "unique-id-header"),
 }
 
 // Which timeouts make sense where, as in HAProxy's keyword matrix.

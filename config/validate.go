@@ -127,6 +127,7 @@ func (p *parser) build(cfg *Config, fc *fileConfig) {
 	p.buildErrorPages(cfg, fc)
 	p.buildForwarded(cfg, fc)
 	p.buildMonitor(cfg, fc)
+	p.buildUniqueID(cfg, fc)
 	p.buildCaptures(cfg, fc)
 	p.buildServerState(cfg, fc)
 }
