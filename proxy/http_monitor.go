@@ -37,7 +37,7 @@ func (fe *frontend) buildHTTPExtras(c *rules.Compiler) error {
 		fe.monitor = m
 	}
 	fe.fwd = newForwarded(&fe.cfg.Options)
-	return nil
+	return fe.buildUniqueID(c)
 }
 
 // answerMonitor answers a request for the monitor URI itself: 200, or 503

@@ -118,6 +118,9 @@ func (fe *frontend) admit(ctx *fasthttp.RequestCtx, ex *exchange) bool {
 			ex.caps = nil
 			return false
 		}
+		if fe.uniqueID != nil {
+			fe.addUniqueID(ctx, t)
+		}
 		if h := panicHook.Load(); h != nil {
 			(*h)(hookRules, ctx)
 		}

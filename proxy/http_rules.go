@@ -25,6 +25,7 @@ func (fe *frontend) startTxn(ctx *fasthttp.RequestCtx) *rules.Txn {
 	t.TLS = clientTLS(ctx)
 	t.Env = fe.env
 	t.Frontend, t.Backend = fe.index, fe.defaultBackend.index
+	t.UniqueIDFormat = fe.uniqueID
 	if gc, ok := ctx.Conn().(*guardConn); ok {
 		t.Conn = gc.rules
 	}
@@ -36,7 +37,7 @@ func (fe *frontend) startTxn(ctx *fasthttp.RequestCtx) *rules.Txn {
 // request counts as an HTTP error) and the Txn goes back to the pool.
 func endTxn(t *rules.Txn) {
 	t.Untrack(0, 0)
-	t.Ctx, t.TLS, t.Env, t.Conn, t.Caps = nil, nil, nil, nil, nil
+	t.Ctx, t.TLS, t.Env, t.Conn, t.Caps, t.UniqueIDFormat = nil, nil, nil, nil, nil, nil
 	txns.Put(t)
 }
 

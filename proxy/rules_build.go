@@ -135,7 +135,7 @@ func (s *Snapshot) compileRules(cfg *config.Config, proc *rules.ProcVars) error 
 		// live as long as the connection, which then has a Txn of its own;
 		// in mode http each request's Txn reaches it.
 		fe.connRules = fe.tcpRouted || !fe.tcp.connection.Empty() || !fe.tcp.session.Empty() || c.SessionVars()
-		fe.hasRules = http && (!fe.rules.empty() || len(fe.useBackends) > 0 || anyBackend || !fe.tcp.content.Empty() || fe.connRules)
+		fe.hasRules = http && (!fe.rules.empty() || len(fe.useBackends) > 0 || anyBackend || !fe.tcp.content.Empty() || fe.connRules || fe.uniqueID != nil)
 	}
 	return nil
 }

@@ -75,6 +75,10 @@ type frontend struct {
 	monitor  *monitor
 	fwd      *forwarded
 	captures *captures
+	// uniqueID is unique-id-format compiled (nil: none), uniqueIDHeader
+	// the field it is sent in (nil: not sent), http_unique_id.go.
+	uniqueID       *rules.Format
+	uniqueIDHeader []byte
 }
 
 type backend struct {
