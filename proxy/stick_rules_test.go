@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/halo-lb/halo/balancer"
+	"github.com/halo-lb/halo/sticktable"
 )
 
 // A rate limit as HAProxy's users write it: the 51st request of a second
@@ -104,15 +106,29 @@ listen:
 			t.Fatalf("client %s went to %s, the first client to %s: stick on dst must keep them together", src, got, first)
 		}
 	}
-	// A reload that changes something else keeps the table and the node.
+	// One key (the VIP), naming the first client's server.
+	tbl := p.StickTable("galera")
+	before := tableContents(tbl)
+	if len(before) != 1 || tbl.Used() != 1 {
+		t.Fatalf("the table holds %v (used %d), want one entry: the VIP", before, tbl.Used())
+	}
+	// A reload that changes something else keeps the table, its entry and
+	// the node: the very table, not a copy, so that what sessions track
+	// goes on counting in it.
 	if err := p.Apply(parseConfig(t, strings.Replace(yaml, "client: 5s", "client: 6s", 1), a, b, c)); err != nil {
 		t.Fatal(err)
+	}
+	if after := p.StickTable("galera"); after != tbl || !maps.Equal(tableContents(after), before) {
+		t.Fatalf("the reload with an unchanged stick-table line left %v (the same table: %v), want %v", tableContents(after), after == tbl, before)
 	}
 	addr = frontendAddr(t, p, "galera") // port 0: the new bind is a new listener
 	for _, src := range sources {
 		if got := served(src); got != first {
 			t.Fatalf("after the reload %s went to %s, want %s", src, got, first)
 		}
+	}
+	if got := tableContents(tbl); !maps.Equal(got, before) {
+		t.Fatalf("after the reload's sessions the table holds %v, want %v", got, before)
 	}
 	// The node goes DOWN: everyone moves to one other node.
 	p.Registry().Lookup("galera", first).SetAdmin(balancer.AdminMaint)
@@ -125,6 +141,36 @@ listen:
 			t.Errorf("after %s left, %s went to %s, the first client to %s", first, src, got, next)
 		}
 	}
+	// A changed stick-table line starts an empty table (as HAProxy's new
+	// process would), which the next client fills again for everyone.
+	resized := strings.Replace(strings.Replace(yaml, "client: 5s", "client: 6s", 1), "size 1000", "size 2000", 1)
+	if err := p.Apply(parseConfig(t, resized, a, b, c)); err != nil {
+		t.Fatal(err)
+	}
+	fresh := p.StickTable("galera")
+	if fresh == tbl || fresh.Used() != 0 {
+		t.Fatalf("a changed stick-table line kept the table (%v, the old one: %v)", tableContents(fresh), fresh == tbl)
+	}
+	addr = frontendAddr(t, p, "galera")
+	again := served(sources[0])
+	for _, src := range sources[1:] {
+		if got := served(src); got != again {
+			t.Errorf("with the new table %s went to %s, the first client to %s", src, got, again)
+		}
+	}
+	if got := tableContents(fresh); len(got) != 1 {
+		t.Errorf("the new table holds %v, want the VIP only", got)
+	}
+}
+
+// tableContents is a table's entries, key to stored server id.
+func tableContents(tbl *sticktable.Table) map[string]int {
+	m := map[string]int{}
+	tbl.Each(sticktable.Now(), func(v *sticktable.EntryView) bool {
+		m[v.Key], _ = v.ServerID()
+		return true
+	})
+	return m
 }
 
 // In mode http, stick on src keeps each client on its server, request
