@@ -212,6 +212,8 @@ func (p *pattern) Read(b []byte) (int, error) {
 type forwardRig struct {
 	fe  *frontend
 	ctx *fasthttp.RequestCtx
+	// host is the request's Host, keystone.example when empty.
+	host string
 }
 
 func newForwardRig(tb testing.TB, balance string) *forwardRig {
@@ -233,6 +235,19 @@ func newForwardRigWith(tb testing.TB, balance, prefix string) *forwardRig {
 // frontend's servers are all at {{a}}.
 func newForwardRigConfig(tb testing.TB, yaml string) *forwardRig {
 	tb.Helper()
+	return newForwardRigFor(tb, func(server string) *config.Config {
+		cfg, err := config.Parse("rig.yaml", []byte(strings.ReplaceAll(yaml, "{{a}}", server)))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return cfg
+	})
+}
+
+// newForwardRigFor is a forward rig for the configuration build makes
+// with the rig's server address.
+func newForwardRigFor(tb testing.TB, build func(server string) *config.Config) *forwardRig {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -241,10 +256,7 @@ func newForwardRigConfig(tb testing.TB, yaml string) *forwardRig {
 	go backend.Serve(ln)
 	tb.Cleanup(func() { backend.Shutdown() })
 	p := New(zap.NewNop())
-	cfg, err := config.Parse("rig.yaml", []byte(strings.ReplaceAll(yaml, "{{a}}", ln.Addr().String())))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	cfg := build(ln.Addr().String())
 	if err := p.Apply(cfg); err != nil {
 		tb.Fatal(err)
 	}
@@ -261,7 +273,11 @@ func (r *forwardRig) forward(tb testing.TB) {
 	ctx.Request.Reset()
 	// As fasthttp's server leaves a request it parsed: origin-form, Host.
 	ctx.Request.SetRequestURI("/v3/auth/tokens?tenant=demo")
-	ctx.Request.Header.SetHost("keystone.example")
+	if r.host != "" {
+		ctx.Request.Header.SetHost(r.host)
+	} else {
+		ctx.Request.Header.SetHost("keystone.example")
+	}
 	ctx.Request.Header.SetMethod("POST")
 	ctx.Request.Header.Set("X-Auth-Project", "demo")
 	ctx.Request.SetBodyString(`{"auth": {}}`)
