@@ -293,7 +293,9 @@ func (e *Entry) reset(now int64) {
 // as HAProxy's freq_ctr: while now is inside the current period the
 // events add to it; past it the current count becomes the previous one
 // and a new period starts where the old one ended, or at now when more
-// than a whole period passed without events.
+// than a whole period passed without events. (HAProxy keeps a lock in
+// the start's lowest bit, so its periods start on even milliseconds, up
+// to one earlier than here: no rule can tell.)
 func rateAdd(w []uint64, period, now int64, n uint64) {
 	if w[0] == 0 {
 		w[0], w[1], w[2] = uint64(now)+1, n, 0

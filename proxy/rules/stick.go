@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/config/lang"
@@ -29,6 +30,10 @@ type stickFetch struct {
 	special string // get_gpc0, inc_gpc0, ..., trackers, tracked, kbytes_in/out; "" for plain data
 	counter int    // 0-2, or lang.CounterArg / lang.CounterSrc
 	table   *sticktable.Table
+	// creates: src_inc_gpc0/1 and src_clr_gpc0/1 create the client's
+	// entry when it has none, as HAProxy's do (they count in it); every
+	// other src_* fetch only reads.
+	creates bool
 }
 
 // stickData maps lang's stick data names to the table's data, and what
@@ -88,22 +93,32 @@ func (c *Compiler) compileStickFetch(ls *lang.Sample, f *fetch) error {
 		}
 		sf.table = t
 	}
+	sf.creates = d.Counter == lang.CounterSrc && (strings.HasPrefix(d.Data, "inc_") || strings.HasPrefix(d.Data, "clr_"))
 	f.stick, f.fn = sf, fetchStick
 	return nil
 }
 
 // fetchStick reads a stick-table entry's data: the entry a counter
 // tracks (in its own table, or the key it tracks looked up in another),
-// or the client address's in a table (src_*). An untracked counter, or
-// data the table does not store, gives no value; a client address with
-// no entry reads as 0, as HAProxy's src_* fetches do.
+// or the client address's in a table (src_*). As HAProxy 2.6's fetches
+// (stick_table.c): an untracked counter gives no value; no entry (a
+// client address without one, a tracked key missing from another table)
+// reads as 0, whatever the table stores; data the table does not store
+// on an entry that exists gives no value. src_inc_* and src_clr_* create
+// the entry first (see stickFetch.creates).
 func fetchStick(t *Txn, f *fetch, _ int, out *value) bool {
 	sf := f.stick
 	now := sticktable.Now()
 	var e *sticktable.Entry
 	switch {
 	case sf.counter == lang.CounterSrc:
-		if e = sf.table.Get(sf.table.AddrKey(t.Src.Addr()), now); e == nil {
+		k := sf.table.AddrKey(t.Src.Addr())
+		if sf.creates {
+			e = sf.table.Touch(k, now) // nil when the table is full (nopurge): 0, as HAProxy
+		} else {
+			e = sf.table.Get(k, now)
+		}
+		if e == nil {
 			if sf.special == "tracked" {
 				out.setBool(false)
 			} else {
