@@ -222,19 +222,19 @@ func FuzzCiphers(f *testing.F) {
 	})
 }
 
-// TestWordColumnsOnlyWhereTheFileSaysSo: a word's column inside a string is
-// reported only when the value sits on one line as written; an escaped,
-// folded or continued value is reported at its key instead of at a column
-// that would be wrong.
-func TestWordColumnsOnlyWhereTheFileSaysSo(t *testing.T) {
+// TestWordColumnsInEveryStyle: a word's line and column inside a string
+// are those of the file, however the value is written: escaped, folded or
+// continued over lines (scalarpos_test.go has the full table).
+func TestWordColumnsInEveryStyle(t *testing.T) {
 	f := newTLSFixture(t)
 	crt := "        ssl: true\n        crt: " + f.api + "\n"
 	for _, tc := range []struct{ name, bind, want string }{
 		{"plain", crt + "        ciphers: HIGH:BOGUS\n", "halo.yaml:8:23: "},
-		{"escaped newline", crt + "        ciphers: \"HIGH:\\\n          BOGUS\"\n", "halo.yaml:8:9: "},
-		{"folded block", crt + "        ciphers: >-\n          HIGH:BOGUS\n", "halo.yaml:8:9: "},
-		{"tab escape", crt + "        ciphers: \"HIGH:\\tBOGUS\"\n", "halo.yaml:8:9: "},
-		{"continued plain", crt + "        ciphers: HIGH\n          BOGUS\n", "halo.yaml:8:9: "},
+		{"escaped newline", crt + "        ciphers: \"HIGH:\\\n          BOGUS\"\n", "halo.yaml:9:11: "},
+		{"folded block", crt + "        ciphers: >-\n          HIGH:\n          BOGUS\n", "halo.yaml:10:11: "},
+		// The word begins with the tab the escape makes: at the escape.
+		{"tab escape", crt + "        ciphers: \"HIGH:\\tBOGUS\"\n", "halo.yaml:8:24: "},
+		{"continued plain", crt + "        ciphers: HIGH\n          BOGUS\n", "halo.yaml:9:11: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("halo.yaml", []byte(tlsConfig("", tc.bind)))

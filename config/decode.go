@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"reflect"
@@ -23,15 +22,15 @@ type decoder struct {
 	file      string
 	errs      ErrorList
 	positions map[string]position
-	// values is where each scalar value's text starts (past an opening
-	// quote), so that an error about a word inside a string written in
-	// one of HAProxy's small languages can point at the word's column.
-	// Only values written on one line exactly as they read (no escape,
-	// no folding) are recorded: in any other the word's offset in the
-	// value is not its offset in the file.
-	values map[string]position
-	// lines are the file's lines, to check that.
-	lines [][]byte
+	// values are the scalar nodes decoded, by path, so that an error
+	// about a word inside a string written in one of HAProxy's small
+	// languages can point at the word's own line and column
+	// (valueOffsets, in src).
+	values map[string]*yaml.Node
+	src    *source
+	// offsets caches valueOffsets by path: a nil entry is a value whose
+	// words cannot be placed.
+	offsets map[string][]int
 }
 
 var (
@@ -172,36 +171,13 @@ func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
 	v.Set(s)
 }
 
-// literalColumn returns the column where a scalar's text starts when the
-// file holds it on one line, character for character.
-func (d *decoder) literalColumn(n *yaml.Node) (int, bool) {
-	col := n.Column
-	switch n.Style {
-	case 0: // plain
-	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
-		col++
-	default:
-		return 0, false // literal or folded blocks, flow styles
-	}
-	if n.Line < 1 || n.Line > len(d.lines) || strings.ContainsRune(n.Value, '\n') {
-		return 0, false
-	}
-	line := d.lines[n.Line-1]
-	if col < 1 || col-1 > len(line) || !bytes.HasPrefix(line[col-1:], []byte(n.Value)) {
-		return 0, false
-	}
-	return col, true
-}
-
 func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.ScalarNode {
 		d.fail(n, path, "expected a single value, found %s", describe(n))
 		return
 	}
 	if d.values != nil {
-		if col, ok := d.literalColumn(n); ok {
-			d.values[path] = position{n.Line, col}
-		}
+		d.values[path] = n
 	}
 	if v.Type() == durationType {
 		dur, err := ParseDuration(n.Value)

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"cmp"
 	"fmt"
 	"path/filepath"
@@ -27,7 +26,7 @@ var validate = func() *validator.Validate {
 // Parse decodes, resolves and validates a configuration held in memory; file
 // names it in error messages.
 func Parse(file string, data []byte) (*Config, error) {
-	p := &parser{decoder: decoder{file: file, positions: map[string]position{}, values: map[string]position{}, lines: bytes.Split(data, []byte("\n"))}}
+	p := &parser{decoder: decoder{file: file, positions: map[string]position{}, values: map[string]*yaml.Node{}, src: newSource(data), offsets: map[string][]int{}}}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, ErrorList{yamlSyntaxError(file, err)}
@@ -109,18 +108,27 @@ func (p *parser) at(path, format string, args ...any) {
 }
 
 // atWord reports an error about the word at byte offset off of the
-// one-line string value at path: at the word's own column when the value's
-// position is known, else at the key.
+// string value at path: at the line and column in the file of the text
+// that byte was read from, in whatever YAML style the value is written
+// (an escape sequence's backslash for a byte an escape makes), else, when
+// the value cannot be re-read, at the key.
 func (p *parser) atWord(path string, off int, format string, args ...any) {
 	if p.pinned != nil {
 		off = *p.pinned
 	}
-	v, ok := p.values[path]
+	offs, ok := p.offsets[path]
 	if !ok {
+		if n := p.values[path]; n != nil {
+			offs = valueOffsets(p.src, n)
+		}
+		p.offsets[path] = offs
+	}
+	if offs == nil {
 		p.at(path, format, args...)
 		return
 	}
-	p.errs = append(p.errs, &Error{File: p.file, Line: v.line, Col: v.col + off, Path: path, Msg: fmt.Sprintf(format, args...)})
+	pos := p.src.position(offs[min(max(off, 0), len(offs)-1)])
+	p.errs = append(p.errs, &Error{File: p.file, Line: pos.line, Col: pos.col, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // words splits s at spaces as strings.Fields does, with each word's byte
