@@ -121,18 +121,42 @@ var supportedBalance = func() string {
 	return strings.Join(words, ", ")
 }()
 
+// BalanceError is an error about one word of a balance line, Off bytes
+// into it.
+type BalanceError struct {
+	Off int
+	Msg string
+}
+
+func (e *BalanceError) Error() string { return e.Msg }
+
 // ParseBalance parses a "balance" value written as in haproxy.cfg, such as
 // "leastconn", "random(3)", "uri len 32 depth 2 whole" or
-// "hdr(host) use_domain_only".
+// "hdr(host) use_domain_only". An error is a *BalanceError naming the
+// word it is about.
 func ParseBalance(line string) (Balance, error) {
+	// strings.Fields, as before offsets were kept: any white space,
+	// a line break of a block scalar too, separates words.
 	words := strings.Fields(line)
+	offs := make([]int, len(words))
+	for i, pos := 0, 0; i < len(words); i++ {
+		offs[i] = pos + strings.Index(line[pos:], words[i])
+		pos = offs[i] + len(words[i])
+	}
+	fail := func(w int, format string, args ...any) (Balance, error) {
+		off := 0
+		if w < len(offs) {
+			off = offs[w]
+		}
+		return Balance{}, &BalanceError{Off: off, Msg: fmt.Sprintf(format, args...)}
+	}
 	if len(words) == 0 {
-		return Balance{}, fmt.Errorf("empty balance: must be one of %s", supportedBalance)
+		return fail(0, "empty balance: must be one of %s", supportedBalance)
 	}
 	name, args := words[0], words[1:]
 	noArgs := func(b Balance) (Balance, error) {
 		if len(args) > 0 {
-			return Balance{}, fmt.Errorf("balance %s takes no arguments, got %q", name, strings.Join(args, " "))
+			return fail(1, "balance %s takes no arguments, got %q", name, strings.Join(args, " "))
 		}
 		return b, nil
 	}
@@ -144,28 +168,28 @@ func ParseBalance(line string) (Balance, error) {
 	case strings.HasPrefix(name, "random(") && strings.HasSuffix(name, ")"):
 		n, err := strconv.Atoi(name[len("random(") : len(name)-1])
 		if err != nil || n < 1 || n > 100 {
-			return Balance{}, fmt.Errorf("%q: the number of draws must be from 1 to 100", name)
+			return fail(0, "%q: the number of draws must be from 1 to 100", name)
 		}
 		return noArgs(Balance{Algorithm: AlgoRandom, Draws: n})
 	case strings.HasPrefix(name, "hdr(") && strings.HasSuffix(name, ")"):
 		h := name[len("hdr(") : len(name)-1]
 		if h == "" || strings.ContainsAny(h, " :()") {
-			return Balance{}, fmt.Errorf("%q: want hdr(NAME) with a header name", name)
+			return fail(0, "%q: want hdr(NAME) with a header name", name)
 		}
 		b := Balance{Algorithm: AlgoHdr, Header: h}
-		for _, a := range args {
+		for i, a := range args {
 			if a != "use_domain_only" {
-				return Balance{}, fmt.Errorf("balance hdr: unknown option %q (only use_domain_only)", a)
+				return fail(1+i, "balance hdr: unknown option %q (only use_domain_only)", a)
 			}
 			b.UseDomainOnly = true
 		}
 		return b, nil
 	case a == AlgoURLParam:
 		if len(args) == 0 {
-			return Balance{}, fmt.Errorf("balance url_param needs a parameter name")
+			return fail(0, "balance url_param needs a parameter name")
 		}
 		if len(args) > 1 {
-			return Balance{}, fmt.Errorf("balance url_param: %q is not supported (halo hashes the query string only, not a POST body)", strings.Join(args[1:], " "))
+			return fail(2, "balance url_param: %q is not supported (halo hashes the query string only, not a POST body)", strings.Join(args[1:], " "))
 		}
 		return Balance{Algorithm: AlgoURLParam, Param: args[0]}, nil
 	case a == AlgoURI:
@@ -178,11 +202,11 @@ func ParseBalance(line string) (Balance, error) {
 				b.URIPathOnly = true
 			case "len", "depth":
 				if i+1 == len(args) {
-					return Balance{}, fmt.Errorf("balance uri: %s needs a number", args[i])
+					return fail(1+i, "balance uri: %s needs a number", args[i])
 				}
 				n, err := strconv.Atoi(args[i+1])
 				if err != nil || n < 1 {
-					return Balance{}, fmt.Errorf("balance uri: %s %q must be a positive number", args[i], args[i+1])
+					return fail(2+i, "balance uri: %s %q must be a positive number", args[i], args[i+1])
 				}
 				if args[i] == "len" {
 					b.URILen = n
@@ -191,10 +215,10 @@ func ParseBalance(line string) (Balance, error) {
 				}
 				i++
 			default:
-				return Balance{}, fmt.Errorf("balance uri: unknown option %q (len N, depth N, whole, path-only)", args[i])
+				return fail(1+i, "balance uri: unknown option %q (len N, depth N, whole, path-only)", args[i])
 			}
 		}
 		return b, nil
 	}
-	return Balance{}, fmt.Errorf("%q is not supported: must be one of %s", line, supportedBalance)
+	return fail(0, "%q is not supported: must be one of %s", line, supportedBalance)
 }

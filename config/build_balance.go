@@ -24,7 +24,11 @@ func (p *parser) buildBalance(fc *fileConfig, be *Backend, path string) {
 	}
 	b, err := ParseBalance(line)
 	if err != nil {
-		p.at(where, "%v", err)
+		off := 0
+		if be, ok := err.(*BalanceError); ok {
+			off = be.Off
+		}
+		p.atWord(where, off, "%v", err)
 		return
 	}
 	be.Balance = b
@@ -32,7 +36,7 @@ func (p *parser) buildBalance(fc *fileConfig, be *Backend, path string) {
 		if where == "defaults.balance" {
 			where = path
 		}
-		p.at(where, "balance %s reads the HTTP request and needs mode http; this backend is in mode %s", b.Algorithm, be.Mode)
+		p.atWord(where, 0, "balance %s reads the HTTP request and needs mode http; this backend is in mode %s", b.Algorithm, be.Mode)
 	}
 	if b.Algorithm == AlgoFirst {
 		for i, s := range be.Servers {
