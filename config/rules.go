@@ -198,6 +198,9 @@ func (p *parser) parseRules(cfg *Config, fp *fileProxy, path string, mode Mode, 
 				continue
 			}
 		}
+		// A computed name's samples are checked, and the maps its
+		// converters name read, as any format's.
+		p.checkFormatNames(cfg, t.Name, lp, 0, backends)
 		p.checkCondNames(cfg, t.Cond, lp, 0, backends)
 		r.UseBackends = append(r.UseBackends, t)
 	}
@@ -212,6 +215,7 @@ func (p *parser) parseRules(cfg *Config, fp *fileProxy, path string, mode Mode, 
 			continue
 		}
 		p.checkSampleNames(st.Expr, lp, backends)
+		p.readSampleMaps(cfg, st.Expr, lp, 0)
 		p.checkCondNames(cfg, st.Cond, lp, 0, backends)
 		p.checkTable(cfg, st.Table, lp, st.TablePos, st.Pos)
 		storeServerID(cfg, cmp.Or(st.Table, p.ruleScope.section))
