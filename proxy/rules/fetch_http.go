@@ -25,10 +25,15 @@ func target(t *Txn) (path, query []byte, ok bool) {
 	return u.PathOriginal(), u.QueryString(), true
 }
 
+// fetchPath gives no value for a target without a path, as HAProxy's
+// path: "OPTIONS *" (a format then writes nothing, -m found is false).
 func fetchPath(t *Txn, _ *fetch, _ int, out *value) bool {
 	p, _, ok := target(t)
+	if !ok || len(p) == 0 || p[0] != '/' {
+		return false
+	}
 	out.setStr(p)
-	return ok
+	return true
 }
 
 func fetchQuery(t *Txn, _ *fetch, _ int, out *value) bool {
