@@ -398,3 +398,16 @@ func (a *argReader) cond(where Where) *Cond {
 func isTokenChar(c byte) bool {
 	return c > 0x20 && c < 0x7f && !strings.ContainsRune("\"(),/:;<=>?@[\\]{}", rune(c))
 }
+
+// ActionNames are the actions rule set rs takes, for docs and for the
+// differential test's check that each is compared with HAProxy.
+func ActionNames(rs RuleSet) []string {
+	var names []string
+	for n := range actions[rs] {
+		names = append(names, n)
+	}
+	return names
+}
+
+// RuleSets are every rule set, for the callers of ActionNames.
+var RuleSets = []RuleSet{HTTPRequest, HTTPResponse, TCPConnection, TCPContent, TCPSession}

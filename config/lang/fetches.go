@@ -228,3 +228,13 @@ func FetchNames() []string {
 
 // MarshalJSON writes a fetch as its name, for configuration dumps.
 func (d *FetchDef) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(d.Name)), nil }
+
+// ACLSuffixes are the endings of the ACL-only spellings (path_beg,
+// hdr_dom), for docs and tests.
+func ACLSuffixes() []string {
+	var names []string
+	for n := range suffixes {
+		names = append(names, n)
+	}
+	return names
+}

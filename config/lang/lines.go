@@ -93,6 +93,10 @@ type Stick struct {
 	Cond     *Cond
 }
 
+// StickKinds are the words after "stick", store-response last (it alone
+// reads the response).
+var StickKinds = []string{"on", "match", "store-request", "store-response"}
+
 // ParseStick parses a stick line (the word "stick" left out).
 func ParseStick(line string) (*Stick, error) {
 	ws, err := Split(line)
@@ -107,8 +111,8 @@ func ParseStick(line string) (*Stick, error) {
 	s := &Stick{Pos: ws[0].Pos(), Kind: ws[0].Text}
 	where := AtRequest
 	switch s.Kind {
-	case "on", "match", "store-request":
-	case "store-response":
+	case StickKinds[0], StickKinds[1], StickKinds[2]:
+	case StickKinds[3]:
 		where = AtResponse
 	default:
 		e.at(ws[0].Pos(), "stick takes on, match, store-request or store-response, found %q", s.Kind)

@@ -384,3 +384,12 @@ func ParseFilePattern(m Method, s string) (Pattern, string) {
 	}
 	return ParsePattern(m, s)
 }
+
+// MatchNames are the words -m takes, for docs and tests.
+func MatchNames() []string {
+	var names []string
+	for n := range methodNames {
+		names = append(names, n)
+	}
+	return names
+}

@@ -9,15 +9,31 @@ import sys
 # Keywords whose lines become a YAML list under the same key (the keyword
 # itself dropped), and the one-value keywords.
 LISTS = {"http-request", "http-response", "use_backend", "capture", "declare", "monitor",
-         "http-error", "tcp-request", "stick"}
-SCALARS = {"default_backend", "monitor-uri", "stick-table"}
+         "http-error", "tcp-request", "stick", "force-persist", "ignore-persist"}
+SCALARS = {"default_backend", "monitor-uri", "stick-table", "mode", "balance", "cookie"}
+# Bind and server options: those with a value, the others are flags.
+BIND_VALUES = {"crt", "verify", "ca-file", "alpn", "ssl-min-ver", "ssl-max-ver", "ciphers"}
+SERVER_VALUES = {"cookie", "inter", "rise", "fall", "weight", "port"}
+
+
+def options(words, values, where):
+    o = collections.OrderedDict()
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in values:
+            o[w] = words[i + 1]
+            i += 2
+        else:
+            o[w] = True
+            i += 1
+    return o
+
 MAPS = {"errorfile"}  # errorfile CODE FILE: a mapping of codes
 
 lines = open("haproxy.cfg").read().split("\n")
 sec = name = None
-frontend = collections.OrderedDict()
-acls = collections.OrderedDict()
-options = collections.OrderedDict()
+frontends = collections.OrderedDict()
 backends = collections.OrderedDict()
 userlists = collections.OrderedDict()
 for n, l in enumerate(lines, 1):
@@ -28,7 +44,9 @@ for n, l in enumerate(lines, 1):
         parts = s.split()
         sec, name = parts[0], (parts[1] if len(parts) > 1 else None)
         if sec == "backend":
-            backends[name] = collections.OrderedDict(srv=[])
+            backends[name] = collections.OrderedDict(srv=[], acl=collections.OrderedDict())
+        if sec == "frontend":
+            frontends[name] = collections.OrderedDict(acl=collections.OrderedDict(), option=collections.OrderedDict())
         if sec == "userlist":
             userlists[name] = {"users": collections.OrderedDict(), "groups": collections.OrderedDict()}
         continue
@@ -47,12 +65,13 @@ for n, l in enumerate(lines, 1):
         else:
             sys.exit(f"haproxy.cfg:{n}: {kw} is not known to gen_halo_yaml.py")
         continue
-    target = frontend if sec == "frontend" else backends[name]
-    if sec == "frontend" and kw == "acl":
+    target = frontends[name] if sec == "frontend" else backends[name]
+    if kw == "acl":
         a, _, d = rest.partition(" ")
-        acls.setdefault(a, []).append(d)
+        target["acl"].setdefault(a, []).append(d)
     elif sec == "frontend" and kw == "bind":
-        pass
+        words = rest.split()
+        target["bind"] = (words[0], options(words[1:], BIND_VALUES, n))
     elif sec == "frontend" and kw == "option":
         words = rest.split()
         o = collections.OrderedDict()
@@ -64,7 +83,7 @@ for n, l in enumerate(lines, 1):
             else:
                 o[words[i]] = words[i + 1]
                 i += 2
-        options[words[0]] = o
+        target["option"][words[0]] = o
     elif kw == "monitor":
         target.setdefault("monitor", []).append(rest)
     elif kw in LISTS:
@@ -75,8 +94,8 @@ for n, l in enumerate(lines, 1):
         code, _, f = rest.partition(" ")
         target.setdefault(kw, collections.OrderedDict())[code] = f
     elif sec == "backend" and kw == "server":
-        sn, addr = rest.split()[:2]
-        target["srv"].append((sn, addr))
+        words = rest.split()
+        target["srv"].append((words[0], words[1], options(words[2:], SERVER_VALUES, n)))
     else:
         sys.exit(f"haproxy.cfg:{n}: {kw} is not known to gen_halo_yaml.py")
 
@@ -114,29 +133,58 @@ if userlists:
         for u, d in ul["users"].items():
             fields = [f"{k}: {q(v) if isinstance(v, str) else '[' + ', '.join(v) + ']'}" for k, v in d.items()]
             out.append(f"      {u}: {{{', '.join(fields)}}}")
-out += ["frontends:", "  public:", "    bind: ['{{fe}}']"]
-if options:
-    out.append("    option:")
-    for o, args in options.items():
-        if not args:
-            out.append(f"      {o}: true")
+
+
+def yval(v):
+    return "true" if v is True else q(v)
+
+
+def acl_block(out, acls):
+    if not acls:
+        return
+    out.append("    acl:")
+    for a, ds in acls.items():
+        if len(ds) == 1:
+            out.append(f"      {a}: {q(ds[0])}")
         else:
-            out.append(f"      {o}: {{{', '.join(f'{k}: {q(v) if isinstance(v, str) else str(v).lower()}' for k, v in args.items())}}}")
-out.append("    acl:")
-for a, ds in acls.items():
-    if len(ds) == 1:
-        out.append(f"      {a}: {q(ds[0])}")
+            out.append(f"      {a}:")
+            out += [f"        - {q(d)}" for d in ds]
+
+
+out.append("frontends:")
+for fn, fe in frontends.items():
+    out.append(f"  {fn}:")
+    if "mode" in fe:
+        out.append(f"    mode: {fe['mode']}")
+    addr, bopts = fe["bind"]
+    if bopts:
+        out.append(f"    bind: [{{address: {q(addr)}, {', '.join(f'{k}: {yval(v)}' for k, v in bopts.items())}}}]")
     else:
-        out.append(f"      {a}:")
-        out += [f"        - {q(d)}" for d in ds]
-# Capture slots are numbered in the file's order: capture and declare
-# come before tcp-request and http-request, as in haproxy.cfg.
-section(out, frontend, ["monitor-uri", "monitor", "errorfile", "stick-table", "capture", "declare", "tcp-request",
-                        "http-request", "use_backend", "default_backend", "http-response", "http-error"])
+        out.append(f"    bind: [{q(addr)}]")
+    if fe["option"]:
+        out.append("    option:")
+        for o, args in fe["option"].items():
+            if not args:
+                out.append(f"      {o}: true")
+            else:
+                out.append(f"      {o}: {{{', '.join(f'{k}: {q(v) if isinstance(v, str) else str(v).lower()}' for k, v in args.items())}}}")
+    acl_block(out, fe["acl"])
+    # Capture slots are numbered in the file's order: capture and declare
+    # come before tcp-request and http-request, as in haproxy.cfg.
+    section(out, fe, ["monitor-uri", "monitor", "errorfile", "stick-table", "capture", "declare", "tcp-request",
+                      "http-request", "use_backend", "default_backend", "http-response", "http-error"])
 out.append("backends:")
 for bn, b in backends.items():
     out.append(f"  {bn}:")
-    section(out, b, ["stick-table", "tcp-request", "http-request", "http-response", "stick", "http-error"])
-    out.append("    servers:")
-    out += [f"      - {{name: {sn}, address: '{addr}'}}" for sn, addr in b["srv"]]
+    for k in ("mode", "balance"):
+        if k in b:
+            out.append(f"    {k}: {b[k]}")
+    acl_block(out, b["acl"])
+    section(out, b, ["cookie", "force-persist", "ignore-persist", "stick-table", "tcp-request", "http-request",
+                     "http-response", "stick", "http-error"])
+    if b["srv"]:
+        out.append("    servers:")
+    for sn, addr, sopts in b["srv"]:
+        extra = "".join(f", {k}: {yval(v)}" for k, v in sopts.items())
+        out.append(f"      - {{name: {sn}, address: {q(addr)}{extra}}}")
 open("halo.yaml", "w").write("\n".join(out) + "\n")
