@@ -47,9 +47,8 @@ func (r *Rule) applyHTTP(t *Txn) {
 	defer func() { t.buf = t.buf[:mark] }()
 	req := &t.Ctx.Request
 	switch r.action {
-	case "set-path", "set-pathq", "set-query", "set-uri", "replace-path", "replace-pathq", "replace-uri":
-		t.saveRequestLine()
-		t.uriChanged, t.occKnown = true, false
+	case "set-path", "set-pathq", "set-query", "set-uri":
+		t.uriRewritten()
 	case "set-method":
 		t.saveRequestLine()
 	}
@@ -86,16 +85,19 @@ func (r *Rule) applyHTTP(t *Txn) {
 	case "replace-path":
 		u := req.URI()
 		if out, ok := replaceWhole(t, r, u.PathOriginal()); ok {
+			t.uriRewritten()
 			u.SetPathBytes(out)
 		}
 	case "replace-pathq":
 		if out, ok := replaceWhole(t, r, req.URI().RequestURI()); ok {
+			t.uriRewritten()
 			setPathQ(t, out)
 		}
 	case "replace-uri":
 		var v value
 		fetchURL(t, nil, 0, &v)
 		if out, ok := replaceWhole(t, r, v.b); ok {
+			t.uriRewritten()
 			setURI(t, out)
 		}
 	case "set-status":
@@ -108,6 +110,15 @@ func (r *Rule) applyHTTP(t *Txn) {
 			}
 		}
 	}
+}
+
+// uriRewritten notes, before a rule rewrites the request-target, that url,
+// url32 and the like must read it from the parsed URI from now on (which
+// drops an empty query's "?"); a replace rule whose expression does not
+// match leaves the target as received.
+func (t *Txn) uriRewritten() {
+	t.saveRequestLine()
+	t.uriChanged, t.occKnown = true, false
 }
 
 // setURI replaces the whole request-target; the URI is parsed again from
