@@ -171,5 +171,13 @@ for hs in [["X-Num: 15"], ["X-Num: 25"], ["X-Num: -3"], ["X-Num: 0"], ["X-B64: a
 for method, target in [("POST", "/m"), ("PUT", "/m"), ("DELETE", "/m"), ("HEAD", "/m"), ("OPTIONS", "/m"),
                        ("OPTIONS", "*"), ("GET", "http://identity.example.org/abs"), ("TRACE", "/m")]:
     req("127.0.0.43", method, target, "Host: identity.example.org", opts=["@fe=cnt"])
+# The request line as received (after rewrites), URL hashes, unique IDs,
+# format flags; redirect words in any order and ignore-empty.
+for path in ["/v3/auth/tokens?nocatalog", "/img/a.png?x=1", "/seturi?x=1", "/v2.0/tokens", "/ruri/q?z=2"]:
+    for host in ["identity.example.org", "Dashboard.Example.Org:5000"]:
+        req("127.0.0.5", "GET", path, f"Host: {host}", "X-Name: a\"b]c\\d")
+for path, hs in [("/anyorder/x?y=1", []), ("/goto/x", []), ("/goto/y", ["X-Goto: /there"]),
+                 ("/goto/z", ["X-Goto: https://e.example/a?b"])]:
+    req("127.0.0.5", "GET", path, "Host: identity.example.org", *hs)
 open("corpus.txt", "w").write("\n".join(lines) + "\n")
 print(len(lines) - 1, "requests")

@@ -10,7 +10,7 @@ import sys
 # itself dropped), and the one-value keywords.
 LISTS = {"http-request", "http-response", "use_backend", "capture", "declare", "monitor",
          "http-error", "tcp-request", "stick", "force-persist", "ignore-persist"}
-SCALARS = {"default_backend", "monitor-uri", "stick-table", "mode", "balance", "cookie"}
+SCALARS = {"default_backend", "unique-id-format", "unique-id-header", "monitor-uri", "stick-table", "mode", "balance", "cookie"}
 # Bind and server options: those with a value, the others are flags.
 BIND_VALUES = {"crt", "verify", "ca-file", "alpn", "ssl-min-ver", "ssl-max-ver", "ciphers"}
 SERVER_VALUES = {"cookie", "inter", "rise", "fall", "weight", "port"}
@@ -171,7 +171,7 @@ for fn, fe in frontends.items():
     acl_block(out, fe["acl"])
     # Capture slots are numbered in the file's order: capture and declare
     # come before tcp-request and http-request, as in haproxy.cfg.
-    section(out, fe, ["monitor-uri", "monitor", "errorfile", "stick-table", "capture", "declare", "tcp-request",
+    section(out, fe, ["unique-id-format", "unique-id-header", "monitor-uri", "monitor", "errorfile", "stick-table", "capture", "declare", "tcp-request",
                       "http-request", "use_backend", "default_backend", "http-response", "http-error"])
 out.append("backends:")
 for bn, b in backends.items():
