@@ -326,6 +326,9 @@ func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error,
 	// status it sent (http-response set-status does not change that), as
 	// HAProxy counts it; halo's own answers to a failed exchange are not.
 	ex.txn.HTTPErr = ex.txn.HTTPErr || err == nil && ctx.Response.StatusCode()/100 == 4
+	// The response's rules and stick stores have a deadline of their
+	// own: the request's passed while the server answered.
+	ex.txn.SetDeadline(fe.rulesDeadline())
 	if err == nil && !ex.tunneled {
 		ex.srvStatus = int16(ctx.Response.StatusCode())
 		if replaced, denied := fe.applyResponseRules(ctx, ex.txn, ex.be, ex.srv); replaced {

@@ -24,12 +24,43 @@ func (fe *frontend) startTxn(ctx *fasthttp.RequestCtx) *rules.Txn {
 	t.Dst = addrPortOf(ctx.LocalAddr())
 	t.TLS = clientTLS(ctx)
 	t.Env = fe.env
+	t.SetDeadline(fe.rulesDeadline())
 	t.Frontend, t.Backend = fe.index, fe.defaultBackend.index
 	t.UniqueIDFormat = fe.uniqueID
 	if gc, ok := ctx.Conn().(*guardConn); ok {
 		t.Conn = gc.rules
 	}
 	return t
+}
+
+// rulesDeadline is when the rules of a request (or of its response)
+// starting now must have finished: timeout http-request after, else
+// timeout client, as the wait for the request head is bounded; none
+// without either. It counts from when the head was read, not its first
+// byte (fasthttp does not say when that came), so that a request may take
+// up to twice timeout http-request before its rules give up.
+func (fe *frontend) rulesDeadline() time.Time {
+	d := fe.cfg.Timeouts.HTTPRequest
+	if d <= 0 {
+		d = fe.cfg.Timeouts.Client
+	}
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
+}
+
+// rulesTimedOut answers a request whose rules ran past their deadline
+// (rules.Timeout) as HAProxy answers a rule's internal error: a 500, the
+// connection closed, counted in eint (the frontend's, and the backend's
+// whose rule it was). The access line says PR--: the proxy ended the
+// request while processing it, as for a deny, not I, which HAProxy keeps
+// for its own bugs (halo's panics log IR--).
+func (fe *frontend) rulesTimedOut(ctx *fasthttp.RequestCtx, t *rules.Txn, be *backend) {
+	fe.setError(&ctx.Response, be, fasthttp.StatusInternalServerError, true)
+	ctx.SetConnectionClose()
+	fe.countInternal(be, nil)
+	fe.countAnswered(ctx, "PR--", t, be)
 }
 
 // endTxn ends the rules' view of a request or connection: what its
@@ -70,10 +101,14 @@ func (fe *frontend) applyRequestRules(ctx *fasthttp.RequestCtx, t *rules.Txn) *b
 	be := fe.defaultBackend
 	for i := range fe.useBackends {
 		if ub := &fe.useBackends[i]; ub.cond.Eval(t) {
-			if b := ub.target(t, fe.backendsByName, fe.cfg.Mode); b != nil {
+			if b := ub.target(t, fe.backendsByName, fe.cfg.Mode); b != nil && !t.Expired() {
 				be = b
 				break
 			}
+		}
+		if t.Expired() {
+			fe.rulesTimedOut(ctx, t, nil)
+			return nil
 		}
 	}
 	t.Backend = be.index
@@ -109,7 +144,12 @@ func (fe *frontend) rejected(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Pr
 	if p.Empty() {
 		return false
 	}
-	if v, _ := p.Run(t); v != rules.Deny {
+	switch v, _ := p.Run(t); v {
+	case rules.Timeout:
+		fe.rulesTimedOut(ctx, t, be)
+		return true
+	case rules.Deny:
+	default:
 		return false
 	}
 	fe.state.DeniedReq.Add(1)
@@ -135,6 +175,8 @@ func (fe *frontend) answered(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Pr
 	switch v {
 	case rules.Continue, rules.Allow:
 		return false
+	case rules.Timeout:
+		fe.rulesTimedOut(ctx, t, be)
 	case rules.Deny, rules.Tarpit:
 		if v == rules.Tarpit {
 			// Held for timeout tarpit (HAProxy's default: timeout
@@ -221,6 +263,14 @@ func (fe *frontend) applyResponseRules(ctx *fasthttp.RequestCtx, t *rules.Txn, b
 			be.counters.DeniedResp.Add(1)
 			fe.state.DeniedResp.Add(1)
 			srv.state.DeniedResp.Add(1)
+			return true, true
+		case rules.Timeout:
+			// As a request's rules past their deadline: a 500 counted
+			// in eint, and PH-- as a deny of the response.
+			dropStream(ctx)
+			ctx.Response.ResetBody()
+			fe.setError(&ctx.Response, be, fasthttp.StatusInternalServerError, true)
+			fe.countInternal(be, srv)
 			return true, true
 		case rules.Return:
 			dropStream(ctx)

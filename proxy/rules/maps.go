@@ -143,6 +143,9 @@ func (m *mapTable) lookup(t *Txn, v *value) int {
 		}
 	case lang.MatchBeg:
 		for _, n := range m.lengths {
+			if t.charge(n + patternCost) {
+				return -1
+			}
 			if n <= len(b) {
 				if i, ok := m.exact[bytesString(b[:n])]; ok {
 					return i
@@ -155,6 +158,9 @@ func (m *mapTable) lookup(t *Txn, v *value) int {
 		// suffix length is one lookup; the earliest line found is that one.
 		best := -1
 		for _, n := range m.lengths {
+			if t.charge(n + patternCost) {
+				return -1
+			}
 			if n <= len(b) {
 				if i, ok := m.exact[bytesString(b[len(b)-n:])]; ok && (best < 0 || i < best) {
 					best = i
@@ -164,12 +170,18 @@ func (m *mapTable) lookup(t *Txn, v *value) int {
 		return best
 	case lang.MatchReg:
 		for i, re := range m.res {
+			if t.charge(len(b) + patternCost) {
+				return -1
+			}
 			if re.Match(b) {
 				return i
 			}
 		}
 	default:
 		for i, k := range m.keys {
+			if t.charge(len(b) + patternCost) {
+				return -1
+			}
 			if matchOne(m.match, b, k) {
 				return i
 			}
@@ -195,7 +207,7 @@ func matchOne(method lang.Method, b, p []byte) bool {
 func convMap(t *Txn, c *conv, v *value) bool {
 	i := c.m.lookup(t, v)
 	if i < 0 {
-		if !c.global {
+		if !c.global || t.expired {
 			return false
 		}
 		v.setStr(c.s)

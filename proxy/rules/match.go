@@ -128,6 +128,9 @@ func (c *Compiler) compileMatch(lm *lang.Match) (*matcher, error) {
 // eval reports whether the ACL matches: for a multi-valued fetch, whether
 // one of its occurrences does.
 func (m *matcher) eval(t *Txn) bool {
+	if t.charge(patternCost) {
+		return false
+	}
 	if m.reqHost {
 		// What headerFetch's Host case gives: one occurrence, none
 		// when empty.
@@ -213,7 +216,7 @@ func (m *matcher) testStr(t *Txn, b []byte) bool {
 		return ok
 	case lang.MatchBeg:
 		for _, n := range m.lengths {
-			if n > len(b) {
+			if n > len(b) || t.charge(n+patternCost) {
 				break
 			}
 			if _, ok := m.set[bytesString(b[:n])]; ok {
@@ -222,7 +225,7 @@ func (m *matcher) testStr(t *Txn, b []byte) bool {
 		}
 	case lang.MatchEnd:
 		for _, n := range m.lengths {
-			if n > len(b) {
+			if n > len(b) || t.charge(n+patternCost) {
 				break
 			}
 			if _, ok := m.set[bytesString(b[len(b)-n:])]; ok {
@@ -231,24 +234,36 @@ func (m *matcher) testStr(t *Txn, b []byte) bool {
 		}
 	case lang.MatchSub:
 		for _, p := range m.list {
+			if t.charge(len(b) + patternCost) {
+				return false
+			}
 			if bytes.Contains(b, p) {
 				return true
 			}
 		}
 	case lang.MatchDir:
 		for _, p := range m.list {
+			if t.charge(len(b) + patternCost) {
+				return false
+			}
 			if delimited(b, p, "/?") {
 				return true
 			}
 		}
 	case lang.MatchDom:
 		for _, p := range m.list {
+			if t.charge(len(b) + patternCost) {
+				return false
+			}
 			if delimited(b, p, "/?.:") {
 				return true
 			}
 		}
 	case lang.MatchReg:
 		for _, re := range m.res {
+			if t.charge(len(b) + patternCost) {
+				return false
+			}
 			if re.Match(b) {
 				return true
 			}

@@ -18,6 +18,9 @@ const (
 	Return   // return: answer with the rule's reply
 	Redirect // redirect: answer with Location
 	Auth     // auth: 401 with a realm
+	// Timeout: the rules ran past the request's deadline (Txn.SetDeadline)
+	// and stopped where they were; the request is answered with a 500.
+	Timeout
 )
 
 // Rule is a compiled rule.
@@ -189,10 +192,18 @@ func (p *Program) Run(t *Txn) (Verdict, *Rule) {
 	}
 	for i := range p.rules {
 		r := &p.rules[i]
-		if !r.cond.Eval(t) {
+		ok := r.cond.Eval(t)
+		if t.expired {
+			// The condition's answer is incomplete: nothing is applied.
+			return Timeout, r
+		}
+		if !ok {
 			continue
 		}
-		if v := r.apply(t); v != Continue {
+		if v := r.apply(t); v != Continue || t.expired {
+			if t.expired {
+				return Timeout, r
+			}
 			return v, r
 		}
 	}

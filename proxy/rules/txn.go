@@ -117,6 +117,12 @@ type Txn struct {
 	// uriChanged: a rule rewrote the request-target, which url then
 	// reads from the parsed URI rather than as received.
 	uriChanged bool
+	// deadline is when the rules must have finished (zero: never), work
+	// the work counted since the clock was last read, expired whether
+	// the deadline passed (deadline.go).
+	deadline time.Time
+	work     int
+	expired  bool
 }
 
 // authCheck is a userlist check made for a request: for these
@@ -284,6 +290,7 @@ func (t *Txn) Reset(nvars int) {
 	t.occKnown = false
 	t.uriChanged = false
 	t.uidState, t.seqSet, t.lineSaved, t.Start = uidNone, false, false, time.Time{}
+	t.deadline, t.work, t.expired = time.Time{}, 0, false
 	t.LogLevel = 0
 	t.HTTPErr, t.untracked, t.ExpectProxy = false, false, false
 	t.auth.users, t.auth.result = nil, nil
