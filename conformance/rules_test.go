@@ -195,9 +195,6 @@ var knownDifferences = map[string]string{
 	// HAProxy counts a stream's bytes, headers included, as they pass;
 	// halo counts the bodies only, at the end of the request.
 	"X-Sc-Bytes": "bytes_in_rate, bytes_out_rate, kbytes_in, kbytes_out: halo counts bodies only, at the end",
-	// HAProxy counts a server's 4xx in http_err_* before http-response
-	// rules run; halo after them.
-	"X-Sc-Err": "http_err_cnt, http_err_rate: halo counts a server's 4xx after the http-response rules",
 }
 
 // knownDifference returns why field k is a known difference, or "".

@@ -323,9 +323,12 @@ func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error,
 		return streamed
 	}
 	// A server's 4xx is an HTTP error of what the request tracks, by the
-	// status it sent (http-response set-status does not change that), as
-	// HAProxy counts it; halo's own answers to a failed exchange are not.
-	ex.txn.HTTPErr = ex.txn.HTTPErr || err == nil && ctx.Response.StatusCode()/100 == 4
+	// status it sent (http-response set-status does not change that),
+	// counted before the response's rules run, as HAProxy counts it when
+	// the head arrives; halo's own answers to a failed exchange are not.
+	if err == nil && ctx.Response.StatusCode()/100 == 4 {
+		ex.txn.CountHTTPError()
+	}
 	// The response's rules and stick stores have a deadline of their
 	// own: the request's passed while the server answered.
 	ex.txn.SetDeadline(fe.rulesDeadline())

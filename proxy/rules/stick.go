@@ -275,7 +275,7 @@ func (t *Txn) Untrack(in, out int64) {
 		now := sticktable.Now()
 		for i := range c.sc {
 			if e := c.sc[i].e; e != nil {
-				countEnd(e, true, t.HTTPErr, in, out, now)
+				countEnd(e, true, t.HTTPErr && !t.errCounted, in, out, now)
 			}
 		}
 	}
@@ -288,10 +288,40 @@ func (t *Txn) Untrack(in, out int64) {
 		if tr.e == nil {
 			continue
 		}
-		countEnd(tr.e, t.Ctx != nil, t.HTTPErr, in, out, now)
+		countEnd(tr.e, t.Ctx != nil, t.HTTPErr && !t.errCounted, in, out, now)
 		tr.e.ConnEnd(now)
 		tr.e.Release(now)
 		*tr = tracked{own: tr.own[:0]}
+	}
+}
+
+// CountHTTPError counts the request as an HTTP error in what it tracks
+// now, not at its end, as HAProxy counts a server's 4xx when the
+// response's head arrives: the http-response rules that read
+// sc_http_err_cnt then see it. Untrack does not count it again.
+func (t *Txn) CountHTTPError() {
+	if t.errCounted || t.untracked {
+		return
+	}
+	t.HTTPErr, t.errCounted = true, true
+	conn := t.Conn != nil && t.Conn.tracks() && t.Ctx != nil
+	if !conn && !t.tracks() {
+		return
+	}
+	now := sticktable.Now()
+	if conn {
+		for i := range t.Conn.sc {
+			if e := t.Conn.sc[i].e; e != nil {
+				e.HTTPError(now)
+			}
+		}
+	}
+	if t.Ctx != nil {
+		for i := range t.sc {
+			if e := t.sc[i].e; e != nil {
+				e.HTTPError(now)
+			}
+		}
 	}
 }
 

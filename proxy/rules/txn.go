@@ -61,6 +61,9 @@ type Txn struct {
 	HTTPErr bool
 	// untracked: Untrack has counted this request's end.
 	untracked bool
+	// errCounted: CountHTTPError has counted the request as an HTTP
+	// error already.
+	errCounted bool
 	// auth is the last credentials check of the request (authUser).
 	auth authCheck
 	// Caps are the request's capture slots, which capture rules fill
@@ -292,7 +295,7 @@ func (t *Txn) Reset(nvars int) {
 	t.uidState, t.seqSet, t.lineSaved, t.Start = uidNone, false, false, time.Time{}
 	t.deadline, t.work, t.expired = time.Time{}, 0, false
 	t.LogLevel = 0
-	t.HTTPErr, t.untracked, t.ExpectProxy = false, false, false
+	t.HTTPErr, t.untracked, t.errCounted, t.ExpectProxy = false, false, false, false
 	t.auth.users, t.auth.result = nil, nil
 	t.Conn = nil
 	if cap(t.vars) < nvars {
