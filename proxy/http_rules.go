@@ -124,7 +124,11 @@ func (fe *frontend) applyRequestRules(ctx *fasthttp.RequestCtx, t *rules.Txn) *b
 //
 //go:noinline
 func (fe *frontend) backendAnswered(ctx *fasthttp.RequestCtx, t *rules.Txn, be *backend) bool {
+	t.HoldRequestCount()
 	rejected := fe.rejected(ctx, t, be.tcpContent, be)
+	if !rejected {
+		t.BeginRequest()
+	}
 	if !rejected && !fe.answered(ctx, t, be.rules.request, be) && !fe.answered(ctx, t, be.rules.redirect, be) {
 		return false
 	}

@@ -22,6 +22,8 @@ type tracked struct {
 	// own holds a string key's bytes, which key refers to: the Txn's
 	// buffer they were computed in is reused.
 	own []byte
+	// counted: the request has been counted in e's http_req_cnt.
+	counted bool
 }
 
 // stickFetch is a compiled stick-table fetch.
@@ -187,7 +189,11 @@ func (c *Compiler) compileStickRule(lr *lang.Rule, r *Rule) error {
 
 // track starts tracking the rule's key in counter n, unless n tracks
 // already (HAProxy ignores the rule then). An HTTP request is counted
-// at once, so that a rate limit after it sees this request too.
+// at once when it has begun (an http-request or http-response rule), so
+// that a rate limit after it sees this request too; tracked by
+// tcp-request content rules, it is counted when it passes them
+// (BeginRequest), as HAProxy counts it when its HTTP processing starts,
+// so that a request they reject is not counted.
 func (r *Rule) track(t *Txn) {
 	sr := r.stick
 	if t.counter(sr.counter).e != nil {
@@ -218,7 +224,10 @@ func (r *Rule) track(t *Txn) {
 	// conn_rate count it; an HTTP request counts as one too.
 	e.ConnStart(now)
 	if t.Ctx != nil {
-		e.HTTPRequest(now)
+		if t.reqBegun {
+			e.HTTPRequest(now)
+			tr.counted = true
+		}
 	} else {
 		e.Session(now)
 	}
@@ -354,20 +363,40 @@ func (t *Txn) counter(n int) *tracked {
 }
 
 // BeginRequest counts a request in the counters its connection tracks,
-// as HAProxy counts each request of a session in them; the proxy calls
-// it once per request, with Conn set.
+// as HAProxy counts each request of a session in them, and in those its
+// tcp-request content rules tracked; from then on, a rule that tracks
+// counts the request at once. The proxy calls it when the request has
+// passed the frontend's tcp-request content rules, with Conn set, and
+// again when it has passed the backend's (after HoldRequestCount).
 func (t *Txn) BeginRequest() {
+	t.reqBegun = true
 	c := t.Conn
-	if c == nil || !c.tracks() {
+	conn := !t.connCounted && c != nil && c.tracks()
+	if !conn && !t.tracks() {
 		return
 	}
+	t.connCounted = true
 	now := sticktable.Now()
-	for i := range c.sc {
-		if e := c.sc[i].e; e != nil {
-			e.HTTPRequest(now)
+	if conn {
+		for i := range c.sc {
+			if e := c.sc[i].e; e != nil {
+				e.HTTPRequest(now)
+			}
+		}
+	}
+	for i := range t.sc {
+		if tr := &t.sc[i]; tr.e != nil && !tr.counted {
+			tr.e.HTTPRequest(now)
+			tr.counted = true
 		}
 	}
 }
+
+// HoldRequestCount makes the tracking that follows count the request
+// only at the next BeginRequest: the proxy calls it before a backend's
+// tcp-request content rules, whose tracking HAProxy counts when the
+// backend's HTTP processing starts (not for a request they reject).
+func (t *Txn) HoldRequestCount() { t.reqBegun = false }
 
 // Stick is a compiled stick rule (stick on, match, store-request,
 // store-response): its condition, the key's expression and table.

@@ -64,6 +64,10 @@ type Txn struct {
 	// errCounted: CountHTTPError has counted the request as an HTTP
 	// error already.
 	errCounted bool
+	// reqBegun: the request has passed the tcp-request content rules
+	// (BeginRequest), so a track counts it at once; connCounted: the
+	// connection's counters have counted it.
+	reqBegun, connCounted bool
 	// auth is the last credentials check of the request (authUser).
 	auth authCheck
 	// Caps are the request's capture slots, which capture rules fill
@@ -296,6 +300,7 @@ func (t *Txn) Reset(nvars int) {
 	t.deadline, t.work, t.expired = time.Time{}, 0, false
 	t.LogLevel = 0
 	t.HTTPErr, t.untracked, t.errCounted, t.ExpectProxy = false, false, false, false
+	t.reqBegun, t.connCounted = false, false
 	t.auth.users, t.auth.result = nil, nil
 	t.Conn = nil
 	if cap(t.vars) < nvars {
