@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -191,10 +192,37 @@ var comparedResponse = []string{"X-Server", "Location", "X-Status", "X-Res-Cook"
 // HAProxy 2.6 and is not fixed yet: their differences are logged and
 // counted apart, not failed, so that the rest of the rule set is held to
 // zero. Each is an open bug of halo's, not a choice.
-var knownDifferences = map[string]string{
-	// HAProxy counts a stream's bytes, headers included, as they pass;
-	// halo counts the bodies only, at the end of the request.
-	"X-Sc-Bytes": "bytes_in_rate, bytes_out_rate, kbytes_in, kbytes_out: halo counts bodies only, at the end",
+var knownDifferences = map[string]string{}
+
+// sameByteCounts compares the byte counters a rule read back (a field of
+// numbers joined by '/': bytes_in_rate, bytes_out_rate, kbytes_in,
+// kbytes_out). HAProxy 2.6 counts a message as its internal HTX form
+// holds it, not as the wire carried it: "GET /x HTTP/1.1", a Host and
+// "Connection: close" are 56 bytes sent and 48 counted (the start line
+// is stored as a structure, the Connection header dropped), so halo,
+// which counts wire bytes, cannot give the same numbers. Each must be
+// zero where HAProxy's is (but for kbytes one either side of 1024), and
+// within 30% (plus one) of it elsewhere: counting bodies only, or counting at another time (the
+// current request before its response rules), is still a difference.
+func sameByteCounts(want, got string) bool {
+	w, g := strings.Split(want, "/"), strings.Split(got, "/")
+	if len(w) != len(g) {
+		return false
+	}
+	for i := range w {
+		a, errA := strconv.ParseFloat(w[i], 64)
+		b, errB := strconv.ParseFloat(g[i], 64)
+		if errA != nil || errB != nil {
+			if w[i] != g[i] {
+				return false
+			}
+			continue
+		}
+		if (a == 0) != (b == 0) && math.Max(a, b) > 1 || math.Abs(a-b) > 0.3*math.Max(a, b)+1 {
+			return false
+		}
+	}
+	return true
 }
 
 // knownDifference returns why field k is a known difference, or "".
@@ -417,6 +445,9 @@ func TestRulesAgainstHAProxy(t *testing.T) {
 		for _, k := range names {
 			if want.fields[k] != got.fields[k] && knownDifference(k) != "" {
 				known[k]++
+				continue
+			}
+			if strings.HasPrefix(k, "X-Sc-Bytes") && sameByteCounts(want.fields[k], got.fields[k]) {
 				continue
 			}
 			if want.fields[k] != got.fields[k] {

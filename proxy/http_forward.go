@@ -118,7 +118,7 @@ func (srv *server) forward(ctx *fasthttp.RequestCtx, fe *frontend, serverTimeout
 		}
 		return false, err
 	}
-	ex.responded = ex.since()
+	ex.responded, ex.srvHead = ex.since(), head
 	if err = ex.retryStatus(ctx); err != nil {
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc) // as HAProxy, which resets the server connection

@@ -278,9 +278,12 @@ type exchange struct {
 	// may have changed it since (0: the response's is the server's): the
 	// server's counters and passive checks count what it sent.
 	srvStatus int16
-	bytes     int64   // response body bytes sent to the client
-	body      *[]byte // the request body, read whole (a smallBodies buffer)
-	hostless  bool    // the client sent no Host: each attempt names its server
+	bytes     int64 // response body bytes sent to the client
+	// srvHead is how many bytes the server's response heads took (what
+	// tracked counters count in bytes_out with the body).
+	srvHead  int64
+	body     *[]byte // the request body, read whole (a smallBodies buffer)
+	hostless bool    // the client sent no Host: each attempt names its server
 	// upgrading: the client asked to switch protocols; tunneled: the
 	// server switched and the tunnel has ended. term, when set, is how
 	// the exchange ended, in HAProxy's two termination letters: the
@@ -332,9 +335,11 @@ func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error,
 	// The response's rules and stick stores have a deadline of their
 	// own: the request's passed while the server answered.
 	ex.txn.SetDeadline(fe.rulesDeadline())
+	replaced := false
 	if err == nil && !ex.tunneled {
 		ex.srvStatus = int16(ctx.Response.StatusCode())
-		if replaced, denied := fe.applyResponseRules(ctx, ex.txn, ex.be, ex.srv); replaced {
+		var denied bool
+		if replaced, denied = fe.applyResponseRules(ctx, ex.txn, ex.be, ex.srv); replaced {
 			streamed = false
 			if denied {
 				ex.term = [2]byte{'P', 'H'}
@@ -353,13 +358,25 @@ func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error,
 	}
 	// Tracked entries count the bytes known now: a streamed response's
 	// body as its Content-Length says.
-	in, out := int64(max(ctx.Request.Header.ContentLength(), 0)), ex.bytes
+	out := ex.bytes
 	if cl := ctx.Response.Header.ContentLength(); out == 0 && cl > 0 {
 		out = int64(cl)
 	}
-	ex.txn.Untrack(in, out)
+	if err == nil && !replaced {
+		// The server's answer: its head as the server sent it, as
+		// HAProxy counts what it receives.
+		ex.txn.Untrack(requestBodyLen(ctx)+requestHeadLen(&ctx.Request.Header), out+ex.srvHead)
+	} else {
+		untrackHTTP(ctx, ex.txn, requestBodyLen(ctx), out, true)
+	}
 	fe.endTxn(ex)
 	return streamed
+}
+
+// requestBodyLen is the request body's length as its head declares it
+// (a chunked body's is not known: 0).
+func requestBodyLen(ctx *fasthttp.RequestCtx) int64 {
+	return int64(max(ctx.Request.Header.ContentLength(), 0))
 }
 
 func (fe *frontend) endTxn(ex *exchange) {

@@ -72,6 +72,22 @@ func endTxn(t *rules.Txn) {
 	txns.Put(t)
 }
 
+// untrackHTTP ends what t tracks with the bytes the request and its
+// answer moved, heads included, as HAProxy counts bytes_in and bytes_out
+// (its request head as the client sent it, its answer's as halo writes
+// it): bodyIn and bodyOut are the bodies'. answered: halo writes an
+// answer (a rejected request's socket is closed without one). Only a
+// request that tracks something has its heads measured.
+func untrackHTTP(ctx *fasthttp.RequestCtx, t *rules.Txn, bodyIn, bodyOut int64, answered bool) {
+	if t.CountsBytes() {
+		bodyIn += requestHeadLen(&ctx.Request.Header)
+		if answered {
+			bodyOut += int64(len(ctx.Response.Header.Header()))
+		}
+	}
+	t.Untrack(bodyIn, bodyOut)
+}
+
 // addrPortOf reads a TCP address without allocating.
 func addrPortOf(a net.Addr) netip.AddrPort {
 	if ta, ok := a.(*net.TCPAddr); ok {
@@ -161,6 +177,7 @@ func (fe *frontend) rejected(ctx *fasthttp.RequestCtx, t *rules.Txn, p *rules.Pr
 	if gc, ok := ctx.Conn().(*guardConn); ok {
 		_ = gc.Conn.Close() // the socket: nothing of the answer reaches the client
 	}
+	untrackHTTP(ctx, t, requestBodyLen(ctx), 0, false)
 	fe.countAnswered(ctx, "PR--", t, be)
 	return true
 }
@@ -233,6 +250,9 @@ func (fe *frontend) tarpitDelay() time.Duration {
 // whose rule it was (nil: the frontend's), which the line names as
 // HAProxy's does.
 func (fe *frontend) countAnswered(ctx *fasthttp.RequestCtx, term string, t *rules.Txn, be *backend) {
+	// What the request tracks counts the answer's bytes (a rejected
+	// request's were counted without one).
+	untrackHTTP(ctx, t, requestBodyLen(ctx), int64(len(ctx.Response.Body())), true)
 	status := ctx.Response.StatusCode()
 	fe.state.Requests.Add(1)
 	if c := status / 100; c >= 1 && c <= 5 {

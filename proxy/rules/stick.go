@@ -334,6 +334,13 @@ func (t *Txn) CountHTTPError() {
 	}
 }
 
+// CountsBytes reports whether Untrack counts bytes: the request or its
+// connection tracks a counter. The proxy measures what it would pass
+// only then.
+func (t *Txn) CountsBytes() bool {
+	return !t.untracked && (t.tracks() || t.Conn != nil && t.Conn.tracks() && t.Ctx != nil)
+}
+
 // countEnd counts the end of a request (an HTTP error or not) or a
 // connection in e, with the bytes they moved.
 func countEnd(e *sticktable.Entry, request, httpErr bool, in, out int64, now int64) {
