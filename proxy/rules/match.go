@@ -65,7 +65,7 @@ func (c *Compiler) compileMatch(lm *lang.Match) (*matcher, error) {
 		for _, p := range pats {
 			k := p.Text
 			if m.nocase {
-				k = string(bytes.ToLower([]byte(k)))
+				k = string(lowerASCII([]byte(k)))
 			}
 			m.set[k] = struct{}{}
 			if !slices.Contains(m.lengths, len(k)) {
@@ -82,7 +82,7 @@ func (c *Compiler) compileMatch(lm *lang.Match) (*matcher, error) {
 		for _, p := range pats {
 			b := []byte(p.Text)
 			if m.nocase {
-				b = bytes.ToLower(b)
+				b = lowerASCII(b)
 			}
 			m.list = append(m.list, b)
 		}
@@ -358,6 +358,20 @@ func (t *Txn) lower(b []byte) []byte {
 		t.buf = append(t.buf, c)
 	}
 	return t.buf[start:]
+}
+
+// lowerASCII is b in lower case as -i compares, in place: ASCII letters
+// only, as HAProxy's strncasecmp in the C locale and t.lower, which
+// lowers the sample. bytes.ToLower would also fold a pattern's other
+// letters (É to é) and turn a byte that is not UTF-8 into U+FFFD, and
+// the pattern would no longer match the very text it was written as.
+func lowerASCII(b []byte) []byte {
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return b
 }
 
 // hasUpper reports whether b holds an ASCII upper-case letter: -i need
