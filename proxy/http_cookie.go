@@ -134,6 +134,9 @@ func (ck *persistence) acquire(be *backend, ctx *fasthttp.RequestCtx, ex *exchan
 	if t := ex.txn; t != nil && ck.hasConds() {
 		st.ignored = anyCond(ck.ignore, t)
 		st.forced = !st.ignored && anyCond(ck.force, t)
+		if t.Expired() {
+			return -1, true, errRulesTimedOut
+		}
 	}
 	h := &ctx.Request.Header
 	v := h.Cookie(ck.name)

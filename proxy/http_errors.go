@@ -14,6 +14,11 @@ import (
 // Errors of the L7 exchange, mapped to a status in one place (statusFor).
 var (
 	errNoServer = errors.New("no server available")
+	// errRulesTimedOut: a condition the request's persistence depends on
+	// (a stick rule's, force-persist, ignore-persist) ran past the rules'
+	// deadline, so where the request should go is not known; answered
+	// as the rules' own deadline is (rulesTimedOut).
+	errRulesTimedOut = errors.New("the rules ran past their deadline")
 	// errDial marks a failure to connect: nothing was sent, so the
 	// request may always be retried on another server.
 	errDial = errors.New("connecting to server")
@@ -75,6 +80,12 @@ func (fe *frontend) answerError(ctx *fasthttp.RequestCtx, be *backend, err error
 		fe.setError(&ctx.Response, be, status, true)
 		return
 	}
+	if errors.Is(err, errRulesTimedOut) {
+		fe.countInternal(be, nil)
+		fe.setError(&ctx.Response, be, status, true)
+		ctx.SetConnectionClose()
+		return
+	}
 	var bodyErr *bodyError
 	switch {
 	case errors.Is(err, errNoServer) || errors.Is(err, errDial) || errors.Is(err, errQueueTimeout) || errors.Is(err, errQueueFull):
@@ -100,6 +111,8 @@ func terminationFor(err error) string {
 	switch {
 	case err == nil:
 		return "----"
+	case err == errRulesTimedOut:
+		return "PR--" // as for the request's rules (rulesTimedOut)
 	case errors.As(err, &ce):
 		var ge *h1.Error
 		switch {
@@ -141,6 +154,8 @@ func statusFor(err error) int {
 	var ce *clientError
 	var ge *h1.Error
 	switch {
+	case err == errRulesTimedOut:
+		return fasthttp.StatusInternalServerError
 	case errors.As(err, &ce):
 		switch {
 		case errors.As(err, &ge):

@@ -55,7 +55,9 @@ func (fe *frontend) answerMonitor(ctx *fasthttp.RequestCtx) bool {
 	if len(m.fail) > 0 {
 		t := fe.startTxn(ctx)
 		for _, c := range m.fail {
-			if c.Eval(t) {
+			if c.Eval(t) || t.Expired() {
+				// A condition past the deadline fails the check: the
+				// monitor cannot say the site is well.
 				status = fasthttp.StatusServiceUnavailable
 				break
 			}

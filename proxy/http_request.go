@@ -249,6 +249,11 @@ func (be *backend) acquireFor(ctx *fasthttp.RequestCtx, ex *exchange) (int, erro
 			return idx, err
 		}
 	}
+	if ex.txn != nil && ex.txn.Expired() {
+		// A persistence condition ran out of time (a stick rule's
+		// that matched took a slot: it did not run out).
+		return -1, errRulesTimedOut
+	}
 	key, hasKey := uint64(0), false
 	if be.hashed {
 		key, hasKey = keyOf(&be.cfg.Balance, be.header, ctx)
@@ -362,12 +367,18 @@ func (fe *frontend) finishTxn(ctx *fasthttp.RequestCtx, ex *exchange, err error,
 	if cl := ctx.Response.Header.ContentLength(); out == 0 && cl > 0 {
 		out = int64(cl)
 	}
-	if err == nil && !replaced {
+	switch {
+	case err == nil && !replaced:
 		// The server's answer: its head as the server sent it, as
 		// HAProxy counts what it receives.
 		ex.txn.Untrack(requestBodyLen(ctx)+requestHeadLen(&ctx.Request.Header), out+ex.srvHead)
-	} else {
-		untrackHTTP(ctx, ex.txn, requestBodyLen(ctx), out, true)
+	case err == nil:
+		// A response rule's answer replaced the server's, written whole.
+		untrackHTTP(ctx, ex.txn, requestBodyLen(ctx), int64(len(ctx.Response.Body())), true)
+	default:
+		// halo's error page is written after the rules' view has ended
+		// (endExchange): the request's bytes count, the page's do not.
+		untrackHTTP(ctx, ex.txn, requestBodyLen(ctx), 0, false)
 	}
 	fe.endTxn(ex)
 	return streamed
