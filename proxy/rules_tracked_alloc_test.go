@@ -5,7 +5,7 @@ import "testing"
 // A request that a rule denies while it tracks a counter, answered by
 // halo (countAnswered now measures its heads for bytes_in/bytes_out):
 // still no allocation once warm.
-func TestReviewTrackedDenyAllocatesNothing(t *testing.T) {
+func TestTrackedDenyAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}

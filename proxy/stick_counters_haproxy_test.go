@@ -13,9 +13,9 @@ import (
 	"github.com/halo-lb/halo/internal/testnet"
 )
 
-// reviewExchange sends paths one after the other on one keep-alive
+// exchangeOn sends paths one after the other on one keep-alive
 // connection and returns each answer's status and header hdr.
-func reviewExchange(t *testing.T, addr, hdr string, paths ...string) []string {
+func exchangeOn(t *testing.T, addr, hdr string, paths ...string) []string {
 	t.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 7)}, Timeout: 2 * time.Second}
 	c, err := d.Dial("tcp", addr)
@@ -40,7 +40,7 @@ func reviewExchange(t *testing.T, addr, hdr string, paths ...string) []string {
 	return out
 }
 
-func review404Backend(t *testing.T) *testBackend {
+func backend404(t *testing.T) *testBackend {
 	return startHTTPBackend(t, "h", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/404") {
 			w.WriteHeader(404)
@@ -50,13 +50,11 @@ func review404Backend(t *testing.T) *testBackend {
 }
 
 // HAProxy 2.6's http-response track-sc counts a 4xx response as an HTTP
-// error in the entry it starts tracking (http_act.c, action_http_track_sc:
-// "here we're tracking after this ought to have been done so we have to
-// do it on purpose"). Since b31c407 halo counts the server's 4xx before
-// the http-response rules and Untrack no longer counts it, so an entry
-// tracked by http-response never counts the error.
-func TestReviewResponseTrackCounts4xxAsHAProxy(t *testing.T) {
-	h := review404Backend(t)
+// error in the entry it starts tracking (http_act.c, action_http_track_sc),
+// since the server's 4xx was counted before that rule ran, in what was
+// tracked then.
+func TestResponseTrackCounts4xxAsHAProxy(t *testing.T) {
+	h := backend404(t)
 	haproxy := fmt.Sprintf("127.0.0.1:%d", testnet.FreePort(t))
 	startHAProxy(t, fmt.Sprintf(`defaults
   mode http
@@ -86,8 +84,8 @@ backends:
   be: {servers: [{name: h, address: "{{h}}"}]}
 `, h)
 	paths := []string{"/404", "/404", "/ok"}
-	want := reviewExchange(t, haproxy, "X-E", paths...)
-	got := reviewExchange(t, frontendAddr(t, p, "fe"), "X-E", paths...)
+	want := exchangeOn(t, haproxy, "X-E", paths...)
+	got := exchangeOn(t, frontendAddr(t, p, "fe"), "X-E", paths...)
 	if !slices.Equal(got, want) {
 		t.Errorf("halo %q, HAProxy %q", got, want)
 	}
@@ -96,8 +94,8 @@ backends:
 // Keep-alive: what the connection, the frontend's content rules and the
 // backend's content rules track each count every request once, and a
 // server 4xx once, as HAProxy counts them.
-func TestReviewKeepAliveTrackingAsHAProxy(t *testing.T) {
-	h := review404Backend(t)
+func TestKeepAliveTrackingAsHAProxy(t *testing.T) {
+	h := backend404(t)
 	haproxy := fmt.Sprintf("127.0.0.1:%d", testnet.FreePort(t))
 	startHAProxy(t, fmt.Sprintf(`defaults
   mode http
@@ -146,8 +144,8 @@ backends:
     servers: [{name: h, address: "{{h}}"}]
 `, h)
 	for _, paths := range [][]string{{"/ok", "/404", "/ok", "/deny"}, {"/ok", "/404", "/ok"}, {"/ok", "/rej", "/ok"}, {"/ok"}} {
-		want := reviewExchange(t, haproxy, "X-E", paths...)
-		got := reviewExchange(t, frontendAddr(t, p, "fe"), "X-E", paths...)
+		want := exchangeOn(t, haproxy, "X-E", paths...)
+		got := exchangeOn(t, frontendAddr(t, p, "fe"), "X-E", paths...)
 		if !slices.Equal(got, want) {
 			t.Errorf("%v: halo %q, HAProxy %q", paths, got, want)
 		}

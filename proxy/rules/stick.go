@@ -228,6 +228,11 @@ func (r *Rule) track(t *Txn) {
 			e.HTTPRequest(now)
 			tr.counted = true
 		}
+		if t.Response && t.errCounted {
+			// An http-response track-sc after the server's 4xx was
+			// counted: HAProxy counts it in the new entry too.
+			e.HTTPError(now)
+		}
 	} else {
 		e.Session(now)
 	}
