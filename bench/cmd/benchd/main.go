@@ -2,7 +2,7 @@
 // fast program of ours that both proxies forward to, run as a process of its
 // own so that its CPU is never charged to the proxy under test.
 //
-//	benchd serve -http ADDR -bulk ADDR -tcp-source ADDR
+//	benchd serve -http ADDR -bulk ADDR -tcp-source ADDR -openstack ADDR
 //	benchd download URL            GET a large body, print bytes and seconds
 //	benchd upload URL SIZE         POST SIZE bytes, print bytes and seconds
 //	benchd tcp-read ADDR           read a connection to EOF, print bytes and seconds
@@ -78,9 +78,19 @@ func serve(args []string) error {
 	bulkAddr := fs.String("bulk", "", "large-body HTTP server address: GET /bytes?n=N, POST any path")
 	sourceAddr := fs.String("tcp-source", "", "TCP server that writes -source-bytes to each connection")
 	sourceBytes := fs.Int64("source-bytes", 1<<30, "bytes the TCP source writes per connection")
+	openstackAddr := fs.String("openstack", "", "OpenStack-like HTTP API server address: ~10 headers, JSON bodies of 1-8 KiB by path")
 	fs.Parse(args)
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
+	if *openstackAddr != "" {
+		ln, err := net.Listen("tcp", *openstackAddr)
+		if err != nil {
+			return err
+		}
+		srv := &fasthttp.Server{Handler: serveOpenStack, NoDefaultServerHeader: true, NoDefaultDate: true,
+			Concurrency: 1 << 20, Logger: quietLogger{}}
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	if *httpAddr != "" {
 		ln, err := net.Listen("tcp", *httpAddr)
 		if err != nil {
