@@ -136,14 +136,14 @@ func (s *Set) Start(t testing.TB, svc string) {
 	s.mu.Lock()
 	port, ok := s.ports[svc]
 	if !ok {
-		port = freePort(t)
+		port = testnet.FreePort(t)
 		s.ports[svc] = port
 	}
 	args := []string{"start", svc, s.Dir, strconv.Itoa(port)}
 	switch svc {
 	case Galera:
 		if s.gcomm == 0 {
-			s.gcomm = freePort(t)
+			s.gcomm = testnet.FreePort(t)
 		}
 		args = append(args, strconv.Itoa(s.gcomm))
 	case Replica:
@@ -218,14 +218,4 @@ func (s *Set) Postgres(t testing.TB, svc string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -9,6 +9,7 @@ package testnet
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -95,28 +96,58 @@ func runWithBinary(pkg string, bin *string, run func() int) int {
 
 // FreePort returns a loopback TCP port that was free a moment ago, for
 // programs and configurations that cannot bind port 0 (HAProxy, a bind
-// kept across reloads). A port is handed out once per test process: the
-// kernel may offer a port it just released again, and two calls in a row
-// (a frontend's port and a pprof port) once got the same one.
+// kept across reloads). The port is below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range): a port from that range, once released,
+// may be taken by any listener on port 0 or any outgoing connection (a
+// health check, a load client) before the program it was meant for binds
+// it, and CI once saw exactly that ("bind: address already in use"). A
+// port is handed out once per test process; test processes running side
+// by side pick at random from some 20,000 ports and check each is free.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+	lo, hi := portsOutsideEphemeral()
+	for range 1000 {
+		port := lo + rand.IntN(hi-lo)
 		given.Lock()
 		dup := given.ports[port]
 		given.ports[port] = true
 		given.Unlock()
-		if !dup {
+		if !dup && portIsFree(port) {
 			return port
 		}
 	}
-	t.Fatal("no loopback port that was not handed out already")
+	t.Fatalf("no free loopback port in [%d, %d) that was not handed out already", lo, hi)
 	return 0
+}
+
+// portsOutsideEphemeral is the range FreePort picks from: the 20,000
+// ports below the ephemeral range (or from 1024, if that starts lower).
+func portsOutsideEphemeral() (lo, hi int) {
+	hi = 32768 // Linux's default first ephemeral port
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var first, last int
+		if n, _ := fmt.Sscanf(string(b), "%d %d", &first, &last); n == 2 && first > 1024+1000 {
+			hi = first
+		}
+	}
+	return max(1024, hi-20000), hi
+}
+
+// portIsFree reports whether both a TCP listener and a UDP socket can bind
+// port on 127.0.0.1 now (a syslog sink or a cluster peer may want UDP).
+func portIsFree(port int) bool {
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return false
+	}
+	pc.Close()
+	return true
 }
 
 // given are the ports FreePort handed out.
