@@ -120,7 +120,43 @@ func (gc *guardConn) Close() error {
 			_ = bw.Flush()
 		}
 	}
+	if gc.failed.Load() != nil {
+		lingerBeforeClose(gc.Conn)
+	}
 	return gc.Conn.Close()
+}
+
+// Lingering bounds: how long and how much of a refused request halo reads
+// and drops after its error response, before it closes.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 4 << 20
+)
+
+// lingerBeforeClose ends the write side after an error response and reads
+// what the client is still sending, dropping it, until the client closes,
+// lingerTime passes or lingerBytes were read. Closing a socket with unread
+// input sends a reset, and a reset arriving at the client while it still
+// writes (a 1 MiB header refused at its 16 KiB) makes its kernel drop the
+// error response it had received: the client saw "connection reset" where
+// it should have read 431. HAProxy lingers the same way (option nolinger
+// turns it off there).
+func lingerBeforeClose(c net.Conn) {
+	cw, ok := c.(closeWriter)
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	if c.SetReadDeadline(time.Now().Add(lingerTime)) != nil {
+		return
+	}
+	var buf [4096]byte
+	for read := 0; read < lingerBytes; {
+		n, err := c.Read(buf[:])
+		read += n
+		if err != nil {
+			return
+		}
+	}
 }
 
 // answerClientError is fasthttp's ErrorHandler: the response to a request

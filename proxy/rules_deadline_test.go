@@ -123,3 +123,34 @@ func TestHugeHeaderRefusedAtDefaultBufsize(t *testing.T) {
 		t.Errorf("1 MiB header at the default bufsize: %d after %v, want 431 or 400 at once", status, took)
 	}
 }
+
+// A client whose refused request is still in flight when halo answers
+// finishes writing and reads the answer: halo drains what follows before
+// it closes, so its kernel does not reset the connection under a client
+// that is still sending (curl then reports "Send failure: Connection
+// reset by peer", not the 431). The client writes 2 MiB of head (refused
+// at 16 KiB, more than the sockets' buffers hold) and reads only after it
+// wrote it all.
+func TestRefusedRequestIsReadNotReset(t *testing.T) {
+	a := startHTTPBackend(t, "a", nil)
+	cfg := strings.Replace(strings.ReplaceAll(hostileConfig, "{{dir}}/hostile.lst", os.DevNull), "global: {tune: {bufsize: 1048576}}\n", "", 1)
+	p := startProxy(t, cfg, a)
+	c, err := net.Dial("tcp", frontendAddr(t, p, "fe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	head := "GET /x HTTP/1.1\r\nHost: a\r\nX-H: " + strings.Repeat("a", 2<<20) + "\r\n\r\n"
+	if _, err := c.Write([]byte(head)); err != nil {
+		t.Fatalf("writing a 2 MiB head: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the answer to a refused 2 MiB head: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("status %d, want 431", resp.StatusCode)
+	}
+}
