@@ -59,9 +59,13 @@ func (s *Snapshot) compileRules(cfg *config.Config, proc *rules.ProcVars) error 
 		names.Servers[be.cfg.Name] = srvs
 	}
 	for path, entries := range cfg.Maps {
+		// An empty map file is a map that finds nothing, as in HAProxy,
+		// not a file that was not read.
+		m := make([]rules.MapEntry, 0, len(entries))
 		for _, e := range entries {
-			names.Maps[path] = append(names.Maps[path], rules.MapEntry{Key: e.Key, Value: e.Value})
+			m = append(m, rules.MapEntry{Key: e.Key, Value: e.Value})
 		}
+		names.Maps[path] = m
 	}
 	c := rules.NewCompiler(names)
 	c.Proc = proc

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -412,5 +414,29 @@ backends:
 	b = "http://" + frontendAddr(t, p, "b")
 	if body, _, _ := httpGet(httpClient(), b+"/"); body != "still=last" {
 		t.Fatalf("after a reload: %q, want still=last", body)
+	}
+}
+
+// An empty map file, or one of comments and blank lines, is a map that
+// finds nothing, as in HAProxy: the load takes it and the converter gives
+// its default (the load refused it as "not read" before).
+func TestEmptyMapFileFindsNothing(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{"empty.map": "", "comments.map": "# none yet\n\n  \n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := startProxy(t, `
+defaults: {mode: http, timeout: {connect: 1s, client: 5s, server: 5s}}
+frontends:
+  fe:
+    bind: "127.0.0.1:0"
+    http-request:
+      - return status 200 content-type text/plain lf-string "%[req.hdr(host),map_str(`+dir+`/empty.map,none)] %[req.hdr(host),map_dom(`+dir+`/comments.map,nodom)]"
+`)
+	body, status, err := httpGet(httpClient(), "http://"+frontendAddr(t, p, "fe")+"/")
+	if err != nil || status != http.StatusOK || body != "none nodom" {
+		t.Fatalf("got %d %q %v, want 200 \"none nodom\"", status, body, err)
 	}
 }

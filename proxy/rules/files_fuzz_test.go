@@ -37,9 +37,13 @@ func fuzzNames(cfg *config.Config) Names {
 		n.Servers[be.Name] = srvs
 	}
 	for path, entries := range cfg.Maps {
+		// An empty map file is a map that finds nothing, as in HAProxy,
+		// not a file that was not read.
+		m := make([]MapEntry, 0, len(entries))
 		for _, e := range entries {
-			n.Maps[path] = append(n.Maps[path], MapEntry{Key: e.Key, Value: e.Value})
+			m = append(m, MapEntry{Key: e.Key, Value: e.Value})
 		}
+		n.Maps[path] = m
 	}
 	return n
 }
