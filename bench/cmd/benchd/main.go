@@ -7,6 +7,8 @@
 //	benchd upload URL SIZE         POST SIZE bytes, print bytes and seconds
 //	benchd tcp-read ADDR           read a connection to EOF, print bytes and seconds
 //	benchd idle URL N              open N keep-alive connections, one request each, hold them
+//	benchd drain-udp ADDR          read and drop datagrams (a syslog sink for HAProxy's log lines)
+//	benchd openstack-bodies DIR    write -openstack's JSON bodies as files, for nginx to serve
 //
 // Every client subcommand prints one JSON line on stdout so that the runner
 // reads its result without scraping.
@@ -25,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,6 +54,10 @@ func main() {
 		err = needArgs(1, func(a []string) error { return tcpRead(a[0]) })
 	case "idle":
 		err = needArgs(2, func(a []string) error { return idle(a[0], a[1]) })
+	case "drain-udp":
+		err = needArgs(1, func(a []string) error { return drainUDP(a[0]) })
+	case "openstack-bodies":
+		err = needArgs(1, func(a []string) error { return writeOpenStackBodies(a[0]) })
 	default:
 		usage()
 	}
@@ -61,7 +68,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchd serve|download|upload|tcp-read|idle ...")
+	fmt.Fprintln(os.Stderr, "usage: benchd serve|download|upload|tcp-read|idle|drain-udp|openstack-bodies ...")
 	os.Exit(2)
 }
 
@@ -78,12 +85,15 @@ func serve(args []string) error {
 	bulkAddr := fs.String("bulk", "", "large-body HTTP server address: GET /bytes?n=N, POST any path")
 	sourceAddr := fs.String("tcp-source", "", "TCP server that writes -source-bytes to each connection")
 	sourceBytes := fs.Int64("source-bytes", 1<<30, "bytes the TCP source writes per connection")
-	openstackAddr := fs.String("openstack", "", "OpenStack-like HTTP API server address: ~10 headers, JSON bodies of 1-8 KiB by path")
+	openstackAddrs := fs.String("openstack", "", "comma-separated OpenStack-like HTTP API server addresses: ~10 headers, JSON bodies of 1-8 KiB by path")
 	fs.Parse(args)
 
-	errc := make(chan error, 4)
-	if *openstackAddr != "" {
-		ln, err := net.Listen("tcp", *openstackAddr)
+	errc := make(chan error, 8)
+	for addr := range strings.SplitSeq(*openstackAddrs, ",") {
+		if addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return err
 		}
@@ -338,4 +348,26 @@ func idle(rawURL, count string) error {
 	case <-done:
 	}
 	return nil
+}
+
+// drainUDP reads and drops what reaches addr until it is signalled: the
+// local syslog sink HAProxy's access lines go to in the scenarios that
+// log, run apart from the proxy so that its cost is nobody's.
+func drainUDP(addr string) error {
+	c, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() { <-sig; c.Close() }()
+	buf := make([]byte, 64<<10)
+	for {
+		if _, _, err := c.ReadFrom(buf); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+	}
 }

@@ -8,6 +8,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -68,6 +70,22 @@ func openstackBodyFor(path []byte) []byte {
 		return openstackBodies[3]
 	}
 	return openstackBodies[0]
+}
+
+// openstackBodyFiles name the bodies as files, in size order, for
+// writeOpenStackBodies: bench/configs/nginx-openstack.conf serves each
+// API's path from its file.
+var openstackBodyFiles = [4]string{"identity.json", "compute.json", "image.json", "network.json"}
+
+// writeOpenStackBodies writes the bodies serveOpenStack answers with into
+// dir, so that nginx answers the realistic scenarios with the same bytes.
+func writeOpenStackBodies(dir string) error {
+	for i, name := range openstackBodyFiles {
+		if err := os.WriteFile(filepath.Join(dir, name), openstackBodies[i], 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func hasPrefix(b []byte, p string) bool { return len(b) >= len(p) && string(b[:len(p)]) == p }

@@ -110,13 +110,23 @@ type suite struct {
 	halo      string // built halo binary
 	benchd    string // built backend and client binary
 	wrkScript string
-	configs   string // bench/configs
-	place     placement
-	backend   backendAddrs
+	// openstackScript is bench.OpenStackWrkScript's file, for the
+	// realistic scenarios.
+	openstackScript string
+	configs         string // bench/configs
+	place           placement
+	backend         backendAddrs
 }
 
 type backendAddrs struct {
 	HTTP, Bulk, Source string
+	// OpenStack are benchd's OpenStack-like API servers (three, as a
+	// controller cluster has), Syslog its sink for HAProxy's log lines.
+	OpenStack []string
+	Syslog    string
+	// Nginx are Debian nginx's three OpenStack-like servers, started
+	// when a selected scenario needs them.
+	Nginx []string
 }
 
 // placement is where processes run for one table.
@@ -165,6 +175,10 @@ func run(o options) error {
 	}
 	s.wrkScript = filepath.Join(work, "report.lua")
 	if err := os.WriteFile(s.wrkScript, []byte(bench.WrkScript), 0o644); err != nil {
+		return err
+	}
+	s.openstackScript = filepath.Join(work, "openstack.lua")
+	if err := os.WriteFile(s.openstackScript, []byte(bench.OpenStackWrkScript), 0o644); err != nil {
 		return err
 	}
 	if o.statsCost {
@@ -222,13 +236,22 @@ func run(o options) error {
 // every selected scenario.
 func (s *suite) measureTable() (*bench.Table, error) {
 	t := &bench.Table{Name: s.place.name, About: s.place.about}
-	addrs, err := freeAddrs(3)
+	addrs, err := freeAddrs(10)
 	if err != nil {
 		return nil, err
 	}
-	s.backend = backendAddrs{HTTP: addrs[0], Bulk: addrs[1], Source: addrs[2]}
+	s.backend = backendAddrs{HTTP: addrs[0], Bulk: addrs[1], Source: addrs[2], OpenStack: addrs[3:6], Syslog: addrs[6],
+		Nginx: addrs[7:10]}
+	if s.selects(func(sc *scenario) bool { return sc.nginx }) {
+		stop, err := s.startNginx(s.backend.Nginx)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+	}
 	backend := s.loadCommand(s.benchd, "serve", "-http", s.backend.HTTP, "-bulk", s.backend.Bulk,
-		"-tcp-source", s.backend.Source, "-source-bytes", strconv.FormatInt(s.bulkSize, 10))
+		"-tcp-source", s.backend.Source, "-source-bytes", strconv.FormatInt(s.bulkSize, 10),
+		"-openstack", strings.Join(s.backend.OpenStack, ","))
 	backend.Stderr = os.Stderr
 	if err := backend.Start(); err != nil {
 		return nil, fmt.Errorf("starting benchd: %w", err)
@@ -237,13 +260,23 @@ func (s *suite) measureTable() (*bench.Table, error) {
 		backend.Process.Signal(syscall.SIGTERM)
 		backend.Wait()
 	}()
+	sink := s.loadCommand(s.benchd, "drain-udp", s.backend.Syslog)
+	sink.Stderr = os.Stderr
+	if err := sink.Start(); err != nil {
+		return nil, fmt.Errorf("starting benchd drain-udp: %w", err)
+	}
+	defer func() {
+		sink.Process.Signal(syscall.SIGTERM)
+		sink.Wait()
+	}()
+	addrs = addrs[:6] // the sink's is UDP: nothing to wait for
 	for _, a := range addrs {
 		if err := waitListening(a, 10*time.Second, nil); err != nil {
 			return nil, fmt.Errorf("benchd: %w", err)
 		}
 	}
 	for _, sc := range scenarios {
-		if len(s.scenarios) > 0 && !slices.Contains(s.scenarios, sc.name) {
+		if !s.selected(sc) {
 			continue
 		}
 		res := &bench.Scenario{Name: sc.name, Title: sc.title, Primary: sc.metrics[0], Metrics: sc.metrics, Runs: map[string][]bench.Run{},
@@ -262,6 +295,22 @@ func (s *suite) measureTable() (*bench.Table, error) {
 			res.Median(bench.Halo, res.Primary), res.Median(bench.HAProxy, res.Primary))
 	}
 	return t, nil
+}
+
+// selected reports whether the run measures sc.
+func (s *suite) selected(sc *scenario) bool {
+	return len(s.scenarios) == 0 || slices.Contains(s.scenarios, sc.name)
+}
+
+// selects reports whether the run measures a scenario for which need
+// holds.
+func (s *suite) selects(need func(*scenario) bool) bool {
+	for _, sc := range scenarios {
+		if s.selected(sc) && need(sc) && sc.pending == "" {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *suite) measureScenario(sc *scenario, res *bench.Scenario) error {

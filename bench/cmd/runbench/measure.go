@@ -36,14 +36,46 @@ func (s *suite) measureOne(sc *scenario, kind string) (bench.Run, error) {
 	if !alive(p.pid()) {
 		return nil, fmt.Errorf("%s exited during the run:\n%s", kind, p.logTail())
 	}
+	if sc.accessLine != "" && kind == bench.Halo {
+		// A scenario that logs must have logged: the figures of a
+		// proxy whose logging was off by mistake would flatter it.
+		p.stop()
+		if n, err := countLines(p.log, sc.accessLine); err != nil || n == 0 {
+			return nil, fmt.Errorf("halo wrote no access line (%q) during the run: %v\n%s", sc.accessLine, err, p.logTail())
+		}
+	}
 	return r, nil
+}
+
+// countLines counts the lines of file that hold sub.
+func countLines(file, sub string) (int, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if bytes.Contains(sc.Bytes(), []byte(sub)) {
+			n++
+		}
+	}
+	return n, sc.Err()
 }
 
 // wrk runs wrk against url for d and returns its result.
 func (s *suite) wrk(url string, d time.Duration, closeEach bool) (bench.WrkResult, error) {
+	return s.wrkWith(s.wrkScript, url, d, closeEach)
+}
+
+// wrkWith is wrk with a script of its own: the realistic scenarios' sends
+// OpenStack clients' requests.
+func (s *suite) wrkWith(script, url string, d time.Duration, closeEach bool) (bench.WrkResult, error) {
 	threads := s.place.threads
 	args := []string{"-t" + strconv.Itoa(threads), "-c" + strconv.Itoa(s.connections),
-		"-d" + strconv.Itoa(int(wrkDuration(d).Seconds())) + "s", "-s", s.wrkScript}
+		"-d" + strconv.Itoa(int(wrkDuration(d).Seconds())) + "s", "-s", script}
 	if closeEach {
 		args = append(args, "-H", "Connection: close")
 	}
@@ -71,34 +103,76 @@ func measureWrk(closeEach bool) func(*suite, *proxyProcess) (bench.Run, error) {
 // scenarios, where each new connection is a TLS handshake (wrk resumes no
 // session).
 func measureWrkScheme(scheme string, closeEach bool) func(*suite, *proxyProcess) (bench.Run, error) {
+	return measureWrkScript(scheme, func(s *suite) string { return s.wrkScript }, closeEach)
+}
+
+// measureWrkScript is measureWrkScheme with the wrk script that script
+// names.
+func measureWrkScript(scheme string, script func(*suite) string, closeEach bool) func(*suite, *proxyProcess) (bench.Run, error) {
 	return func(s *suite, p *proxyProcess) (bench.Run, error) {
 		url := scheme + "://" + p.params.Listen + "/"
 		if s.warmup > 0 {
-			if _, err := s.wrk(url, s.warmup, closeEach); err != nil {
+			if _, err := s.wrkWith(script(s), url, s.warmup, closeEach); err != nil {
 				return nil, fmt.Errorf("warm-up: %w", err)
 			}
 		}
 		var res bench.WrkResult
 		cpu, mem, err := p.around(func() (err error) {
-			res, err = s.wrk(url, s.duration, closeEach)
+			res, err = s.wrkWith(script(s), url, s.duration, closeEach)
 			return err
 		})
 		if err != nil {
 			return nil, err
 		}
-		// A few connection errors can happen as wrk stops; more than 0.1%
-		// means the proxy failed requests and the figure would flatter it.
-		if bad := res.Errors + res.StatusErrors; bad*1000 > res.Requests {
-			return nil, fmt.Errorf("%d of %d requests failed (%d non-2xx)", bad, res.Requests, res.StatusErrors)
+		if err := checkWrkErrors(res); err != nil {
+			return nil, err
 		}
-		return bench.Run{
-			bench.RequestsPerSec: res.RequestsPerSecond(),
-			bench.P50:            float64(res.P50US) / 1000,
-			bench.P99:            float64(res.P99US) / 1000,
-			bench.P999:           float64(res.P999US) / 1000,
-			bench.CPUPer100k:     cpu / float64(res.Requests) * 100000,
-			bench.PeakRSS:        mib(mem.Peak),
-		}, nil
+		run := latencies(res)
+		run[bench.CPUPer100k] = cpu / float64(res.Requests) * 100000
+		run[bench.PeakRSS] = mib(mem.Peak)
+		return run, nil
+	}
+}
+
+// directWrk measures a request scenario with no proxy: wrk with script
+// straight at the server addr, the physical limit the proxy's rate is
+// compared with. It has no proxy CPU or memory to report.
+func directWrk(script func(*suite) string, addr func(*suite) string, closeEach bool) func(*suite) (bench.Run, error) {
+	return func(s *suite) (bench.Run, error) {
+		url := "http://" + addr(s) + "/"
+		if s.warmup > 0 {
+			if _, err := s.wrkWith(script(s), url, s.warmup, closeEach); err != nil {
+				return nil, fmt.Errorf("warm-up: %w", err)
+			}
+		}
+		res, err := s.wrkWith(script(s), url, s.duration, closeEach)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkWrkErrors(res); err != nil {
+			return nil, err
+		}
+		return latencies(res), nil
+	}
+}
+
+// checkWrkErrors refuses a run with failed requests: a few connection
+// errors can happen as wrk stops; more than 0.1% means the proxy failed
+// requests and the figure would flatter it.
+func checkWrkErrors(res bench.WrkResult) error {
+	if bad := res.Errors + res.StatusErrors; bad*1000 > res.Requests {
+		return fmt.Errorf("%d of %d requests failed (%d non-2xx)", bad, res.Requests, res.StatusErrors)
+	}
+	return nil
+}
+
+// latencies is a wrk run's rate and latency percentiles.
+func latencies(res bench.WrkResult) bench.Run {
+	return bench.Run{
+		bench.RequestsPerSec: res.RequestsPerSecond(),
+		bench.P50:            float64(res.P50US) / 1000,
+		bench.P99:            float64(res.P99US) / 1000,
+		bench.P999:           float64(res.P999US) / 1000,
 	}
 }
 

@@ -41,6 +41,9 @@ type configParams struct {
 	// Weight is s1's weight in reload-loss's configuration, changed on
 	// every reload.
 	Weight int
+	// Syslog is where HAProxy sends its log lines in the scenarios that
+	// log (a benchd drain-udp).
+	Syslog string
 }
 
 type namedAddr struct{ Name, Addr string }
@@ -55,6 +58,7 @@ type proxyProcess struct {
 	// daemons are the processes of HAProxy run the legacy way (kinds
 	// haproxySF and haproxySFX); nil otherwise.
 	daemons *daemons
+	stopped bool
 }
 
 // pid is the proxy's process: the newest daemon when it runs the legacy
@@ -67,6 +71,10 @@ func (p *proxyProcess) pid() int {
 }
 
 func (p *proxyProcess) stop() {
+	if p.stopped {
+		return
+	}
+	p.stopped = true
 	if p.daemons != nil {
 		p.stopDaemons()
 		return

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/halo-lb/halo/bench"
 )
@@ -21,6 +22,10 @@ type scenario struct {
 	// the listen and server addresses.
 	prepare      func(s *suite, p *configParams)
 	masterWorker bool // HAProxy runs with -W so that it can be reloaded
+	nginx        bool // its servers are Debian nginx's (s.backend.Nginx)
+	// accessLine, when set, is what each of halo's access lines in the
+	// scenario holds: a run in which halo wrote none fails.
+	accessLine string
 	// variants are further ways of running HAProxy measured beside halo
 	// and HAProxy, kinds startProxy knows (haproxySF, haproxySFX);
 	// labels say what each proxy is in the scenario's tables.
@@ -94,7 +99,36 @@ var scenarios = []*scenario{
 		measure: measureReload},
 	reloadLossScenario("reload-loss", "10a. reloads under load, a new connection per request", true),
 	reloadLossScenario("reload-loss-keepalive", "10b. reloads under load, kept-alive connections", false),
+	openstackScenario("l7-openstack-nginx", "11a. L7 keep-alive, OpenStack-like traffic, 3 nginx servers, httplog", "l7-openstack", true),
+	openstackScenario("l4-openstack-nginx", "11b. L4 keep-alive, OpenStack-like traffic, 3 nginx servers, tcplog", "l4-openstack", true),
+	openstackScenario("l7-openstack-benchd", "11c. L7 keep-alive, OpenStack-like traffic, 3 benchd servers, httplog", "l7-openstack", false),
+	openstackScenario("l4-openstack-benchd", "11d. L4 keep-alive, OpenStack-like traffic, 3 benchd servers, tcplog", "l4-openstack", false),
 }
+
+// openstackScenario is one of issue 18's realistic scenarios: the
+// OpenStack clients' requests (bench.OpenStackWrkScript) through config
+// to three OpenStack-like servers, nginx's or benchd's, round-robin with
+// TCP checks, logging on in both proxies; and the same load straight at
+// one of the servers, the direct baseline.
+func openstackScenario(name, title, config string, nginx bool) *scenario {
+	servers := func(s *suite) []string { return s.backend.OpenStack }
+	if nginx {
+		servers = func(s *suite) []string { return s.backend.Nginx }
+	}
+	first := func(s *suite) string { return servers(s)[0] }
+	return &scenario{name: name, title: title, config: config, metrics: requestMetrics, nginx: nginx,
+		server: first, accessLine: " bench api/s",
+		prepare: func(s *suite, p *configParams) {
+			for i, a := range servers(s) {
+				p.Servers = append(p.Servers, namedAddr{fmt.Sprintf("s%d", i+1), a})
+			}
+			p.Syslog = s.backend.Syslog
+		},
+		measure: measureWrkScript("http", openstackScript, false),
+		direct:  directWrk(openstackScript, first, false)}
+}
+
+func openstackScript(s *suite) string { return s.openstackScript }
 
 func scenarioByName(name string) *scenario {
 	for _, sc := range scenarios {
@@ -137,4 +171,20 @@ var targets = []bench.Target{
 	{Scenario: "tls-handshake-ecdsa", Metric: bench.P99, Against: bench.HAProxy, Bound: 1.2},
 	{Scenario: "tls-keepalive-rsa", Metric: bench.P99, Against: bench.HAProxy, Bound: 1.2},
 	{Scenario: "tls-handshake-rsa", Metric: bench.P99, Against: bench.HAProxy, Bound: 1.2},
+}
+
+// Issue 18's targets, on realistic traffic with logging on: each
+// realistic scenario at least HAProxy's rate, at most its CPU per
+// request, a p99 within 1.2x, and at least 0.9x the direct rate.
+func init() {
+	for _, sc := range scenarios {
+		if !strings.Contains(sc.name, "-openstack-") {
+			continue
+		}
+		targets = append(targets,
+			bench.Target{Scenario: sc.name, Metric: bench.RequestsPerSec, Against: bench.HAProxy, AtLeast: true, Bound: 1.0},
+			bench.Target{Scenario: sc.name, Metric: bench.CPUPer100k, Against: bench.HAProxy, Bound: 1.0},
+			bench.Target{Scenario: sc.name, Metric: bench.P99, Against: bench.HAProxy, Bound: 1.2},
+			bench.Target{Scenario: sc.name, Metric: bench.RequestsPerSec, Against: bench.Direct, AtLeast: true, Bound: 0.9})
+	}
 }

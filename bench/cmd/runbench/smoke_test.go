@@ -110,3 +110,51 @@ func processesUnder(dir string) []string {
 	}
 	return found
 }
+
+// TestSuiteSmokeOpenStack runs two of issue 18's realistic scenarios once,
+// briefly: OpenStack clients' requests to three Debian nginx servers in
+// mode http and to three benchd -openstack servers in mode tcp, logging on
+// (a run in which halo logs nothing fails), each with its direct baseline.
+func TestSuiteSmokeOpenStack(t *testing.T) {
+	needTools(t)
+	if _, err := exec.LookPath("nginx"); err != nil {
+		testnet.SkipOrFail(t, "nginx is not installed (bench/setup installs nginx-light)")
+	}
+	if testing.Short() {
+		t.Skip("starts both proxies and nginx; skipped with -short")
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	out := t.TempDir()
+	o := options{
+		runs: 1, duration: time.Second, connections: 8,
+		scenarios: []string{"l7-openstack-nginx", "l4-openstack-benchd"},
+		tables:    []string{"pinned"}, out: out,
+	}
+	if err := run(o); err != nil {
+		t.Fatal(err)
+	}
+	if left := processesUnder(tmp); len(left) > 0 {
+		t.Errorf("processes left running: %v", left)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(out, "20*"))
+	if len(dirs) != 1 {
+		t.Fatalf("want one dated results directory, got %v", dirs)
+	}
+	md, err := os.ReadFile(filepath.Join(dirs[0], "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| 11a. L7 keep-alive, OpenStack-like traffic, 3 nginx servers, httplog | **req/s** |",
+		"| 11a. L7 keep-alive, OpenStack-like traffic, 3 nginx servers, httplog | **req/s**, direct (no proxy) |",
+		"| 11d. L4 keep-alive, OpenStack-like traffic, 3 benchd servers, tcplog | **req/s**, direct (no proxy) |",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("results.md lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(string(md), "| — | — |") {
+		t.Errorf("a measured scenario has no figures:\n%s", md)
+	}
+}
