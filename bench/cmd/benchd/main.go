@@ -9,6 +9,7 @@
 //	benchd idle URL N              open N keep-alive connections, one request each, hold them
 //	benchd drain-udp ADDR          read and drop datagrams (a syslog sink for HAProxy's log lines)
 //	benchd openstack-bodies DIR    write -openstack's JSON bodies as files, for nginx to serve
+//	benchd openstack-script FILE   write the wrk script of OpenStack clients' requests (bench.OpenStackWrkScript)
 //
 // Every client subcommand prints one JSON line on stdout so that the runner
 // reads its result without scraping.
@@ -31,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/halo-lb/halo/bench"
 	"github.com/valyala/fasthttp"
 )
 
@@ -58,6 +60,8 @@ func main() {
 		err = needArgs(1, func(a []string) error { return drainUDP(a[0]) })
 	case "openstack-bodies":
 		err = needArgs(1, func(a []string) error { return writeOpenStackBodies(a[0]) })
+	case "openstack-script":
+		err = needArgs(1, func(a []string) error { return os.WriteFile(a[0], []byte(bench.OpenStackWrkScript), 0o644) })
 	default:
 		usage()
 	}
@@ -68,7 +72,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchd serve|download|upload|tcp-read|idle|drain-udp|openstack-bodies ...")
+	fmt.Fprintln(os.Stderr, "usage: benchd serve|download|upload|tcp-read|idle|drain-udp|openstack-bodies|openstack-script ...")
 	os.Exit(2)
 }
 
