@@ -101,14 +101,22 @@ func runWithBinary(pkg string, bin *string, run func() int) int {
 // may be taken by any listener on port 0 or any outgoing connection (a
 // health check, a load client) before the program it was meant for binds
 // it, and CI once saw exactly that ("bind: address already in use"). A
-// port is handed out once per test process; test processes running side
-// by side pick at random from some 20,000 ports and check each is free.
+// port is handed out once per test process. Each process walks those
+// 20,000 ports in order from a random start and checks each is free: two
+// test processes running side by side (go test runs packages in
+// parallel) could both be handed a port before either bound it if they
+// picked at random, once per port; walking, they meet only if their walks
+// reach the same port within that moment.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	lo, hi := portsOutsideEphemeral()
 	for range 1000 {
-		port := lo + rand.IntN(hi-lo)
 		given.Lock()
+		if given.next < lo || given.next >= hi {
+			given.next = lo + rand.IntN(hi-lo)
+		}
+		port := given.next
+		given.next++
 		dup := given.ports[port]
 		given.ports[port] = true
 		given.Unlock()
@@ -154,6 +162,7 @@ func portIsFree(port int) bool {
 var given = struct {
 	sync.Mutex
 	ports map[int]bool
+	next  int // the next port of this process's walk
 }{ports: map[int]bool{}}
 
 // FreeAddr is FreePort as "127.0.0.1:PORT".
