@@ -45,7 +45,8 @@ func (fe *frontend) redirectToHTTPS(ctx *fasthttp.RequestCtx) bool {
 // logRedirect writes the httplog line of a request answered by halo itself
 // as HAProxy logs a redirect: no server, termination state LR.
 func (fe *frontend) logRedirect(ctx *fasthttp.RequestCtx, status int) {
-	b := fe.appendLogPrefix(make([]byte, 0, 256), ctx.RemoteAddr(), false, time.Now(), nil, nil)
+	lb := lineBufs.Get().(*[]byte)
+	b := fe.appendLogPrefix((*lb)[:0], ctx.RemoteAddr(), false, time.Now(), nil, nil)
 	b = append(b, " 0/-1/-1/-1/0 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, " 0 - - LR--"...)
@@ -57,5 +58,6 @@ func (fe *frontend) logRedirect(ctx *fasthttp.RequestCtx, status int) {
 	b = append(b, ' ')
 	b = append(b, ctx.Request.Header.Protocol()...)
 	b = append(b, '"')
-	fe.access.Info(string(b))
+	fe.accessLine(0, b)
+	putLine(lb, b)
 }

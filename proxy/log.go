@@ -3,7 +3,9 @@ package proxy
 import (
 	"crypto/tls"
 	"net"
+	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/halo-lb/halo/config"
@@ -29,7 +31,8 @@ func (fe *frontend) logTCP(c net.Conn, ss *session) {
 	}
 	now := time.Now()
 	_, overTLS := c.(*tls.Conn)
-	b := fe.appendLogPrefix(make([]byte, 0, 256), c.RemoteAddr(), overTLS, ss.accepted, ss.be, ss.srv)
+	lb := lineBufs.Get().(*[]byte)
+	b := fe.appendLogPrefix((*lb)[:0], c.RemoteAddr(), overTLS, ss.accepted, ss.be, ss.srv)
 	b = append(b, ' ')
 	b = appendQueued(b, ss.queued, ss.srv == nil && ss.termination[1] == 'Q')
 	b = append(b, '/')
@@ -42,7 +45,8 @@ func (fe *frontend) logTCP(c net.Conn, ss *session) {
 	b = append(b, ss.termination[:]...)
 	b = fe.appendConnCounts(b, ss.be, ss.srv, ss.retries, ss.redispatched)
 	b = appendQueues(b, ss.be, ss.srv)
-	fe.access.Info(string(b))
+	fe.accessLine(0, b)
+	putLine(lb, b)
 }
 
 // logHTTP writes HAProxy's httplog line for one request:
@@ -60,7 +64,8 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string,
 	if ex.connected == 0 {
 		srv = nil // never connected: HAProxy logs <NOSRV>
 	}
-	b := fe.appendLogPrefix(make([]byte, 0, 256), ctx.RemoteAddr(), clientTLS(ctx) != nil, ex.start, ex.be, srv)
+	lb := lineBufs.Get().(*[]byte)
+	b := fe.appendLogPrefix((*lb)[:0], ctx.RemoteAddr(), clientTLS(ctx) != nil, ex.start, ex.be, srv)
 	b = append(b, " 0/"...)
 	b = appendQueued(b, ex.queued, srv == nil && (term[1] == 'Q'))
 	b = append(b, '/')
@@ -88,25 +93,33 @@ func (fe *frontend) logHTTP(ctx *fasthttp.RequestCtx, ex *exchange, term string,
 	b = append(b, ' ')
 	b = append(b, ctx.Request.Header.Protocol()...)
 	b = append(b, '"')
-	if ex.logLevel == 0 {
+	switch {
+	case ex.logLevel != 0:
+		fe.accessLine(ex.logLevel, b)
+	case fe.lines != nil:
 		// Written here, not through accessLine: a frame more on this
 		// path takes idle connections' stacks past 4 KiB (see
 		// handleHTTP).
+		fe.lines.WriteAccess(zapcore.InfoLevel, b)
+	default:
 		fe.access.Info(string(b))
-		return
 	}
-	fe.accessLine(ex.logLevel, b)
+	putLine(lb, b)
 }
 
 // accessLine writes an access log line at the level set-log-level chose
-// for the request (info unless a rule said otherwise; none for silent).
+// for the request (info unless a rule said otherwise; none for silent):
+// as bytes to the process's AccessLines when it has them, else as a zap
+// entry.
 //
 //go:noinline
 func (fe *frontend) accessLine(level int8, b []byte) {
-	switch level {
-	case 0:
+	switch {
+	case level == rules.LogSilent:
+	case fe.lines != nil:
+		fe.lines.WriteAccess(zapcore.Level(level), b)
+	case level == 0:
 		fe.access.Info(string(b))
-	case rules.LogSilent:
 	default:
 		if ce := fe.access.Check(zapcore.Level(level), string(b)); ce != nil {
 			ce.Write()
@@ -114,12 +127,65 @@ func (fe *frontend) accessLine(level int8, b []byte) {
 	}
 }
 
+// AccessLines takes access log lines as the bytes they are, so that
+// writing one costs no string and no zap entry: the interface the process's
+// log core implements when it can (cmd/halo's does; a core that does not,
+// such as the tests' observer, gets each line as a zap entry's message,
+// named "access").
+type AccessLines interface {
+	// WriteAccess writes line, at level, as the "access" logger's
+	// message; it must not keep line after it returns.
+	WriteAccess(level zapcore.Level, line []byte)
+}
+
+// lineBufs are the buffers access lines are built in: a line passed to
+// AccessLines escapes, and one buffer per line would be an allocation per
+// request.
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// putLine returns the buffer of line b to lineBufs; one that grew past 4
+// KiB (long captures, a long URI) is left to the collector.
+func putLine(lb *[]byte, b []byte) {
+	if cap(b) > 4<<10 {
+		return
+	}
+	*lb = b[:0]
+	lineBufs.Put(lb)
+}
+
+// appendAddr appends a client's address as net.Addr's String writes it
+// (1.2.3.4:5, [::1]:5), without allocating for a TCP address.
+func appendAddr(b []byte, a net.Addr) []byte {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return append(b, a.String()...)
+	}
+	ip, ok := netip.AddrFromSlice(ta.IP)
+	if !ok {
+		return append(b, a.String()...)
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		b = append(b, '[')
+		b = ip.AppendTo(b)
+		if ta.Zone != "" {
+			b = append(b, '%')
+			b = append(b, ta.Zone...)
+		}
+		b = append(b, ']')
+	} else {
+		b = ip.AppendTo(b)
+	}
+	b = append(b, ':')
+	return strconv.AppendInt(b, int64(ta.Port), 10)
+}
+
 // appendLogPrefix appends what both log layouts start with:
 // client [date] frontend backend/server (<NOSRV> when srv is nil). The
 // frontend is HAProxy's %ft: its name, with a '~' after it for a
 // connection that came over TLS.
 func (fe *frontend) appendLogPrefix(b []byte, client net.Addr, overTLS bool, at time.Time, be *backend, srv *server) []byte {
-	b = append(b, client.String()...)
+	b = appendAddr(b, client)
 	b = append(b, " ["...)
 	b = at.AppendFormat(b, logTime)
 	b = append(b, "] "...)
@@ -235,7 +301,8 @@ func (fe *frontend) logLocal(ctx *fasthttp.RequestCtx, be *backend, status int, 
 	if began.IsZero() || began.After(now) {
 		began = now
 	}
-	b := fe.appendLogPrefix(make([]byte, 0, 192), ctx.RemoteAddr(), clientTLS(ctx) != nil, began, be, nil)
+	lb := lineBufs.Get().(*[]byte)
+	b := fe.appendLogPrefix((*lb)[:0], ctx.RemoteAddr(), clientTLS(ctx) != nil, began, be, nil)
 	// TR is 0 for a request that was read whole (HAProxy's -1 is for
 	// one it could not read); the bytes are the answer's body, as for
 	// every line of halo's.
@@ -272,4 +339,5 @@ func (fe *frontend) logLocal(ctx *fasthttp.RequestCtx, be *backend, status int, 
 		b = append(b, " \"<BADREQ>\""...)
 	}
 	fe.accessLine(level, b)
+	putLine(lb, b)
 }

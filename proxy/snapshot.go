@@ -45,6 +45,9 @@ type frontend struct {
 	sides  []*bindSide
 	log    *zap.Logger
 	access *zap.Logger // nil unless option tcplog / httplog
+	// lines is where access lines go as bytes when the process's log
+	// core takes them (AccessLines); nil: through access.
+	lines AccessLines
 	// timed is whether requests are timed: for the access log, or for
 	// the servers' latency histograms when a stats socket, page or
 	// metrics endpoint can read them. Otherwise nobody would, and the
@@ -189,6 +192,7 @@ func (p *Proxy) build(cfg *config.Config) (s *Snapshot, opened []*listener, err 
 			log: p.log.Named("proxy"), workers: p.workers, active: &p.active}
 		if (fc.Mode == config.ModeTCP && fc.Options.TCPLog) || (fc.Mode == config.ModeHTTP && fc.Options.HTTPLog) {
 			fe.access = p.log.Named("access")
+			fe.lines, _ = p.log.Core().(AccessLines)
 		}
 		fe.timed = fe.access != nil || p.statsOn
 		if fc.Stats != nil {

@@ -134,13 +134,15 @@ func (fe *frontend) rejectTCP(c net.Conn, be *backend, accepted time.Time) {
 		return
 	}
 	_, overTLS := c.(*tls.Conn)
-	b := fe.appendLogPrefix(make([]byte, 0, 192), c.RemoteAddr(), overTLS, accepted, be, nil)
+	lb := lineBufs.Get().(*[]byte)
+	b := fe.appendLogPrefix((*lb)[:0], c.RemoteAddr(), overTLS, accepted, be, nil)
 	b = append(b, " -1/-1/"...)
 	b = appendMs(b, time.Since(accepted))
 	b = append(b, " 0 PR"...)
 	b = fe.appendConnCounts(b, nil, nil, 0, false)
 	b = append(b, " 0/0"...)
-	fe.access.Info(string(b))
+	fe.accessLine(0, b)
+	putLine(lb, b)
 }
 
 // endTCPTxn ends a mode tcp connection's Txn, counting the bytes it

@@ -135,7 +135,7 @@ func newLogger(level string, stderr io.Writer) (*zap.Logger, func()) {
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	enc.EncodeLevel = zapcore.CapitalLevelEncoder
 	out := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(stderr), FlushInterval: logFlushInterval}
-	log := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), out, lvl))
+	log := zap.New(&consoleCore{Core: zapcore.NewCore(zapcore.NewConsoleEncoder(enc), out, lvl), out: out})
 	return log, func() { _ = out.Stop() }
 }
 
