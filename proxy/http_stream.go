@@ -118,6 +118,7 @@ type bodyStream struct {
 	dropped bool
 	ex      exchange // for the access log line, written on Close
 	upErr   error    // the server side failed mid-body
+	sized   bool     // the body has a Content-Length: WriteTo sends it
 }
 
 func (s *bodyStream) start(ctx *fasthttp.RequestCtx, fe *frontend, srv *server, hc *fasthttp.HostClient, conn net.Conn, br *bufio.Reader, cl int, keepConn bool, clientIdle, serverIdle time.Duration) {
@@ -127,6 +128,51 @@ func (s *bodyStream) start(ctx *fasthttp.RequestCtx, fe *frontend, srv *server, 
 	s.every = refreshInterval(clientIdle, serverIdle)
 	s.up.StreamBody = true
 	s.up.Header.SetContentLength(cl)
+	s.sized = cl >= 0
+}
+
+// streamBufs are WriteTo's buffers: a server read of up to 32 KiB (twice
+// the server side's read buffer, so that a bulk body bypasses it) is one
+// write to the client.
+var streamBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// SupportsBodyWriteTo tells fasthttp to hand a body with a
+// Content-Length to WriteTo. A chunked body goes through fasthttp's
+// chunk writer, which flushes every chunk.
+func (s *bodyStream) SupportsBodyWriteTo() bool { return s.sized }
+
+// WriteTo sends a body with a Content-Length to the client as its bytes
+// come from the server: each read is written to the client's connection
+// at once, as HAProxy forwards what it has. Through fasthttp's writer, a
+// body's bytes waited in its 4 KiB buffer until it was full or the body
+// ended (measured: a server that sent 70 KiB and 1,000 bytes and paused
+// 2 s had 3,045 of them held back for the pause), and a server that broke
+// off the body lost the client the ones still buffered (102,400 of
+// 103,400 reached it). The writer is empty when fasthttp calls WriteTo:
+// the head was flushed (ImmediateHeaderFlush) and nothing else is
+// written to it; w, its size-checking wrapper, is not used, since the
+// server side's reader already stops at the Content-Length.
+func (s *bodyStream) WriteTo(_ io.Writer) (int64, error) {
+	bp := streamBufs.Get().(*[]byte)
+	defer streamBufs.Put(bp)
+	c := s.ctx.Conn()
+	var total int64
+	for {
+		n, err := s.Read(*bp)
+		if n > 0 {
+			w, werr := c.Write((*bp)[:n])
+			total += int64(w)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		switch {
+		case err == io.EOF:
+			return total, nil
+		case err != nil:
+			return total, err
+		}
+	}
 }
 
 func (s *bodyStream) Read(p []byte) (n int, err error) {
