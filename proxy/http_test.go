@@ -248,14 +248,23 @@ func newForwardRigConfig(tb testing.TB, yaml string) *forwardRig {
 // with the rig's server address.
 func newForwardRigFor(tb testing.TB, build func(server string) *config.Config) *forwardRig {
 	tb.Helper()
+	return newLoggedForwardRig(tb, build, zap.NewNop(),
+		&fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") }})
+}
+
+// newLoggedForwardRig is newForwardRigFor with the proxy's logger and the
+// server to forward to given (its Serve runs on a loopback listener);
+// forward expects the "hello" server, other servers' rigs drive fe
+// themselves.
+func newLoggedForwardRig(tb testing.TB, build func(server string) *config.Config, log *zap.Logger, backend *fasthttp.Server) *forwardRig {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	backend := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") }}
 	go backend.Serve(ln)
 	tb.Cleanup(func() { backend.Shutdown() })
-	p := New(zap.NewNop())
+	p := New(log)
 	cfg := build(ln.Addr().String())
 	if err := p.Apply(cfg); err != nil {
 		tb.Fatal(err)

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -36,10 +35,6 @@ func TestLoggedOpenStackRequestAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	body := bytes.Repeat([]byte(`{"id": "5d2c4b6e", "status": "ACTIVE"}, `), 2048/40)
 	backend := &fasthttp.Server{NoDefaultServerHeader: true, Handler: func(ctx *fasthttp.RequestCtx) {
 		h := &ctx.Response.Header
@@ -53,23 +48,17 @@ func TestLoggedOpenStackRequestAllocatesNothing(t *testing.T) {
 		h.Set("Cache-Control", "no-cache")
 		ctx.SetBody(body)
 	}}
-	go backend.Serve(ln)
-	t.Cleanup(func() { backend.Shutdown() })
 	core := &linesCore{Core: zapcore.NewNopCore()}
-	p := New(zap.New(core))
 	yaml := strings.Replace(httpConfig, "option: {forwardfor: true}", "option: {forwardfor: true, httplog: true}", 1)
-	cfg, err := config.Parse("rig.yaml", []byte(strings.ReplaceAll(yaml, "{{a}}", ln.Addr().String())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Apply(cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Shutdown(context.Background()) })
-	fe := p.Snapshot().frontends[0]
-	ctx := &fasthttp.RequestCtx{}
-	var req fasthttp.Request
-	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 7), Port: 40000}, nil)
+	r := newLoggedForwardRig(t, func(server string) *config.Config {
+		cfg, err := config.Parse("rig.yaml", []byte(strings.ReplaceAll(yaml, "{{a}}", server)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}, zap.New(core), backend)
+	fe, ctx := r.fe, r.ctx
+	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 7), Port: 40000}, nil)
 	token := "gAAAAABnX2mQ" + strings.Repeat("k3Yv8Jq0ZtR1wL5pN9sC", 7) + "xZ7bQ2mT4rW6yU8iO0pA5sD7fG9hJ1k"
 	forward := func() {
 		ctx.Request.Reset()
