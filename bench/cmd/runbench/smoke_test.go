@@ -48,22 +48,7 @@ func TestSuiteSmoke(t *testing.T) {
 		scenarios: []string{"l7-keepalive", "l4-bulk", "reload-1000", "tls-handshake-ecdsa", "reload-loss"},
 		tables:    []string{"pinned"}, out: out, readme: readme,
 	}
-	if err := run(o); err != nil {
-		t.Fatal(err)
-	}
-	// Every process is stopped, the legacy HAProxy daemons (which are not
-	// the suite's children) included.
-	if left := processesUnder(tmp); len(left) > 0 {
-		t.Errorf("processes left running: %v", left)
-	}
-	dirs, _ := filepath.Glob(filepath.Join(out, "20*"))
-	if len(dirs) != 1 {
-		t.Fatalf("want one dated results directory, got %v", dirs)
-	}
-	md, err := os.ReadFile(filepath.Join(dirs[0], "results.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, md := runSuite(t, o, tmp)
 	for _, want := range []string{
 		"| 1. L7 keep-alive, small responses | **req/s** |",
 		"| 5. L4 1 GiB bulk transfer | **MiB/s**, direct (no proxy) |",
@@ -85,7 +70,7 @@ func TestSuiteSmoke(t *testing.T) {
 	if strings.Contains(string(md), "| — | — |") {
 		t.Errorf("a measured scenario has no figures:\n%s", md)
 	}
-	if svg, err := os.ReadFile(filepath.Join(dirs[0], "chart.svg")); err != nil || !strings.HasPrefix(string(svg), "<svg") {
+	if svg, err := os.ReadFile(filepath.Join(dir, "chart.svg")); err != nil || !strings.HasPrefix(string(svg), "<svg") {
 		t.Errorf("chart.svg: %v %q", err, svg)
 	}
 	r, _ := os.ReadFile(readme)
@@ -93,6 +78,29 @@ func TestSuiteSmoke(t *testing.T) {
 		strings.Contains(string(r), "\nold\n") || !strings.HasSuffix(string(r), readmeEnd+"\n\ntail\n") {
 		t.Errorf("README section not replaced:\n%s", r)
 	}
+}
+
+// runSuite runs the suite with o, its work directory under tmp, and
+// returns the one dated results directory it wrote under o.out and its
+// results.md. Every process is stopped after, the legacy HAProxy daemons
+// (which are not the suite's children) included.
+func runSuite(t *testing.T, o options, tmp string) (string, []byte) {
+	t.Helper()
+	if err := run(o); err != nil {
+		t.Fatal(err)
+	}
+	if left := processesUnder(tmp); len(left) > 0 {
+		t.Errorf("processes left running: %v", left)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(o.out, "20*"))
+	if len(dirs) != 1 {
+		t.Fatalf("want one dated results directory, got %v", dirs)
+	}
+	md, err := os.ReadFile(filepath.Join(dirs[0], "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs[0], md
 }
 
 // processesUnder lists the live processes whose command line names a path
@@ -131,20 +139,7 @@ func TestSuiteSmokeOpenStack(t *testing.T) {
 		scenarios: []string{"l7-openstack-nginx", "l4-openstack-benchd"},
 		tables:    []string{"pinned"}, out: out,
 	}
-	if err := run(o); err != nil {
-		t.Fatal(err)
-	}
-	if left := processesUnder(tmp); len(left) > 0 {
-		t.Errorf("processes left running: %v", left)
-	}
-	dirs, _ := filepath.Glob(filepath.Join(out, "20*"))
-	if len(dirs) != 1 {
-		t.Fatalf("want one dated results directory, got %v", dirs)
-	}
-	md, err := os.ReadFile(filepath.Join(dirs[0], "results.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, md := runSuite(t, o, tmp)
 	for _, want := range []string{
 		"| 11a. L7 keep-alive, OpenStack-like traffic, 3 nginx servers, httplog | **req/s** |",
 		"| 11a. L7 keep-alive, OpenStack-like traffic, 3 nginx servers, httplog | **req/s**, direct (no proxy) |",
