@@ -262,6 +262,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		p.workers.close(deadline)
 		return nil
 	case <-ctx.Done():
+		p.workers.close(time.Now()) // the idle ones now, the busy ones as they finish
 		return fmt.Errorf("connections still open at hard-stop-after: %w", ctx.Err())
 	}
 }

@@ -119,6 +119,7 @@ func (p *Proxy) Handover(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		p.workers.close(time.Now()) // the idle ones now, the busy ones as they finish
 		return fmt.Errorf("connections still open at hard-stop-after: %w", ctx.Err())
 	}
 	// Every connection has ended: stop the servers' idle machinery.

@@ -63,6 +63,12 @@ func (w *worker) loop(ws *workers, job func()) {
 		default:
 			return // enough workers wait already
 		}
+		if ws.closed.Load() {
+			// close may have emptied the list before this worker joined
+			// it, and will not look again once its deadline has passed:
+			// empty it here, this worker included.
+			ws.retireIdle()
+		}
 		job = <-w.job
 	}
 }
@@ -90,19 +96,29 @@ func (ws *workers) sweep(now time.Time) {
 }
 
 // close retires every worker once its job is done: the idle ones now,
-// busy ones when they finish. It returns once none is left, or when
-// deadline passes.
+// busy ones when they finish (even after close has returned). It returns
+// once none is left, or when deadline passes; a deadline already past
+// still retires the idle ones.
 func (ws *workers) close(deadline time.Time) {
 	ws.closed.Store(true)
-	for ws.live.Load() > 0 && time.Now().Before(deadline) {
-		for drained := false; !drained; {
-			select {
-			case w := <-ws.idle:
-				w.job <- nil
-			default:
-				drained = true
-			}
+	for {
+		ws.retireIdle()
+		if ws.live.Load() == 0 || !time.Now().Before(deadline) {
+			return
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// retireIdle hands a nil job to every idle worker. Each worker is taken
+// from the list once, by run or here, so each gets exactly one message.
+func (ws *workers) retireIdle() {
+	for {
+		select {
+		case w := <-ws.idle:
+			w.job <- nil
+		default:
+			return
+		}
 	}
 }

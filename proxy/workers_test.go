@@ -74,3 +74,25 @@ func TestWorkersCloseWaitsForBusyOnes(t *testing.T) {
 		t.Fatalf("%d workers left after close", n)
 	}
 }
+
+// A worker that finishes its job after close has given up waiting for it
+// (the deadline already past, as under hard-stop-after) must not stay
+// behind idle: nothing would ever retire it.
+func TestWorkersFinishingAfterCloseExit(t *testing.T) {
+	ws := newWorkers()
+	finish := make(chan struct{})
+	for range 8 {
+		ws.run(func() { <-finish })
+	}
+	ws.run(func() {})
+	waitFor(t, time.Second, "the short job's worker to go idle", func() bool { return len(ws.idle) == 1 })
+	ws.close(time.Now()) // already past: returns with eight still busy
+	if n := len(ws.idle); n != 0 {
+		t.Fatalf("close with a past deadline left %d idle workers", n)
+	}
+	close(finish)
+	waitFor(t, time.Second, "the busy workers to exit after close", func() bool { return ws.live.Load() == 0 })
+	if n := len(ws.idle); n != 0 {
+		t.Fatalf("%d workers idle after close", n)
+	}
+}
