@@ -107,6 +107,7 @@ func (p *Proxy) syncHTTPServers(next *Snapshot) {
 			p.httpServerFor(fe, &next.cfg.Global)
 		} else if old := fe.state.http.Swap(nil); old != nil {
 			p.startDraining(fe.state, old, hardStop)
+			p.parking.closeFrontend(fe.state) // idle, and no longer in mode http
 		}
 	}
 }
@@ -167,6 +168,7 @@ func (p *Proxy) prune(next *Snapshot) {
 func (p *Proxy) retireFrontend(name string, fs *frontendState, hardStop time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), hardStop)
 	defer cancel()
+	p.parking.closeFrontend(fs) // idle: they close at once
 	var wg sync.WaitGroup
 	if h := fs.http.Load(); h != nil {
 		wg.Add(1)

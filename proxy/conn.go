@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"time"
 
 	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/proxy/rules"
@@ -11,17 +12,17 @@ import (
 // loop handed it to: the connection preamble, then the frontend's mode. In
 // mode http it serves with the fasthttp server generation live now, not the
 // one of the snapshot that accepted the connection: a reload may have
-// replaced it since.
+// replaced it since. When the connection ends it releases slots; one that
+// parks (parking.go) takes them along.
 //
 // It is the connection's last boundary for a panic (recover.go): one that
 // its request or session did not recover ends the connection there
 // (connPanicked), with what follows here released.
 //
-// Its frame is part of every request's stack, which an idle kept-alive
-// connection keeps at its deepest size (see handleHTTP): one defer only,
-// and the mode http path written out here rather than in a function of its
-// own, so that idle connections stay on 4 KiB stacks.
-func (fe *frontend) serve(c *net.TCPConn, side *bindSide) {
+// Its frame is part of every request's stack: one defer only, and
+// the work of admission in functions that are not inlined, so that
+// connections stay on small stacks.
+func (fe *frontend) serve(c *net.TCPConn, side *bindSide, slots connSlots) {
 	fe.active.Add(1)
 	fe.state.MaxConns.Note(fe.state.CurConns.Add(1))
 	fe.state.TotalConns.Add(1)
@@ -29,36 +30,86 @@ func (fe *frontend) serve(c *net.TCPConn, side *bindSide) {
 	defer func() {
 		if r := recover(); r != nil {
 			fe.connPanicked(r, c, gc)
+			slots.release()
 		}
 	}()
 	if fe.cfg.Mode != config.ModeHTTP {
 		fe.serveTCPConn(c, side)
 	} else if gc = fe.admitHTTP(c, side); gc != nil {
-		// nil h: a reload switched the frontend to mode tcp after this
-		// connection was accepted under mode http. A generation that
-		// no longer takes connections was replaced by a reload since
-		// we loaded it: the replacement takes this one.
-		h := fe.state.http.Load()
-		for h != nil && !h.conns.add(gc.Conn) {
-			if next := fe.state.http.Load(); next != h {
-				h = next
-			} else {
-				h = nil
-			}
+		if fe.serveHTTP(gc, slots) {
+			return // parked, still open
 		}
-		if h != nil {
-			gc.served = h
-			gc.g.Reset(h.settings.limits)
-			_ = h.srv.ServeConn(gc)
-			h.conns.remove(gc.Conn)
-		} else {
-			gc.Conn.Close() // or a retired generation past hard-stop-after
-		}
-		gc.free() // and ends the connection's rules' Txn
-		gc = nil  // back in its pool
+		gc = nil // back in its pool
 	}
 	fe.state.CurConns.Add(-1)
 	fe.active.Add(-1)
+	slots.release()
+}
+
+// serveHTTP serves gc's requests with the generation live now until the
+// connection ends, then frees gc (and ends the connection's rules' Txn),
+// or until it parks, which serveHTTP reports: gc is the parking set's then.
+func (fe *frontend) serveHTTP(gc *guardConn, slots connSlots) (parked bool) {
+	// nil h: a reload switched the frontend to mode tcp after this
+	// connection was accepted under mode http. A generation that no
+	// longer takes connections was replaced by a reload since we loaded
+	// it: the replacement takes this one.
+	h := fe.state.http.Load()
+	for h != nil && !h.conns.add(gc.Conn) {
+		if next := fe.state.http.Load(); next != h {
+			h = next
+		} else {
+			h = nil
+		}
+	}
+	if h == nil {
+		gc.Conn.Close() // or a retired generation past hard-stop-after
+		gc.free()
+		return false
+	}
+	gc.served = h
+	gc.g.Reset(h.settings.limits)
+	_ = h.srv.ServeConn(gc)
+	h.conns.remove(gc.Conn)
+	if gc.parked.Load() {
+		gc.parked.Store(false)
+		if fe.state.parking.park(fe, gc, slots) {
+			return true
+		}
+		gc.Conn.Close()
+	}
+	gc.free()
+	return false
+}
+
+// resumeHTTP serves a parked connection that became readable, on a
+// worker, as serve would have gone on serving it.
+func (fe *frontend) resumeHTTP(gc *guardConn, slots connSlots) {
+	defer func() {
+		if r := recover(); r != nil {
+			fe.connPanicked(r, gc.Conn.(*net.TCPConn), gc)
+			slots.release()
+		}
+	}()
+	gc.start = time.Now()
+	gc.closeNext = gc.served != nil && gc.served.retiring.Load()
+	if fe.serveHTTP(gc, slots) {
+		return
+	}
+	fe.state.CurConns.Add(-1)
+	fe.active.Add(-1)
+	slots.release()
+}
+
+// endParked closes a parked connection that its keep-alive timeout, a
+// shutdown or its frontend's retirement ended, silently, as fasthttp
+// closes an idle one.
+func (fe *frontend) endParked(gc *guardConn, slots connSlots) {
+	gc.Conn.Close()
+	gc.free()
+	fe.state.CurConns.Add(-1)
+	fe.active.Add(-1)
+	slots.release()
 }
 
 // admitHTTP admits a mode http connection (admitConn) and wraps it in the

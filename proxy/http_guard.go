@@ -47,6 +47,18 @@ type guardConn struct {
 	// start is when halo began serving the connection in mode http, the
 	// date of the log line of a first request that could not be read.
 	start time.Time
+	// awaiting is set when a request has been handled: the read that
+	// finds the guard at a message boundary then waits for the next
+	// request, and may park the connection (parking.go). parkable is
+	// whether this connection may park at all; parked, that its serve
+	// loop ended to park it, so that Close must leave it open; idleUntil
+	// is when its keep-alive timeout runs out.
+	// closeNext: the generation that served the connection before it
+	// parked retired meanwhile, so its next response says
+	// "Connection: close", as the retired generation's would have.
+	awaiting, parkable, closeNext bool
+	parked                        atomic.Bool // Close reads it from fasthttp's Shutdown too
+	idleUntil                     time.Time
 }
 
 var guardPool = sync.Pool{New: func() any { return new(guardConn) }}
@@ -61,6 +73,10 @@ func newGuardConn(c net.Conn, fs *frontendState, ct *rules.Txn) *guardConn {
 	gc.tailN = 0
 	gc.clientCert = nil
 	gc.served = nil
+	gc.awaiting, gc.closeNext = false, false
+	gc.parked.Store(false)
+	_, plain := c.(*net.TCPConn)
+	gc.parkable = plain && fs.parking != nil
 	return gc
 }
 
@@ -78,7 +94,7 @@ func (gc *guardConn) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	for {
-		n, rerr := gc.Conn.Read(p)
+		n, rerr := gc.read(p)
 		before := gc.g.Offset()
 		out, gerr := gc.g.Filter(p[:n])
 		if gerr != nil {
@@ -97,6 +113,31 @@ func (gc *guardConn) Read(p []byte) (int, error) {
 	}
 }
 
+// read reads from the connection. The wait for the next request of a
+// kept-alive connection that may park gives up after parkGrace with
+// errParked, with nothing read, when the keep-alive timeout leaves time
+// to park (fasthttp set it as the read deadline just before).
+func (gc *guardConn) read(p []byte) (int, error) {
+	if !gc.awaiting || gc.g.Pending() != 0 {
+		return gc.Conn.Read(p)
+	}
+	gc.awaiting = false
+	if !gc.parkable || gc.served == nil || gc.served.settings.keepAliveTimeout <= 2*parkGrace {
+		return gc.Conn.Read(p)
+	}
+	now := time.Now()
+	gc.idleUntil = now.Add(gc.served.settings.keepAliveTimeout)
+	if gc.Conn.SetReadDeadline(now.Add(parkGrace)) != nil {
+		return gc.Conn.Read(p)
+	}
+	n, err := gc.Conn.Read(p)
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		gc.parked.Store(true)
+		return 0, errParked
+	}
+	return n, err
+}
+
 // keepTail keeps the end of a read for the next one's capture.
 func (gc *guardConn) keepTail(b []byte) {
 	if len(b) >= len(gc.tail) {
@@ -111,6 +152,9 @@ func (gc *guardConn) keepTail(b []byte) {
 // Close sends the guard's error response if fasthttp closed the
 // connection without asking for one.
 func (gc *guardConn) Close() error {
+	if gc.parked.Load() {
+		return nil // the parking set has it now (see frontend.serveHTTP)
+	}
 	if err := gc.failed.Load(); err != nil && gc.answered.CompareAndSwap(false, true) {
 		_ = gc.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		var resp fasthttp.Response

@@ -122,8 +122,12 @@ func newFastHTTPServer(fs *frontendState, h *httpServer, want httpSettings) *fas
 				fe = h.last.Load()
 			}
 			fe.handleHTTP(ctx)
-			if h.retiring.Load() {
+			gc, _ := ctx.Conn().(*guardConn)
+			if h.retiring.Load() || (gc != nil && gc.closeNext) {
 				ctx.SetConnectionClose()
+			}
+			if gc != nil {
+				gc.awaiting, gc.closeNext = true, false
 			}
 		},
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {

@@ -116,11 +116,12 @@ func (l *listener) serve(p *Proxy) {
 			cur.state.limit.n.Add(1)
 		}
 		p.conns.Add(1)
+		slots := connSlots{p: p, global: l.global, frontend: cur.state.limit}
 		p.workers.run(func() {
-			defer p.conns.Done()
-			defer l.global.release()
-			defer cur.state.limit.release()
-			cur.serve(c, side) // which closes c; the global slot's release tells connEnded
+			// serve ends the connection and releases its slots (the
+			// global one's release tells connEnded), or parks it with
+			// them.
+			cur.serve(c, side, slots)
 		})
 	}
 }

@@ -45,6 +45,7 @@ type Proxy struct {
 	connEnded endSignal
 	stopping  atomic.Bool
 	workers   *workers      // goroutines that serve connections
+	parking   *parking      // idle kept-alive connections parked
 	stopSweep chan struct{} // closed by Shutdown
 
 	// statsOn is whether the configuration being built has a stats
@@ -73,6 +74,7 @@ type Proxy struct {
 
 // New returns a Proxy with no configuration; call Apply to start serving.
 func New(log *zap.Logger) *Proxy {
+	pk := newParking(nil)
 	p := &Proxy{
 		log:       log,
 		registry:  balancer.NewRegistry(),
@@ -81,7 +83,7 @@ func New(log *zap.Logger) *Proxy {
 		tables:    sticktable.NewRegistry(),
 		procVars:  rules.NewProcVars(),
 		listeners: map[listenerKey]*listener{},
-		frontends: newKept[string](func() *frontendState { return &frontendState{limit: newLimiter(0)} }),
+		frontends: newKept[string](func() *frontendState { return &frontendState{limit: newLimiter(0), parking: pk} }),
 		backends:  newKept[string](func() *backendState { return &backendState{} }),
 		sessions:  newKept[*balancer.Server](newSessionSet),
 		checks:    newKept[*balancer.Server](newServerChecks),
@@ -91,6 +93,7 @@ func New(log *zap.Logger) *Proxy {
 		httpServers: map[*httpServer]struct{}{},
 	}
 	p.global.freed = &p.connEnded
+	pk.p, p.parking = p, pk
 	go p.sweepWorkers()
 	return p
 }
@@ -234,6 +237,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	for _, c := range checks {
 		c.stop()
 	}
+	// Parked connections are idle ones: they close now, as fasthttp's
+	// shutdown below closes those idle in it.
+	p.parking.shutdown()
 	done := make(chan struct{})
 	go func() {
 		p.conns.Wait()

@@ -33,10 +33,12 @@ type frontendState struct {
 	draining   []*httpServer
 	// badRequests keeps the last request the frontend refused.
 	badRequests captureLog
+	// parking is the Proxy's set of parked idle connections.
+	parking *parking
 }
 
 // httpConns returns the connections of every HTTP server generation of
-// the frontend: the live one and those draining.
+// the frontend, the live one and those draining, and its parked ones.
 func (fs *frontendState) httpConns() []map[net.Conn]connEntry {
 	var sets []map[net.Conn]connEntry
 	if h := fs.http.Load(); h != nil {
@@ -46,6 +48,9 @@ func (fs *frontendState) httpConns() []map[net.Conn]connEntry {
 	defer fs.drainingMu.Unlock()
 	for _, h := range fs.draining {
 		sets = append(sets, h.conns.snapshot())
+	}
+	if fs.parking != nil {
+		sets = append(sets, fs.parking.snapshot(fs))
 	}
 	return sets
 }

@@ -176,7 +176,9 @@ func (p *Proxy) ShutdownSession(id string) bool {
 		for _, conns := range sets {
 			for c := range conns {
 				if sessionID(c) == id {
-					c.Close()
+					if !p.parking.closeConn(c) {
+						c.Close()
+					}
 					return true
 				}
 			}

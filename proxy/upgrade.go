@@ -119,6 +119,7 @@ func (p *Proxy) Handover(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		p.parking.shutdown()        // what is still parked closes, as the process exits
 		p.workers.close(time.Now()) // the idle ones now, the busy ones as they finish
 		return fmt.Errorf("connections still open at hard-stop-after: %w", ctx.Err())
 	}
@@ -141,6 +142,7 @@ func (p *Proxy) Handover(ctx context.Context) error {
 	if !ok {
 		deadline = time.Now().Add(time.Second)
 	}
+	p.parking.shutdown() // nothing is parked any more: stop its loop
 	p.workers.close(deadline)
 	return nil
 }
