@@ -196,3 +196,33 @@ backends:
 		t.Fatalf("parked connection after its generation retired: %d %q, closes %v; want 200 \"a\" saying it closes", status, body, closes)
 	}
 }
+
+// A client that resets its parked connection ends it as silently as one
+// that resets a kept-alive connection fasthttp waits on: no 400 answered,
+// no access line, no request or error counted. (Back from parking,
+// fasthttp's loop sees a first request, whose first read it takes as the
+// end of the connection whatever its error, as it does for a kept-alive
+// one: nothing of halo's makes it so, this test keeps it so.)
+func TestResetOfParkedConnectionIsSilent(t *testing.T) {
+	a := startHTTPBackend(t, "a", nil)
+	p, logs := startLoggedProxy(t, `
+defaults: {mode: http, timeout: {connect: 1s, client: 10s, server: 5s, http-keep-alive: 10s}, option: {httplog: true}}
+frontends:
+  fe: {bind: "127.0.0.1:0", default_backend: be}
+backends:
+  be: {servers: [{name: a, address: "{{a}}"}]}
+`, a)
+	c, _ := openParked(t, p, "fe")
+	fe := p.current.Load().frontendsByName["fe"].state
+	requests, errs := fe.Requests.Load(), fe.Errors.Load()
+	c.(*net.TCPConn).SetLinger(0) // close sends a reset
+	c.Close()
+	waitFor(t, 2*time.Second, "the reset parked connection to end", func() bool { return p.active.Load() == 0 })
+	time.Sleep(100 * time.Millisecond) // an access line would be written by now
+	if n := logs.FilterMessageSnippet(`"GET / HTTP/1.1"`).Len(); n != 1 {
+		t.Errorf("%d access lines, want only the first request's: %v", n, logs.All())
+	}
+	if r, e := fe.Requests.Load(), fe.Errors.Load(); r != requests || e != errs {
+		t.Errorf("the reset counted requests %d -> %d, errors %d -> %d; want no change", requests, r, errs, e)
+	}
+}
