@@ -7,7 +7,7 @@ test:
 demo:
 	go run ./cmd/halo demo
 
-# The whole benchmark suite against HAProxy (about 15 minutes on 2 cores); results go to
+# The whole benchmark suite against HAProxy (about 45 minutes on 2 cores); results go to
 # bench/results/<date>/ and the README's benchmark section.
 bench:
 	bench/setup
