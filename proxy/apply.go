@@ -145,6 +145,7 @@ func (p *Proxy) prune(next *Snapshot) {
 	hardStop := next.cfg.Global.HardStopAfter
 	p.frontends.retain(func(name string) bool { return next.frontendsByName[name] != nil },
 		func(name string, fs *frontendState) {
+			fs.removed.Store(true)
 			if h := fs.http.Load(); h != nil {
 				h.retiring.Store(true)
 			}

@@ -93,6 +93,9 @@ func (fe *frontend) resumeHTTP(gc *guardConn, slots connSlots) {
 	}()
 	gc.start = time.Now()
 	gc.closeNext = gc.served != nil && gc.served.retiring.Load()
+	// The grace's deadline, long past, is still set: fasthttp sets its
+	// own for a first request only with timeout http-request or client.
+	_ = gc.Conn.SetReadDeadline(time.Time{})
 	if fe.serveHTTP(gc, slots) {
 		return
 	}

@@ -94,6 +94,7 @@ func (gc *guardConn) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	for {
+		boundary := gc.awaiting && gc.g.BeforeMessage()
 		n, rerr := gc.read(p)
 		before := gc.g.Offset()
 		out, gerr := gc.g.Filter(p[:n])
@@ -110,6 +111,12 @@ func (gc *guardConn) Read(p []byte) (int, error) {
 		if out > 0 || rerr != nil {
 			return out, rerr
 		}
+		if boundary && gc.g.BeforeMessage() {
+			// Only empty lines before the next request (RFC 9112
+			// section 2.2), which the guard drops: still waiting for
+			// it, with a grace of its own, not the one that ran.
+			gc.awaiting = true
+		}
 	}
 }
 
@@ -118,7 +125,7 @@ func (gc *guardConn) Read(p []byte) (int, error) {
 // errParked, with nothing read, when the keep-alive timeout leaves time
 // to park (fasthttp set it as the read deadline just before).
 func (gc *guardConn) read(p []byte) (int, error) {
-	if !gc.awaiting || gc.g.Pending() != 0 {
+	if !gc.awaiting || !gc.g.BeforeMessage() { // or what is left of a request's body
 		return gc.Conn.Read(p)
 	}
 	gc.awaiting = false

@@ -177,6 +177,9 @@ func newFastHTTPServer(fs *frontendState, h *httpServer, want httpSettings) *fas
 func (p *Proxy) drainHTTP(fs *frontendState, h *httpServer, hardStop time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), hardStop)
 	defer cancel()
+	// Its connections that are parked (parking.go) have left its set;
+	// idle still at hard-stop-after, they close then as the others do.
+	time.AfterFunc(hardStop, func() { p.parking.closeServedBy(h) })
 	// What fasthttp may count open besides the set's connections are
 	// tunnels, which are their frontend's sessions now (see tunnel) and
 	// must not be waited for: a context already done makes shutdown

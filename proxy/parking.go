@@ -61,6 +61,7 @@ type parking struct {
 	epfd   int // -1 until started
 	wakefd int // an eventfd in the set: Shutdown wakes the loop with it
 	conns  map[int32]*parkedConn
+	seq    int32 // numbers each park, in the epoll event beside the fd
 	closed bool
 	done   chan struct{} // closed when the loop has returned
 }
@@ -72,7 +73,7 @@ type parkedConn struct {
 	gc      *guardConn
 	fe      *frontend
 	slots   connSlots
-	fd      int32
+	fd, seq int32
 	timer   *time.Timer
 	claimed atomic.Bool
 }
@@ -84,7 +85,8 @@ func newParking(p *Proxy) *parking {
 // park takes gc, whose fasthttp serve loop has just ended with errParked,
 // into the set until it is readable or its keep-alive time, which ends at
 // gc.idleUntil, runs out. False: it could not be parked (the set is closed,
-// or epoll refused it); the caller ends the connection as usual.
+// its frontend was removed or left mode http, or epoll refused it); the
+// caller ends the connection as usual.
 func (pk *parking) park(fe *frontend, gc *guardConn, slots connSlots) bool {
 	tc, ok := gc.Conn.(*net.TCPConn)
 	if !ok {
@@ -98,22 +100,45 @@ func (pk *parking) park(fe *frontend, gc *guardConn, slots connSlots) bool {
 	if rc.Control(func(s uintptr) { fd = int32(s) }) != nil || fd < 0 {
 		return false
 	}
-	pc := &parkedConn{gc: gc, fe: fe, slots: slots, fd: fd}
 	pk.mu.Lock()
-	defer pk.mu.Unlock()
-	if pk.closed || pk.start() != nil {
+	// Checked under mu: closeFrontend, which runs after the frontend is
+	// marked removed or left mode http, takes mu too, so a connection
+	// is either refused here or found there.
+	if pk.closed || gc.fs.removed.Load() || gc.fs.http.Load() == nil || pk.start() != nil {
+		pk.mu.Unlock()
 		return false
 	}
+	// A connection still listed under this descriptor number was closed
+	// under the set ("shutdown session" closing it as it parked): the
+	// kernel dropped its registration; end it now, or nothing would.
+	stale := pk.conns[fd]
+	pk.seq++
+	pc := &parkedConn{gc: gc, fe: fe, slots: slots, fd: fd, seq: pk.seq}
 	pk.conns[fd] = pc
 	// Level-triggered and one-shot: an event that comes while the loop
-	// is busy is not lost, and comes once.
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: fd}
+	// is busy is not lost, and comes once. Its data carries the park's
+	// number: an event read before a connection left the set must not
+	// resume the next one given its descriptor number.
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: fd, Pad: pc.seq}
 	if unix.EpollCtl(pk.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) != nil {
 		delete(pk.conns, fd)
+		pk.mu.Unlock()
+		pk.endStale(stale)
 		return false
 	}
 	pc.timer = time.AfterFunc(time.Until(gc.idleUntil), func() { pk.expire(pc) })
+	pk.mu.Unlock()
+	pk.endStale(stale)
 	return true
+}
+
+// endStale ends a parked connection whose descriptor was closed under the
+// set and whose number another connection parked with.
+func (pk *parking) endStale(pc *parkedConn) {
+	if pc != nil && pc.claimed.CompareAndSwap(false, true) {
+		pc.timer.Stop()
+		pc.fe.endParked(pc.gc, pc.slots)
+	}
 }
 
 // start creates the epoll set and its loop, once. Under mu.
@@ -168,7 +193,7 @@ func (pk *parking) loop(epfd int, wakefd int32, done chan struct{}) {
 			pk.mu.Lock()
 			pc := pk.conns[ev.Fd]
 			pk.mu.Unlock()
-			if pc != nil && pk.claim(pc) {
+			if pc != nil && pc.seq == ev.Pad && pk.claim(pc) {
 				pc.timer.Stop()
 				pk.p.workers.run(func() { pc.fe.resumeHTTP(pc.gc, pc.slots) })
 			}
@@ -222,11 +247,18 @@ func (pk *parking) expire(pc *parkedConn) {
 // closeFrontend closes the parked connections of a frontend a reload
 // removed or switched to mode tcp, as its idle connections close.
 func (pk *parking) closeFrontend(fs *frontendState) {
-	pk.closeWhere(func(pc *parkedConn) bool { return pc.gc.fs == fs })
+	_ = pk.closeWhere(func(pc *parkedConn) bool { return pc.gc.fs == fs })
 }
 
-// closeWhere closes every parked connection that match selects.
-func (pk *parking) closeWhere(match func(*parkedConn) bool) {
+// closeServedBy closes the parked connections that generation h served
+// last, when h is past hard-stop-after: its idle connections close then.
+func (pk *parking) closeServedBy(h *httpServer) {
+	_ = pk.closeWhere(func(pc *parkedConn) bool { return pc.gc.served == h })
+}
+
+// closeWhere closes every parked connection that match selects, and says
+// how many it closed (not those the loop or a timer took first).
+func (pk *parking) closeWhere(match func(*parkedConn) bool) int {
 	pk.mu.Lock()
 	var picked []*parkedConn
 	for _, pc := range pk.conns {
@@ -235,12 +267,15 @@ func (pk *parking) closeWhere(match func(*parkedConn) bool) {
 		}
 	}
 	pk.mu.Unlock()
+	closed := 0
 	for _, pc := range picked {
 		if pk.claim(pc) {
 			pc.timer.Stop()
 			pc.fe.endParked(pc.gc, pc.slots)
+			closed++
 		}
 	}
+	return closed
 }
 
 // shutdown closes every parked connection, as a soft stop closes idle
@@ -249,7 +284,7 @@ func (pk *parking) shutdown() {
 	pk.mu.Lock()
 	pk.closed = true
 	pk.mu.Unlock()
-	pk.closeWhere(func(*parkedConn) bool { return true })
+	_ = pk.closeWhere(func(*parkedConn) bool { return true })
 	pk.mu.Lock()
 	epfd, wakefd, done := pk.epfd, pk.wakefd, pk.done
 	pk.epfd, pk.wakefd = -1, -1
@@ -278,16 +313,10 @@ func (pk *parking) snapshot(fs *frontendState) map[net.Conn]connEntry {
 	return m
 }
 
-// closeConn ends c if it is parked ("shutdown session"); false if not.
+// closeConn ends c if it is parked ("shutdown session"); false if it
+// was not, or was being taken out to be served.
 func (pk *parking) closeConn(c net.Conn) bool {
-	found := false
-	pk.closeWhere(func(pc *parkedConn) bool {
-		if pc.gc.Conn == c {
-			found = true
-		}
-		return pc.gc.Conn == c
-	})
-	return found
+	return pk.closeWhere(func(pc *parkedConn) bool { return pc.gc.Conn == c }) > 0
 }
 
 // count is how many connections are parked now.

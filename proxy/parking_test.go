@@ -3,12 +3,15 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/halo-lb/halo/internal/testnet"
 )
 
 // parkedYAML is one frontend with the keep-alive timeout given, long
@@ -224,5 +227,68 @@ backends:
 	}
 	if r, e := fe.Requests.Load(), fe.Errors.Load(); r != requests || e != errs {
 		t.Errorf("the reset counted requests %d -> %d, errors %d -> %d; want no change", requests, r, errs, e)
+	}
+}
+
+// With timeout http-keep-alive alone (no http-request, no client), a
+// connection back from parking is served: the grace's expired read
+// deadline must not stay on it, fasthttp sets none for a first request
+// without those timeouts.
+func TestParkedConnectionWithOnlyAKeepAliveTimeout(t *testing.T) {
+	a := startHTTPBackend(t, "a", nil)
+	p := startProxy(t, oneServerConfig(`{mode: http, timeout: {connect: 1s, server: 5s, http-keep-alive: 10s}}`), a)
+	c, br := openParked(t, p, "fe")
+	if status, body, _ := getOn(t, c, br); status != 200 || body != "a" {
+		t.Fatalf("request on the parked connection: %d %q", status, body)
+	}
+}
+
+// Empty lines a client sends between requests (RFC 9112 section 2.2) do
+// not end the wait for the next request: the connection still parks, and
+// serves the request that comes after.
+func TestEmptyLinesBeforeTheNextRequestStillPark(t *testing.T) {
+	a := startHTTPBackend(t, "a", nil)
+	p := startProxy(t, parkedYAML("10s"), a)
+	c, br := openGet(t, frontendAddr(t, p, "fe"))
+	readResponse(t, br)
+	time.Sleep(parkGrace / 2)
+	if _, err := io.WriteString(c, "\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "the connection to park after its empty line", func() bool { return p.parking.count() == 1 })
+	time.Sleep(2 * parkGrace)
+	if status, body, _ := getOn(t, c, br); status != 200 || body != "a" {
+		t.Fatalf("request after an empty line and an idle wait: %d %q", status, body)
+	}
+}
+
+// A connection parked from a generation a reload replaced closes at
+// hard-stop-after if it is still idle then, as that generation's idle
+// connections do.
+func TestParkedConnectionOfReplacedGenerationClosesAtHardStop(t *testing.T) {
+	a := startHTTPBackend(t, "a", nil)
+	cfg := func(port, keepAlive int) string {
+		return fmt.Sprintf(`
+global: {hard-stop-after: 500ms}
+defaults: {mode: http, timeout: {connect: 1s, client: 30s, server: 5s, http-keep-alive: %ds}}
+frontends:
+  fe: {bind: "127.0.0.1:%d", default_backend: be}
+backends:
+  be: {servers: [{name: a, address: "{{a}}"}]}
+`, keepAlive, port)
+	}
+	port := testnet.FreePort(t)
+	p := startProxy(t, cfg(port, 20), a)
+	c, br := openParked(t, p, "fe")
+	reloaded := time.Now()
+	if err := p.Apply(parseConfig(t, cfg(port, 21), a)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("parked connection of a replaced generation: %v, want EOF at hard-stop-after", err)
+	}
+	if took := time.Since(reloaded); took < 400*time.Millisecond || took > 2*time.Second {
+		t.Fatalf("closed %v after the reload, want at hard-stop-after (500ms)", took)
 	}
 }

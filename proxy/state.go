@@ -35,6 +35,9 @@ type frontendState struct {
 	badRequests captureLog
 	// parking is the Proxy's set of parked idle connections.
 	parking *parking
+	// removed is set when a reload removed the frontend, before its
+	// connections are retired: none parks after that.
+	removed atomic.Bool
 }
 
 // httpConns returns the connections of every HTTP server generation of

@@ -89,6 +89,11 @@ func (g *Guard) Offset() int64 { return g.off }
 // reader above holds. A protocol switch after a request needs it to be 0.
 func (g *Guard) Pending() int64 { return g.off - g.msgOff }
 
+// BeforeMessage reports whether no byte of a next message has come yet
+// but empty lines, which are skipped before a request (RFC 9112 section
+// 2.2): the connection waits for its next request.
+func (g *Guard) BeforeMessage() bool { return g.st == stStart || g.st == stStartLF }
+
 // Filter checks p, the next bytes read from the client, and rewrites it in
 // place: p[:n] is what may be passed on. After an error, n counts the
 // bytes passed on before the offending one and every later call returns
