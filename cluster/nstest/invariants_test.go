@@ -83,21 +83,25 @@ func judge(rec recording) verdict {
 }
 
 // truthWindow are the samples that bracket answer a: from the last one
-// started at or before a.sent to the first one ended at or after a.at.
+// ended at or before a.sent to the first one started at or after a.at. A
+// sample reads the nodes one after another between its start and its end,
+// so one that started before the request may have read the answering
+// node after it: only samples wholly before and wholly after the exchange
+// bracket it (within a sample period, ~20 ms, as the report says).
 func truthWindow(truths []truth, a answer) ([]truth, bool) {
-	if len(truths) == 0 || truths[0].start.After(a.sent) || truths[len(truths)-1].end.Before(a.at) {
+	if len(truths) == 0 || truths[0].end.After(a.sent) || truths[len(truths)-1].start.Before(a.at) {
 		return nil, false
 	}
-	// first: the last sample started at or before a.sent.
+	// first: the last sample ended at or before a.sent.
 	first, _ := slices.BinarySearchFunc(truths, a.sent, func(tr truth, t time.Time) int {
-		if tr.start.After(t) {
+		if tr.end.After(t) {
 			return 1
 		}
 		return -1
 	})
 	first = max(first-1, 0)
 	last := first
-	for last < len(truths)-1 && truths[last].end.Before(a.at) {
+	for last < len(truths)-1 && truths[last].start.Before(a.at) {
 		last++
 	}
 	return truths[first : last+1], true

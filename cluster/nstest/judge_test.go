@@ -108,3 +108,28 @@ func TestLeftoverNames(t *testing.T) {
 		}
 	}
 }
+
+// A sample reads the nodes one after another: a request answered while a
+// sample was being taken may have been answered before that sample read
+// the answering node, which it then shows cut off. The samples wholly
+// before and after the exchange judge it (CI, fence-hang under part-tc:
+// ctl2 answered at 44.071 a request sent at 44.068; the sample started at
+// 44.068 read ctl2 already cut, the one before had it holding).
+func TestJudgeBracketsAnAnswerWithWholeSamples(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	truths := []truth{
+		{start: at(0), end: at(5), holders: []string{"ctl2"}, kernels: []string{"ctl2"}},
+		{start: at(20), end: at(25), kernels: []string{"ctl2"}}, // read ctl2 at ~24, cut
+		{start: at(40), end: at(45), kernels: []string{"ctl2"}},
+		{start: at(60), end: at(65), kernels: []string{"ctl2"}},
+	}
+	during := recording{truths: truths, answers: []answer{{sent: at(20), at: at(23), node: "ctl2"}}}
+	if v := judge(during); !v.clean() {
+		t.Errorf("an answer during the sample that first shows the cut, the sample before holding: %+v", v)
+	}
+	later := recording{truths: truths, answers: []answer{{sent: at(41), at: at(44), node: "ctl2"}}}
+	if v := judge(later); len(v.nonHolder) != 1 {
+		t.Errorf("an answer bracketed by samples that all show the node cut was not caught: %+v", v)
+	}
+}
