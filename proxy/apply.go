@@ -116,7 +116,11 @@ func (p *Proxy) syncHTTPServers(next *Snapshot) {
 // and closes those that no frontend of next uses.
 func (p *Proxy) swapListeners(next *Snapshot, opened []*listener) {
 	for _, l := range opened {
-		go l.serve(p)
+		p.acceptLoops.Add(1)
+		go func() {
+			defer p.acceptLoops.Done()
+			l.serve(p)
+		}()
 		p.log.Info("listening", zap.String("frontend", l.frontend.Load().cfg.Name), zap.String("bind", l.ln.Addr().String()))
 	}
 	used := map[listenerKey]bool{}

@@ -40,6 +40,10 @@ type Proxy struct {
 	sessions  *kept[*balancer.Server, *sessionSet]
 	checks    *kept[*balancer.Server, *serverChecks]
 	conns     sync.WaitGroup // every client connection being served
+	// acceptLoops are the running accept loops, each of which adds to
+	// conns: Shutdown and Handover wait for them to end before they
+	// wait on conns, as a WaitGroup's Add must not race its Wait.
+	acceptLoops sync.WaitGroup
 	// connEnded wakes accept loops backing off after a failed accept
 	// (out of descriptors) when a client connection ends.
 	connEnded endSignal
@@ -242,6 +246,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.parking.shutdown()
 	done := make(chan struct{})
 	go func() {
+		p.acceptLoops.Wait() // stopped above: no more conns.Add
 		p.conns.Wait()
 		close(done)
 	}()

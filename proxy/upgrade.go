@@ -113,6 +113,7 @@ func (p *Proxy) Handover(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() {
+		p.acceptLoops.Wait() // stopped above: no more conns.Add
 		p.conns.Wait()
 		close(done)
 	}()
