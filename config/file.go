@@ -353,3 +353,14 @@ func (fc *fileConfig) frontendSection(name string) *fileProxy {
 	}
 	return fc.Listen[name]
 }
+
+// SectionAccepts reports whether a section of kind ("defaults",
+// "frontends", "backends" or "listen") accepts key, and for key "timeout"
+// with a name, that timeout: what halo convert checks before it writes a
+// key where HAProxy's file had the line.
+func SectionAccepts(kind, key, timeout string) bool {
+	if !sectionKeys[kind][key] {
+		return false
+	}
+	return key != "timeout" || timeout == "" || sectionTimeouts[kind][timeout]
+}

@@ -43,6 +43,8 @@ commands:
   run     -c FILE   run in the foreground (SIGHUP reloads, SIGUSR2 upgrades to the binary at
                     halo's path, SIGTERM/SIGINT stop gracefully)
   check   -c FILE   validate a configuration file, like haproxy -c
+  convert [-o OUT.yaml] [--strict] haproxy.cfg|-
+                    translate an HAProxy configuration into halo's YAML
   ctl     [-s SOCKET] [COMMAND...]
                     send a runtime API command (none: an interactive prompt)
   cluster [-c FILE] status [json] | unfence NODE
@@ -65,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "convert":
+		return cmdConvert(args[1:], os.Stdin, stdout, stderr)
 	case "ctl":
 		return cmdCtl(args[1:], os.Stdin, stdout, stderr)
 	case "cluster":
