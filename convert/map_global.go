@@ -93,7 +93,9 @@ func (m *proxyMapper) global() {
 		}
 	case "ssl-default-bind-options", "ssl-default-server-options":
 		if m.need(1, 1, "the options") {
-			m.put(str(strings.Join(w[1:], " ")), kw)
+			if opts := m.tlsOptions(w[1:], kw == "ssl-default-server-options"); opts != "" {
+				m.put(str(opts), kw)
+			}
 		}
 	case "ssl-server-verify":
 		if m.need(1, 1, "none or required") {
@@ -118,6 +120,25 @@ func (m *proxyMapper) global() {
 	default:
 		m.warn("dropped")
 	}
+}
+
+// tlsOptions keeps the words of ssl-default-*-options that halo takes.
+func (m *proxyMapper) tlsOptions(w []string, server bool) string {
+	var kept []string
+	for i := 0; i < len(w); i++ {
+		switch a := w[i]; {
+		case (a == "ssl-min-ver" || a == "ssl-max-ver") && i+1 < len(w):
+			kept = append(kept, a, w[i+1])
+			i++
+		case a == "no-sslv3", a == "no-tlsv10", a == "no-tlsv11", a == "no-tlsv12", a == "no-tlsv13", a == "no-tls-tickets":
+			kept = append(kept, a)
+		case server && strings.HasPrefix(a, "force-tlsv1"):
+			kept = append(kept, a)
+		default:
+			m.warn("option %q is not in halo's TLS (Go's crypto/tls); dropped", a)
+		}
+	}
+	return strings.Join(kept, " ")
 }
 
 func (m *proxyMapper) globalInt(w []string, lo, hi int, path ...string) {

@@ -107,6 +107,16 @@ func (r *reader) statements(src []byte) ([]commented, error) {
 		if r.onStmt != nil {
 			r.onStmt(st)
 		}
+		for _, name := range st.Env {
+			if strings.HasPrefix(name, ".") {
+				continue
+			}
+			v, ok := r.lex.lookup(name)
+			if !ok {
+				v = "(unset)"
+			}
+			r.diags.warn(st.Line, "$"+name, fmt.Sprintf("halo's YAML has no environment variables: expanded while converting, to %q, and that value is written", v))
+		}
 		out = append(out, commented{Stmt: st, head: strings.TrimRight(strings.Join(pending, "\n"), "\n")})
 		pending = nil
 	}
@@ -127,6 +137,9 @@ func (r *reader) directive(st *Stmt, stack *[]condBlock, active bool) error {
 	}
 	eval := func() (bool, error) {
 		v, err := condExpr(st.Words[1:], r.lex.lookup, func(msg string) { r.diags.note(st.Line, kw.Text, msg) })
+		if err == nil {
+			r.diags.note(st.Line, kw.Text, fmt.Sprintf("evaluated while converting: %v", v))
+		}
 		if err != nil {
 			col := kw.Col
 			if len(st.Words) > 1 {
