@@ -69,6 +69,7 @@ type rewrite struct {
 var bindLine = regexp.MustCompile(`^(\s*bind\s+)(\S+)(.*)$`)
 var serverLine = regexp.MustCompile(`^(\s*server\s+\S+\s+)(\S+)(.*)$`)
 var checkPort = regexp.MustCompile(`(\sport\s+)(\d+)`)
+var statsSocket = regexp.MustCompile(`^stats\s+socket\s`)
 
 // apply rewrites the file's text; binds are numbered in file order.
 func (rw *rewrite) apply(t *testing.T, text string, shared *rewrite) (string, []string) {
@@ -88,7 +89,7 @@ func (rw *rewrite) apply(t *testing.T, text string, shared *rewrite) (string, []
 			if n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(trimmed, "maxconn"))); err == nil && n > 4000 {
 				line = "    maxconn 4000"
 			}
-		case strings.HasPrefix(trimmed, "stats socket"):
+		case statsSocket.MatchString(trimmed):
 			line = fmt.Sprintf("    stats socket %s mode 600 level admin", filepath.Join(rw.dir, "stats.sock"))
 		case bindLine.MatchString(line):
 			m := bindLine.FindStringSubmatch(line)
@@ -234,17 +235,41 @@ func sideProbe(addr string, overTLS bool) []string {
 	return out
 }
 
-// waitUp waits until every frontend answers / from a server through the
-// proxy (its health checks passed), or the time is up: a frontend whose
-// servers never come up (a listen of the stats page only, a check the
-// test's servers fail in both) is compared as it is.
+// waitUp waits until every frontend answers, or the time is up: one that
+// never does (its servers never come up) is compared as it is.
 func waitUp(addrs []string, overTLS map[string]bool) {
 	deadline := time.Now().Add(6 * time.Second)
 	waiting := slices.Clone(addrs)
 	for len(waiting) > 0 && time.Now().Before(deadline) {
-		waiting = slices.DeleteFunc(waiting, func(a string) bool { return sideAsk(a, "/", "", overTLS[a]).server != "" })
+		// Servers start UP in both proxies, so any answer is the
+		// frontend's; checks that fail are waited for below.
+		waiting = slices.DeleteFunc(waiting, func(a string) bool { return sideAsk(a, "/", "", overTLS[a]).err == "" })
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// convertDifferences are where a converted file answers otherwise, each for
+// a reason halo convert warns about: response headers not compared, and
+// binds whose choice of server is random in both proxies.
+var convertDifferences = map[string]struct {
+	headers []string
+	random  []string
+}{
+	// Line 85, http-after-response (not in halo: convert warns and drops
+	// it); app1 balances at random.
+	"web-haproxy-basic-edge.cfg": {headers: []string{"Strict-Transport-Security"}, random: []string{"127.0.0.1:20443"}},
+}
+
+// withoutHeaders drops the named headers from a probe's lines.
+func withoutHeaders(lines []string, names []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		for _, n := range names {
+			l = regexp.MustCompile(` ?"`+regexp.QuoteMeta(n)+`: [^"]*"`).ReplaceAllString(l, "")
+		}
+		out[i] = l
+	}
+	return out
 }
 
 func TestConvertedConfigsBehaveAsHAProxy(t *testing.T) {
@@ -316,17 +341,25 @@ func TestConvertedConfigsBehaveAsHAProxy(t *testing.T) {
 			go func() { waitUp(hAddrs, rwH.tls); close(done) }()
 			waitUp(lAddrs, rwL.tls)
 			<-done
-			// Then the checks that fail against the test's servers have
-			// failed in both: the first check of a server starts within
-			// its inter, and one failure at start takes it DOWN.
-			time.Sleep(2*longestInter(string(src)) + time.Second)
+			// Then the checks that fail against the test's servers (they
+			// speak HTTP only) have failed in both: the first check of a
+			// server starts within its inter, and one failure at start
+			// takes it DOWN.
+			if otherCheck.MatchString(string(src)) {
+				time.Sleep(2*longestInter(string(src)) + time.Second)
+			}
 			differences := 0
 			for i, a := range order {
+				known := convertDifferences[filepath.Base(f)]
 				h, l := sideProbe(hAddrs[i], rwH.tls[hAddrs[i]]), sideProbe(lAddrs[i], rwL.tls[lAddrs[i]])
+				h, l = withoutHeaders(h, known.headers), withoutHeaders(l, known.headers)
 				for j := range h {
 					if spread[a] && strings.HasPrefix(h[j], "GET / x6") {
 						t.Logf("bind %s: bound by two sections in HAProxy (convert warned): servers not compared", a)
 						continue
+					}
+					if slices.Contains(known.random, a) && (strings.HasPrefix(h[j], "GET / x6") || strings.HasPrefix(h[j], "GET / first")) {
+						continue // a random balance: which server, and its cookie, differ run to run
 					}
 					if h[j] != l[j] {
 						differences++
@@ -338,6 +371,9 @@ func TestConvertedConfigsBehaveAsHAProxy(t *testing.T) {
 		})
 	}
 }
+
+// otherCheck finds checks of another protocol than HTTP or plain TCP.
+var otherCheck = regexp.MustCompile(`(?m)^\s*(option\s+(mysql-check|pgsql-check|redis-check|ssl-hello-chk|smtpchk|ldap-check|tcp-check)|tcp-check\s)`)
 
 var interWord = regexp.MustCompile(`\sinter\s+(\S+)`)
 

@@ -3,9 +3,11 @@ package convert
 import (
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/halo-lb/halo/config"
+	"gopkg.in/yaml.v3"
 )
 
 // Options are the inputs of a conversion besides the file's bytes.
@@ -41,7 +43,7 @@ func Convert(src []byte, opt Options) (*Result, error) {
 	if opt.Lookup == nil {
 		opt.Lookup = func(string) (string, bool) { return "", false }
 	}
-	c := &converter{file: opt.File, diags: &diags{file: opt.File}, env: map[string]*string{}}
+	c := &converter{file: opt.File, diags: &diags{file: opt.File}, env: map[string]*string{}, droppedACLs: map[*Section]map[string]bool{}}
 	c.lookup = func(name string) (string, bool) {
 		if v, ok := c.env[name]; ok {
 			if v == nil {
@@ -72,6 +74,8 @@ func Convert(src []byte, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// In the order of the file, whichever pass found them.
+	sort.SliceStable(c.diags.list, func(i, j int) bool { return c.diags.list[i].Line < c.diags.list[j].Line })
 	return &Result{YAML: out, Diags: c.diags.list}, nil
 }
 
@@ -85,6 +89,12 @@ type converter struct {
 	env map[string]*string
 	// crtBase and caBase are the global section's crt-base and ca-base.
 	crtBase, caBase string
+	// defaults is the YAML defaults being built, for lines that depend on
+	// what is in force (no option http-server-close).
+	defaults *node
+	// droppedACLs are each section's ACLs that halo's language refused:
+	// the lines that use them go too.
+	droppedACLs map[*Section]map[string]bool
 }
 
 // setenv applies the global section's environment lines as they are read,
@@ -135,6 +145,7 @@ func (c *converter) document(secs []*Section) (*node, error) {
 	}
 	inlined := len(used) > 1 || len(used) == 1 && without
 	defaults := newMap()
+	c.defaults = defaults
 	lines := map[*node]int{} // each proxy's header line, for the passes
 	for _, s := range secs {
 		switch s.Kind {
@@ -148,6 +159,14 @@ func (c *converter) document(secs []*Section) (*node, error) {
 			if s != shared {
 				if !used[s] && !c.isFromOf(s, secs) {
 					c.diags.note(s.Header.Line, "defaults", describeDefaults(s)+" is used by no proxy: left out")
+					continue
+				}
+				// Its lines are carried into each proxy that takes it;
+				// what they say is said once, here.
+				scratch := newMap()
+				c.mapProxy(s, "defaults", scratch, false)
+				if scratch.pending != "" {
+					doc.pendingHead(scratch.pending)
 				}
 				continue
 			}
@@ -177,8 +196,7 @@ func (c *converter) document(secs []*Section) (*node, error) {
 		case "userlist":
 			c.mapUserlist(s, doc.child("userlists"))
 		default:
-			c.diags.warn(s.Header.Line, s.Kind, fmt.Sprintf("the section %s is dropped with its %d line(s)", strings.TrimSpace(s.Kind+" "+s.Name), len(s.Body)))
-			doc.pendingHead(c.diags.list[len(c.diags.list)-1].comment())
+			doc.pendingHead(c.diags.warn(s.Header.Line, s.Kind, fmt.Sprintf("the section %s is dropped with its %d line(s)", strings.TrimSpace(s.Kind+" "+s.Name), len(s.Body))))
 		}
 	}
 	if g := doc.get("global"); g != nil && g.isEmpty() {
@@ -190,6 +208,12 @@ func (c *converter) document(secs []*Section) (*node, error) {
 	c.fixDefaults(doc, defaults, shared, inlined)
 	c.fixModes(doc, defaults, lines)
 	c.fixBinds(doc, lines)
+	c.fixALPN(doc, defaults)
+	c.fixHTTPCheck(doc, defaults)
+	c.fixBalanceFirst(doc, defaults, lines)
+	c.fixStats(doc)
+	c.fixHardStop(doc)
+	prune(doc)
 	if !defaults.isEmpty() {
 		doc.insertAfter("global", "defaults", defaults)
 	}
@@ -204,6 +228,37 @@ func (c *converter) isFromOf(d *Section, secs []*Section) bool {
 		}
 	}
 	return false
+}
+
+// mergeDefault writes a defaults value into a proxy as HAProxy applies
+// it: a key the proxy does not set takes it; the defaults' rules come
+// before the proxy's own, and an ACL of both is matched by either.
+func mergeDefault(p *node, key string, v *node) {
+	own := p.get(key)
+	switch {
+	case own == nil:
+		p.set(key, v.clone())
+		p.flow = false
+	case v.kind == yaml.SequenceNode && own.kind == yaml.SequenceNode:
+		own.items = append(v.clone().items, own.items...)
+	case v.kind == yaml.MappingNode && own.kind == yaml.MappingNode && key == "acl":
+		for i, name := range v.keys {
+			mine := own.get(name)
+			if mine == nil {
+				own.set(name, v.vals[i].clone())
+				continue
+			}
+			l := newSeq()
+			for _, n := range []*node{v.vals[i].clone(), mine} {
+				if n.kind == yaml.SequenceNode {
+					l.items = append(l.items, n.items...)
+				} else {
+					l.items = append(l.items, n)
+				}
+			}
+			own.set(name, l)
+		}
+	}
 }
 
 // describeDefaults names a defaults section in messages.
@@ -242,14 +297,17 @@ func (c *converter) fixDefaults(doc, defaults *node, shared *Section, inlined bo
 		v := defaults.vals[i]
 		for _, kind := range []string{"frontends", "backends", "listen"} {
 			group := doc.get(kind)
-			if group == nil || !config.SectionAccepts(kind, key, "") {
+			if group == nil || !haproxyApplies(kind, key, "") {
+				continue
+			}
+			if !config.SectionAccepts(kind, key, "") {
+				if len(group.keys) > 0 {
+					group.vals[0].pendingHead(c.diags.warn(firstSrc(v), key, fmt.Sprintf("HAProxy applies this defaults line to each %s; halo does not take it there; dropped", haproxyKind[kind])))
+				}
 				continue
 			}
 			for _, p := range group.vals {
-				if p.get(key) == nil {
-					p.set(key, v.clone())
-					p.flow = false
-				}
+				mergeDefault(p, key, v)
 			}
 		}
 		defaults.del(key)

@@ -81,8 +81,8 @@ func TestReferenceConfigsConvert(t *testing.T) {
 	want := map[string][]string{
 		// cookie in a frontend (HAProxy ignores it, warning), and
 		// vip-heat-srv binding vip-heat-cloudw's address.
-		"osp-haproxy.cfg":                    {"38 cookie", "162 bind", "161 frontend"},
-		"osp-haproxy-segregated.cfg":         {"25 cookie", "149 bind", "148 frontend"},
+		"osp-haproxy.cfg":                    {"38 cookie", "161 frontend", "162 bind"},
+		"osp-haproxy-segregated.cfg":         {"25 cookie", "148 frontend", "149 bind"},
 		"osp-haproxy-keepalived-variant.cfg": nil,
 	}
 	for _, f := range files {
@@ -108,7 +108,7 @@ func TestGeneralConfigsConvert(t *testing.T) {
 // A warning names the file, the line and the keyword, in the form the
 // issue gives, and stands as a comment where its line stood.
 func TestWarningsNameTheirLine(t *testing.T) {
-	src := "global\n  daemon\n  log /dev/log local0\nfrontend fe\n  bind :80 defer-accept\n  option dontlognull\n  default_backend be\nbackend be\n  server s1 10.0.0.1:80 check resolvers dns\n"
+	src := "global\n  daemon\n  log /dev/log local0\nfrontend fe\n  bind :80 defer-accept\n  option abortonclose\n  default_backend be\nbackend be\n  server s1 10.0.0.1:80 check resolvers dns\n"
 	res, err := Convert([]byte(src), Options{File: "w.cfg"})
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestWarningsNameTheirLine(t *testing.T) {
 		`w.cfg:2: note: "daemon": halo runs in the foreground`,
 		`w.cfg:3: keyword "log" is not supported by halo: halo has no syslog output yet`,
 		`w.cfg:5: keyword "bind" is not supported by halo: bind word "defer-accept" is not in halo; dropped`,
-		`w.cfg:6: keyword "option dontlognull" is not supported by halo:`,
+		`w.cfg:6: keyword "option abortonclose" is not supported by halo:`,
 		`w.cfg:9: keyword "server" is not supported by halo: server word "resolvers" (with its value "dns") is not in halo; dropped`,
 	} {
 		found := false

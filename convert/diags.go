@@ -32,18 +32,20 @@ func (d Diag) comment() string {
 type diags struct {
 	file string
 	list []Diag
-	// sink, when set, receives each diag's comment (the section being
-	// mapped writes it where the line stood).
-	sink func(string)
 }
 
-func (d *diags) add(line int, kw, msg string, note bool) {
+// add records a diag and returns its YAML comment, or "" when it was
+// said already (a defaults line carried into several proxies).
+func (d *diags) add(line int, kw, msg string, note bool) string {
 	x := Diag{File: d.file, Line: line, Keyword: kw, Msg: msg, Note: note}
-	d.list = append(d.list, x)
-	if d.sink != nil {
-		d.sink(x.comment())
+	for _, y := range d.list {
+		if y == x {
+			return ""
+		}
 	}
+	d.list = append(d.list, x)
+	return x.comment()
 }
 
-func (d *diags) warn(line int, kw, msg string) { d.add(line, kw, msg, false) }
-func (d *diags) note(line int, kw, msg string) { d.add(line, kw, msg, true) }
+func (d *diags) warn(line int, kw, msg string) string { return d.add(line, kw, msg, false) }
+func (d *diags) note(line int, kw, msg string) string { return d.add(line, kw, msg, true) }

@@ -98,8 +98,10 @@ func (l *lexer) line(n int, raw string) (*Stmt, error) {
 		in, quoted = false, false
 	}
 	i := 0
+	lastEnd := 0 // just past the last byte that belongs to a word
 	for i < len(raw) {
 		c := raw[i]
+		blank := false
 		switch {
 		case c == '\r' || c == '\n' || c == 0:
 			// HAProxy ends the line at any of these.
@@ -112,20 +114,20 @@ func (l *lexer) line(n int, raw string) (*Stmt, error) {
 			i = len(raw)
 			continue
 		case c == '"' && !squote:
-			begin(i)
 			quoted = true
 			if dquote {
 				dquote = false
 			} else {
+				begin(i) // "" alone is an empty word
 				dquote, quoteAt = true, i
 			}
 			i++
 		case c == '\'' && !dquote:
-			begin(i)
 			quoted = true
 			if squote {
 				squote = false
 			} else {
+				begin(i)
 				squote, quoteAt = true, i
 			}
 			i++
@@ -169,6 +171,7 @@ func (l *lexer) line(n int, raw string) (*Stmt, error) {
 				i++
 			}
 		case isBlank(c) && !squote && !dquote:
+			blank = true
 			flush()
 			for i < len(raw) && isBlank(raw[i]) {
 				i++
@@ -184,6 +187,9 @@ func (l *lexer) line(n int, raw string) (*Stmt, error) {
 			cur.WriteByte(c)
 			i++
 		}
+		if !blank && i <= len(raw) && i > lastEnd && st.End == len(raw) {
+			lastEnd = i
+		}
 	}
 	if squote || dquote {
 		q := byte('\'')
@@ -193,9 +199,9 @@ func (l *lexer) line(n int, raw string) (*Stmt, error) {
 		return nil, errAt(quoteAt, "the quote %c opened here is not closed", q)
 	}
 	flush()
-	for st.End > 0 && isBlank(raw[st.End-1]) {
-		st.End--
-	}
+	// The statement ends with its last word: an escaped blank at the end
+	// ("ok\ ") is part of it.
+	st.End = lastEnd
 	if len(st.Words) == 0 {
 		return nil, nil
 	}
@@ -209,9 +215,6 @@ func (l *lexer) expand(st *Stmt, raw string, i int, cur *strings.Builder, in *bo
 	n := st.Line
 	errAt := func(at int, format string, args ...any) error {
 		return &Error{File: l.file, Line: n, Col: at + 1, Msg: fmt.Sprintf(format, args...)}
-	}
-	if !*in {
-		*in, *start = true, i
 	}
 	j := i + 1
 	brace := -1
@@ -271,16 +274,30 @@ func (l *lexer) expand(st *Stmt, raw string, i int, cur *strings.Builder, in *bo
 	}
 	st.Env = append(st.Env, name)
 	if !words {
+		if !*in {
+			*in, *start = true, i
+		}
 		cur.WriteString(value)
 		return j, nil
 	}
-	// ${NAME[*]}: each blank-separated part of the value is a word.
-	for k, part := range strings.Fields(value) {
-		if k > 0 {
-			flush()
+	// ${NAME[*]}: the value's blanks separate words, as unquoted blanks
+	// do: text before and after it joins the first and last part, and a
+	// value with no part adds no word.
+	for k := 0; k < len(value); k++ {
+		if isBlank(value[k]) {
+			if cur.Len() > 0 {
+				flush()
+			}
+			*in = false
+			continue
+		}
+		if !*in {
 			*in, *start = true, i
 		}
-		cur.WriteString(part)
+		cur.WriteByte(value[k])
+	}
+	if cur.Len() == 0 {
+		*in = false
 	}
 	return j, nil
 }

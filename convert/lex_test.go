@@ -30,7 +30,7 @@ func words(t *testing.T, line string, vars map[string]string) []string {
 // The quoting and escaping cases of HAProxy's configuration manual
 // (section 2.2), and its environment variables (2.3).
 func TestLexerReadsWordsAsHAProxy(t *testing.T) {
-	vars := map[string]string{"FD_APP1": "3", "LIST": "a  b c", "EMPTY": ""}
+	vars := map[string]string{"FD_APP1": "3", "LIST": "a  b c", "EMPTY": "", "PADDED": " 1 2 "}
 	for _, c := range []struct {
 		line string
 		want []string
@@ -51,6 +51,9 @@ func TestLexerReadsWordsAsHAProxy(t *testing.T) {
 		{`log "${LOCAL_SYSLOG-127.0.0.1}:514" local0`, []string{"log", "127.0.0.1:514", "local0"}},
 		{`x "${EMPTY-default}"`, []string{"x", ""}},
 		{`x "${LIST[*]}" end`, []string{"x", "a", "b", "c", "end"}},
+		{`x foo"${PADDED[*]}"bar`, []string{"x", "foo", "1", "2", "bar"}},
+		{`x pre"${LIST[*]}"post`, []string{"x", "prea", "b", "cpost"}},
+		{`x "${EMPTY[*]}" "${UNSET[*]}" y`, []string{"x", "y"}},
 		{`x "$UNSET" y`, []string{"x", "", "y"}},
 		{`x ""`, []string{"x", ""}},
 		{"x\r", []string{"x"}},
@@ -104,6 +107,14 @@ func TestWordColumnsAndRawText(t *testing.T) {
 	if st.Comment != "why" {
 		t.Errorf("comment %q", st.Comment)
 	}
+	// An escaped blank at the end belongs to the last word.
+	st, err = l.line(2, `http-request set-header X-Pad ok\  `)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.RawFrom(1); got != `set-header X-Pad ok\ ` || st.Words[3].Text != "ok " {
+		t.Errorf("raw %q, last word %q", got, st.Words[3].Text)
+	}
 }
 
 func TestConditionalBlocks(t *testing.T) {
@@ -122,7 +133,7 @@ func TestConditionalBlocks(t *testing.T) {
     maxconn 5
 .endif
 .if 0
-    this line is not read "
+    this line is not mapped
 .endif
 `
 	for _, c := range []struct {
@@ -160,6 +171,8 @@ func TestConditionalErrorsArePositioned(t *testing.T) {
 		{"  maxconn 1\n", 1, 3, "outside of any section"},
 		{"frontend\n", 1, 1, "needs a name"},
 		{"frontend a from nowhere\n", 1, 17, "not defined"},
+		// HAProxy cuts the lines of a skipped block into words too.
+		{"global\n.if 0\n  x \"unclosed\n.endif\n", 3, 5, "not closed"},
 	} {
 		_, err := Convert([]byte(c.src), Options{File: "c.cfg"})
 		var e *Error

@@ -115,6 +115,8 @@ func (m *proxyMapper) global() {
 		m.globalStats(w)
 	case "log":
 		m.warn("halo has no syslog output yet: it logs to standard error (the journal under systemd); the target is dropped")
+	case "maxconnrate", "maxsessrate", "maxsslrate":
+		m.warn("halo has no process-wide rate limit of new connections; dropped (a tcp-request connection rule with a stick table can limit each source)")
 	case "log-tag":
 		m.warn("halo's log lines carry no syslog tag yet; dropped")
 	default:
@@ -134,6 +136,8 @@ func (m *proxyMapper) tlsOptions(w []string, server bool) string {
 			kept = append(kept, a)
 		case server && strings.HasPrefix(a, "force-tlsv1"):
 			kept = append(kept, a)
+		case a == "prefer-client-ciphers":
+			m.note("prefer-client-ciphers: Go's TLS chooses the suite itself, preferring AES-GCM where the CPU has AES instructions and ChaCha20 where it has not, which is what this option is for")
 		default:
 			m.warn("option %q is not in halo's TLS (Go's crypto/tls); dropped", a)
 		}

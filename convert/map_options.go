@@ -1,7 +1,10 @@
 package convert
 
 import (
+	"slices"
 	"strings"
+
+	"github.com/halo-lb/halo/config"
 )
 
 // boolOptions are HAProxy's options that halo has under the same name.
@@ -61,6 +64,17 @@ func (m *proxyMapper) option(w []string, on bool) {
 		}
 		if on {
 			m.exclude(name, connModes)
+		} else if slices.Contains(connModes, name) {
+			// HAProxy's "no option X" of a connection mode clears the
+			// mode only when X is the one in force, and then the
+			// connection is kept alive.
+			if m.connMode() == name {
+				m.exclude("http-keep-alive", connModes)
+				m.put(boolean(true), "option", "http-keep-alive")
+			} else {
+				m.note("%s is not the connection mode in force here; nothing to do", name)
+			}
+			return
 		}
 		m.put(boolean(on), "option", name)
 	case name == "forwardfor" || name == "originalto":
@@ -74,7 +88,9 @@ func (m *proxyMapper) option(w []string, on bool) {
 		m.put(boolean(on), "option", name)
 	case name == "mysql-check" || name == "pgsql-check":
 		m.dbCheck(name, args, on)
-	case name == "dontlognull", name == "dontlog-normal", name == "log-health-checks", name == "log-separate-errors", name == "logasap":
+	case name == "dontlognull":
+		m.note("halo writes no access line for a mode http connection that sent no request; in mode tcp it logs every session, empty ones too")
+	case name == "dontlog-normal", name == "log-health-checks", name == "log-separate-errors", name == "logasap":
 		m.warn("halo's access log has no such filter or mode; every request (httplog) or session (tcplog) is logged once, at its end")
 	case name == "abortonclose":
 		m.warn("halo does not abort a queued or connecting request whose client closed; the option is dropped")
@@ -85,6 +101,24 @@ func (m *proxyMapper) option(w []string, on bool) {
 	default:
 		m.warn("dropped")
 	}
+}
+
+// connMode is the connection mode in force for the section so far: its
+// own option, or the YAML defaults' ("http-keep-alive" without either).
+func (m *proxyMapper) connMode() string {
+	for _, n := range []*node{m.out, m.c.defaults} {
+		if n == nil {
+			continue
+		}
+		if opt := n.get("option"); opt != nil {
+			for _, mode := range connModes {
+				if v := opt.get(mode); v != nil && v.value == "true" {
+					return mode
+				}
+			}
+		}
+	}
+	return "http-keep-alive"
 }
 
 // exclude removes the other members of a group of exclusive options that
@@ -141,6 +175,9 @@ func (m *proxyMapper) httpchk(args []string, on bool) {
 	}
 	m.exclude("httpchk", checkers)
 	m.put(boolean(true), "option", "httpchk")
+	if !config.SectionAccepts(m.kind, "http-check", "") {
+		return // a frontend carrying defaults: HAProxy checks no server there
+	}
 	switch len(args) {
 	case 0:
 	case 1:
@@ -149,10 +186,20 @@ func (m *proxyMapper) httpchk(args []string, on bool) {
 		m.put(str(args[0]), "http-check", "send", "meth")
 		m.put(str(args[1]), "http-check", "send", "uri")
 		if len(args) > 2 {
-			ver, hdrs, _ := strings.Cut(strings.Join(args[2:], " "), `\r\n`)
-			m.put(str(ver), "http-check", "send", "ver")
-			if hdrs != "" {
-				m.warn("headers after the version (%q): write them as http-check send hdr; dropped", hdrs)
+			// HAProxy's older form hides headers after the version:
+			// "HTTP/1.1\r\nHost:\ www" (the escapes are bytes by now).
+			lines := strings.Split(strings.Join(args[2:], " "), "\r\n")
+			m.put(str(lines[0]), "http-check", "send", "ver")
+			for _, h := range lines[1:] {
+				name, value, ok := strings.Cut(h, ":")
+				if h == "" {
+					continue
+				}
+				if !ok || strings.TrimSpace(name) == "" {
+					m.warn("%q after the version is not a header; dropped", h)
+					continue
+				}
+				m.put(str(strings.TrimSpace(value)), "http-check", "send", "hdr", strings.TrimSpace(name))
 			}
 		}
 	}
@@ -236,6 +283,9 @@ func (m *proxyMapper) httpCheck(w []string) {
 		if len(args) < 2 {
 			m.warn("http-check expect needs a match and a pattern; dropped")
 			return
+		}
+		if prev := m.out.get("http-check"); prev != nil && prev.get("expect") != nil && !m.inherited {
+			m.warn("halo's http-check takes one expect: HAProxy's checks every expect line in turn, halo only the last; the earlier one is replaced")
 		}
 		switch args[0] {
 		case "status", "rstatus", "string", "rstring":

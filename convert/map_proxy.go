@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/halo-lb/halo/config"
+	"github.com/halo-lb/halo/config/lang"
 )
 
 // proxyMapper maps the lines of one proxy section (or of a defaults
@@ -41,16 +42,14 @@ func (m *proxyMapper) warn(format string, args ...any) {
 	if m.inherited {
 		return
 	}
-	m.c.diags.warn(m.st.Line, m.keyword(), fmt.Sprintf(format, args...))
-	m.out.pendingHead(m.c.diags.list[len(m.c.diags.list)-1].comment())
+	m.out.pendingHead(m.c.diags.warn(m.st.Line, m.keyword(), fmt.Sprintf(format, args...)))
 }
 
 func (m *proxyMapper) note(format string, args ...any) {
 	if m.inherited {
 		return
 	}
-	m.c.diags.note(m.st.Line, m.keyword(), fmt.Sprintf(format, args...))
-	m.out.pendingHead(m.c.diags.list[len(m.c.diags.list)-1].comment())
+	m.out.pendingHead(m.c.diags.note(m.st.Line, m.keyword(), fmt.Sprintf(format, args...)))
 }
 
 // keyword is the line's keyword as messages name it: "option httpchk",
@@ -67,13 +66,26 @@ func (m *proxyMapper) keyword() string {
 	return strings.Join(w[:min(n, len(w))], " ")
 }
 
-// accepts says whether the section takes key (and timeout name), warning
-// when not: HAProxy ignores such a line too, with a warning of its own.
+// accepts says whether the line's key (and timeout name) can be written
+// in this section. A line HAProxy ignores there is dropped with the
+// warning HAProxy gives; one HAProxy applies but halo's section does not
+// take is dropped with a warning that says so. A defaults section takes
+// every key HAProxy's does: what halo's defaults lacks is carried into
+// the proxies afterwards (fixDefaults).
 func (m *proxyMapper) accepts(key, timeout string) bool {
-	if config.SectionAccepts(m.kind, key, timeout) {
+	switch {
+	case !haproxyApplies(m.kind, key, timeout):
+		m.warn("HAProxy ignores it in a %s section too (it warns); dropped", haproxyKind[m.kind])
+		return false
+	case m.kind == "defaults", config.SectionAccepts(m.kind, key, timeout):
 		return true
 	}
-	m.warn("HAProxy ignores it in a %s section too (it warns); dropped", haproxyKind[m.kind])
+	// Said once per line, also for a defaults line carried into several
+	// proxies.
+	was := m.inherited
+	m.inherited = false
+	m.warn("halo does not take it in a %s section; dropped", haproxyKind[m.kind])
+	m.inherited = was
 	return false
 }
 
@@ -114,14 +126,71 @@ func (m *proxyMapper) appendTo(key string, v *node) {
 // with HAProxy's own quoting: the source as written, or, when the line
 // expanded environment variables, its words quoted again.
 func (m *proxyMapper) rest(i int) string {
-	if len(m.st.Env) == 0 {
-		return m.st.RawFrom(i)
+	if raw := m.st.RawFrom(i); len(m.st.Env) == 0 && sameWords(raw, m.st.Words[i:]) {
+		return raw
 	}
 	parts := make([]string, 0, len(m.st.Words)-i)
 	for _, w := range m.st.Words[i:] {
 		parts = append(parts, quoteWord(w.Text))
 	}
 	return strings.Join(parts, " ")
+}
+
+// stickTable drops the peers word of a stick-table line: halo has no
+// peers section (the table stays on its node).
+func (m *proxyMapper) stickTable(v string) string {
+	ws := strings.Fields(v)
+	for i := 0; i+1 < len(ws); i++ {
+		if ws[i] == "peers" {
+			m.warn("halo has no peers: the table %q is not shared with other nodes (each node keeps its own); the peers word is dropped", ws[i+1])
+			ws = append(ws[:i], ws[i+2:]...)
+			break
+		}
+	}
+	return strings.Join(ws, " ")
+}
+
+// balance checks that halo has the algorithm.
+func (m *proxyMapper) balance(algo string) bool {
+	name, _, _ := strings.Cut(algo, "(")
+	switch name {
+	case "roundrobin", "static-rr", "leastconn", "first", "source", "uri", "url_param", "hdr", "random":
+		return true
+	}
+	m.warn("halo has no balance %s: the backend balances round robin", algo)
+	m.put(str("roundrobin"), "balance")
+	return false
+}
+
+// sameWords reports whether halo's reader of HAProxy's words (config/lang)
+// reads raw as the words HAProxy read: it does not expand "\$" inside
+// double quotes, for one, and then the words are quoted again.
+func sameWords(raw string, want []Word) bool {
+	got, err := lang.Split(raw)
+	if err != nil || len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i].Text != want[i].Text {
+			return false
+		}
+	}
+	return true
+}
+
+// words joins the line's words from i on with single spaces, for the
+// values halo splits on blanks (cookie, stick-table, balance, retry-on);
+// a word with a blank inside cannot be written there.
+func (m *proxyMapper) wordsFrom(i int) (string, bool) {
+	var parts []string
+	for _, w := range m.st.Words[i:] {
+		if strings.ContainsAny(w.Text, " \t") || w.Text == "" {
+			m.warn("the word %q has a blank in it, which halo cannot carry in this value; dropped", w.Text)
+			return "", false
+		}
+		parts = append(parts, w.Text)
+	}
+	return strings.Join(parts, " "), true
 }
 
 // quoteWord writes a word so that HAProxy's line parser reads it back.
@@ -173,7 +242,11 @@ func (m *proxyMapper) line() {
 		if !m.need(r.skip, 1, "the rule") || !m.accepts(r.key, "") {
 			return
 		}
-		m.appendTo(r.key, str(m.rest(r.skip)))
+		text := m.rest(r.skip)
+		if !m.ruleLanguage(kw, text, r.skip) {
+			return
+		}
+		m.appendTo(r.key, str(text))
 		return
 	}
 	if key, ok := oneString[kw]; ok {
@@ -181,8 +254,22 @@ func (m *proxyMapper) line() {
 			return
 		}
 		v := m.rest(1)
-		if kw == "default_backend" || kw == "monitor-uri" || kw == "unique-id-header" || kw == "load-server-state-from-file" || kw == "server-state-file-name" {
+		switch kw {
+		case "default_backend", "monitor-uri", "unique-id-header", "load-server-state-from-file", "server-state-file-name":
 			v = w[1] // one word, unquoted
+		case "cookie", "stick-table", "balance", "retry-on":
+			// halo reads these as blank-separated words, without
+			// HAProxy's quoting.
+			var ok bool
+			if v, ok = m.wordsFrom(1); !ok {
+				return
+			}
+			if kw == "stick-table" {
+				v = m.stickTable(v)
+			}
+			if kw == "balance" && !m.balance(w[1]) {
+				return
+			}
 		}
 		if kw == "cookie" && m.kind == "frontends" {
 			m.warn("HAProxy ignores \"cookie\" in a frontend too (it warns); dropped")
@@ -204,7 +291,11 @@ func (m *proxyMapper) line() {
 		}
 	case "hash-balance-factor":
 		if m.need(1, 1, "the factor") && m.accepts("hash-balance-factor", "") {
-			m.putInt(w[1], 0, 65535, "hash-balance-factor")
+			if w[1] == "0" {
+				m.note("0 is off, halo's default; nothing to write")
+				return
+			}
+			m.putInt(w[1], 100, 65535, "hash-balance-factor")
 		}
 	case "hash-type":
 		m.hashType(w)
@@ -304,6 +395,8 @@ func (m *proxyMapper) hashType(w []string) {
 	}
 	if len(w) > 2 {
 		m.warn("the hash function %q is not chosen in halo: halo hashes with its own function, so keys map to other servers than in HAProxy", strings.Join(w[2:], " "))
+	} else {
+		m.note("halo's hash function is not HAProxy's: each key goes to one server as before, but not the same one as under HAProxy (once, at the switch)")
 	}
 }
 
@@ -329,10 +422,7 @@ func (m *proxyMapper) timeout(w []string) {
 		}
 		return
 	}
-	if !config.SectionAccepts(m.kind, "timeout", name) {
-		if !m.inherited {
-			m.warn("HAProxy ignores it in a %s section too (it warns); dropped", haproxyKind[m.kind])
-		}
+	if !m.accepts("timeout", name) {
 		return
 	}
 	m.putDuration(w[2], "timeout", name)
@@ -343,6 +433,9 @@ func (m *proxyMapper) acl() {
 		return
 	}
 	name := m.st.Words[1].Text
+	if !m.ruleLanguage("acl", m.rest(2), 2) {
+		return
+	}
 	cond := str(m.rest(2))
 	acls := m.out.child("acl")
 	prev := acls.get(name)

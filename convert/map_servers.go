@@ -57,7 +57,12 @@ var unsupportedValued = map[string]bool{
 	"sigalgs": true, "client-sigalgs": true, "ca-verify-file": true, "crt-ignore-err": true,
 	"ca-ignore-err": true, "ws": true, "set-proxy-v2-tlv-fmt": true, "hash-key": true,
 	"log-proto": true, "shard": true, "label": true, "guid": true, "check-via-socks4": false,
-	"ca-sign-file": true, "ca-sign-pass": true, "quic-cc-algo": true,
+	"ca-sign-file": true, "ca-sign-pass": true, "quic-cc-algo": true, "proxy-v2-options": true,
+	"resolve-opts": true, "init-state": true, "log-bufsize": true, "pool-conn-name": true,
+	"socks4": true, "maxconn": true, "tcp-md5sig": true, "accept-netscaler-cip": true, "shards": true,
+	"default-crt": true, "allow-0rtt": false,
+	"check-pool-conn-name": true, "check-reuse-pool": false, "idle-ping": true,
+	"strict-maxconn": false, "ktls": true,
 }
 
 // words maps the words of a server, default-server or bind line from i
@@ -74,6 +79,11 @@ func (m *proxyMapper) words(w []string, i int, table map[string]wordKind, out *n
 		}
 		if !ok && word == "enabled" && what != "bind" {
 			out.set("disabled", boolean(false))
+			continue
+		}
+		if !ok && word == "name" && what == "bind" && i+1 < len(w) {
+			m.note("bind name %q: halo names a bind by its address in the stats and logs", w[i+1])
+			i++
 			continue
 		}
 		if !ok {
@@ -155,6 +165,9 @@ func (m *proxyMapper) defaultServer() {
 	w := m.st.Texts()
 	if !m.accepts("default-server", "") {
 		return
+	}
+	if srv := m.out.get("servers"); srv != nil && len(srv.items) > 0 && !m.inherited {
+		m.warn("HAProxy applies default-server to the server lines after it only; halo's applies to every server of the section, the %d before it too", len(srv.items))
 	}
 	ds := m.out.child("default-server")
 	ds.flow = true
@@ -289,19 +302,28 @@ func (m *proxyMapper) stats(w []string) {
 		}
 		return strings.Join(w[n:], " "), true
 	}
+	// As HAProxy's manual says of stats uri, auth, realm and refresh:
+	// any of them alone enables the page.
+	enable := func() {
+		if m.out.child("stats").get("enable") == nil {
+			m.out.child("stats").set("enable", boolean(true))
+		}
+	}
 	switch w[1] {
 	case "enable":
 		m.put(boolean(true), "stats", "enable")
 	case "uri", "realm":
 		if v, ok := arg(2); ok {
+			enable()
 			m.put(str(v), "stats", w[1])
 		}
 	case "refresh":
-		if v, ok := arg(2); ok {
-			m.putDuration(v, "stats", "refresh")
+		if v, ok := arg(2); ok && m.putDuration(v, "stats", "refresh") {
+			enable()
 		}
 	case "auth":
 		if v, ok := arg(2); ok {
+			enable()
 			m.out.child("stats").list("auth").items = append(m.out.child("stats").list("auth").items, str(v))
 		}
 	case "hide-version":

@@ -79,11 +79,10 @@ func (r *reader) statements(src []byte) ([]commented, error) {
 			}
 			continue
 		}
+		// HAProxy cuts every line into words, those of a block it
+		// skips too, and refuses a line it cannot cut.
 		st, err := r.lex.line(n, raw)
 		if err != nil {
-			if !active() {
-				continue // HAProxy does not read the lines of a block it skips
-			}
 			return nil, err
 		}
 		if st == nil {
@@ -246,7 +245,9 @@ func (r *reader) sections(stmts []commented) ([]*Section, string, error) {
 		}
 		s := &Section{Kind: kw, Header: st, Head: c.head}
 		args := st.Words[1:]
-		if len(args) > 0 && args[0].Text != "from" {
+		// A proxy's first word is its name, even "from"; a defaults
+		// section's name is optional, so "defaults from X" takes X.
+		if len(args) > 0 && (needName || args[0].Text != "from" || len(args) == 1) {
 			s.Name = args[0].Text
 			args = args[1:]
 		}

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -200,7 +201,7 @@ func comment(c string) string {
 	if c == "" {
 		return ""
 	}
-	lines := strings.Split(c, "\n")
+	lines := strings.Split(printable(c), "\n")
 	for i, l := range lines {
 		if l == "" {
 			lines[i] = "#"
@@ -209,6 +210,25 @@ func comment(c string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// printable escapes what a YAML comment cannot hold: control characters
+// and Unicode's line separators, written as \xHH or \uHHHH.
+func printable(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n' || r == '\t':
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		case r == 0x85 || r == 0x2028 || r == 0x2029 || r == 0xfeff || r >= 0x80 && r < 0xa0:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // render writes the document with two-space indentation.
