@@ -287,12 +287,9 @@ func (m *proxyMapper) stats(w []string) {
 	if !m.need(1, 1, "the stats directive") {
 		return
 	}
-	if !config.SectionAccepts(m.kind, "stats", "") {
-		if m.kind == "defaults" {
-			m.warn("halo has no stats page in defaults: give each listen or frontend that serves the page its stats lines; dropped")
-			return
-		}
-		m.accepts("stats", "")
+	// In defaults the lines are kept, to be carried into each frontend
+	// and listen, where HAProxy serves the page too.
+	if !m.accepts("stats", "") {
 		return
 	}
 	arg := func(n int) (string, bool) {
