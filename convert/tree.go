@@ -152,7 +152,7 @@ func joinComment(a, b string) string {
 
 // yamlNode turns the tree into yaml.v3's nodes.
 func (n *node) yamlNode() *yaml.Node {
-	y := &yaml.Node{Kind: n.kind, HeadComment: comment(n.head), LineComment: comment(n.line), FootComment: comment(joinComment(n.pending, n.foot))}
+	y := &yaml.Node{Kind: n.kind, HeadComment: comment(n.head), LineComment: comment(n.line), FootComment: comment(n.foot)}
 	if n.flow || n.compact() {
 		y.Style = yaml.FlowStyle
 	}
@@ -231,8 +231,42 @@ func printable(s string) string {
 	return b.String()
 }
 
+// hoistFeet moves the comments left at the end of each mapping or
+// sequence (a dropped line's warning after the last key) onto a key of
+// their own mapping: above the next key, or above the last one when
+// nothing follows. yaml.v3 writes a nested foot comment after the next
+// key of the parent, where it reads as that key's or breaks the
+// document. An empty mapping hands its comments to its parent; the
+// document keeps what is left as its foot.
+func hoistFeet(n *node) string {
+	vals := n.vals
+	if n.kind == yaml.SequenceNode {
+		vals = n.items
+	}
+	for i, v := range vals {
+		left := hoistFeet(v)
+		if left == "" {
+			continue
+		}
+		if i+1 < len(vals) {
+			vals[i+1].head = joinComment(left, vals[i+1].head)
+		} else {
+			v.head = joinComment(v.head, left)
+		}
+	}
+	left := joinComment(n.pending, n.foot)
+	n.pending, n.foot = "", ""
+	if left != "" && len(vals) > 0 {
+		last := vals[len(vals)-1]
+		last.head = joinComment(last.head, left)
+		return ""
+	}
+	return left
+}
+
 // render writes the document with two-space indentation.
 func render(doc *node, header string) ([]byte, error) {
+	doc.foot = hoistFeet(doc)
 	var b bytes.Buffer
 	b.WriteString(comment(header))
 	b.WriteString("\n")

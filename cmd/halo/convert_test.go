@@ -62,7 +62,7 @@ func TestConvertCommand(t *testing.T) {
 	}
 
 	// A warning: exit 0, but 1 with --strict.
-	warned := convertSample + "    option dontlognull\n"
+	warned := convertSample + "    option abortonclose\n"
 	for _, c := range []struct {
 		args []string
 		code int
