@@ -72,7 +72,7 @@ func TestConvertCommand(t *testing.T) {
 		if code := cmdConvert(c.args, strings.NewReader(warned), &stdout, &stderr); code != c.code {
 			t.Errorf("%v: exit %d, want %d\n%s", c.args, code, c.code, stderr.String())
 		}
-		if !strings.Contains(stderr.String(), `stdin:15: keyword "option dontlognull" is not supported by halo:`) || !strings.Contains(stderr.String(), "1 warning(s)") {
+		if !strings.Contains(stderr.String(), `stdin:15: keyword "option abortonclose" is not supported by halo:`) || !strings.Contains(stderr.String(), "1 warning(s)") {
 			t.Errorf("%v: stderr\n%s", c.args, stderr.String())
 		}
 	}
