@@ -180,6 +180,17 @@ func (m *proxyMapper) httpchk(args []string, on bool) {
 	}
 	switch len(args) {
 	case 0:
+		// HAProxy starts a fresh check for a section's own "option
+		// httpchk" (OPTIONS / HTTP/1.0, any 2xx or 3xx), where halo's
+		// section would take the defaults' http-check lines.
+		if d := m.c.defaults; d != nil && m.kind != "defaults" && !m.inherited && d.get("http-check") != nil {
+			m.put(str("OPTIONS"), "http-check", "send", "meth")
+			m.put(str("/"), "http-check", "send", "uri")
+			m.put(str("HTTP/1.0"), "http-check", "send", "ver")
+			if d.get("http-check").get("expect") != nil {
+				m.warn("HAProxy's own option httpchk here drops the defaults' http-check expect; halo's section keeps it")
+			}
+		}
 	case 1:
 		m.put(str(args[0]), "http-check", "send", "uri")
 	default:
