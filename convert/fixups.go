@@ -93,7 +93,7 @@ func (c *converter) fixBinds(doc *node, lines map[*node]int) {
 			c.unbound(doc, kind, name, p, lines[p])
 			continue
 		}
-		kept := binds.items[:0]
+		kept, shared := binds.items[:0], false
 		for _, b := range binds.items {
 			addr, iface := b.value, ""
 			if b.kind != yaml.ScalarNode {
@@ -107,13 +107,14 @@ func (c *converter) fixBinds(doc *node, lines map[*node]int) {
 			key := addr + "%" + iface
 			if prev, dup := owner[key]; dup {
 				p.pendingHead(c.diags.warn(b.src, "bind", fmt.Sprintf("%s is bound by %s too: HAProxy binds both and the kernel spreads connections between them at random (SO_REUSEPORT); halo takes one listener per address, so %s keeps it and %s does not", addr, prev, prev, name)))
+				shared = true
 				continue
 			}
 			owner[key] = name
 			kept = append(kept, b)
 		}
 		binds.items = kept
-		if len(kept) == 0 && !strings.Contains(c.bindDrops(p), "bound by") {
+		if len(kept) == 0 && !shared {
 			p.del("bind")
 			c.unbound(doc, kind, name, p, lines[p])
 			continue
@@ -339,9 +340,6 @@ func (c *converter) fixHardStop(doc *node) {
 	msg := c.diags.note(line, "hard-stop-after", fmt.Sprintf("the file sets none, so HAProxy lets a reload or stop drain until every session ends; halo's default is 30s: written as the longest client, server or tunnel timeout of the file, %s", spelled))
 	g.set("hard-stop-after", str(spelled).withHead(msg))
 }
-
-// bindDrops is the comments the duplicate-bind pass left on a section.
-func (c *converter) bindDrops(p *node) string { return p.pending }
 
 // unbound handles a frontend or listen with no bind (none written, or
 // none halo can take): HAProxy warns and serves nothing there; a listen's

@@ -271,10 +271,6 @@ func (m *proxyMapper) line() {
 				return
 			}
 		}
-		if kw == "cookie" && m.kind == "frontends" {
-			m.warn("HAProxy ignores \"cookie\" in a frontend too (it warns); dropped")
-			return
-		}
 		m.put(str(v), key)
 		return
 	}
