@@ -54,6 +54,9 @@ func (m *proxyMapper) ruleLanguage(kw string, text string, skip int) bool {
 			msg = fmt.Sprintf("%s (column %d)", e.Msg, m.st.Words[skip].Col+max(e.Off-shift, 0))
 		}
 	}
+	if kw == "http-request" && strings.HasPrefix(text, "use-service prometheus-exporter") {
+		msg += "; halo serves HAProxy's exporter metrics itself on a stats page: stats: {enable: true, prometheus: /metrics}"
+	}
 	m.warn("halo's rule language refuses the line: %s; dropped", msg)
 	if kw == "acl" {
 		if m.c.droppedACLs[m.sec] == nil {
