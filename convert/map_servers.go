@@ -246,6 +246,7 @@ func (m *proxyMapper) bind() {
 // bindAddresses turns one HAProxy bind address into halo's, expanding a
 // port range.
 func (m *proxyMapper) bindAddresses(a string) ([]string, bool) {
+	v6 := strings.HasPrefix(a, "ipv6@") || strings.HasPrefix(a, "tcp6@")
 	for _, p := range []string{"ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"} {
 		a = strings.TrimPrefix(a, p)
 	}
@@ -258,7 +259,10 @@ func (m *proxyMapper) bindAddresses(a string) ([]string, bool) {
 		m.warn("the bind address %q has no port; dropped", a)
 		return nil, false
 	}
-	if host == "" || host == "*" {
+	switch {
+	case (host == "" || host == "*") && v6:
+		host = "::" // ipv6@:PORT: every IPv6 address
+	case host == "" || host == "*":
 		host = "0.0.0.0"
 	}
 	lo, hi, isRange := strings.Cut(port, "-")

@@ -1,15 +1,36 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/halo-lb/halo/config"
 	"github.com/halo-lb/halo/convert"
 )
+
+// splitMissingFiles sorts halo check's errors into files that do not
+// exist on this machine (certificates, error pages, maps, a socket's
+// directory: the host that runs halo has them) and everything else.
+func splitMissingFiles(err error) (missing, other []string) {
+	var list config.ErrorList
+	if !errors.As(err, &list) {
+		return nil, []string{err.Error()}
+	}
+	for _, e := range list {
+		msg := e.Error()
+		if strings.Contains(msg, "no such file or directory") || strings.HasSuffix(msg, "does not exist") {
+			missing = append(missing, msg)
+		} else {
+			other = append(other, msg)
+		}
+	}
+	return missing, other
+}
 
 // cmdConvert is "halo convert [-o OUT.yaml] [--strict] haproxy.cfg|-": it
 // writes the YAML (to stdout without -o), prints every warning and note
@@ -81,8 +102,14 @@ func cmdConvert(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if _, err := config.Parse(checkAs, res.YAML); err != nil {
-		fmt.Fprintf(stderr, "halo convert: the output does not pass halo check:\n%v\n", err)
-		return 1
+		missing, other := splitMissingFiles(err)
+		if len(missing) > 0 {
+			fmt.Fprintf(stderr, "halo convert: files the configuration names are not on this machine (they must be where halo runs; run halo check there):\n%s\n", strings.Join(missing, "\n"))
+		}
+		if len(other) > 0 {
+			fmt.Fprintf(stderr, "halo convert: the output does not pass halo check:\n%s\n", strings.Join(other, "\n"))
+			return 1
+		}
 	}
 	if n := res.Warnings(); n > 0 {
 		fmt.Fprintf(stderr, "halo convert: %d warning(s)\n", n)

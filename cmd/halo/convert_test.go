@@ -83,6 +83,14 @@ func TestConvertCommand(t *testing.T) {
 	if code := cmdConvert([]string{"-"}, strings.NewReader("frontend a\n  bind \"127.0.0.1:80\n"), &stdout, &stderr); code != 1 || !strings.HasPrefix(stderr.String(), "stdin:2:8: the quote \" opened here is not closed") {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
+	// Files the configuration names that this machine lacks (a
+	// certificate) are said, but do not fail the conversion.
+	stdout.Reset()
+	stderr.Reset()
+	tlsSample := strings.Replace(convertSample, "bind 127.0.0.1:18080", "bind 127.0.0.1:18080 ssl crt /nonexistent/site.pem", 1)
+	if code := cmdConvert([]string{"-"}, strings.NewReader(tlsSample), &stdout, &stderr); code != 0 || !strings.Contains(stderr.String(), "not on this machine") || !strings.Contains(stderr.String(), "/nonexistent/site.pem") {
+		t.Errorf("missing certificate: exit %d, stderr\n%s", code, stderr.String())
+	}
 	// Usage.
 	if code := cmdConvert(nil, strings.NewReader(""), &stdout, &stderr); code != 2 {
 		t.Errorf("no file: exit %d, want 2", code)
