@@ -20,31 +20,23 @@ func TestMigratingDocNamesEveryKeyword(t *testing.T) {
 			missing = append(missing, kw)
 		}
 	}
-	for kw := range processNotes {
-		check(kw)
-	}
-	for kw := range optionNotes {
-		check(kw)
-	}
-	for kw := range boolOptions {
-		check(kw)
-	}
-	for kw := range serverWords {
-		check(kw)
-	}
-	for kw := range bindWords {
-		check(kw)
-	}
-	for kw := range ruleKeys {
-		check(kw)
-	}
-	for kw := range oneString {
-		check(kw)
-	}
-	for kw := range sectionKinds {
-		check(kw)
+	for _, kws := range [][]string{
+		keys(processNotes), keys(optionNotes), keys(boolOptions), keys(serverWords),
+		keys(bindWords), keys(ruleKeys), keys(oneString), keys(sectionKinds),
+	} {
+		for _, kw := range kws {
+			check(kw)
+		}
 	}
 	if len(missing) > 0 {
 		t.Errorf("docs/migrating.md does not name %q", missing)
 	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

@@ -17,13 +17,8 @@ import (
 
 // effectiveMode is a proxy's mode, its own or the YAML defaults'.
 func effectiveMode(p, defaults *node) string {
-	if m := p.get("mode"); m != nil {
+	if m := effective(p, defaults, "mode"); m != nil {
 		return m.value
-	}
-	if defaults != nil {
-		if m := defaults.get("mode"); m != nil {
-			return m.value
-		}
 	}
 	return "tcp"
 }
@@ -166,66 +161,52 @@ func firstSrc(n *node) int {
 // HTTP/1.1 only, and HAProxy's client that offered h2 and http/1.1 then
 // speaks HTTP/1.1.
 func (c *converter) fixALPN(doc, defaults *node) {
-	for _, kind := range []string{"frontends", "listen"} {
-		group := doc.get(kind)
-		if group == nil {
-			continue
+	eachSection(doc, []string{"frontends", "listen"}, func(name string, p *node) {
+		binds := p.get("bind")
+		if binds == nil || effectiveMode(p, defaults) != "http" {
+			return
 		}
-		for i, name := range group.keys {
-			p := group.vals[i]
-			binds := p.get("bind")
-			if binds == nil || effectiveMode(p, defaults) != "http" {
+		for _, b := range binds.items {
+			alpn := b.get("alpn")
+			if alpn == nil {
 				continue
 			}
-			for _, b := range binds.items {
-				alpn := b.get("alpn")
-				if alpn == nil {
-					continue
+			var kept []string
+			for proto := range strings.SplitSeq(alpn.value, ",") {
+				if proto != "h2" {
+					kept = append(kept, proto)
 				}
-				var kept []string
-				for proto := range strings.SplitSeq(alpn.value, ",") {
-					if proto != "h2" {
-						kept = append(kept, proto)
-					}
-				}
-				if len(kept) == len(strings.Split(alpn.value, ",")) {
-					continue
-				}
-				what := "the alpn word is dropped"
-				if len(kept) > 0 {
-					b.set("alpn", str(strings.Join(kept, ",")))
-					what = "written as alpn " + strings.Join(kept, ",")
-				} else {
-					b.del("alpn")
-				}
-				p.pendingHead(c.diags.warn(b.src, "bind", fmt.Sprintf("alpn h2 in %s: halo serves HTTP/1.1 only (no HTTP/2), so a client offering h2 speaks HTTP/1.1; %s", name, what)))
 			}
+			if len(kept) == len(strings.Split(alpn.value, ",")) {
+				continue
+			}
+			what := "the alpn word is dropped"
+			if len(kept) > 0 {
+				b.set("alpn", str(strings.Join(kept, ",")))
+				what = "written as alpn " + strings.Join(kept, ",")
+			} else {
+				b.del("alpn")
+			}
+			p.pendingHead(c.diags.warn(b.src, "bind", fmt.Sprintf("alpn h2 in %s: halo serves HTTP/1.1 only (no HTTP/2), so a client offering h2 speaks HTTP/1.1; %s", name, what)))
 		}
-	}
+	})
 }
 
 // fixHTTPCheck drops the http-check rules of a backend without option
 // httpchk, which HAProxy ignores (with a warning) and halo refuses.
 func (c *converter) fixHTTPCheck(doc, defaults *node) {
-	for _, kind := range []string{"backends", "listen"} {
-		group := doc.get(kind)
-		if group == nil {
-			continue
+	eachSection(doc, []string{"backends", "listen"}, func(name string, p *node) {
+		hc := p.get("http-check")
+		if hc == nil {
+			return
 		}
-		for i, name := range group.keys {
-			p := group.vals[i]
-			hc := p.get("http-check")
-			if hc == nil {
-				continue
-			}
-			if on := effective(p, defaults, "option", "httpchk"); on != nil && on.value == "true" {
-				continue
-			}
-			msg := c.diags.warn(firstSrc(hc), "http-check", fmt.Sprintf("%s has no option httpchk, so HAProxy ignores its http-check rules (it warns); dropped", name))
-			p.del("http-check")
-			p.pendingHead(msg)
+		if on := effective(p, defaults, "option", "httpchk"); on != nil && on.value == "true" {
+			return
 		}
-	}
+		msg := c.diags.warn(firstSrc(hc), "http-check", fmt.Sprintf("%s has no option httpchk, so HAProxy ignores its http-check rules (it warns); dropped", name))
+		p.del("http-check")
+		p.pendingHead(msg)
+	})
 }
 
 // fixBalanceFirst writes "balance first" without any server maxconn as
@@ -234,70 +215,56 @@ func (c *converter) fixHTTPCheck(doc, defaults *node) {
 // and the others backups, taken in order. halo refuses "first" without
 // maxconn, where it would mean nothing else.
 func (c *converter) fixBalanceFirst(doc, defaults *node, lines map[*node]int) {
-	for _, kind := range []string{"backends", "listen"} {
-		group := doc.get(kind)
-		if group == nil {
-			continue
+	eachSection(doc, []string{"backends", "listen"}, func(name string, p *node) {
+		b := effective(p, defaults, "balance")
+		servers := p.get("servers")
+		if b == nil || b.value != "first" || servers == nil || len(servers.items) == 0 {
+			return
 		}
-		for i, name := range group.keys {
-			p := group.vals[i]
-			b := effective(p, defaults, "balance")
-			servers := p.get("servers")
-			if b == nil || b.value != "first" || servers == nil || len(servers.items) == 0 {
-				continue
-			}
-			if effective(p, defaults, "default-server", "maxconn") != nil || effective(p, defaults, "option", "allbackups") != nil {
-				continue
-			}
-			plain := true
-			for _, s := range servers.items {
-				plain = plain && s.get("maxconn") == nil && s.get("backup") == nil
-			}
-			if !plain {
-				continue
-			}
-			if len(servers.items) == 1 {
-				p.set("balance", str("roundrobin"))
-				p.get("balance").head = c.diags.note(b.src, "balance first", fmt.Sprintf("%s has one server, which takes every connection whatever the algorithm: written as roundrobin (halo's first needs maxconn)", name))
-				continue
-			}
-			for _, s := range servers.items[1:] {
-				s.set("backup", boolean(true))
-			}
+		if effective(p, defaults, "default-server", "maxconn") != nil || effective(p, defaults, "option", "allbackups") != nil {
+			return
+		}
+		plain := true
+		for _, s := range servers.items {
+			plain = plain && s.get("maxconn") == nil && s.get("backup") == nil
+		}
+		if !plain {
+			return
+		}
+		if len(servers.items) == 1 {
 			p.set("balance", str("roundrobin"))
-			line := lines[p]
-			if b.src > 0 {
-				line = b.src
-			}
-			p.get("balance").head = c.diags.note(line, "balance first", fmt.Sprintf("no server of %s has maxconn, so HAProxy sends every connection to the first usable server in order: written as the first server with the others as backups, which halo takes in order", name))
+			p.get("balance").head = c.diags.note(b.src, "balance first", fmt.Sprintf("%s has one server, which takes every connection whatever the algorithm: written as roundrobin (halo's first needs maxconn)", name))
+			return
 		}
-	}
+		for _, s := range servers.items[1:] {
+			s.set("backup", boolean(true))
+		}
+		p.set("balance", str("roundrobin"))
+		line := lines[p]
+		if b.src > 0 {
+			line = b.src
+		}
+		p.get("balance").head = c.diags.note(line, "balance first", fmt.Sprintf("no server of %s has maxconn, so HAProxy sends every connection to the first usable server in order: written as the first server with the others as backups, which halo takes in order", name))
+	})
 }
 
 // fixStats gives a stats page HAProxy's realm when the file names none,
 // and drops "stats admin" from a page without a login, which halo refuses
 // (anyone could change server state through it).
 func (c *converter) fixStats(doc *node) {
-	for _, kind := range []string{"frontends", "listen"} {
-		group := doc.get(kind)
-		if group == nil {
-			continue
+	eachSection(doc, []string{"frontends", "listen"}, func(name string, p *node) {
+		st := p.get("stats")
+		if st == nil || st.get("enable") == nil || st.get("enable").value != "true" {
+			return
 		}
-		for i, name := range group.keys {
-			p := group.vals[i]
-			st := p.get("stats")
-			if st == nil || st.get("enable") == nil || st.get("enable").value != "true" {
-				continue
-			}
-			if st.get("realm") == nil && st.get("auth") != nil {
-				st.set("realm", str("HAProxy Statistics"))
-			}
-			if a := st.get("admin"); a != nil && st.get("auth") == nil {
-				st.del("admin")
-				st.pendingHead(c.diags.warn(a.src, "stats admin", fmt.Sprintf("the stats page of %s has no stats auth: halo refuses an admin page anyone could use; written without admin (add stats auth to keep it)", name)))
-			}
+		if st.get("realm") == nil && st.get("auth") != nil {
+			st.set("realm", str("HAProxy Statistics"))
 		}
-	}
+		if a := st.get("admin"); a != nil && st.get("auth") == nil {
+			st.del("admin")
+			st.pendingHead(c.diags.warn(a.src, "stats admin", fmt.Sprintf("the stats page of %s has no stats auth: halo refuses an admin page anyone could use; written without admin (add stats auth to keep it)", name)))
+		}
+	})
 }
 
 // fixHardStop bounds the drain of a reload or stop as HAProxy's is: with
@@ -401,6 +368,18 @@ func prune(doc *node) {
 		if len(group.keys) == 0 {
 			doc.pendingHead(joinComment(group.head, group.pending))
 			doc.del(kind)
+		}
+	}
+}
+
+// eachSection calls f for every section of the given kinds, group by group
+// in the document's order.
+func eachSection(doc *node, kinds []string, f func(name string, p *node)) {
+	for _, kind := range kinds {
+		if group := doc.get(kind); group != nil {
+			for i, name := range group.keys {
+				f(name, group.vals[i])
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 )
@@ -160,10 +161,11 @@ func (l *lexer) line(n int, raw string) (*Stmt, error) {
 					i++
 				}
 			case 'x':
-				if i+3 >= len(raw) || !ishex(raw[i+2]) || !ishex(raw[i+3]) {
+				b, err := hex.DecodeString(raw[i+2 : min(i+4, len(raw))])
+				if err != nil || len(b) != 1 {
 					return nil, errAt(i, `invalid escape "\x": two hexadecimal digits must follow`)
 				}
-				cur.WriteByte(unhex(raw[i+2])<<4 | unhex(raw[i+3]))
+				cur.WriteByte(b[0])
 				i += 4
 			default:
 				// Not an escape: the backslash stays (regex \d, \1).
@@ -303,15 +305,3 @@ func (l *lexer) expand(st *Stmt, raw string, i int, cur *strings.Builder, in *bo
 }
 
 func isAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
-
-func ishex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c >= 'a':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
-}

@@ -56,13 +56,13 @@ var unsupportedValued = map[string]bool{
 	"mode": true, "uid": true, "gid": true, "crt-list": true, "severity-output": true, "tcp-ut": true,
 	"sigalgs": true, "client-sigalgs": true, "ca-verify-file": true, "crt-ignore-err": true,
 	"ca-ignore-err": true, "ws": true, "set-proxy-v2-tlv-fmt": true, "hash-key": true,
-	"log-proto": true, "shard": true, "label": true, "guid": true, "check-via-socks4": false,
+	"log-proto": true, "shard": true, "label": true, "guid": true,
 	"ca-sign-file": true, "ca-sign-pass": true, "quic-cc-algo": true, "proxy-v2-options": true,
 	"resolve-opts": true, "init-state": true, "log-bufsize": true, "pool-conn-name": true,
 	"socks4": true, "maxconn": true, "tcp-md5sig": true, "accept-netscaler-cip": true, "shards": true,
-	"default-crt": true, "allow-0rtt": false,
-	"check-pool-conn-name": true, "check-reuse-pool": false, "idle-ping": true,
-	"strict-maxconn": false, "ktls": true,
+	"default-crt":          true,
+	"check-pool-conn-name": true, "idle-ping": true,
+	"ktls": true,
 }
 
 // words maps the words of a server, default-server or bind line from i
